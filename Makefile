@@ -1,0 +1,92 @@
+# fdm: one entry point. Non-recursive: each part adds its objects, programs and
+# tests in its own fragment (fdm/fdm.mk, datastore/datastore.mk, ...).
+#   make            build everything into build/
+#   make test       every test: unit (cmocka), datastore, hostd-shim, cluster
+#   make check      rebuild with -fsanitize=address,undefined into build-asan/,
+#                   run the unit tests there, then the unit tests under valgrind
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make demo       a local demo cluster in network namespaces (needs root)
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SAN     ?=
+CC      ?= cc
+
+PKGS := libvirt libnfs libiscsi libprotobuf-c libsystemd inih json-c libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
+           -I. -I$(BUILD)/gen $(PKG_CFLAGS) $(SAN)
+LDFLAGS += -pthread $(SAN)
+LDLIBS  += $(PKG_LIBS)
+
+BINS :=
+UNIT_TESTS :=
+SYSTEM_TESTS :=
+FUZZERS :=
+
+all: build-all
+
+# ---------------------------------------------------------------- generated proto
+$(BUILD)/gen/proto/fdm.pb-c.c $(BUILD)/gen/proto/fdm.pb-c.h: proto/fdm.proto
+	@mkdir -p $(BUILD)/gen/proto
+	protoc-c --proto_path=proto --c_out=$(BUILD)/gen/proto proto/fdm.proto
+
+$(BUILD)/gen/proto/fdm.pb-c.o: $(BUILD)/gen/proto/fdm.pb-c.c
+	$(CC) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
+
+PROTO_OBJ := $(BUILD)/gen/proto/fdm.pb-c.o
+
+# Every object depends on the generated header (cheap, and no ordering surprises).
+$(BUILD)/%.o: %.c $(BUILD)/gen/proto/fdm.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# Shared by every program: config, timing, log helpers, the generated proto.
+COMMON_SRCS := fdm/config.c fdm/core/timing.c fdm/util.c
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/%.o) $(PROTO_OBJ)
+
+# Order matters: fdm.mk links the libraries the two fragments before it define
+# (DS_OBJS, SHIM_CLIENT_OBJS).
+-include datastore/datastore.mk
+-include hostd-shim/hostd-shim.mk
+include fdm/fdm.mk
+include tests/tests.mk
+
+build-all: $(BINS) $(UNIT_TESTS)
+
+test: build-all
+	tests/run-tests --build $(BUILD) $(UNIT_TESTS) $(SYSTEM_TESTS)
+
+unit: build-all
+	tests/run-tests --build $(BUILD) $(UNIT_TESTS)
+
+check:
+	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" build-all
+	tests/run-tests --build build-asan $(subst $(BUILD)/,build-asan/,$(UNIT_TESTS))
+	$(MAKE) build-all
+	tests/run-tests --build $(BUILD) --valgrind $(UNIT_TESTS)
+
+install: build-all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/fdm $(DESTDIR)$(PREFIX)/sbin/fdm
+	install -m 0755 $(BUILD)/fdmctl $(DESTDIR)$(PREFIX)/bin/fdmctl
+	if [ -f $(BUILD)/hostd-shim ]; then install -m 0755 $(BUILD)/hostd-shim $(DESTDIR)$(PREFIX)/sbin/hostd-shim; fi
+	if [ -f $(BUILD)/fdm-inspect ]; then install -m 0755 $(BUILD)/fdm-inspect $(DESTDIR)$(PREFIX)/bin/fdm-inspect; fi
+	install -d $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5
+	for m in packaging/man/*.8; do [ -f $$m ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man8/; done; true
+	for m in packaging/man/*.5; do [ -f $$m ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
+
+demo: build-all
+	tests/demo/demo.sh
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all build-all test unit check install demo clean
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

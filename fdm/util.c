@@ -1,0 +1,49 @@
+/* Clocks, bounded string copies and strict number parsing for every fdm program. */
+#include "fdm/util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t clock_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t fdm_now_mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
+uint64_t fdm_now_boottime_ms(void) { return clock_ms(CLOCK_BOOTTIME); }
+uint64_t fdm_now_unix_ms(void) { return clock_ms(CLOCK_REALTIME); }
+
+bool fdm_strlcpy(char *dst, const char *src, size_t size)
+{
+	size_t n = strlen(src);
+
+	if (size == 0)
+		return false;
+	if (n >= size) {
+		memcpy(dst, src, size - 1);
+		dst[size - 1] = '\0';
+		return false;
+	}
+	memcpy(dst, src, n + 1);
+	return true;
+}
+
+bool fdm_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
