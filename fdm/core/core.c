@@ -1,0 +1,196 @@
+/* Entry points of the pure core: set-up, and the dispatch of each event to the
+ * election (election.c) and the host table (membership.c). Also the numbering of
+ * every datagram we send, so an echo of it names its send time. */
+#include "fdm/core/core.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fdm/util.h"
+
+static const char *const role_names[] = {
+	[FDM_ROLE_ELECTION] = "election",
+	[FDM_ROLE_MASTER] = "master",
+	[FDM_ROLE_SLAVE] = "slave",
+};
+
+static const char *const state_names[FDM_HS_COUNT] = {
+	[FDM_HS_UNINITIALIZED] = "uninitialized",
+	[FDM_HS_MASTER] = "master",
+	[FDM_HS_CONNECTED] = "connected",
+	[FDM_HS_ELECTION] = "election",
+	[FDM_HS_UNREACHABLE] = "unreachable",
+	[FDM_HS_ISOLATED] = "isolated",
+	[FDM_HS_PARTITIONED] = "partitioned",
+	[FDM_HS_DEAD] = "dead",
+	[FDM_HS_STOPPED] = "stopped",
+	[FDM_HS_MAINTENANCE] = "maintenance",
+	[FDM_HS_INIT_ERROR] = "init-error",
+};
+
+const char *fdm_role_name(enum fdm_role r)
+{
+	return (unsigned)r <= FDM_ROLE_SLAVE ? role_names[r] : "?";
+}
+
+const char *fdm_host_state_name(enum fdm_host_state s)
+{
+	return (unsigned)s < FDM_HS_COUNT ? state_names[s] : "?";
+}
+
+int fdm_host_state_parse(const char *name)
+{
+	for (int s = 0; s < FDM_HS_COUNT; s++)
+		if (strcmp(state_names[s], name) == 0)
+			return s;
+	return -1;
+}
+
+int fdm_rank_cmp(uint32_t ds_a, const char *id_a, uint32_t ds_b, const char *id_b)
+{
+	int by_id;
+
+	if (ds_a != ds_b)
+		return ds_a > ds_b ? 1 : -1;
+	by_id = strcmp(id_a, id_b);
+	return by_id > 0 ? 1 : by_id < 0 ? -1 : 0;
+}
+
+int fdm_core_init(struct fdm_core *c, const struct fdm_config *cfg,
+		  const struct fdm_timing *t, uint64_t incarnation, uint64_t now)
+{
+	int self = fdm_config_peer_index(cfg, cfg->host_id);
+
+	if (self < 0)
+		return -1;
+	memset(c, 0, sizeof(*c));
+	c->timing = *t;
+	c->n_peers = cfg->n_peers;
+	c->self = (size_t)self;
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		fdm_strlcpy(c->peers[i].id, cfg->peers[i].id, FDM_ID_MAX);
+		c->peers[i].self = i == c->self;
+		c->peers[i].state = FDM_HS_UNINITIALIZED;
+	}
+	c->n_datastores = cfg->n_datastores;
+	for (size_t i = 0; i < cfg->n_datastores; i++)
+		fdm_strlcpy(c->datastore_names[i], cfg->datastores[i].name, FDM_ID_MAX);
+	c->incarnation = incarnation;
+	c->next_seq = 1;
+	c->master = -1;
+	c->role = FDM_ROLE_ELECTION;
+	c->role_since_ms = now;
+	return 0;
+}
+
+void fdm_core_log(struct fdm_actions *out, const char *fmt, ...)
+{
+	struct fdm_action *a;
+	va_list ap;
+
+	if (out->n == FDM_ACTIONS_MAX) {
+		out->overflow++;
+		return;
+	}
+	a = &out->a[out->n++];
+	memset(a, 0, sizeof(*a));
+	a->kind = FDM_ACT_LOG;
+	va_start(ap, fmt);
+	vsnprintf(a->text, sizeof(a->text), fmt, ap);
+	va_end(ap);
+}
+
+void fdm_core_send(struct fdm_core *c, enum fdm_msg msg, int to, uint64_t now,
+		   struct fdm_actions *out)
+{
+	struct fdm_action *a;
+
+	if (to < 0 || (size_t)to >= c->n_peers || (size_t)to == c->self)
+		return;
+	if (out->n == FDM_ACTIONS_MAX) {
+		out->overflow++;
+		return;
+	}
+	a = &out->a[out->n++];
+	memset(a, 0, sizeof(*a));
+	a->kind = FDM_ACT_SEND;
+	a->msg = msg;
+	a->to = to;
+	a->seq = c->next_seq++;
+	c->sent[c->sent_next].seq = a->seq;
+	c->sent[c->sent_next].at_ms = now;
+	c->sent_next = (c->sent_next + 1) % FDM_SENT_RING;
+}
+
+void fdm_core_send_all(struct fdm_core *c, enum fdm_msg msg, uint64_t now,
+		       struct fdm_actions *out)
+{
+	for (size_t i = 0; i < c->n_peers; i++)
+		fdm_core_send(c, msg, (int)i, now, out);
+}
+
+bool fdm_core_sent_at(const struct fdm_core *c, uint64_t incarnation, uint64_t seq,
+		      uint64_t *at_ms)
+{
+	if (incarnation != c->incarnation)
+		return false;
+	for (size_t i = 0; i < FDM_SENT_RING; i++) {
+		if (c->sent[i].seq == seq && seq != 0) {
+			*at_ms = c->sent[i].at_ms;
+			return true;
+		}
+	}
+	return false;
+}
+
+void fdm_core_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
+{
+	fdm_election_tick(c, now, out);
+	fdm_membership_tick(c, now, out);
+}
+
+void fdm_core_packet(struct fdm_core *c, int from, const Fdm__Packet *p, uint64_t now,
+		     struct fdm_actions *out)
+{
+	if (from < 0 || (size_t)from >= c->n_peers || (size_t)from == c->self)
+		return;
+	switch (p->body_case) {
+	case FDM__PACKET__BODY_BID:
+		fdm_election_on_bid(c, from, p->bid, now, out);
+		break;
+	case FDM__PACKET__BODY_MASTER_HB:
+		fdm_election_on_master_hb(c, from, p->master_hb, now, out);
+		break;
+	case FDM__PACKET__BODY_STEP_DOWN:
+		fdm_election_on_step_down(c, from, p->step_down, now, out);
+		break;
+	case FDM__PACKET__BODY_SLAVE_HB:
+	case FDM__PACKET__BODY_LEAVING:
+	case FDM__PACKET__BODY__NOT_SET:
+	default:
+		break;
+	}
+	/* After the election: a master heartbeat that made us its slave is echoed. */
+	fdm_membership_on_packet(c, from, p, now);
+}
+
+void fdm_core_datastores(struct fdm_core *c, uint32_t mask, uint64_t now,
+			 struct fdm_actions *out)
+{
+	uint32_t count = (uint32_t)__builtin_popcount(mask);
+
+	(void)now;
+	if (mask == c->my_datastore_mask)
+		return;
+	fdm_core_log(out, "%s: reachable datastores %u -> %u", c->peers[c->self].id,
+		     c->my_datastores, count);
+	c->my_datastore_mask = mask;
+	c->my_datastores = count;
+}
+
+void fdm_core_leave(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
+{
+	fdm_core_send_all(c, FDM_MSG_LEAVING, now, out);
+	fdm_core_log(out, "%s: stopping cleanly, told every peer", c->peers[c->self].id);
+}

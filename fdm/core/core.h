@@ -1,0 +1,216 @@
+/* The agent's decision state and the events that change it. Pure: the shell
+ * (fdm/agent.c) feeds it decoded packets, its own datastore count and the time,
+ * and carries out the actions it returns. election.c decides roles and terms;
+ * membership.c keeps the table of hosts and the heartbeat echoes.
+ *
+ * Invariants:
+ *  - role MASTER <=> master == self_index; role SLAVE => master >= 0, != self.
+ *  - term never decreases.
+ *  - every datagram we send carries (incarnation, seq) with seq strictly rising;
+ *    sent[] remembers the send time of the last FDM_SENT_RING of them, so an
+ *    echoed seq names one send time (DESIGN.md "Heartbeats"). */
+#ifndef FDM_CORE_CORE_H
+#define FDM_CORE_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fdm/config.h"
+#include "fdm/core/timing.h"
+#include "proto/fdm.pb-c.h"
+
+enum fdm_role { FDM_ROLE_ELECTION, FDM_ROLE_MASTER, FDM_ROLE_SLAVE };
+
+enum fdm_host_state {
+	FDM_HS_UNINITIALIZED, FDM_HS_MASTER, FDM_HS_CONNECTED, FDM_HS_ELECTION,
+	FDM_HS_UNREACHABLE, FDM_HS_ISOLATED, FDM_HS_PARTITIONED, FDM_HS_DEAD,
+	FDM_HS_STOPPED, FDM_HS_MAINTENANCE, FDM_HS_INIT_ERROR, FDM_HS_COUNT
+};
+
+const char *fdm_role_name(enum fdm_role r);
+const char *fdm_host_state_name(enum fdm_host_state s);
+/* Parse a state name (from a master's HostReport); -1 if unknown. */
+int fdm_host_state_parse(const char *name);
+
+/* The election rule: most reachable datastores, then the host id greatest as a
+ * string (strcmp, so "host-9" > "host-10"). > 0 when a outranks b. */
+int fdm_rank_cmp(uint32_t ds_a, const char *id_a, uint32_t ds_b, const char *id_b);
+
+#define FDM_SENT_RING 512
+
+struct fdm_sent {
+	uint64_t seq;
+	uint64_t at_ms;
+};
+
+/* What this host knows of one configured host (index = [peers] order). */
+struct fdm_peer_state {
+	char id[FDM_ID_MAX];
+	bool self;
+	enum fdm_host_state state;
+	bool ever_heard;
+	uint64_t last_heard_ms;      /* any authenticated packet */
+	uint64_t last_slave_hb_ms;   /* a slave heartbeat naming us as master */
+	uint64_t last_bid_ms;
+	uint64_t last_master_hb_ms;  /* it claimed to be a master */
+	bool stopped;                /* it said Leaving and has been silent since */
+	char follows[FDM_ID_MAX];    /* master named in its last slave heartbeat */
+	uint32_t datastores;         /* reachable count it reported last */
+	uint32_t datastore_mask;     /* which of ours (config index), from slave hb */
+	/* Echo state: the latest heartbeat we received from it, and when. */
+	bool have_rx;
+	uint64_t rx_incarnation, rx_seq, rx_at_ms;
+	/* As master: the send time of our master heartbeat it last echoed as our
+	 * slave ("heard", DESIGN.md point 3). */
+	bool have_heard;
+	uint64_t heard_sent_ms;
+};
+
+struct fdm_bid_seen {
+	char host[FDM_ID_MAX];
+	uint32_t datastores;
+	uint64_t term;
+	uint64_t at_ms;
+};
+
+struct fdm_election_record {
+	bool valid;
+	uint64_t started_ms;
+	uint64_t decided_ms;          /* 0 while undecided */
+	uint64_t term;
+	char winner[FDM_ID_MAX];
+	char reason[128];             /* why it started */
+	struct fdm_bid_seen bids[FDM_MAX_HOSTS];
+	size_t n_bids;
+};
+
+/* A host as the master reported it to us (a slave's view of the cluster). */
+struct fdm_reported_host {
+	char id[FDM_ID_MAX];
+	enum fdm_host_state state;
+	uint32_t heartbeat_age_ms;
+	uint32_t datastore_mask;
+};
+
+struct fdm_core {
+	struct fdm_timing timing;
+	size_t n_peers;
+	size_t self;                  /* our index in peers[] */
+	struct fdm_peer_state peers[FDM_MAX_HOSTS];
+	char datastore_names[FDM_MAX_DATASTORES][FDM_ID_MAX];
+	size_t n_datastores;
+
+	uint64_t incarnation;
+	uint64_t next_seq;
+	struct fdm_sent sent[FDM_SENT_RING];
+	size_t sent_next;
+
+	enum fdm_role role;
+	uint64_t role_since_ms;
+	uint64_t term;
+	int master;                   /* peer index, -1: none */
+	uint32_t my_datastores;       /* reachable now */
+	uint32_t my_datastore_mask;
+
+	/* Election in progress. */
+	uint64_t window_end_ms;
+	uint64_t next_bid_ms;
+	struct fdm_election_record current;
+	struct fdm_election_record last;    /* last decided (fdmctl election) */
+
+	/* Heartbeats. */
+	uint64_t next_hb_ms;
+	uint64_t last_master_hb_ms;   /* slave: from its master */
+	bool have_master_rx;          /* slave: latest master heartbeat, to echo */
+	uint64_t master_rx_incarnation, master_rx_seq;
+	/* Slave: the send time of our heartbeat that our master last echoed, i.e.
+	 * the master heard us at least up to then (the same-master bound). */
+	bool vouched;
+	uint64_t vouched_sent_ms;
+
+	struct fdm_reported_host reported[FDM_MAX_HOSTS];
+	size_t n_reported;
+	uint64_t reported_at_ms;
+};
+
+/* ------------------------------------------------------------------ actions */
+enum fdm_msg { FDM_MSG_BID, FDM_MSG_MASTER_HB, FDM_MSG_SLAVE_HB, FDM_MSG_STEP_DOWN,
+	       FDM_MSG_LEAVING };
+
+enum fdm_action_kind {
+	FDM_ACT_SEND,        /* build msg for peer `to` with this seq and send it */
+	FDM_ACT_LOG,         /* one log line, text */
+	FDM_ACT_ROLE,        /* role changed (shell: leases, sd_notify STATUS) */
+};
+
+#define FDM_ACTIONS_MAX (4 * FDM_MAX_HOSTS + 16)
+#define FDM_LOG_MAX 200
+
+struct fdm_action {
+	enum fdm_action_kind kind;
+	enum fdm_msg msg;
+	int to;
+	uint64_t seq;
+	char text[FDM_LOG_MAX];
+};
+
+struct fdm_actions {
+	struct fdm_action a[FDM_ACTIONS_MAX];
+	size_t n;
+	size_t overflow;              /* actions that did not fit (never expected) */
+};
+
+/* ------------------------------------------------------------------- events */
+/* Set up from the config. incarnation: wall clock ms at agent start. */
+int fdm_core_init(struct fdm_core *c, const struct fdm_config *cfg,
+		  const struct fdm_timing *t, uint64_t incarnation, uint64_t now);
+
+/* Time passes: election windows, heartbeats, silent hosts. */
+void fdm_core_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
+
+/* An authenticated, non-replayed packet from peer `from` (index). */
+void fdm_core_packet(struct fdm_core *c, int from, const Fdm__Packet *p, uint64_t now,
+		     struct fdm_actions *out);
+
+/* The set of datastores this host reaches changed (bit i: config datastore i). */
+void fdm_core_datastores(struct fdm_core *c, uint32_t mask, uint64_t now,
+			 struct fdm_actions *out);
+
+/* fdmctl election --force. */
+void fdm_core_force_election(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
+
+/* Clean stop: tell every peer. */
+void fdm_core_leave(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
+
+/* ------------------------------------------------ internal, shared by files */
+void fdm_core_log(struct fdm_actions *out, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void fdm_core_send(struct fdm_core *c, enum fdm_msg msg, int to, uint64_t now,
+		   struct fdm_actions *out);
+void fdm_core_send_all(struct fdm_core *c, enum fdm_msg msg, uint64_t now,
+		       struct fdm_actions *out);
+/* Send time of our datagram `seq` of this incarnation, if still remembered. */
+bool fdm_core_sent_at(const struct fdm_core *c, uint64_t incarnation, uint64_t seq,
+		      uint64_t *at_ms);
+
+/* election.c */
+void fdm_election_start(struct fdm_core *c, uint64_t now, const char *reason,
+			struct fdm_actions *out);
+void fdm_election_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
+void fdm_election_on_bid(struct fdm_core *c, int from, const Fdm__Bid *b, uint64_t now,
+			 struct fdm_actions *out);
+void fdm_election_on_master_hb(struct fdm_core *c, int from, const Fdm__MasterHeartbeat *m,
+			       uint64_t now, struct fdm_actions *out);
+void fdm_election_on_step_down(struct fdm_core *c, int from, const Fdm__StepDown *s,
+			       uint64_t now, struct fdm_actions *out);
+
+/* membership.c */
+void fdm_membership_on_packet(struct fdm_core *c, int from, const Fdm__Packet *p,
+			      uint64_t now);
+void fdm_membership_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
+/* Master heartbeat content for peer `to`: offset of a time t (ours) from our
+ * receipt of the heartbeat of `to` that we echo. false: nothing to echo yet. */
+bool fdm_membership_offset(const struct fdm_core *c, int to, uint64_t t, int64_t *offset_ms);
+
+#endif

@@ -1,0 +1,320 @@
+/* Master election over UDP 8182 (DESIGN.md "Election"), as one state machine:
+ *   election --(window over, we rank best)--> master
+ *   election --(a master announces itself)--> slave
+ *   slave    --(master silent master_lost, or it steps down)--> election
+ *   master   --(a better-ranked master is heard: merge rule)--> slave
+ *   master   --(fdmctl election --force)--> election
+ * Rank: most reachable datastores, then the host id greatest as a string. A host
+ * that joins while a master lives hears that master answer its first bid and
+ * becomes its slave, whatever its rank: no flapping. */
+#include "fdm/core/core.h"
+
+#include <string.h>
+
+#include "fdm/util.h"
+
+static const char *self_id(const struct fdm_core *c)
+{
+	return c->peers[c->self].id;
+}
+
+static const char *master_id(const struct fdm_core *c)
+{
+	return c->master >= 0 ? c->peers[c->master].id : "none";
+}
+
+static void set_role(struct fdm_core *c, enum fdm_role role, int master, uint64_t now,
+		     const char *why, struct fdm_actions *out)
+{
+	enum fdm_role old = c->role;
+	struct fdm_action *a;
+
+	c->role = role;
+	c->master = master;
+	c->role_since_ms = now;
+	c->next_hb_ms = now;  /* announce the new role at once */
+	if (role == FDM_ROLE_SLAVE)
+		c->last_master_hb_ms = now;
+	if (role != FDM_ROLE_SLAVE) {
+		c->have_master_rx = false;
+		c->vouched = false;
+	}
+	fdm_core_log(out, "%s: %s -> %s (%s)", self_id(c), fdm_role_name(old),
+		     fdm_role_name(role), why);
+	if (out->n < FDM_ACTIONS_MAX) {
+		a = &out->a[out->n++];
+		memset(a, 0, sizeof(*a));
+		a->kind = FDM_ACT_ROLE;
+	} else {
+		out->overflow++;
+	}
+}
+
+/* The election record goes to `last` once decided, for fdmctl election. */
+static void conclude(struct fdm_core *c, int winner, uint64_t term, uint64_t now,
+		     const char *how, struct fdm_actions *out)
+{
+	struct fdm_election_record *r = &c->current;
+
+	if (!r->valid) {
+		memset(r, 0, sizeof(*r));
+		r->valid = true;
+		r->started_ms = now;
+		fdm_strlcpy(r->reason, how, sizeof(r->reason));
+	}
+	r->decided_ms = now;
+	r->term = term;
+	fdm_strlcpy(r->winner, c->peers[winner].id, sizeof(r->winner));
+	c->last = *r;
+	r->valid = false;
+	fdm_core_log(out, "%s: election result: %s is master, term %llu, %zu bid(s) seen, %llu ms",
+		     self_id(c), c->peers[winner].id, (unsigned long long)term, c->last.n_bids,
+		     (unsigned long long)(now - c->last.started_ms));
+}
+
+void fdm_election_start(struct fdm_core *c, uint64_t now, const char *reason,
+			struct fdm_actions *out)
+{
+	struct fdm_election_record *r = &c->current;
+
+	memset(r, 0, sizeof(*r));
+	r->valid = true;
+	r->started_ms = now;
+	fdm_strlcpy(r->reason, reason, sizeof(r->reason));
+	c->window_end_ms = now + c->timing.election_window_ms;
+	c->next_bid_ms = now;
+	if (c->role != FDM_ROLE_ELECTION)
+		set_role(c, FDM_ROLE_ELECTION, -1, now, reason, out);
+	else
+		fdm_core_log(out, "%s: election (re)started (%s)", self_id(c), reason);
+	c->master = -1;
+}
+
+static uint64_t highest_term_seen(const struct fdm_core *c)
+{
+	uint64_t t = c->term;
+
+	for (size_t i = 0; i < c->current.n_bids; i++)
+		if (c->current.bids[i].term > t)
+			t = c->current.bids[i].term;
+	return t;
+}
+
+/* Are we the best of the bids heard in this window (and ourselves)? */
+static int best_candidate(const struct fdm_core *c)
+{
+	int best = (int)c->self;
+	uint32_t best_ds = c->my_datastores;
+
+	for (size_t i = 0; i < c->current.n_bids; i++) {
+		const struct fdm_bid_seen *b = &c->current.bids[i];
+		int idx = -1;
+
+		for (size_t p = 0; p < c->n_peers; p++)
+			if (strcmp(c->peers[p].id, b->host) == 0)
+				idx = (int)p;
+		if (idx < 0)
+			continue;
+		if (fdm_rank_cmp(b->datastores, b->host, best_ds, c->peers[best].id) > 0) {
+			best = idx;
+			best_ds = b->datastores;
+		}
+	}
+	return best;
+}
+
+static void decide(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
+{
+	int best = best_candidate(c);
+	char why[FDM_LOG_MAX];
+
+	if ((size_t)best == c->self) {
+		c->term = highest_term_seen(c) + 1;
+		conclude(c, best, c->term, now, "election", out);
+		snprintf(why, sizeof(why), "won election, term %llu, %u datastores",
+			 (unsigned long long)c->term, c->my_datastores);
+		set_role(c, FDM_ROLE_MASTER, (int)c->self, now, why, out);
+		return;
+	}
+	/* Someone better bid: give it two more windows to announce itself. */
+	if (now >= c->window_end_ms + 2 * (uint64_t)c->timing.election_window_ms) {
+		snprintf(why, sizeof(why), "%s ranked best but did not announce itself",
+			 c->peers[best].id);
+		fdm_election_start(c, now, why, out);
+	}
+}
+
+void fdm_election_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
+{
+	char why[FDM_LOG_MAX];
+
+	switch (c->role) {
+	case FDM_ROLE_ELECTION:
+		if (!c->current.valid)
+			fdm_election_start(c, now, "agent started", out);
+		if (now >= c->next_bid_ms) {
+			fdm_core_send_all(c, FDM_MSG_BID, now, out);
+			c->next_bid_ms = now + c->timing.bid_interval_ms;
+		}
+		if (now >= c->window_end_ms)
+			decide(c, now, out);
+		break;
+	case FDM_ROLE_SLAVE:
+		if (now - c->last_master_hb_ms >= c->timing.master_lost_ms) {
+			snprintf(why, sizeof(why), "master %s silent for %llu ms", master_id(c),
+				 (unsigned long long)(now - c->last_master_hb_ms));
+			fdm_election_start(c, now, why, out);
+			break;
+		}
+		if (now >= c->next_hb_ms) {
+			fdm_core_send(c, FDM_MSG_SLAVE_HB, c->master, now, out);
+			c->next_hb_ms = now + c->timing.heartbeat_interval_ms;
+		}
+		break;
+	case FDM_ROLE_MASTER:
+		if (now >= c->next_hb_ms) {
+			fdm_core_send_all(c, FDM_MSG_MASTER_HB, now, out);
+			c->next_hb_ms = now + c->timing.heartbeat_interval_ms;
+		}
+		break;
+	}
+}
+
+static void record_bid(struct fdm_core *c, int from, const Fdm__Bid *b, uint64_t now)
+{
+	struct fdm_election_record *r = &c->current;
+	struct fdm_bid_seen *slot = NULL;
+
+	for (size_t i = 0; i < r->n_bids; i++)
+		if (strcmp(r->bids[i].host, c->peers[from].id) == 0)
+			slot = &r->bids[i];
+	if (slot == NULL) {
+		if (r->n_bids == FDM_MAX_HOSTS)
+			return;
+		slot = &r->bids[r->n_bids++];
+		fdm_strlcpy(slot->host, c->peers[from].id, sizeof(slot->host));
+	}
+	slot->datastores = b->datastores;
+	slot->term = b->term;
+	slot->at_ms = now;
+}
+
+void fdm_election_on_bid(struct fdm_core *c, int from, const Fdm__Bid *b, uint64_t now,
+			 struct fdm_actions *out)
+{
+	switch (c->role) {
+	case FDM_ROLE_ELECTION:
+		record_bid(c, from, b, now);
+		break;
+	case FDM_ROLE_MASTER:
+		/* A host without a master: tell it at once that we are one. */
+		fdm_core_send(c, FDM_MSG_MASTER_HB, from, now, out);
+		break;
+	case FDM_ROLE_SLAVE:
+		break;
+	}
+}
+
+static void follow(struct fdm_core *c, int from, uint64_t term, uint64_t now,
+		   const char *how, struct fdm_actions *out)
+{
+	char why[FDM_LOG_MAX];
+
+	if (term > c->term)
+		c->term = term;
+	conclude(c, from, term, now, how, out);
+	snprintf(why, sizeof(why), "%s: master %s, term %llu", how, c->peers[from].id,
+		 (unsigned long long)term);
+	set_role(c, FDM_ROLE_SLAVE, from, now, why, out);
+}
+
+/* Two masters hear each other (a healed partition): the lower-ranked one steps
+ * down and tells its slaves to elect, where they will find the winner. */
+static void merge(struct fdm_core *c, int from, const Fdm__MasterHeartbeat *m, uint64_t now,
+		  struct fdm_actions *out)
+{
+	const char *other = c->peers[from].id;
+
+	if (fdm_rank_cmp(m->datastores, other, c->my_datastores, self_id(c)) > 0) {
+		fdm_core_log(out, "%s: master %s (%u datastores) outranks us (%u): stepping down",
+			     self_id(c), other, m->datastores, c->my_datastores);
+		for (size_t i = 0; i < c->n_peers; i++)
+			if ((int)i != from)
+				fdm_core_send(c, FDM_MSG_STEP_DOWN, (int)i, now, out);
+		follow(c, from, m->term, now, "merged with a better master", out);
+		return;
+	}
+	if (m->term >= c->term) {
+		c->term = m->term + 1;
+		fdm_core_log(out, "%s: second master %s (term %llu) heard; we outrank it, term now %llu",
+			     self_id(c), other, (unsigned long long)m->term,
+			     (unsigned long long)c->term);
+	}
+	fdm_core_send(c, FDM_MSG_MASTER_HB, from, now, out);
+}
+
+void fdm_election_on_master_hb(struct fdm_core *c, int from, const Fdm__MasterHeartbeat *m,
+			       uint64_t now, struct fdm_actions *out)
+{
+	switch (c->role) {
+	case FDM_ROLE_ELECTION:
+		follow(c, from, m->term, now, "master announced", out);
+		break;
+	case FDM_ROLE_SLAVE:
+		if (from != c->master)
+			break;  /* ours still lives; masters merge among themselves */
+		c->last_master_hb_ms = now;
+		if (m->term > c->term)
+			c->term = m->term;
+		if (m->has_yielding && m->yielding)
+			fdm_election_start(c, now, "master yields its role", out);
+		break;
+	case FDM_ROLE_MASTER:
+		merge(c, from, m, now, out);
+		break;
+	}
+}
+
+static void step_down(struct fdm_core *c, uint64_t now, const char *why,
+		      struct fdm_actions *out)
+{
+	fdm_core_send_all(c, FDM_MSG_STEP_DOWN, now, out);
+	fdm_election_start(c, now, why, out);
+}
+
+void fdm_election_on_step_down(struct fdm_core *c, int from, const Fdm__StepDown *s,
+			       uint64_t now, struct fdm_actions *out)
+{
+	char why[FDM_LOG_MAX];
+
+	if (s->term > c->term)
+		c->term = s->term;
+	if (c->role == FDM_ROLE_SLAVE && from == c->master) {
+		snprintf(why, sizeof(why), "master %s stepped down%s%s", c->peers[from].id,
+			 s->reason ? ": " : "", s->reason ? s->reason : "");
+		fdm_election_start(c, now, why, out);
+	} else if (c->role == FDM_ROLE_MASTER &&
+		   strcmp(c->peers[from].follows, self_id(c)) == 0) {
+		/* One of our slaves' operator ran `fdmctl election --force`. A master
+		 * that lost a merge also says StepDown, but it never followed us. */
+		snprintf(why, sizeof(why), "new election asked for by %s", c->peers[from].id);
+		step_down(c, now, why, out);
+	}
+}
+
+void fdm_core_force_election(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
+{
+	switch (c->role) {
+	case FDM_ROLE_MASTER:
+		step_down(c, now, "forced by operator (fdmctl election --force)", out);
+		break;
+	case FDM_ROLE_SLAVE:
+		fdm_core_log(out, "%s: asking master %s to step down (fdmctl election --force)",
+			     self_id(c), master_id(c));
+		fdm_core_send(c, FDM_MSG_STEP_DOWN, c->master, now, out);
+		break;
+	case FDM_ROLE_ELECTION:
+		fdm_election_start(c, now, "forced by operator (fdmctl election --force)", out);
+		break;
+	}
+}
