@@ -28,6 +28,9 @@ BINS :=
 UNIT_TESTS :=
 SYSTEM_TESTS :=
 FUZZERS :=
+# System tests that are quick and self-contained enough to run again against the
+# sanitizer build in `make check` (daemons under ASan/UBSan).
+CHECK_TESTS :=
 
 all: build-all
 
@@ -67,7 +70,7 @@ unit: build-all
 
 check:
 	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" build-all
-	tests/run-tests --build build-asan $(subst $(BUILD)/,build-asan/,$(UNIT_TESTS))
+	tests/run-tests --build build-asan $(subst $(BUILD)/,build-asan/,$(UNIT_TESTS)) $(CHECK_TESTS)
 	$(MAKE) build-all
 	tests/run-tests --build $(BUILD) --valgrind $(UNIT_TESTS)
 
