@@ -44,14 +44,17 @@ $(BUILD)/gen/proto/fdm.pb-c.o: $(BUILD)/gen/proto/fdm.pb-c.c
 
 PROTO_OBJ := $(BUILD)/gen/proto/fdm.pb-c.o
 
-# Every object depends on the generated header (cheap, and no ordering surprises).
-$(BUILD)/%.o: %.c $(BUILD)/gen/proto/fdm.pb-c.h
+# Objects live under $(OBJ), programs directly in $(BUILD) (build/fdm is the agent,
+# so the objects of fdm/ cannot be in build/fdm/). Every object depends on the
+# generated header (cheap, and no ordering surprises).
+OBJ := $(BUILD)/obj
+$(OBJ)/%.o: %.c $(BUILD)/gen/proto/fdm.pb-c.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # Shared by every program: config, timing, log helpers, the generated proto.
-COMMON_SRCS := fdm/config.c fdm/core/timing.c fdm/util.c
-COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/%.o) $(PROTO_OBJ)
+COMMON_SRCS := fdm/config.c fdm/core/timing.c fdm/util.c fdm/log.c
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(OBJ)/%.o) $(PROTO_OBJ)
 
 # Order matters: fdm.mk links the libraries the two fragments before it define
 # (DS_OBJS, SHIM_CLIENT_OBJS).
@@ -92,4 +95,4 @@ clean:
 
 .PHONY: all build-all test unit check install demo clean
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

@@ -4,7 +4,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 UNIT_TESTS += $(UNIT_BINS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(CORE_OBJS) $(COMMON_OBJS) $(WIRE_OBJS)
+$(BUILD)/tests/unit/%: $(OBJ)/tests/unit/%.o $(CORE_OBJS) $(COMMON_OBJS) $(WIRE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
 
 SYSTEM_TESTS += tests/cluster/run

@@ -210,6 +210,8 @@ void fdm_election_on_step_down(struct fdm_core *c, int from, const Fdm__StepDown
 int fdm_core_datastore_index(const struct fdm_core *c, const char *name);
 /* ms since host i was last heard (as master: as our slave); UINT32_MAX: never. */
 uint32_t fdm_core_heartbeat_age(const struct fdm_core *c, size_t i, uint64_t now);
+/* Datastores host i reaches (config index bits), as far as this host knows. */
+uint32_t fdm_core_host_datastores(const struct fdm_core *c, size_t i);
 void fdm_membership_on_packet(struct fdm_core *c, int from, const Fdm__Packet *p,
 			      uint64_t now);
 void fdm_membership_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);

@@ -274,3 +274,17 @@ uint32_t fdm_core_heartbeat_age(const struct fdm_core *c, size_t i, uint64_t now
 		return UINT32_MAX;
 	return now - last > UINT32_MAX ? UINT32_MAX : (uint32_t)(now - last);
 }
+
+uint32_t fdm_core_host_datastores(const struct fdm_core *c, size_t i)
+{
+	const struct fdm_peer_state *p = &c->peers[i];
+	const struct fdm_reported_host *r;
+
+	if (p->self)
+		return c->my_datastore_mask;
+	if (c->role == FDM_ROLE_SLAVE && (int)i != c->master) {
+		r = reported(c, p->id);
+		return r != NULL ? r->datastore_mask : 0;
+	}
+	return p->datastore_mask;
+}

@@ -35,7 +35,7 @@ static void build_host_report(const struct fdm_core *c, int to, size_t i, uint64
 {
 	const struct fdm_peer_state *p = &c->peers[i];
 	uint32_t age = fdm_core_heartbeat_age(c, i, now);
-	uint32_t mask = p->self ? c->my_datastore_mask : p->datastore_mask;
+	uint32_t mask = fdm_core_host_datastores(c, i);
 	int64_t offset;
 
 	fdm__host_report__init(h);
