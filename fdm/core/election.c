@@ -99,7 +99,7 @@ void fdm_election_start(struct fdm_core *c, uint64_t now, const char *reason,
 	if (c->role != FDM_ROLE_ELECTION)
 		set_role(c, FDM_ROLE_ELECTION, -1, now, reason, out);
 	else
-		fdm_core_log(out, "%s: election (re)started (%s)", self_id(c), reason);
+		fdm_core_log(out, "%s: election started (%s)", self_id(c), reason);
 	c->master = -1;
 }
 

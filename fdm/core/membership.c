@@ -282,7 +282,7 @@ uint32_t fdm_core_host_datastores(const struct fdm_core *c, size_t i)
 
 	if (p->self)
 		return c->my_datastore_mask;
-	if (c->role == FDM_ROLE_SLAVE && (int)i != c->master) {
+	if (c->role == FDM_ROLE_SLAVE) {
 		r = reported(c, p->id);
 		return r != NULL ? r->datastore_mask : 0;
 	}
