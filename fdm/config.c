@@ -87,6 +87,29 @@ static int fail(struct parser *p, int line, const char *key, const char *fmt, ..
 	return 0;  /* inih: stop parsing */
 }
 
+static int find_section(const char *name);
+
+/* Messages about a whole section ("missing in [cluster]") point at its header. */
+static void note_section_header(struct parser *p, const char *line)
+{
+	char name[32];
+	const char *end;
+	size_t len;
+	int s;
+
+	line += strspn(line, " \t");
+	if (line[0] != '[' || (end = strchr(line, ']')) == NULL)
+		return;
+	len = (size_t)(end - line - 1);
+	if (len >= sizeof(name))
+		return;
+	memcpy(name, line + 1, len);
+	name[len] = '\0';
+	s = find_section(name);
+	if (s >= 0 && p->section_line[s] == 0)
+		p->section_line[s] = p->line;
+}
+
 /* inih has no line numbers in handlers in Debian's build: count them here. */
 static char *counting_reader(char *str, int num, void *stream)
 {
@@ -102,6 +125,7 @@ static char *counting_reader(char *str, int num, void *stream)
 		p->line_too_long = true;
 		return NULL;
 	}
+	note_section_header(p, r);
 	return r;
 }
 
