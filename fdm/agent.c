@@ -254,6 +254,8 @@ int fdm_agent_init(struct fdm_agent *a, const struct fdm_config *cfg, char *err,
 	int keylen;
 
 	a->cfg = *cfg;
+	a->net.fd = -1;       /* nothing to close yet if set-up stops half-way */
+	a->control.fd = -1;
 	if (fdm_timing_derive(cfg->heartbeat_interval_ms, cfg->io_timeout_ms, &a->timing, why,
 			      sizeof(why)) < 0) {
 		snprintf(err, errlen, "%s: timing: %s", cfg->path, why);
@@ -276,10 +278,11 @@ int fdm_agent_init(struct fdm_agent *a, const struct fdm_config *cfg, char *err,
 		snprintf(err, errlen, "cannot create the event loop");
 		return -1;
 	}
-	if (fdm_net_open(&a->net, &a->cfg, &a->key, err, errlen) < 0)
-		return -1;
+	/* The control socket first: a second agent started by mistake is told so. */
 	if (fdm_control_open(&a->control, a->event, cfg->control_socket, on_control, a, err,
 			     errlen) < 0)
+		return -1;
+	if (fdm_net_open(&a->net, &a->cfg, &a->key, err, errlen) < 0)
 		return -1;
 	if (sd_event_add_io(a->event, &a->net_src, a->net.fd, EPOLLIN, on_datagram, a) < 0 ||
 	    sd_event_add_time_relative(a->event, &a->tick_src, CLOCK_MONOTONIC, 0,

@@ -10,4 +10,16 @@ $(BUILD)/tests/unit/%: $(OBJ)/tests/unit/%.o $(UNIT_HELPER_OBJS) $(CORE_OBJS) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
 
-SYSTEM_TESTS += tests/cluster/run
+# The packet injector of the cluster tests (authentication and replay checks).
+$(BUILD)/tests/fdm-inject: $(OBJ)/tests/cluster/inject.o $(WIRE_OBJS) $(COMMON_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+BINS += $(BUILD)/tests/fdm-inject
+
+# Command-line behaviour of the programs (config errors, exit codes).
+SYSTEM_TESTS += tests/cli/test_cli.sh
+CHECK_TESTS += tests/cli/test_cli.sh
+
+# One scenario per file, each on its own namespace cluster of real agents.
+CLUSTER_TESTS := $(sort $(wildcard tests/cluster/test_*.py))
+SYSTEM_TESTS += $(CLUSTER_TESTS)
