@@ -713,6 +713,31 @@ def netns_usable():
         subprocess.run(["ip", "netns", "del", probe], capture_output=True)
 
 
+# ----------------------------------------------------------------------------- scenarios
+
+def scenario(body):
+    """Run one scenario file's body(): exit 0 when it returns, 77 (skip) when this
+    machine cannot make network namespaces, 1 with the reason on any failure. The
+    Cluster's `with` block has cleaned up by the time this reports."""
+    if not netns_usable():
+        print("skip: needs root, iproute2 and network namespaces")
+        return 77
+    t0 = time.monotonic()
+    try:
+        body()
+    except (HarnessError, AssertionError, Interrupted) as e:
+        print("FAILED: %s" % e, flush=True)
+        return 1
+    print("passed in %.1f s" % (time.monotonic() - t0), flush=True)
+    return 0
+
+
+def check(cond, what):
+    """Assert with a message that names what was expected (kept under python -O)."""
+    if not cond:
+        raise AssertionError(what)
+
+
 # ----------------------------------------------------------------------------- demo
 
 DEMO_DIR = "/run/fdm-demo"
