@@ -1,9 +1,12 @@
 # fdm: one entry point. Non-recursive: each part adds its objects, programs and
 # tests in its own fragment (fdm/fdm.mk, datastore/datastore.mk, ...).
 #   make            build everything into build/
-#   make test       every test: unit (cmocka), datastore, hostd-shim, cluster
+#   make test       every test: unit (cmocka), datastore, hostd-shim, cluster, then
+#                   `make check`. This is the README's test command (needs root).
+#   make unit       the unit tests only (fast, no root)
 #   make check      rebuild with -fsanitize=address,undefined into build-asan/,
-#                   run the unit tests there, then the unit tests under valgrind
+#                   run the unit tests and CHECK_TESTS there, then the unit tests
+#                   under valgrind
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make demo       a local demo cluster in network namespaces (needs root)
 
@@ -65,16 +68,19 @@ include tests/tests.mk
 
 build-all: $(BINS) $(UNIT_TESTS)
 
+# Everything: unit and system tests on the normal build, then `check` (the same
+# unit tests and CHECK_TESTS under ASan/UBSan, the unit tests under valgrind).
 test: build-all
 	tests/run-tests --build $(BUILD) $(UNIT_TESTS) $(SYSTEM_TESTS)
+	$(MAKE) check
 
 unit: build-all
 	tests/run-tests --build $(BUILD) $(UNIT_TESTS)
 
 check:
-	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" build-all
+	$(MAKE) -j2 BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" build-all
 	tests/run-tests --build build-asan $(subst $(BUILD)/,build-asan/,$(UNIT_TESTS)) $(CHECK_TESTS)
-	$(MAKE) build-all
+	$(MAKE) -j2 build-all
 	tests/run-tests --build $(BUILD) --valgrind $(UNIT_TESTS)
 
 install: build-all

@@ -22,4 +22,6 @@ CHECK_TESTS += tests/cli/test_cli.sh
 
 # One scenario per file, each on its own namespace cluster of real agents.
 CLUSTER_TESTS := $(sort $(wildcard tests/cluster/test_*.py))
+# Agents under ASan in `make check` too: one scenario that starts, kills and stops them.
+CHECK_TESTS += tests/cluster/test_election.py
 SYSTEM_TESTS += $(CLUSTER_TESTS)

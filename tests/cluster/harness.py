@@ -601,17 +601,25 @@ class Cluster:
             signal.signal(s, signal.SIG_IGN)
         if failed:
             self.print_logs()
+        unclean = []
         for host in self.hosts.values():
-            if host.pid is not None:
+            if host.pid is not None and self.running(host.id):
                 try:
                     host.returncode = stop_pid(host.pid, host.popen)
+                    # A clean stop exits 0; under ASan a leak or error does not.
+                    if host.returncode not in (0, None):
+                        unclean.append("%s exited %s on SIGTERM" % (host.id, host.returncode))
                 except Exception as e:  # keep cleaning whatever happens
                     log("stopping %s: %s" % (host.id, e))
+        if unclean and not failed:
+            self.print_logs()
         self.teardown_network()
         if self.workdir and self.fixed_workdir is None and os.environ.get("FDM_KEEP") != "1":
             shutil.rmtree(self.workdir, ignore_errors=True)
         elif self.workdir and failed:
             log("kept %s (FDM_KEEP=1)" % self.workdir)
+        if unclean and not failed:
+            raise HarnessError("; ".join(unclean))
 
     def teardown_network(self):
         if self.iptables_rule:
@@ -765,6 +773,8 @@ def demo_start():
                                                                     c.hosts["host-4"].ns))
         master, secs = c.wait_for_agreement(timeout=30)
         print("all 4 agree on master %s after %.1f s" % (master, secs))
+        c.wait_until(lambda: all(c.host_state("host-1", h) in ("master", "connected")
+                                 for h in c.hosts), 10, "every host connected")
     except BaseException as e:
         print("demo: %s" % e, file=sys.stderr)
         c.print_logs()
@@ -824,7 +834,20 @@ def demo_status():
     return 0
 
 
+def demo_pid(host):
+    """Print the PID of one demo agent (for kill -9 experiments)."""
+    try:
+        with open(DEMO_STATE) as f:
+            print(json.load(f)["hosts"][host]["pid"])
+        return 0
+    except (OSError, ValueError, KeyError):
+        print("no demo agent %s" % host, file=sys.stderr)
+        return 1
+
+
 def main(argv):
+    if len(argv) == 3 and argv[:2] == ["demo", "pid"]:
+        return demo_pid(argv[2])
     if len(argv) >= 2 and argv[0] == "demo":
         return {"start": demo_start, "stop": demo_stop, "status": demo_status}.get(
             argv[1], lambda: usage())()
@@ -835,7 +858,7 @@ def main(argv):
 
 
 def usage():
-    print("usage: harness.py demo start|stop|status | harness.py sweep", file=sys.stderr)
+    print("usage: harness.py demo start|stop|status|pid HOST | harness.py sweep", file=sys.stderr)
     return 2
 
 
