@@ -58,6 +58,9 @@ check "bad option" 2 "usage: fdm" -- "$B/fdm" --bogus
 
 conf 's/x/x/'
 check "print timing" 0 "^host_dead_ms +14000" -- "$B/fdm" --config "$T/c.conf" --print-timing
+SRC=${FDM_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+sed "s|/etc/fdm/authkey|$T/key|" "$SRC/packaging/fdm.conf.example" > "$T/example.conf"
+check "example config is valid" 0 "^lease_expiry_ms +8000" -- "$B/fdm" --config "$T/example.conf" --print-timing
 check "fdm version" 0 "^fdm [0-9]" -- "$B/fdm" --version
 
 check "fdmctl no agent" 1 "^fdmctl: cannot reach the fdm agent at $T/fdm.sock: .*is fdm running" -- "$B/fdmctl" --config "$T/c.conf" status

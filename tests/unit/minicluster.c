@@ -135,7 +135,8 @@ static void deliver_due(struct minicluster *mc)
 			mc->queue[keep++] = p;
 		}
 	}
-	memmove(&mc->queue[keep], &mc->queue[n], (mc->queued - n) * sizeof(*mc->queue));
+	if (mc->queued > n)
+		memmove(&mc->queue[keep], &mc->queue[n], (mc->queued - n) * sizeof(*mc->queue));
 	mc->queued = keep + (mc->queued - n);
 }
 
