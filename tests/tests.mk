@@ -19,6 +19,7 @@ BINS += $(BUILD)/tests/fdm-inject
 # Command-line behaviour of the programs (config errors, exit codes).
 SYSTEM_TESTS += tests/cli/test_cli.sh
 CHECK_TESTS += tests/cli/test_cli.sh
+SYSTEM_TESTS += tests/cli/test_notify.py
 
 # One scenario per file, each on its own namespace cluster of real agents.
 CLUSTER_TESTS := $(sort $(wildcard tests/cluster/test_*.py))
