@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -146,6 +147,67 @@ static int on_datagram(sd_event_source *s, int fd, uint32_t revents, void *userd
 	return 0;
 }
 
+/* What a reload cannot change under a running agent (INTERFACE.md: [host] id and
+ * key_file; the sockets it is bound to, and the cluster it belongs to, likewise). */
+static const char *needs_restart(const struct fdm_config *old, const struct fdm_config *new)
+{
+	if (strcmp(old->cluster_id, new->cluster_id) != 0)
+		return "[cluster] id";
+	if (strcmp(old->key_file, new->key_file) != 0)
+		return "[cluster] key_file";
+	if (strcmp(old->host_id, new->host_id) != 0)
+		return "[host] id";
+	if (strcmp(old->address, new->address) != 0 || old->port != new->port)
+		return "[host] address or port";
+	if (strcmp(old->control_socket, new->control_socket) != 0)
+		return "[control] socket";
+	return NULL;
+}
+
+static void remap_reachable(struct fdm_agent *a, const struct fdm_config *next)
+{
+	bool reachable[FDM_MAX_DATASTORES] = { false };
+
+	for (size_t d = 0; d < next->n_datastores; d++) {
+		int old = fdm_config_datastore_index(&a->cfg, next->datastores[d].name);
+		reachable[d] = old >= 0 && strcmp(a->cfg.datastores[old].url,
+						  next->datastores[d].url) == 0 && a->reachable[old];
+	}
+	memcpy(a->reachable, reachable, sizeof(reachable));
+}
+
+/* SIGHUP: a file that fails validation changes nothing. */
+static void reload(struct fdm_agent *a, uint64_t now)
+{
+	struct fdm_config *next = calloc(1, sizeof(*next));
+	struct fdm_timing t;
+	char err[1024];
+	const char *why;
+
+	if (next == NULL) {
+		fdm_err("reload refused: out of memory");
+		return;
+	}
+	if (fdm_config_load(a->cfg.path, FDM_NEED_AGENT, next, err, sizeof(err)) < 0) {
+		fdm_err("reload refused, the running config stays: %s", err);
+	} else if ((why = needs_restart(&a->cfg, next)) != NULL) {
+		fdm_err("reload refused, the running config stays: %s changed in %s; restart fdm "
+			"to apply it", why, next->path);
+	} else if (fdm_timing_derive(next->heartbeat_interval_ms, next->io_timeout_ms, &t, err,
+				     sizeof(err)) < 0 ||
+		   fdm_net_reconfigure(&a->net, next, err, sizeof(err)) < 0) {
+		fdm_err("reload refused, the running config stays: %s", err);
+	} else {
+		remap_reachable(a, next);
+		a->cfg = *next;
+		a->timing = t;
+		fdm_core_reconfigure(&a->core, &a->cfg, &a->timing, now, &a->actions);
+		a->next_probe_ms = now;
+		execute(a, now);
+	}
+	free(next);
+}
+
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	struct fdm_agent *a = userdata;
@@ -153,8 +215,10 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 	(void)s;
 	if (si->ssi_signo == SIGHUP) {
-		fdm_warn("SIGHUP: reloading the config is not implemented yet; restart fdm to "
-			 "apply changes to %s", a->cfg.path);
+		sd_notify(0, "RELOADING=1");
+		reload(a, now);
+		sd_notify(0, "READY=1");
+		notify_status(a);
 		return 0;
 	}
 	if (a->stopping)

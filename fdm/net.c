@@ -34,6 +34,35 @@ static int fill_addr(const char *addr, uint16_t port, struct sockaddr_storage *s
 	return -1;
 }
 
+static int fill_peer_addresses(struct fdm_net *n, const struct fdm_config *cfg, char *err,
+			       size_t errlen)
+{
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		if (fill_addr(cfg->peers[i].address, cfg->peers[i].port, &n->peer_addr[i],
+			      &n->peer_addrlen[i]) < 0) {
+			snprintf(err, errlen, "peer %s: bad address %s", cfg->peers[i].id,
+				 cfg->peers[i].address);
+			return -1;
+		}
+	return 0;
+}
+
+int fdm_net_reconfigure(struct fdm_net *n, const struct fdm_config *next, char *err,
+			size_t errlen)
+{
+	struct fdm_replay replay[FDM_MAX_HOSTS] = { { 0, 0 } };
+
+	for (size_t i = 0; i < next->n_peers; i++) {
+		int old = fdm_config_peer_index(n->cfg, next->peers[i].id);
+		if (old >= 0)
+			replay[i] = n->replay[old];
+	}
+	if (fill_peer_addresses(n, next, err, errlen) < 0)
+		return -1;
+	memcpy(n->replay, replay, sizeof(replay));
+	return 0;
+}
+
 int fdm_net_open(struct fdm_net *n, const struct fdm_config *cfg, const struct fdm_key *key,
 		 char *err, size_t errlen)
 {
@@ -44,13 +73,8 @@ int fdm_net_open(struct fdm_net *n, const struct fdm_config *cfg, const struct f
 	n->fd = -1;
 	n->cfg = cfg;
 	n->key = key;
-	for (size_t i = 0; i < cfg->n_peers; i++)
-		if (fill_addr(cfg->peers[i].address, cfg->peers[i].port, &n->peer_addr[i],
-			      &n->peer_addrlen[i]) < 0) {
-			snprintf(err, errlen, "peer %s: bad address %s", cfg->peers[i].id,
-				 cfg->peers[i].address);
-			return -1;
-		}
+	if (fill_peer_addresses(n, cfg, err, errlen) < 0)
+		return -1;
 	if (fill_addr(cfg->address, cfg->port, &local, &len) < 0) {
 		snprintf(err, errlen, "bad [host] address %s", cfg->address);
 		return -1;

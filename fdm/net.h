@@ -26,6 +26,12 @@ int fdm_net_open(struct fdm_net *n, const struct fdm_config *cfg, const struct f
 		 char *err, size_t errlen);
 void fdm_net_close(struct fdm_net *n);
 
+/* A reloaded config (same [host] address and port): peer addresses anew, replay
+ * state kept for the hosts that stay, matched by id. Call before the config the
+ * net points to is replaced by `next`. */
+int fdm_net_reconfigure(struct fdm_net *n, const struct fdm_config *next, char *err,
+			size_t errlen);
+
 /* Sign and send one packet to peer index `to`. 0, or -1 (counted, logged by caller). */
 int fdm_net_send(struct fdm_net *n, int to, const Fdm__Packet *p);
 

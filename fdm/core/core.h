@@ -181,6 +181,11 @@ void fdm_core_datastores(struct fdm_core *c, uint32_t mask, uint64_t now,
 /* fdmctl election --force. */
 void fdm_core_force_election(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
 
+/* SIGHUP: a new, validated config with the same [host] id (reconfig.c). -1 when
+ * the host id differs or is not in the new [peers]. */
+int fdm_core_reconfigure(struct fdm_core *c, const struct fdm_config *cfg,
+			 const struct fdm_timing *t, uint64_t now, struct fdm_actions *out);
+
 /* Clean stop: tell every peer. */
 void fdm_core_leave(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
 

@@ -327,8 +327,9 @@ class Cluster:
         run(["ip", "netns", "add", ns])
         self.created_ns.append(ns)
 
-    def config_text(self, host):
-        peers = [(h.id, h.address) for h in self.hosts.values()]
+    def config_text(self, host, only=None):
+        """host's config; `only`: list [peers] as just these host ids."""
+        peers = [(h.id, h.address) for h in self.hosts.values() if only is None or h.id in only]
         peers += [(g, "%s.%d" % (self.net, len(self.hosts) + i))
                   for i, g in enumerate(self.ghost_ids, start=1)]
         lines = [
@@ -367,9 +368,10 @@ class Cluster:
         ]
         return "\n".join(lines)
 
-    def write_config(self, host):
+    def write_config(self, host, only=None, text=None):
+        """Write host's config file (`only`: peers subset; `text`: verbatim)."""
         with open(host.config, "w") as f:
-            f.write(self.config_text(host))
+            f.write(text if text is not None else self.config_text(host, only))
 
     # ------------------------------------------------------------------ agents
 

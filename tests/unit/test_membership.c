@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "fdm/util.h"
 #include "tests/unit/minicluster.h"
 
 static const char *const ids4[] = { "host-1", "host-2", "host-9", "host-10" };
@@ -118,6 +119,40 @@ static void test_heard_offsets(void **state)
 	mc_free(mc);
 }
 
+/* Reload (SIGHUP): the host table is matched by id; a master that vanishes from
+ * [peers] makes its slaves elect; the rest keep their state and their term. */
+static void test_reconfigure(void **state)
+{
+	struct minicluster *mc = agreed_cluster(16);
+	int s = mc_index(mc, "host-1");
+	struct mc_host *h = &mc->hosts[s];
+	struct fdm_config next = h->cfg;
+	uint64_t term = h->core.term;
+
+	(void)state;
+	/* Reorder the peers and drop host-2: host-9 is still master. */
+	next.peers[0] = h->cfg.peers[3];
+	next.peers[1] = h->cfg.peers[0];
+	next.peers[2] = h->cfg.peers[2];
+	next.n_peers = 3;
+	assert_int_equal(fdm_core_reconfigure(&h->core, &next, &mc->timing, mc->now, &mc->actions), 0);
+	mc->actions.n = 0;
+	assert_int_equal(h->core.role, FDM_ROLE_SLAVE);
+	assert_string_equal(h->core.peers[h->core.master].id, "host-9");
+	assert_string_equal(h->core.peers[h->core.self].id, "host-1");
+	assert_int_equal(h->core.term, term);
+	/* Drop the master: election. */
+	next.peers[2] = next.peers[0];
+	next.n_peers = 2;
+	assert_int_equal(fdm_core_reconfigure(&h->core, &next, &mc->timing, mc->now, &mc->actions), 0);
+	mc->actions.n = 0;
+	assert_int_equal(h->core.role, FDM_ROLE_ELECTION);
+	/* Another host id is refused. */
+	fdm_strlcpy(next.host_id, "host-10", sizeof(next.host_id));
+	assert_int_equal(fdm_core_reconfigure(&h->core, &next, &mc->timing, mc->now, &mc->actions), -1);
+	mc_free(mc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -126,6 +161,7 @@ int main(void)
 		cmocka_unit_test(test_leaving_host_is_stopped),
 		cmocka_unit_test(test_echo_times_never_later_than_truth),
 		cmocka_unit_test(test_heard_offsets),
+		cmocka_unit_test(test_reconfigure),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
