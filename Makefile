@@ -8,6 +8,7 @@
 #                   run the unit tests and CHECK_TESTS there, then the unit tests
 #                   under valgrind
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make bench      benchmark table (bench/bench.py, ROWS=election,...; needs root)
 #   make demo       a local demo cluster in network namespaces (needs root)
 
 BUILD   ?= build
@@ -93,12 +94,17 @@ install: build-all
 	for m in packaging/man/*.8; do [ -f $$m ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man8/; done; true
 	for m in packaging/man/*.5; do [ -f $$m ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
 
+# Benchmarks (bench/bench.py): a table with the reference figures; ROWS=election,...
+ROWS ?= election
+bench: build-all
+	FDM_BUILD=$(abspath $(BUILD)) bench/bench.py --rows $(ROWS)
+
 demo: build-all
 	tests/demo/demo.sh
 
 clean:
 	rm -rf build build-asan
 
-.PHONY: all build-all test unit check install demo clean
+.PHONY: all build-all test unit check install bench demo clean
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

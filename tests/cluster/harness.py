@@ -559,13 +559,13 @@ class Cluster:
                                    % (timeout, what, self.describe()))
             time.sleep(interval)
 
-    def wait_for_agreement(self, timeout=10, hosts=None, expect=None):
+    def wait_for_agreement(self, timeout=10, hosts=None, expect=None, interval=0.1):
         """Wait until the hosts agree on one master (and it is `expect`, if given)."""
         def agreed():
             m = self.agreed_master(hosts)
             return m if m and (expect is None or m == expect) else None
         what = "agreement on master %s" % expect if expect else "agreement on one master"
-        return self.wait_until(agreed, timeout, what)
+        return self.wait_until(agreed, timeout, what, interval=interval)
 
     def hold(self, predicate, seconds, what, interval=0.2):
         """Check that predicate() stays truthy for `seconds`; raises at the first miss."""
