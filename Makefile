@@ -8,6 +8,7 @@
 #                   run the unit tests and CHECK_TESTS there, then the unit tests
 #                   under valgrind
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make fuzz       libFuzzer targets, FUZZ_SECONDS each (tests/fuzz/)
 #   make bench      benchmark table (bench/bench.py, ROWS=election,...; needs root)
 #   make demo       a local demo cluster in network namespaces (needs root)
 
@@ -94,6 +95,43 @@ install: build-all
 	for m in packaging/man/*.8; do [ -f $$m ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man8/; done; true
 	for m in packaging/man/*.5; do [ -f $$m ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
 
+# ------------------------------------------------------------------ fuzzing
+# libFuzzer targets (tests/fuzz/fuzz_*.c), each built straight from its sources
+# with clang; seed corpora in tests/fuzz/corpus/<name without fuzz_>/. Fragments
+# add their own targets to FUZZERS. `make fuzz FUZZ_SECONDS=N` runs each for N s.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS = -g -O1 -std=c11 -D_GNU_SOURCE -I. -I$(BUILD)/gen $(PKG_CFLAGS) \
+              -fsanitize=fuzzer,address,undefined
+PROTO_C := $(BUILD)/gen/proto/fdm.pb-c.c
+
+$(BUILD)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c fdm/wire.c $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/fuzz/fuzz_core: tests/fuzz/fuzz_core.c $(CORE_SRCS) fdm/core/timing.c fdm/config.c \
+		fdm/util.c $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c fdm/config.c fdm/core/timing.c fdm/util.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+FUZZERS += $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_core $(BUILD)/fuzz/fuzz_config
+
+fuzz: $(FUZZERS)
+	@set -e; for f in $(FUZZERS); do \
+		n=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+		echo "=== $$n for $(FUZZ_SECONDS) s"; \
+		if ! $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=$(BUILD)/fuzz/$$n- $(BUILD)/fuzz/corpus-$$n \
+			tests/fuzz/corpus/$${n#fuzz_} > $(BUILD)/fuzz/$$n.log 2>&1; then \
+			tail -n 40 $(BUILD)/fuzz/$$n.log; echo "$$n: FAILED (log $(BUILD)/fuzz/$$n.log)"; exit 1; \
+		fi; \
+		grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units)' $(BUILD)/fuzz/$$n.log; \
+	done
+
 # Benchmarks (bench/bench.py): a table with the reference figures; ROWS=election,...
 ROWS ?= election
 bench: build-all
@@ -105,6 +143,6 @@ demo: build-all
 clean:
 	rm -rf build build-asan
 
-.PHONY: all build-all test unit check install bench demo clean
+.PHONY: all build-all test unit check install bench fuzz demo clean
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fdm/core/timing.h"
@@ -521,11 +522,18 @@ int fdm_config_datastore_index(const struct fdm_config *c, const char *name)
 
 int fdm_key_load(const char *path, uint8_t key[FDM_KEY_MAX], char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO named by mistake must not hang the agent's start. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
 	ssize_t n;
 
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: cannot read key file: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		snprintf(err, errlen, "%s: cannot read key file: not a regular file", path);
 		return -1;
 	}
 	n = read(fd, key, FDM_KEY_MAX);

@@ -169,7 +169,7 @@ static void test_unreadable_key_file(void **state)
 	expect_error(e, "%s:%d: key_file: ", 3, "cannot read key file: No such file");
 	snprintf(to, sizeof(to), "key_file = %s", e->dir);
 	write_config(e, from, to);
-	expect_error(e, "%s:%d: key_file: ", 3, "cannot read key file: Is a directory");
+	expect_error(e, "%s:%d: key_file: ", 3, "cannot read key file: not a regular file");
 }
 
 static void test_short_key_file(void **state)
