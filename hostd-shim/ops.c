@@ -33,15 +33,21 @@ void shim_job_free(struct shim_job *job)
 	free(job);
 }
 
-/* Classify libvirt's last error on conn into a result code and message. */
+/* Classify libvirt's last error on conn into a result code and message. The
+ * error is copied first: any libvirt call (virConnectIsAlive too) resets it. */
 static void fail(struct shim_job *job, virConnectPtr conn, const char *what)
 {
 	virErrorPtr e = virGetLastError();
-	const char *msg = e && e->message ? e->message : "unknown libvirt error";
 	int code = e ? e->code : VIR_ERR_INTERNAL_ERROR;
 
-	if (virConnectIsAlive(conn) != 1 || code == VIR_ERR_NO_CONNECT ||
-	    code == VIR_ERR_RPC)
+	char *nl;
+
+	snprintf(job->message, sizeof(job->message), "%s: %s", what,
+		 e && e->message ? e->message : "unknown libvirt error");
+	/* One line: libvirt's XML errors come with a caret diagram. */
+	while ((nl = strchr(job->message, '\n')) != NULL)
+		*nl = ' ';
+	if (code == VIR_ERR_NO_CONNECT || code == VIR_ERR_RPC || virConnectIsAlive(conn) != 1)
 		job->result = FDM__RESULT_CODE__RESULT_DISCONNECTED;
 	else if (code == VIR_ERR_NO_DOMAIN)
 		job->result = FDM__RESULT_CODE__RESULT_NOT_FOUND;
@@ -49,7 +55,6 @@ static void fail(struct shim_job *job, virConnectPtr conn, const char *what)
 		job->result = FDM__RESULT_CODE__RESULT_INVALID_STATE;
 	else
 		job->result = FDM__RESULT_CODE__RESULT_ERROR;
-	snprintf(job->message, sizeof(job->message), "%s: %s", what, msg);
 }
 
 static void ok(struct shim_job *job, const char *fmt, const char *arg)
@@ -149,7 +154,11 @@ static void op_shutdown(struct shim_job *job, virConnectPtr conn)
 
 	if (dom == NULL)
 		return;
-	if (virDomainShutdown(dom) < 0) {
+	if (!is_active(dom)) {
+		job->result = FDM__RESULT_CODE__RESULT_INVALID_STATE;
+		snprintf(job->message, sizeof(job->message), "%s: not running", job->ref.name[0] ? job->ref.name : job->ref.uuid);
+		fill(job, dom);
+	} else if (virDomainShutdown(dom) < 0) {
 		fail(job, conn, "shutdown");
 		fill(job, dom);
 	} else {

@@ -85,7 +85,7 @@ static void client_flush(struct shim_client *c)
 		return;
 	}
 	if (c->close_after_flush && shim_outq_empty(&c->out)) {
-		client_close(c, "closed after a bad frame");
+		client_close(c, c->eof ? "end of stream" : "closed after a bad frame");
 		return;
 	}
 	client_update_events(c);
