@@ -26,6 +26,7 @@ struct cli {
 	uint32_t timeout_ms;
 	bool hold;                    /* stay connected after the reply */
 	int64_t deadline_in_ms;       /* poweron --deadline-in; -1: none */
+	int64_t deadline_at_ms;       /* poweron --deadline-at (absolute); -1: none */
 	uint32_t refresh_ms;          /* set-deadlines: send again this often */
 	int64_t count;                /* subscribe: exit after this many events */
 	char socket[PATH_MAX];
@@ -41,7 +42,7 @@ static void usage(FILE *f)
 		"                      COMMAND [ARGS]\n"
 		"commands:\n"
 		"  list | resources | stats | fenced | get-deadlines | clean-stop\n"
-		"  poweron XMLFILE [--deadline-in MS]\n"
+		"  poweron XMLFILE [--deadline-in MS | --deadline-at BOOTTIME_MS]\n"
 		"  poweroff DOMAIN | undefine DOMAIN | shutdown DOMAIN TIMEOUT_MS\n"
 		"  set-deadlines [DOMAIN=+MS | DOMAIN=@BOOTTIME_MS ...] [--refresh-ms MS]\n"
 		"  subscribe [--count N]\n"
@@ -278,6 +279,9 @@ static int send_request(struct cli *cli)
 		if (cli->deadline_in_ms >= 0) {
 			on.has_deadline_boottime_ms = true;
 			on.deadline_boottime_ms = fdm_now_boottime_ms() + (uint64_t)cli->deadline_in_ms;
+		} else if (cli->deadline_at_ms >= 0) {
+			on.has_deadline_boottime_ms = true;
+			on.deadline_boottime_ms = (uint64_t)cli->deadline_at_ms;
 		}
 		req.op_case = FDM__SHIM_REQUEST__OP_POWER_ON;
 		req.power_on = &on;
@@ -424,15 +428,17 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "hold", no_argument, NULL, 'H' },
 		{ "deadline-in", required_argument, NULL, 'd' },
+		{ "deadline-at", required_argument, NULL, 'a' },
 		{ "refresh-ms", required_argument, NULL, 'r' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint32_t v;
+	char *end;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "s:c:t:Hd:r:n:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:c:t:Hd:a:r:n:h", opts, NULL)) != -1) {
 		bool okv = fdm_parse_u32(optarg ? optarg : "0", 0, UINT32_MAX, &v);
 
 		switch (opt) {
@@ -447,6 +453,12 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		case 't': if (!okv) return 2; cli->timeout_ms = v; break;
 		case 'H': cli->hold = true; break;
 		case 'd': if (!okv) return 2; cli->deadline_in_ms = v; break;
+		case 'a':
+			/* Absolute boottime: may exceed 32 bits after 49 days of uptime. */
+			cli->deadline_at_ms = strtoll(optarg, &end, 10);
+			if (*end != '\0' || cli->deadline_at_ms < 0)
+				return 2;
+			break;
 		case 'r': if (!okv || v == 0) return 2; cli->refresh_ms = v; break;
 		case 'n': if (!okv || v == 0) return 2; cli->count = v; break;
 		case 'h': usage(stdout); exit(0);
@@ -462,7 +474,8 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 
 int main(int argc, char **argv)
 {
-	struct cli cli = { .timeout_ms = 30000, .deadline_in_ms = -1, .count = -1 };
+	struct cli cli = { .timeout_ms = 30000, .deadline_in_ms = -1, .deadline_at_ms = -1,
+			   .count = -1 };
 	struct hostd_client_opts o = { 0 };
 	sigset_t ss;
 

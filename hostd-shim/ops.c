@@ -121,7 +121,11 @@ static void op_start(struct shim_job *job, virConnectPtr conn)
 
 	if (dom == NULL)
 		return;
-	if (virDomainCreate(dom) < 0)
+	/* Drivers differ in the error they give (test: internal error): say it here. */
+	if (is_active(dom)) {
+		job->result = FDM__RESULT_CODE__RESULT_INVALID_STATE;
+		snprintf(job->message, sizeof(job->message), "%s: already running", job->ref.name);
+	} else if (virDomainCreate(dom) < 0)
 		fail(job, conn, job->ref.name);
 	else
 		ok(job, "%s started", job->ref.name);
