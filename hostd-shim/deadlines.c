@@ -107,12 +107,12 @@ struct shim_deadline *shim_deadlines_find_ref(struct shim_deadlines *d,
 }
 
 int shim_deadlines_replace(struct shim_deadlines *d, Fdm__DomainDeadline *const *pb,
-			   size_t n, bool *changed, char *why, size_t whylen)
+			   size_t n, unsigned *changed, char *why, size_t whylen)
 {
 	struct shim_deadline *nv = NULL;
 	size_t i, j;
 
-	*changed = false;
+	*changed = 0;
 	if (n > SHIM_MAX_DEADLINES) {
 		snprintf(why, whylen, "deadlines: %zu given, at most %d", n, SHIM_MAX_DEADLINES);
 		return -1;
@@ -133,14 +133,17 @@ int shim_deadlines_replace(struct shim_deadlines *d, Fdm__DomainDeadline *const 
 		}
 		nv[i].boottime_ms = pb[i]->boottime_ms;
 	}
-	*changed = n != d->n;
+	if (n != d->n)
+		*changed |= SHIM_DL_VALUES | SHIM_DL_MEMBERS;
 	for (i = 0; i < n; i++) {
 		struct shim_deadline *old = shim_deadlines_find_ref(d, &nv[i].ref);
 
-		if (old != NULL && old->boottime_ms == nv[i].boottime_ms)
+		if (old == NULL)
+			*changed |= SHIM_DL_VALUES | SHIM_DL_MEMBERS;
+		else if (old->boottime_ms == nv[i].boottime_ms)
 			nv[i] = *old;
 		else
-			*changed = true;
+			*changed |= SHIM_DL_VALUES;
 	}
 	free(d->v);
 	d->v = nv;

@@ -54,12 +54,18 @@ bool shim_domref_from_pb(struct shim_domref *ref, const Fdm__DomainRef *pb,
 /* Does the domain (name, uuid) answer to ref? */
 bool shim_domref_matches(const struct shim_domref *ref, const char *name, const char *uuid);
 
+/* What a replace changed: values (persist) and the set of domains (log). */
+enum shim_deadlines_change {
+	SHIM_DL_VALUES = 1 << 0,
+	SHIM_DL_MEMBERS = 1 << 1,
+};
+
 /* Replace the whole set from a request (validated first: nothing changes on
  * error). A domain whose deadline value is unchanged keeps its fence_issued
  * flag, so a refresh with the same values does not fence twice. Returns 0,
- * or -1 with why. *changed tells whether anything differs (persist only then). */
+ * or -1 with why. *changed gets a mask of shim_deadlines_change. */
 int shim_deadlines_replace(struct shim_deadlines *d, Fdm__DomainDeadline *const *pb,
-			   size_t n, bool *changed, char *why, size_t whylen);
+			   size_t n, unsigned *changed, char *why, size_t whylen);
 
 /* Set (add or move) the deadline of one domain, as a power-on with a deadline
  * does. -1 when the set is full. */

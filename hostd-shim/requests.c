@@ -107,7 +107,7 @@ static void power_on(struct shim_client *c, uint64_t id, const Fdm__PowerOnReque
 static void set_deadlines(struct shim_client *c, uint64_t id, const Fdm__SetDeadlinesRequest *r)
 {
 	struct shim *s = c->shim;
-	bool changed;
+	unsigned changed;
 	char why[SHIM_NAME_MAX + 64], msg[64];
 
 	if (shim_deadlines_replace(&s->dl, r->deadlines, r->n_deadlines, &changed,
@@ -115,11 +115,12 @@ static void set_deadlines(struct shim_client *c, uint64_t id, const Fdm__SetDead
 		bad_fields(c, id, why);
 		return;
 	}
-	if (changed) {
+	/* fdm refreshes every step: log only when the protected set changes. */
+	if (changed & SHIM_DL_MEMBERS)
 		shim_log("deadlines: %zu protected domains (client %llu)", s->dl.n,
 			 (unsigned long long)c->serial);
+	if (changed & SHIM_DL_VALUES)
 		shim_fence_persist(s);
-	}
 	shim_fence_rearm(s);
 	snprintf(msg, sizeof(msg), "%zu deadlines held", s->dl.n);
 	shim_reply_result(c, id, FDM__RESULT_CODE__RESULT_OK, msg);

@@ -85,7 +85,7 @@ out:
 static int decode_entries(const Fdm__ShimState *st, struct shim_deadlines *d,
 			  char *why, size_t whylen)
 {
-	bool changed;
+	unsigned changed;
 	size_t i;
 
 	if (shim_deadlines_replace(d, st->deadlines, st->n_deadlines, &changed,

@@ -225,10 +225,15 @@ class CliProcess:
                 if line.strip():
                     self.lines.append((boottime_ms(), json.loads(line)))
 
-    def wait_line(self, pred, timeout, what):
+    def mark(self):
+        """Where the lines read so far end: wait for later ones only."""
+        self.pump(0.05)
+        return len(self.lines)
+
+    def wait_line(self, pred, timeout, what, start=0):
         end = time.monotonic() + timeout
         while True:
-            for t, o in self.lines:
+            for t, o in self.lines[start:]:
                 if pred(o):
                     return t, o
             left = end - time.monotonic()
@@ -248,11 +253,11 @@ class CliProcess:
             out.append((t, o))
         return out
 
-    def wait_event(self, type_, name=None, timeout=10):
+    def wait_event(self, type_, name=None, timeout=10, start=0):
         return self.wait_line(
             lambda o: o.get("kind") == "event" and o.get("type") == type_ and
             (name is None or o.get("domain", {}).get("name") == name),
-            timeout, "event %s %s" % (type_, name or ""))
+            timeout, "event %s %s" % (type_, name or ""), start)
 
     def kill(self, sig=signal.SIGKILL):
         if self.proc.poll() is None:
