@@ -4,7 +4,6 @@ Everything started here is recorded by PID and stopped in stop()/close(),
 also when a test fails (use the objects as context managers)."""
 import json
 import os
-import select
 import shutil
 import signal
 import socket
@@ -12,6 +11,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 BUILD = os.environ.get("FDM_BUILD") or os.path.join(
@@ -191,12 +191,16 @@ class Shim:
 
 
 class CliProcess:
-    """A hostd-shim-cli that runs on: its JSON lines are read with timeouts."""
+    """A hostd-shim-cli that runs on. A thread reads its JSON lines as they
+    come and stamps each with CLOCK_BOOTTIME at arrival, so measured times do
+    not depend on when the test looks."""
 
     def __init__(self, cmd):
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
         self.lines = []   # (boottime_ms at arrival, object)
-        self.partial = b""
+        self.cond = threading.Condition()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def __enter__(self):
         return self
@@ -204,46 +208,46 @@ class CliProcess:
     def __exit__(self, *exc):
         self.kill()
 
-    def pump(self, timeout):
-        """Read what arrives within timeout seconds."""
-        end = time.monotonic() + timeout
+    def _read(self):
         fd = self.proc.stdout.fileno()
+        partial = b""
         while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            r, _, _ = select.select([fd], [], [], left)
-            if not r:
-                return
-            # Raw reads: a buffered reader would hide lines from select().
-            chunk = os.read(fd, 65536)
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
             if not chunk:
                 return
-            self.partial += chunk
-            while b"\n" in self.partial:
-                line, self.partial = self.partial.split(b"\n", 1)
+            partial += chunk
+            while b"\n" in partial:
+                line, partial = partial.split(b"\n", 1)
                 if line.strip():
-                    self.lines.append((boottime_ms(), json.loads(line)))
+                    with self.cond:
+                        self.lines.append((boottime_ms(), json.loads(line)))
+                        self.cond.notify_all()
 
     def mark(self):
         """Where the lines read so far end: wait for later ones only."""
-        self.pump(0.05)
-        return len(self.lines)
+        with self.cond:
+            return len(self.lines)
 
     def wait_line(self, pred, timeout, what, start=0):
         end = time.monotonic() + timeout
-        while True:
-            for t, o in self.lines[start:]:
-                if pred(o):
-                    return t, o
-            left = end - time.monotonic()
-            if left <= 0:
-                raise Failure("timed out after %.1f s waiting for %s" % (timeout, what))
-            self.pump(min(left, 0.2))
+        with self.cond:
+            while True:
+                for t, o in self.lines[start:]:
+                    if pred(o):
+                        return t, o
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise Failure("timed out after %.1f s waiting for %s" % (timeout, what))
+                self.cond.wait(min(left, 0.2))
 
     def events(self, type_=None, name=None):
         out = []
-        for t, o in self.lines:
+        with self.cond:
+            lines = list(self.lines)
+        for t, o in lines:
             if o.get("kind") != "event":
                 continue
             if type_ and o.get("type") != type_:
@@ -267,6 +271,7 @@ class CliProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.reader.join(5)
         self.proc.stdout.close()
 
 
