@@ -43,8 +43,9 @@ CHECK_TESTS += $(SHIM_QUICK_TESTS)
 
 # libFuzzer target for the request decoder (make fuzz; not run by make test).
 FUZZ_CC ?= clang
-$(BUILD)/fuzz/fuzz_shim_request: tests/fuzz/fuzz_shim_request.c \
-		hostd-shim/frame.c hostd-shim/deadlines.c $(BUILD)/gen/proto/fdm.pb-c.c fdm/util.c
+$(BUILD)/fuzz/fuzz_shim_request: tests/fuzz/fuzz_shim_request.c hostd-shim/frame.c \
+		hostd-shim/deadlines.c hostd-shim/statefile.c datastore/crc32c.c \
+		$(BUILD)/gen/proto/fdm.pb-c.c fdm/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
 		-I. -I$(BUILD)/gen $(PKG_CFLAGS) -o $@ $^ $(shell pkg-config --libs libprotobuf-c)
@@ -55,3 +56,5 @@ shim: $(BUILD)/hostd-shim $(BUILD)/hostd-shim-cli $(SHIM_UNIT_TESTS)
 shim-test: shim
 	tests/run-tests --build $(BUILD) $(SHIM_UNIT_TESTS) $(SHIM_QUICK_TESTS) tests/shim/test_qemu.py
 .PHONY: shim shim-test
+shim-fuzz: $(BUILD)/fuzz/fuzz_shim_request
+.PHONY: shim-fuzz
