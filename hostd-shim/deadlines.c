@@ -230,8 +230,8 @@ void shim_deadlines_add_fenced(struct shim_deadlines *d, const char *name,
 	f->fenced_boottime_ms = fenced_ms;
 }
 
-void shim_deadline_to_pb(const struct shim_deadline *dl, Fdm__DomainDeadline *pb,
-			 Fdm__DomainRef *ref)
+static void deadline_to_pb(const struct shim_deadline *dl, Fdm__DomainDeadline *pb,
+			   Fdm__DomainRef *ref)
 {
 	fdm__domain_ref__init(ref);
 	fdm__domain_deadline__init(pb);
@@ -243,11 +243,49 @@ void shim_deadline_to_pb(const struct shim_deadline *dl, Fdm__DomainDeadline *pb
 	pb->boottime_ms = dl->boottime_ms;
 }
 
-void shim_fenced_to_pb(const struct shim_fenced *f, Fdm__FencedDomain *pb)
+static void fenced_to_pb(const struct shim_fenced *f, Fdm__FencedDomain *pb)
 {
 	fdm__fenced_domain__init(pb);
 	pb->name = (char *)f->ref.name;
 	pb->uuid = (char *)f->ref.uuid;
 	pb->deadline_boottime_ms = f->deadline_boottime_ms;
 	pb->fenced_boottime_ms = f->fenced_boottime_ms;
+}
+
+int shim_deadlines_to_pb(const struct shim_deadlines *d, struct shim_deadlines_pb *pb)
+{
+	size_t i;
+
+	memset(pb, 0, sizeof(*pb));
+	pb->deadlines = calloc(d->n + 1, sizeof(*pb->deadlines));
+	pb->dl_store = calloc(d->n + 1, sizeof(*pb->dl_store));
+	pb->ref_store = calloc(d->n + 1, sizeof(*pb->ref_store));
+	pb->fenced = calloc(d->n_fenced + 1, sizeof(*pb->fenced));
+	pb->fenced_store = calloc(d->n_fenced + 1, sizeof(*pb->fenced_store));
+	if (!pb->deadlines || !pb->dl_store || !pb->ref_store || !pb->fenced ||
+	    !pb->fenced_store) {
+		shim_deadlines_pb_free(pb);
+		return -1;
+	}
+	for (i = 0; i < d->n; i++) {
+		deadline_to_pb(&d->v[i], &pb->dl_store[i], &pb->ref_store[i]);
+		pb->deadlines[i] = &pb->dl_store[i];
+	}
+	for (i = 0; i < d->n_fenced; i++) {
+		fenced_to_pb(&d->fenced[i], &pb->fenced_store[i]);
+		pb->fenced[i] = &pb->fenced_store[i];
+	}
+	pb->n = d->n;
+	pb->n_fenced = d->n_fenced;
+	return 0;
+}
+
+void shim_deadlines_pb_free(struct shim_deadlines_pb *pb)
+{
+	free(pb->deadlines);
+	free(pb->dl_store);
+	free(pb->ref_store);
+	free(pb->fenced);
+	free(pb->fenced_store);
+	memset(pb, 0, sizeof(*pb));
 }

@@ -91,10 +91,20 @@ uint64_t shim_deadlines_next(const struct shim_deadlines *d);
 void shim_deadlines_add_fenced(struct shim_deadlines *d, const char *name,
 			       const char *uuid, uint64_t deadline_ms, uint64_t fenced_ms);
 
-/* Fill pb (an array of n pointers to entries in store) for a reply or the state
- * file; the caller owns nothing new: the strings point into d. */
-void shim_deadline_to_pb(const struct shim_deadline *dl, Fdm__DomainDeadline *pb,
-			 Fdm__DomainRef *ref);
-void shim_fenced_to_pb(const struct shim_fenced *f, Fdm__FencedDomain *pb);
+/* The set and the fenced list as protobuf arrays, for a reply or the state
+ * file. The strings point into d: keep d unchanged while they are used. */
+struct shim_deadlines_pb {
+	Fdm__DomainDeadline **deadlines;   /* n pointers */
+	size_t n;
+	Fdm__FencedDomain **fenced;        /* n_fenced pointers */
+	size_t n_fenced;
+	Fdm__DomainDeadline *dl_store;
+	Fdm__DomainRef *ref_store;
+	Fdm__FencedDomain *fenced_store;
+};
+
+/* 0, or -1 when out of memory (pb is then empty, nothing to free). */
+int shim_deadlines_to_pb(const struct shim_deadlines *d, struct shim_deadlines_pb *pb);
+void shim_deadlines_pb_free(struct shim_deadlines_pb *pb);
 
 #endif

@@ -30,7 +30,8 @@ BINS += $(BUILD)/hostd-shim $(BUILD)/hostd-shim-cli
 $(BUILD)/tests/shim/test_frame: $(BUILD)/tests/shim/test_frame.o $(SHIM_FRAME_OBJS) $(COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
 
-$(BUILD)/tests/shim/test_statefile: $(BUILD)/tests/shim/test_statefile.o $(SHIM_STATE_OBJS) $(COMMON_OBJS)
+$(BUILD)/tests/shim/test_statefile: $(BUILD)/tests/shim/test_statefile.o $(SHIM_STATE_OBJS) \
+		$(SHIM_FRAME_OBJS) $(COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
 
 SHIM_UNIT_TESTS := $(BUILD)/tests/shim/test_frame $(BUILD)/tests/shim/test_statefile

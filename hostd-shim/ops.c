@@ -57,6 +57,12 @@ static void fail(struct shim_job *job, virConnectPtr conn, const char *what)
 		job->result = FDM__RESULT_CODE__RESULT_ERROR;
 }
 
+/* The domain as the request named it, for messages. */
+static const char *job_name(const struct shim_job *job)
+{
+	return job->ref.name[0] != '\0' ? job->ref.name : job->ref.uuid;
+}
+
 static void ok(struct shim_job *job, const char *fmt, const char *arg)
 {
 	job->result = FDM__RESULT_CODE__RESULT_OK;
@@ -72,7 +78,7 @@ static virDomainPtr lookup(struct shim_job *job, virConnectPtr conn)
 	else
 		dom = virDomainLookupByName(conn, job->ref.name);
 	if (dom == NULL)
-		fail(job, conn, job->ref.uuid[0] ? job->ref.uuid : job->ref.name);
+		fail(job, conn, job_name(job));
 	return dom;
 }
 
@@ -143,11 +149,11 @@ static void destroy(struct shim_job *job, virConnectPtr conn, bool off_is_ok)
 		return;
 	job->was_running = is_active(dom);
 	if (!job->was_running && off_is_ok)
-		ok(job, "%s was not running", job->ref.name[0] ? job->ref.name : job->ref.uuid);
+		ok(job, "%s was not running", job_name(job));
 	else if (virDomainDestroy(dom) < 0)
-		fail(job, conn, job->ref.name[0] ? job->ref.name : job->ref.uuid);
+		fail(job, conn, job_name(job));
 	else
-		ok(job, "%s powered off", job->ref.name[0] ? job->ref.name : job->ref.uuid);
+		ok(job, "%s powered off", job_name(job));
 	fill(job, dom);
 	virDomainFree(dom);
 }
@@ -160,7 +166,7 @@ static void op_shutdown(struct shim_job *job, virConnectPtr conn)
 		return;
 	if (!is_active(dom)) {
 		job->result = FDM__RESULT_CODE__RESULT_INVALID_STATE;
-		snprintf(job->message, sizeof(job->message), "%s: not running", job->ref.name[0] ? job->ref.name : job->ref.uuid);
+		snprintf(job->message, sizeof(job->message), "%s: not running", job_name(job));
 		fill(job, dom);
 	} else if (virDomainShutdown(dom) < 0) {
 		fail(job, conn, "shutdown");

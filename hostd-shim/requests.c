@@ -138,69 +138,38 @@ static void clean_stop(struct shim_client *c, uint64_t id)
 	shim_reply_result(c, id, FDM__RESULT_CODE__RESULT_OK, "deadlines cleared");
 }
 
-static void fenced(struct shim_client *c, uint64_t id)
+/* FencedRequest and GetDeadlinesRequest: one reply from the protected set. */
+static void reply_deadlines(struct shim_client *c, uint64_t id, bool fenced)
 {
 	struct shim *s = c->shim;
 	Fdm__ShimReply r = FDM__SHIM_REPLY__INIT;
-	Fdm__FencedDomain *f = calloc(s->dl.n_fenced + 1, sizeof(*f));
-	Fdm__FencedDomain **fp = calloc(s->dl.n_fenced + 1, sizeof(*fp));
-	size_t i;
+	struct shim_deadlines_pb pb;
 
-	if (f == NULL || fp == NULL) {
-		free(f);
-		free(fp);
+	if (shim_deadlines_to_pb(&s->dl, &pb) < 0) {
 		shim_reply_result(c, id, FDM__RESULT_CODE__RESULT_ERROR, "out of memory");
 		return;
 	}
-	for (i = 0; i < s->dl.n_fenced; i++) {
-		shim_fenced_to_pb(&s->dl.fenced[i], &f[i]);
-		fp[i] = &f[i];
-	}
 	r.id = id;
 	r.result = FDM__RESULT_CODE__RESULT_OK;
-	r.message = "fenced since last asked";
-	r.n_fenced = s->dl.n_fenced;
-	r.fenced = fp;
+	if (fenced) {
+		r.message = "fenced since last asked";
+		r.n_fenced = pb.n_fenced;
+		r.fenced = pb.fenced;
+	} else {
+		r.message = "deadlines held";
+		r.n_deadlines = pb.n;
+		r.deadlines = pb.deadlines;
+	}
 	shim_send_reply(c, &r);
-	free(f);
-	free(fp);
+	shim_deadlines_pb_free(&pb);
 	/* Reported: forget them (the reply is queued; a client that dies before
 	 * reading it still sees the domains off in the list). */
-	if (s->dl.n_fenced > 0) {
+	if (fenced && s->dl.n_fenced > 0) {
 		free(s->dl.fenced);
 		s->dl.fenced = NULL;
 		s->dl.n_fenced = 0;
 		shim_fence_persist(s);
 	}
-}
-
-static void get_deadlines(struct shim_client *c, uint64_t id)
-{
-	struct shim *s = c->shim;
-	Fdm__ShimReply r = FDM__SHIM_REPLY__INIT;
-	Fdm__DomainDeadline *d = calloc(s->dl.n + 1, sizeof(*d));
-	Fdm__DomainRef *refs = calloc(s->dl.n + 1, sizeof(*refs));
-	Fdm__DomainDeadline **dp = calloc(s->dl.n + 1, sizeof(*dp));
-	size_t i;
-
-	if (d == NULL || refs == NULL || dp == NULL) {
-		shim_reply_result(c, id, FDM__RESULT_CODE__RESULT_ERROR, "out of memory");
-		goto out;
-	}
-	for (i = 0; i < s->dl.n; i++) {
-		shim_deadline_to_pb(&s->dl.v[i], &d[i], &refs[i]);
-		dp[i] = &d[i];
-	}
-	r.id = id;
-	r.result = FDM__RESULT_CODE__RESULT_OK;
-	r.message = "deadlines held";
-	r.n_deadlines = s->dl.n;
-	r.deadlines = dp;
-	shim_send_reply(c, &r);
-out:
-	free(d);
-	free(refs);
-	free(dp);
 }
 
 static void stats(struct shim_client *c, uint64_t id)
@@ -278,10 +247,10 @@ void shim_request_dispatch(struct shim_client *c, const Fdm__ShimRequest *req)
 		clean_stop(c, id);
 		break;
 	case FDM__SHIM_REQUEST__OP_FENCED:
-		fenced(c, id);
+		reply_deadlines(c, id, true);
 		break;
 	case FDM__SHIM_REQUEST__OP_GET_DEADLINES:
-		get_deadlines(c, id);
+		reply_deadlines(c, id, false);
 		break;
 	case FDM__SHIM_REQUEST__OP_STATS:
 		stats(c, id);

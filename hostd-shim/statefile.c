@@ -13,19 +13,7 @@
 
 #include "datastore/crc32c.h"
 #include "fdm/util.h"
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
+#include "hostd-shim/frame.h"
 
 bool shim_state_path(const char *socket_path, char *out, size_t outlen)
 {
@@ -41,44 +29,27 @@ bool shim_state_path(const char *socket_path, char *out, size_t outlen)
 uint8_t *shim_state_encode(const struct shim_deadlines *d, size_t *len)
 {
 	Fdm__ShimState st = FDM__SHIM_STATE__INIT;
-	Fdm__DomainDeadline *dl = calloc(d->n + 1, sizeof(*dl));
-	Fdm__DomainRef *refs = calloc(d->n + 1, sizeof(*refs));
-	Fdm__DomainDeadline **dlp = calloc(d->n + 1, sizeof(*dlp));
-	Fdm__FencedDomain *f = calloc(d->n_fenced + 1, sizeof(*f));
-	Fdm__FencedDomain **fp = calloc(d->n_fenced + 1, sizeof(*fp));
-	uint8_t *buf = NULL;
-	size_t i, body;
+	struct shim_deadlines_pb pb;
+	uint8_t *buf;
+	size_t body;
 
-	if (!dl || !refs || !dlp || !f || !fp)
-		goto out;
-	for (i = 0; i < d->n; i++) {
-		shim_deadline_to_pb(&d->v[i], &dl[i], &refs[i]);
-		dlp[i] = &dl[i];
-	}
-	for (i = 0; i < d->n_fenced; i++) {
-		shim_fenced_to_pb(&d->fenced[i], &f[i]);
-		fp[i] = &f[i];
-	}
-	st.n_deadlines = d->n;
-	st.deadlines = dlp;
-	st.n_fenced = d->n_fenced;
-	st.fenced = fp;
+	if (shim_deadlines_to_pb(d, &pb) < 0)
+		return NULL;
+	st.n_deadlines = pb.n;
+	st.deadlines = pb.deadlines;
+	st.n_fenced = pb.n_fenced;
+	st.fenced = pb.fenced;
 	body = fdm__shim_state__get_packed_size(&st);
 	buf = malloc(SHIM_STATE_HEADER + body);
-	if (buf == NULL)
-		goto out;
-	memcpy(buf, SHIM_STATE_MAGIC, 4);
-	put_be32(buf + 4, SHIM_STATE_VERSION);
-	put_be32(buf + 8, (uint32_t)body);
-	fdm__shim_state__pack(&st, buf + SHIM_STATE_HEADER);
-	put_be32(buf + 12, fdm_crc32c(0, buf + SHIM_STATE_HEADER, body));
-	*len = SHIM_STATE_HEADER + body;
-out:
-	free(dl);
-	free(refs);
-	free(dlp);
-	free(f);
-	free(fp);
+	if (buf != NULL) {
+		memcpy(buf, SHIM_STATE_MAGIC, 4);
+		shim_put_be32(buf + 4, SHIM_STATE_VERSION);
+		shim_put_be32(buf + 8, (uint32_t)body);
+		fdm__shim_state__pack(&st, buf + SHIM_STATE_HEADER);
+		shim_put_be32(buf + 12, fdm_crc32c(0, buf + SHIM_STATE_HEADER, body));
+		*len = SHIM_STATE_HEADER + body;
+	}
+	shim_deadlines_pb_free(&pb);
 	return buf;
 }
 
@@ -120,17 +91,17 @@ int shim_state_decode(const uint8_t *buf, size_t len, struct shim_deadlines *d,
 		snprintf(why, whylen, "bad magic (not a hostd-shim state file)");
 		return -1;
 	}
-	if (get_be32(buf + 4) != SHIM_STATE_VERSION) {
-		snprintf(why, whylen, "unknown version %u", get_be32(buf + 4));
+	if (shim_get_be32(buf + 4) != SHIM_STATE_VERSION) {
+		snprintf(why, whylen, "unknown version %u", shim_get_be32(buf + 4));
 		return -1;
 	}
-	body = get_be32(buf + 8);
+	body = shim_get_be32(buf + 8);
 	if (body != len - SHIM_STATE_HEADER) {
 		snprintf(why, whylen, "length %u does not match the file (%zu bytes of body)",
 			 body, len - SHIM_STATE_HEADER);
 		return -1;
 	}
-	if (get_be32(buf + 12) != fdm_crc32c(0, buf + SHIM_STATE_HEADER, body)) {
+	if (shim_get_be32(buf + 12) != fdm_crc32c(0, buf + SHIM_STATE_HEADER, body)) {
 		snprintf(why, whylen, "checksum mismatch");
 		return -1;
 	}

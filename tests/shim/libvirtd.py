@@ -79,6 +79,18 @@ def kill_pid(pid, timeout=10):
             pass
 
 
+def unix_socket_accepts(path):
+    """True when a server accepts connections on the unix socket path."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def guest_pids(name):
     """PIDs of QEMU processes running guest NAME (in any instance)."""
     p = subprocess.run(["pgrep", "-f", "guest=%s," % name], capture_output=True, text=True)
@@ -139,20 +151,10 @@ class Libvirtd:
             if self.proc.poll() is not None:
                 raise LibvirtdError("libvirtd exited with %d: %s"
                                     % (self.proc.returncode, self.tail()))
-            if self._accepts():
+            if unix_socket_accepts(self.socket):
                 return self
             time.sleep(0.05)
         raise LibvirtdError("libvirtd socket not ready after %d s: %s" % (timeout, self.tail()))
-
-    def _accepts(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(self.socket)
-            return True
-        except OSError:
-            return False
-        finally:
-            s.close()
 
     def tail(self, n=15):
         try:

@@ -14,6 +14,8 @@ import tempfile
 import threading
 import time
 
+from libvirtd import unix_socket_accepts
+
 BUILD = os.environ.get("FDM_BUILD") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
 SHIM = os.path.join(BUILD, "hostd-shim")
@@ -114,14 +116,7 @@ class Shim:
         if self.proc.poll() is not None:
             raise Failure("hostd-shim exited with %s; log:\n%s" % (self.proc.returncode,
                                                                    self.log()))
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(self.socket)
-            return True
-        except OSError:
-            return False
-        finally:
-            s.close()
+        return unix_socket_accepts(self.socket)
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
         """Stop and return the exit code (None if it was not running)."""
