@@ -489,6 +489,8 @@ int main(int argc, char **argv)
 	sigaddset(&ss, SIGINT);
 	sigprocmask(SIG_BLOCK, &ss, NULL);
 	o.socket_path = cli.socket;
+	/* The library subscribes again after every reconnect (--hold subscribe). */
+	o.subscribe = strcmp(cli.argv[0], "subscribe") == 0;
 	o.on_event = on_event;
 	o.on_connection = on_connection;
 	o.userdata = &cli;

@@ -199,8 +199,16 @@ int shim_fence_init(struct shim *s)
 
 	shim_deadlines_init(&s->dl);
 	rc = shim_state_load(s->state_path, &s->dl, err, sizeof(err));
-	if (rc < 0)
-		shim_log("STATE FILE IGNORED: %s: starting with no deadlines", err);
+	if (rc < 0) {
+		char aside[PATH_MAX + 16];
+
+		/* Kept for the post-mortem; the next save writes a fresh file. fdm,
+		 * finding no deadlines here, powers its VMs off itself (DESIGN.md 5). */
+		snprintf(aside, sizeof(aside), "%s.corrupt", s->state_path);
+		rename(s->state_path, aside);
+		shim_log("STATE FILE IGNORED: %s: starting with no deadlines (kept as %s)",
+			 err, aside);
+	}
 	else if (rc > 0)
 		shim_log("state %s: %zu deadlines, %zu fenced not yet reported", s->state_path,
 			 s->dl.n, s->dl.n_fenced);

@@ -105,8 +105,11 @@ def test_refresh(shim, sub):
 
 
 def test_restart(shim, sub_factory, xml):
-    """The shim restarts between setting deadlines and their expiry."""
+    """The shim restarts between setting deadlines and their expiry. A client
+    that holds on (the client library) reconnects and is subscribed again."""
     restart_all(shim, xml)
+    held = shim.spawn_cli("--hold", "subscribe")
+    held.wait_line(lambda o: o.get("kind") == "reply", 10, "subscribe reply")
     r = shim.call("set-deadlines", "vm-a=+800", "vm-b=+5000")
     check(r["result"] == "RESULT_OK", "set deadlines vm-a +0.8 s, vm-b +5 s")
     dl = deadlines_of(shim)
@@ -122,6 +125,8 @@ def test_restart(shim, sub_factory, xml):
         check(True, "a deadline that passed while the shim was down is enforced at once")
         check(shim.state_of("vm-b") == "DOMAIN_RUNNING", "vm-b runs until its own deadline")
         check_fenced_at(sub, "vm-b", dl["vm-b"], "vm-b after a shim restart", mark)
+    check_fenced_at(held, "vm-b", dl["vm-b"], "client library reconnected across the restart", 1)
+    held.kill()
     stats = shim.stats()
     check(stats["fence_late"] >= 1, "the late fence is counted (fence_late=%d)" % stats["fence_late"])
     f = fenced_list(shim)

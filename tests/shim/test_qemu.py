@@ -17,10 +17,10 @@ from libvirtd import Libvirtd, LibvirtdError, guest_pids, guest_xml, kvm_usable,
 from shimtest import Failure, Shim, boottime_ms, check, log, run_main, wait_for  # noqa: E402
 
 
-def power_on_timed(shim, sub, name, xml_path, what):
+def power_on_timed(shim, sub, name, xml_path, what, *extra):
     mark = sub.mark()
     t0 = boottime_ms()
-    r = shim.call("poweron", xml_path, timeout=120)
+    r = shim.call("poweron", xml_path, *extra, timeout=120)
     t_reply = boottime_ms() - t0
     check(r["result"] == "RESULT_OK" and r["domain"]["state"] == "DOMAIN_RUNNING",
           "%s: power on through the shim (%s)" % (what, r["message"]))
@@ -90,6 +90,24 @@ def run(lv, shim, name, xml_path):
         stats = shim.stats()
         check(stats["libvirt_disconnects"] == 2 and stats["libvirt_connects"] == 3,
               "counted: 2 disconnects, 3 connects")
+        check(stats["fence_late"] == 0, "nothing fenced late so far")
+
+        # A deadline passes while libvirtd is down: fenced, late, once it is back.
+        power_on_timed(shim, sub, name, xml_path, "third (with a 3 s deadline)",
+                       "--deadline-in", "3000")
+        lv.record_guest(name)
+        mark = sub.mark()
+        lv.stop()
+        sub.wait_event("EVENT_DISCONNECTED", timeout=30, start=mark)
+        deadline = max(d["boottime_ms"] for d in shim.call("get-deadlines")["deadlines"])
+        wait_for(lambda: boottime_ms() > deadline + 500, 10, "the deadline to pass")
+        check(len(guest_pids(name)) == 1, "deadline passed while libvirtd is down: guest runs")
+        lv.start()
+        sub.wait_event("EVENT_FENCED", name, timeout=40, start=mark)
+        no_qemu(name)
+        check(shim.stat("fence_late") == 1, "fenced as soon as libvirtd is back, counted late")
+        shim.call("clean-stop")
+        shim.call("fenced")
 
         r = shim.call("undefine", name)
         check(r["result"] == "RESULT_OK", "undefine")
