@@ -106,7 +106,7 @@ static int start(struct shim *s)
 	if ((rc = shim_pool_start(&s->ops_pool, "ops", SHIM_OPS_THREADS, shim_ops_run,
 				  &s->virt, &s->mb)) < 0)
 		return rc;
-	if ((rc = shim_pool_start(&s->fence_pool, "fence", 1, shim_ops_run, &s->virt,
+	if ((rc = shim_pool_start(&s->fence_pool, "fence", SHIM_FENCE_THREADS, shim_ops_run, &s->virt,
 				  &s->mb)) < 0) {
 		free_jobs(shim_pool_stop(&s->ops_pool));
 		return rc;

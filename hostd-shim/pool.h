@@ -1,8 +1,8 @@
 /* A fixed set of threads running blocking work (libvirt calls) off the main
  * loop. Jobs run oldest first; each finished job goes back to the main loop
- * through the mailbox. The shim has two pools: one for client requests and a
- * one-thread pool for deadline power-offs, so a fence never waits behind a
- * client's slow define or start. */
+ * through the mailbox. The shim has two pools: one for client requests and one
+ * for deadline power-offs, so a fence never waits behind a client's slow
+ * define or start. */
 #ifndef FDM_SHIM_POOL_H
 #define FDM_SHIM_POOL_H
 

@@ -2,8 +2,8 @@
  *
  * Threads: the main loop (sd-event) owns every field below but the pools and
  * virt, which own their own locks. Client requests become jobs on the ops pool;
- * deadline power-offs become jobs on the fence pool (one thread of its own, so
- * a fence never waits behind a client's slow start). Results, libvirt events
+ * deadline power-offs become jobs on the fence pool (threads of their own, so
+ * a fence never waits behind a client's slow define or start). Results, libvirt events
  * and connection changes come back through the mailbox, in order.
  *
  * Files: main.c (start, signals, sd_notify), server.c (socket, clients, frames,
@@ -29,6 +29,10 @@
 #include "hostd-shim/virt.h"
 
 #define SHIM_OPS_THREADS        4
+/* Deadline power-offs run in parallel: deadlines are per datastore, so many
+ * domains share one, and a QEMU destroy takes 1.5-2 s: one at a time would
+ * push the last ones past the margin. */
+#define SHIM_FENCE_THREADS      8
 #define SHIM_MAX_CLIENTS        128
 #define SHIM_CLIENT_INFLIGHT    32           /* then stop reading that client */
 #define SHIM_CLIENT_OUTQ_CAP    (4u * 1024u * 1024u)

@@ -96,7 +96,7 @@ class Shim:
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def start(self, wait_connected=True):
+    def start(self, wait_connected=True, env=None):
         self.starts += 1
         self.logpath = os.path.join(self.dir, "shim-%d.log" % self.starts)
         self.logfile = open(self.logpath, "w")
@@ -105,7 +105,8 @@ class Shim:
             cmd = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
                    "--errors-for-leak-kinds=definite",
                    "--show-leak-kinds=definite"] + cmd
-        self.proc = subprocess.Popen(cmd, stdout=self.logfile, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, stdout=self.logfile, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **(env or {})))
         wait_for(self._connectable, 20, "the shim's socket")
         if wait_connected:
             wait_for(lambda: self.stat("libvirt_connected") == 1, 30,

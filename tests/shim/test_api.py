@@ -235,7 +235,17 @@ def main():
     node = write(os.path.join(d, "node.xml"), node_xml(DOMS))
     with Shim("test://" + node, d) as shim:
         test_usage(shim)
-        shim.start()
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify_path = os.path.join(d, "notify.sock")
+        notify.bind(notify_path)
+        shim.start(env={"NOTIFY_SOCKET": notify_path})
+        notify.settimeout(5)
+        got = notify.recv(4096).decode()
+        check("READY=1" in got or "READY=1" in notify.recv(4096).decode(),
+              "sd_notify READY=1 under systemd (NOTIFY_SOCKET)")
+        notify.close()
+        mode = os.stat(shim.socket).st_mode & 0o777
+        check(mode == 0o660, "socket mode 0660 (got %o)" % mode)
         with shim.spawn_cli("subscribe") as sub:
             sub.wait_line(lambda o: o.get("kind") == "reply", 10, "subscribe reply")
             test_calls(shim, sub)

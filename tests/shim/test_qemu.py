@@ -75,6 +75,19 @@ def run(lv, shim, name, xml_path):
         check(True, "event: connected again (backoff reconnect)")
         check(shim.state_of(name) == "DOMAIN_RUNNING", "after reconnect: %s reported running" % name)
 
+        # A hung libvirtd (SIGSTOP): keepalive notices, the shim reports it.
+        mark = sub.mark()
+        t0 = time.monotonic()
+        os.kill(lv.proc.pid, signal.SIGSTOP)
+        try:
+            sub.wait_event("EVENT_DISCONNECTED", timeout=30, start=mark)
+            check(True, "hung libvirtd: disconnected after %.1f s (keepalive)"
+                  % (time.monotonic() - t0))
+        finally:
+            os.kill(lv.proc.pid, signal.SIGCONT)
+        sub.wait_event("EVENT_CONNECTED", timeout=40, start=mark)
+        check(shim.state_of(name) == "DOMAIN_RUNNING", "resumed libvirtd: reconnected, running")
+
         # The guest dies while libvirtd is down: reported as stopped after reconnect.
         mark = sub.mark()
         pid = lv.record_guest(name)
@@ -88,8 +101,8 @@ def run(lv, shim, name, xml_path):
         check(True, "guest killed while libvirtd was down: EVENT_STOPPED after reconnect")
         check(shim.state_of(name) == "DOMAIN_SHUTOFF", "after reconnect: %s reported shut off" % name)
         stats = shim.stats()
-        check(stats["libvirt_disconnects"] == 2 and stats["libvirt_connects"] == 3,
-              "counted: 2 disconnects, 3 connects")
+        check(stats["libvirt_disconnects"] == 3 and stats["libvirt_connects"] == 4,
+              "counted: 3 disconnects, 4 connects")
         check(stats["fence_late"] == 0, "nothing fenced late so far")
 
         # A deadline passes while libvirtd is down: fenced, late, once it is back.
