@@ -40,7 +40,7 @@ CHECK_TESTS :=
 all: build-all
 
 # ---------------------------------------------------------------- generated proto
-$(BUILD)/gen/proto/fdm.pb-c.c $(BUILD)/gen/proto/fdm.pb-c.h: proto/fdm.proto
+$(BUILD)/gen/proto/fdm.pb-c.c $(BUILD)/gen/proto/fdm.pb-c.h &: proto/fdm.proto
 	@mkdir -p $(BUILD)/gen/proto
 	protoc-c --proto_path=proto --c_out=$(BUILD)/gen/proto proto/fdm.proto
 
@@ -48,6 +48,7 @@ $(BUILD)/gen/proto/fdm.pb-c.o: $(BUILD)/gen/proto/fdm.pb-c.c
 	$(CC) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
 
 PROTO_OBJ := $(BUILD)/gen/proto/fdm.pb-c.o
+PROTO_C := $(BUILD)/gen/proto/fdm.pb-c.c
 
 # Objects live under $(OBJ), programs directly in $(BUILD) (build/fdm is the agent,
 # so the objects of fdm/ cannot be in build/fdm/). Every object depends on the
@@ -103,7 +104,6 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -g -O1 -std=c11 -D_GNU_SOURCE -I. -I$(BUILD)/gen $(PKG_CFLAGS) \
               -fsanitize=fuzzer,address,undefined
-PROTO_C := $(BUILD)/gen/proto/fdm.pb-c.c
 
 $(BUILD)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c fdm/wire.c $(PROTO_C)
 	@mkdir -p $(dir $@)

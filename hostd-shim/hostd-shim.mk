@@ -1,37 +1,35 @@
 # hostd-shim: the libvirt daemon, its client library (linked into fdm), a debug
 # CLI, unit tests (cmocka), system tests against libvirt, a fuzz target.
-# Objects go to $(BUILD)/shim/, not $(BUILD)/hostd-shim/: that path is the daemon.
-$(BUILD)/shim/%.o: hostd-shim/%.c $(BUILD)/gen/proto/fdm.pb-c.h
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-SHIM_FRAME_OBJS := $(BUILD)/shim/frame.o
+SHIM_FRAME_OBJS := $(OBJ)/hostd-shim/frame.o
 
 # What fdm links to talk to the shim.
-SHIM_CLIENT_OBJS := $(BUILD)/shim/client.o $(SHIM_FRAME_OBJS)
+SHIM_CLIENT_OBJS := $(OBJ)/hostd-shim/client.o $(SHIM_FRAME_OBJS)
 
-SHIM_STATE_OBJS := $(BUILD)/shim/deadlines.o $(BUILD)/shim/statefile.o \
-                   $(BUILD)/datastore/crc32c.o
+SHIM_STATE_OBJS := $(OBJ)/hostd-shim/deadlines.o $(OBJ)/hostd-shim/statefile.o \
+                   $(OBJ)/datastore/crc32c.o
 
 SHIM_DAEMON_SRCS := main.c server.c requests.c events.c fence.c domcache.c ops.c \
                     virt.c pool.c mailbox.c
-SHIM_DAEMON_OBJS := $(SHIM_DAEMON_SRCS:%.c=$(BUILD)/shim/%.o) $(SHIM_FRAME_OBJS) \
+SHIM_DAEMON_OBJS := $(SHIM_DAEMON_SRCS:%.c=$(OBJ)/hostd-shim/%.o) $(SHIM_FRAME_OBJS) \
                     $(SHIM_STATE_OBJS)
 
 $(BUILD)/hostd-shim: $(SHIM_DAEMON_OBJS) $(COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/hostd-shim-cli: $(BUILD)/shim/cli.o $(SHIM_CLIENT_OBJS) $(COMMON_OBJS)
+$(BUILD)/hostd-shim-cli: $(OBJ)/hostd-shim/cli.o $(SHIM_CLIENT_OBJS) $(COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 BINS += $(BUILD)/hostd-shim $(BUILD)/hostd-shim-cli
 
 # Unit tests: pure code, no libvirt.
-$(BUILD)/tests/shim/test_frame: $(BUILD)/tests/shim/test_frame.o $(SHIM_FRAME_OBJS) $(COMMON_OBJS)
+$(BUILD)/tests/shim/test_frame: $(OBJ)/tests/shim/test_frame.o $(SHIM_FRAME_OBJS) $(COMMON_OBJS)
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
 
-$(BUILD)/tests/shim/test_statefile: $(BUILD)/tests/shim/test_statefile.o $(SHIM_STATE_OBJS) \
+$(BUILD)/tests/shim/test_statefile: $(OBJ)/tests/shim/test_statefile.o $(SHIM_STATE_OBJS) \
 		$(SHIM_FRAME_OBJS) $(COMMON_OBJS)
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
 
 SHIM_UNIT_TESTS := $(BUILD)/tests/shim/test_frame $(BUILD)/tests/shim/test_statefile
@@ -43,13 +41,11 @@ SYSTEM_TESTS += $(SHIM_QUICK_TESTS) tests/shim/test_qemu.py
 CHECK_TESTS += $(SHIM_QUICK_TESTS)
 
 # libFuzzer target for the request decoder (make fuzz; not run by make test).
-FUZZ_CC ?= clang
 $(BUILD)/fuzz/fuzz_shim_request: tests/fuzz/fuzz_shim_request.c hostd-shim/frame.c \
 		hostd-shim/deadlines.c hostd-shim/statefile.c datastore/crc32c.c \
-		$(BUILD)/gen/proto/fdm.pb-c.c fdm/util.c
+		$(PROTO_C) fdm/util.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
-		-I. -I$(BUILD)/gen $(PKG_CFLAGS) -o $@ $^ $(shell pkg-config --libs libprotobuf-c)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
 FUZZERS += $(BUILD)/fuzz/fuzz_shim_request
 
 # Only the shim's parts: build them and run their tests.
@@ -57,5 +53,3 @@ shim: $(BUILD)/hostd-shim $(BUILD)/hostd-shim-cli $(SHIM_UNIT_TESTS)
 shim-test: shim
 	tests/run-tests --build $(BUILD) $(SHIM_UNIT_TESTS) $(SHIM_QUICK_TESTS) tests/shim/test_qemu.py
 .PHONY: shim shim-test
-shim-fuzz: $(BUILD)/fuzz/fuzz_shim_request
-.PHONY: shim-fuzz

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of tests/fuzz/ (checked in; run again after changing
 proto/fdm.proto's wire messages): signed datagrams for fuzz_wire, packet
-sequences for fuzz_core, config files for fuzz_config. Python stdlib only: the
+sequences for fuzz_core, config files for fuzz_config, framed requests for
+fuzz_shim_request. Python stdlib only: the
 protobuf encoding is done by hand, field by field."""
 import hashlib
 import hmac
@@ -85,6 +86,21 @@ def main():
         write("core", name, rec)
         seq += rec
     write("core", "sequence", seq)
+    ref = field(1, "vm1")
+    reqs = {
+        "list": field(1, 1) + field(10, b""),
+        "power_off": field(1, 2) + field(12, field(1, ref)),
+        "set_deadlines": field(1, 3) + field(17, field(1, field(1, ref) + field(2, 123456))
+                                             + field(1, field(1, field(2, "0f6a2b3c-0000-4000-8000-000000000001"))
+                                                     + field(2, 99))),
+        "shutdown": field(1, 4) + field(13, field(1, ref) + field(2, 1500)),
+    }
+    stream = b""
+    for name, r in reqs.items():
+        frame = struct.pack(">I", len(r)) + r
+        write("shim_request", name, frame)
+        stream += frame
+    write("shim_request", "pipelined", stream)
     with open(os.path.join(HERE, "..", "..", "packaging", "fdm.conf.example"), "rb") as f:
         example = f.read()
     write("config", "example", example.replace(b"/etc/fdm/authkey", b"/dev/null"))
