@@ -18,7 +18,7 @@ static bool is_running(Fdm__DomainState st)
 static void on_domain_event(struct shim *s, Fdm__EventType type, const struct shim_dom *dom,
 			    const char *detail)
 {
-	shim_log("event: %s %s%s%s", dom->name,
+	fdm_info("event: %s %s%s%s", dom->name,
 		 protobuf_c_enum_descriptor_get_value(&fdm__event_type__descriptor, type)->name,
 		 detail[0] ? ": " : "", detail);
 	if (type == FDM__EVENT_TYPE__EVENT_STOPPED || type == FDM__EVENT_TYPE__EVENT_CRASHED ||
@@ -49,7 +49,7 @@ static void on_connected(struct shim *s, struct shim_virt_mail *m)
 
 	for (i = 0; i < m->n_doms; i++)
 		running += is_running(m->doms[i].state);
-	shim_log("libvirt %s: connected, %zu domains (%zu running)", s->cfg.libvirt_uri,
+	fdm_info("libvirt %s: connected, %zu domains (%zu running)", s->cfg.libvirt_uri,
 		 m->n_doms, running);
 	s->counters[SHIM_C_LIBVIRT_CONNECTS]++;
 	s->connected = true;
@@ -66,7 +66,7 @@ static void on_connected(struct shim *s, struct shim_virt_mail *m)
 
 static void on_disconnected(struct shim *s, struct shim_virt_mail *m)
 {
-	shim_log("libvirt %s: DISCONNECTED (%s); reconnecting", s->cfg.libvirt_uri, m->detail);
+	fdm_info("libvirt %s: DISCONNECTED (%s); reconnecting", s->cfg.libvirt_uri, m->detail);
 	s->counters[SHIM_C_LIBVIRT_DISCONNECTS]++;
 	s->connected = false;
 	s->disconnected_ms = fdm_now_boottime_ms();

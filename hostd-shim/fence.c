@@ -31,7 +31,7 @@ void shim_fence_persist(struct shim *s)
 
 	if (shim_state_save(s->state_path, &s->dl, err, sizeof(err)) < 0) {
 		s->counters[SHIM_C_STATE_WRITE_ERRORS]++;
-		shim_log("STATE NOT SAVED: %s (a restart of the shim would forget deadlines)",
+		fdm_err("STATE NOT SAVED: %s (a restart of the shim would forget deadlines)",
 			 err);
 		return;
 	}
@@ -44,7 +44,7 @@ static void issue(struct shim *s, struct shim_deadline *dl, uint64_t now)
 
 	if (job == NULL)
 		return;   /* stays due: the timer tries again */
-	shim_log("DEADLINE PASSED for %s (%" PRIu64 " ms ago): powering it off",
+	fdm_warn("DEADLINE PASSED for %s (%" PRIu64 " ms ago): powering it off",
 		 refname(&dl->ref), now - dl->boottime_ms);
 	job->ref = dl->ref;
 	job->deadline_ms = dl->boottime_ms;
@@ -102,7 +102,7 @@ void shim_fence_on_connected(struct shim *s)
 		if (dl->fence_issued || dl->boottime_ms > now)
 			continue;
 		s->counters[SHIM_C_FENCE_LATE]++;
-		shim_log("LATE: deadline of %s passed %" PRIu64 " ms ago while libvirt was "
+		fdm_warn("LATE: deadline of %s passed %" PRIu64 " ms ago while libvirt was "
 			 "not connected", refname(&dl->ref), now - dl->boottime_ms);
 	}
 	fence_due(s);
@@ -116,7 +116,7 @@ void shim_fence_on_running(struct shim *s, const struct shim_dom *dom)
 
 	if (dl == NULL || dl->boottime_ms > now || !s->connected)
 		return;
-	shim_log("%s runs past its deadline (%" PRIu64 " ms ago)", dom->name,
+	fdm_info("%s runs past its deadline (%" PRIu64 " ms ago)", dom->name,
 		 now - dl->boottime_ms);
 	issue(s, dl, now);
 }
@@ -126,7 +126,7 @@ static void fenced(struct shim *s, struct shim_job *job)
 	uint64_t now = fdm_now_boottime_ms();
 
 	s->counters[SHIM_C_FENCED]++;
-	shim_log("FENCED %s (%s): powered off, its deadline passed %" PRIu64 " ms ago",
+	fdm_info("FENCED %s (%s): powered off, its deadline passed %" PRIu64 " ms ago",
 		 job->dom.name, job->dom.uuid, now - job->deadline_ms);
 	shim_deadlines_add_fenced(&s->dl, job->dom.name, job->dom.uuid, job->deadline_ms, now);
 	shim_fence_persist(s);
@@ -143,23 +143,23 @@ void shim_fence_done(struct shim *s, struct shim_job *job)
 		if (job->was_running)
 			fenced(s, job);
 		else
-			shim_log("deadline of %s passed: not running, nothing to do",
+			fdm_info("deadline of %s passed: not running, nothing to do",
 				 refname(&job->ref));
 		return;
 	case FDM__RESULT_CODE__RESULT_NOT_FOUND:
-		shim_log("deadline of %s passed: no such domain here, nothing to do",
+		fdm_info("deadline of %s passed: no such domain here, nothing to do",
 			 refname(&job->ref));
 		return;
 	case FDM__RESULT_CODE__RESULT_DISCONNECTED:
 		/* Runs again from shim_fence_on_connected(). */
-		shim_log("%s: power-off at its deadline waits for libvirt: %s",
+		fdm_info("%s: power-off at its deadline waits for libvirt: %s",
 			 refname(&job->ref), job->message);
 		if (current)
 			dl->fence_issued = false;
 		return;
 	default:
 		s->counters[SHIM_C_FENCE_FAILED]++;
-		shim_log("POWER-OFF FAILED for %s at its deadline: %s; retrying in %d ms",
+		fdm_info("POWER-OFF FAILED for %s at its deadline: %s; retrying in %d ms",
 			 refname(&job->ref), job->message, SHIM_FENCE_RETRY_MS);
 		if (current) {
 			dl->fence_issued = false;
@@ -186,7 +186,7 @@ int shim_fence_install(struct shim *s, const char *name, const char *uuid, uint6
 		if (shim_deadlines_put(&s->dl, &ref, t) < 0)
 			return -1;
 	}
-	shim_log("deadline of %s set with its power-on", name);
+	fdm_info("deadline of %s set with its power-on", name);
 	shim_fence_persist(s);
 	shim_fence_rearm(s);
 	return 0;
@@ -206,11 +206,11 @@ int shim_fence_init(struct shim *s)
 		 * finding no deadlines here, powers its VMs off itself (DESIGN.md 5). */
 		snprintf(aside, sizeof(aside), "%s.corrupt", s->state_path);
 		rename(s->state_path, aside);
-		shim_log("STATE FILE IGNORED: %s: starting with no deadlines (kept as %s)",
+		fdm_info("STATE FILE IGNORED: %s: starting with no deadlines (kept as %s)",
 			 err, aside);
 	}
 	else if (rc > 0)
-		shim_log("state %s: %zu deadlines, %zu fenced not yet reported", s->state_path,
+		fdm_info("state %s: %zu deadlines, %zu fenced not yet reported", s->state_path,
 			 s->dl.n, s->dl.n_fenced);
 	rc = sd_event_add_time(s->event, &s->deadline_timer, CLOCK_BOOTTIME, UINT64_MAX,
 			       1000, on_timer, s);

@@ -8,18 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-void shim_put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-uint32_t shim_get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
+#include "fdm/util.h"
 
 void shim_frame_reader_init(struct shim_frame_reader *r)
 {
@@ -69,7 +58,7 @@ enum shim_frame_status shim_frame_reader_feed(struct shim_frame_reader *r,
 		*used += n;
 		if (r->header_len < SHIM_FRAME_HEADER)
 			return SHIM_FRAME_MORE;
-		r->body_len = shim_get_be32(r->header);
+		r->body_len = fdm_get_be32(r->header);
 		if (r->body_len > SHIM_FRAME_MAX)
 			return SHIM_FRAME_OVERSIZED;
 	}
@@ -148,7 +137,7 @@ static struct shim_frame_buf *frame_build(const ProtobufCMessage *msg)
 	b->next = NULL;
 	b->len = SHIM_FRAME_HEADER + body;
 	b->off = 0;
-	shim_put_be32(b->data, (uint32_t)body);
+	fdm_put_be32(b->data, (uint32_t)body);
 	protobuf_c_message_pack(msg, b->data + SHIM_FRAME_HEADER);
 	return b;
 }

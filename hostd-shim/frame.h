@@ -79,10 +79,6 @@ int shim_outq_push_message(struct shim_outq *q, const ProtobufCMessage *msg);
  * -errno of a failed write (the peer is gone). */
 int shim_outq_flush(struct shim_outq *q, int fd);
 
-/* Big-endian u32, the length prefix (also used by the state file header). */
-void shim_put_be32(uint8_t *p, uint32_t v);
-uint32_t shim_get_be32(const uint8_t *p);
-
 /* Encode msg as one frame into a fresh buffer (length prefix included): for
  * tests and callers that write synchronously. NULL if too large or no memory. */
 uint8_t *shim_frame_encode(const ProtobufCMessage *msg, size_t *len);

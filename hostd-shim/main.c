@@ -83,7 +83,7 @@ static int start(struct shim *s)
 	int rc;
 
 	if (!shim_state_path(s->cfg.hostd_socket, s->state_path, sizeof(s->state_path))) {
-		shim_log("%s: state file path too long", s->cfg.hostd_socket);
+		fdm_info("%s: state file path too long", s->cfg.hostd_socket);
 		return -ENAMETOOLONG;
 	}
 	sigemptyset(&ss);
@@ -175,17 +175,17 @@ int main(int argc, char **argv)
 	}
 	rc = start(s);
 	if (rc >= 0) {
-		shim_log("ready: socket %s, libvirt %s, state %s", s->cfg.hostd_socket,
+		fdm_info("ready: socket %s, libvirt %s, state %s", s->cfg.hostd_socket,
 			 s->cfg.libvirt_uri, s->state_path);
 		sd_notify(0, "READY=1");
 		shim_status(s);
 		rc = sd_event_loop(s->event);
 	} else {
-		shim_log("cannot start: %s", strerror(-rc));
+		fdm_info("cannot start: %s", strerror(-rc));
 	}
 	sd_notify(0, "STOPPING=1");
 	stop(s);
-	shim_log("stopped");
+	fdm_info("stopped");
 	free(s);
 	return rc < 0 ? 1 : 0;
 }

@@ -40,7 +40,7 @@ void shim_reply_result(struct shim_client *c, uint64_t id, Fdm__ResultCode code,
 static void bad_fields(struct shim_client *c, uint64_t id, const char *why)
 {
 	c->shim->counters[SHIM_C_BAD_FIELDS]++;
-	shim_log("client %llu: request %" PRIu64 ": %s", (unsigned long long)c->serial, id, why);
+	fdm_info("client %llu: request %" PRIu64 ": %s", (unsigned long long)c->serial, id, why);
 	shim_reply_result(c, id, FDM__RESULT_CODE__RESULT_BAD_REQUEST, why);
 }
 
@@ -117,7 +117,7 @@ static void set_deadlines(struct shim_client *c, uint64_t id, const Fdm__SetDead
 	}
 	/* fdm refreshes every step: log only when the protected set changes. */
 	if (changed & SHIM_DL_MEMBERS)
-		shim_log("deadlines: %zu protected domains (client %llu)", s->dl.n,
+		fdm_info("deadlines: %zu protected domains (client %llu)", s->dl.n,
 			 (unsigned long long)c->serial);
 	if (changed & SHIM_DL_VALUES)
 		shim_fence_persist(s);
@@ -130,7 +130,7 @@ static void clean_stop(struct shim_client *c, uint64_t id)
 {
 	struct shim *s = c->shim;
 
-	shim_log("clean stop (client %llu): forgetting %zu deadlines, domains keep running",
+	fdm_info("clean stop (client %llu): forgetting %zu deadlines, domains keep running",
 		 (unsigned long long)c->serial, s->dl.n);
 	shim_deadlines_clear(&s->dl);
 	shim_fence_persist(s);
@@ -399,7 +399,7 @@ static int on_shutdown_timeout(sd_event_source *src, uint64_t usec, void *userda
 
 	(void)src;
 	(void)usec;
-	shim_log("%s: guest did not shut down in time: powering off", w->ref.name);
+	fdm_info("%s: guest did not shut down in time: powering off", w->ref.name);
 	if (job == NULL) {
 		shim_reply_result(w->client, w->req_id, FDM__RESULT_CODE__RESULT_ERROR,
 				  "out of memory");
@@ -456,7 +456,7 @@ void shim_job_done(struct shim *s, struct shim_job *job)
 		return;
 	}
 	if (job->result != FDM__RESULT_CODE__RESULT_OK)
-		shim_log("client %llu: request %" PRIu64 ": %s", (unsigned long long)c->serial,
+		fdm_info("client %llu: request %" PRIu64 ": %s", (unsigned long long)c->serial,
 			 job->req_id, job->message);
 	reply_job(c, job);
 	shim_client_job_finished(c);

@@ -49,18 +49,6 @@ const char *shim_counter_name(enum shim_counter c)
 	return (unsigned)c < SHIM_C_COUNT ? counter_names[c] : "?";
 }
 
-void shim_log(const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	/* One write per line, so lines of different threads never interleave. */
-	fprintf(stderr, "hostd-shim: %s\n", line);
-}
-
 static void client_close(struct shim_client *c, const char *why);
 
 static void client_update_events(struct shim_client *c)
@@ -105,7 +93,7 @@ static void client_push(struct shim_client *c, const Fdm__ShimMessage *m)
 		return;
 	}
 	if (rc < 0) {
-		shim_log("client %llu: cannot queue a message: %s",
+		fdm_info("client %llu: cannot queue a message: %s",
 			 (unsigned long long)c->serial, strerror(-rc));
 		return;
 	}
@@ -164,7 +152,7 @@ static void client_close(struct shim_client *c, const char *why)
 
 	if (c->dead)
 		return;
-	shim_log("client %llu: disconnected (%s)", (unsigned long long)c->serial, why);
+	fdm_info("client %llu: disconnected (%s)", (unsigned long long)c->serial, why);
 	c->dead = true;
 	c->io = sd_event_source_disable_unref(c->io);
 	close(c->fd);
@@ -183,7 +171,7 @@ static void client_close(struct shim_client *c, const char *why)
 static void bad_frame(struct shim_client *c, enum shim_counter reason, const char *msg)
 {
 	c->shim->counters[reason]++;
-	shim_log("client %llu: %s", (unsigned long long)c->serial, msg);
+	fdm_info("client %llu: %s", (unsigned long long)c->serial, msg);
 	shim_reply_result(c, 0, FDM__RESULT_CODE__RESULT_BAD_REQUEST, msg);
 }
 
@@ -304,7 +292,7 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
 		return 0;
 	if (s->n_clients >= SHIM_MAX_CLIENTS || (c = calloc(1, sizeof(*c))) == NULL) {
 		s->counters[SHIM_C_CLIENTS_REFUSED]++;
-		shim_log("refusing a client: %zu connected already", s->n_clients);
+		fdm_info("refusing a client: %zu connected already", s->n_clients);
 		close(cfd);
 		return 0;
 	}
@@ -325,7 +313,7 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
 	s->clients = c;
 	s->n_clients++;
 	s->counters[SHIM_C_CLIENTS_ACCEPTED]++;
-	shim_log("client %llu: connected", (unsigned long long)c->serial);
+	fdm_info("client %llu: connected", (unsigned long long)c->serial);
 	return 0;
 }
 
@@ -350,9 +338,9 @@ static void socket_permissions(const char *path)
 
 	/* Group fdm when it exists (operators in it may talk to the shim). */
 	if (g != NULL && chown(path, 0, g->gr_gid) < 0)
-		shim_log("%s: chown to group fdm: %s", path, strerror(errno));
+		fdm_info("%s: chown to group fdm: %s", path, strerror(errno));
 	if (chmod(path, 0660) < 0)
-		shim_log("%s: chmod 0660: %s", path, strerror(errno));
+		fdm_info("%s: chmod 0660: %s", path, strerror(errno));
 }
 
 int shim_server_open(struct shim *s)
@@ -364,16 +352,16 @@ int shim_server_open(struct shim *s)
 	int fd, rc;
 
 	if (!fdm_strlcpy(sa.sun_path, path, sizeof(sa.sun_path))) {
-		shim_log("%s: socket path too long", path);
+		fdm_info("%s: socket path too long", path);
 		return -ENAMETOOLONG;
 	}
 	fdm_strlcpy(dir, path, sizeof(dir));
 	if (mkdir(dirname(dir), 0755) < 0 && errno != EEXIST) {
-		shim_log("%s: cannot create its directory: %s", path, strerror(errno));
+		fdm_info("%s: cannot create its directory: %s", path, strerror(errno));
 		return -errno;
 	}
 	if (check_not_running(&sa) < 0) {
-		shim_log("%s: another hostd-shim is serving this socket", path);
+		fdm_info("%s: another hostd-shim is serving this socket", path);
 		return -EADDRINUSE;
 	}
 	unlink(path);
@@ -385,7 +373,7 @@ int shim_server_open(struct shim *s)
 	umask(old);
 	if (rc < 0 || listen(fd, 64) < 0) {
 		rc = -errno;
-		shim_log("%s: %s", path, strerror(errno));
+		fdm_info("%s: %s", path, strerror(errno));
 		close(fd);
 		return rc;
 	}
@@ -394,7 +382,7 @@ int shim_server_open(struct shim *s)
 	rc = sd_event_add_io(s->event, &s->listen_src, fd, EPOLLIN, on_accept, s);
 	if (rc < 0)
 		return rc;
-	shim_log("listening on %s", path);
+	fdm_info("listening on %s", path);
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 #include <systemd/sd-event.h>
 
 #include "fdm/config.h"
+#include "fdm/log.h"
 #include "hostd-shim/deadlines.h"
 #include "hostd-shim/domcache.h"
 #include "hostd-shim/frame.h"
@@ -119,7 +120,6 @@ struct shim {
 	uint64_t counters[SHIM_C_COUNT];
 };
 
-void shim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* server.c */
 int shim_server_open(struct shim *s);

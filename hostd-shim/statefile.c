@@ -43,10 +43,10 @@ uint8_t *shim_state_encode(const struct shim_deadlines *d, size_t *len)
 	buf = malloc(SHIM_STATE_HEADER + body);
 	if (buf != NULL) {
 		memcpy(buf, SHIM_STATE_MAGIC, 4);
-		shim_put_be32(buf + 4, SHIM_STATE_VERSION);
-		shim_put_be32(buf + 8, (uint32_t)body);
+		fdm_put_be32(buf + 4, SHIM_STATE_VERSION);
+		fdm_put_be32(buf + 8, (uint32_t)body);
 		fdm__shim_state__pack(&st, buf + SHIM_STATE_HEADER);
-		shim_put_be32(buf + 12, fdm_crc32c(0, buf + SHIM_STATE_HEADER, body));
+		fdm_put_be32(buf + 12, fdm_crc32c(0, buf + SHIM_STATE_HEADER, body));
 		*len = SHIM_STATE_HEADER + body;
 	}
 	shim_deadlines_pb_free(&pb);
@@ -91,17 +91,17 @@ int shim_state_decode(const uint8_t *buf, size_t len, struct shim_deadlines *d,
 		snprintf(why, whylen, "bad magic (not a hostd-shim state file)");
 		return -1;
 	}
-	if (shim_get_be32(buf + 4) != SHIM_STATE_VERSION) {
-		snprintf(why, whylen, "unknown version %u", shim_get_be32(buf + 4));
+	if (fdm_get_be32(buf + 4) != SHIM_STATE_VERSION) {
+		snprintf(why, whylen, "unknown version %u", fdm_get_be32(buf + 4));
 		return -1;
 	}
-	body = shim_get_be32(buf + 8);
+	body = fdm_get_be32(buf + 8);
 	if (body != len - SHIM_STATE_HEADER) {
 		snprintf(why, whylen, "length %u does not match the file (%zu bytes of body)",
 			 body, len - SHIM_STATE_HEADER);
 		return -1;
 	}
-	if (shim_get_be32(buf + 12) != fdm_crc32c(0, buf + SHIM_STATE_HEADER, body)) {
+	if (fdm_get_be32(buf + 12) != fdm_crc32c(0, buf + SHIM_STATE_HEADER, body)) {
 		snprintf(why, whylen, "checksum mismatch");
 		return -1;
 	}
