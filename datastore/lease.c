@@ -199,7 +199,7 @@ static void lose(struct fdm_lease *l)
 /* No I/O in flight: decide the next step for the current state. */
 static struct fdm_lease_action plan(struct fdm_lease *l, uint64_t now)
 {
-	uint64_t due = l->next_read_ms;
+	uint64_t due;
 
 	if (!l->wanted && (l->state == FDM_LEASE_CLAIMED || l->state == FDM_LEASE_HELD)) {
 		l->state = FDM_LEASE_RELEASING;
@@ -209,6 +209,7 @@ static struct fdm_lease_action plan(struct fdm_lease *l, uint64_t now)
 	if (!l->wanted && l->state == FDM_LEASE_ACQUIRING)
 		l->state = FDM_LEASE_IDLE;
 
+	due = l->next_read_ms;
 	switch (l->state) {
 	case FDM_LEASE_IDLE:
 		break;
