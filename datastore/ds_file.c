@@ -60,14 +60,24 @@ static uint64_t path_of(struct fdm_ds *ds, enum fdm_ds_rec rec, const char *host
 	return base;
 }
 
-/* O_DIRECT first; filesystems without it (tmpfs) say EINVAL. */
-static int open_direct(const char *path, int flags)
+/* O_DIRECT first; filesystems without it (tmpfs) say EINVAL at open, and an
+ * unaligned buffer or length (raw tool access) says EINVAL at the I/O: then
+ * the caller retries buffered. */
+static int open_direct(const char *path, int flags, bool direct)
 {
-	int fd = open(path, flags | O_DIRECT | O_CLOEXEC, 0600);
+	int fd = -1;
 
-	if (fd < 0 && errno == EINVAL)
+	if (direct)
+		fd = open(path, flags | O_DIRECT | O_CLOEXEC, 0600);
+	if (!direct || (fd < 0 && errno == EINVAL))
 		fd = open(path, flags | O_CLOEXEC, 0600);
 	return fd;
+}
+
+static bool aligned(const void *buf, uint64_t off, size_t len)
+{
+	return (uintptr_t)buf % FDM_REC_ALIGN == 0 && off % FDM_REC_ALIGN == 0 &&
+	       len % FDM_REC_ALIGN == 0;
 }
 
 static enum fdm_ds_status late(struct fdm_ds *ds, struct fdm_ds_result *res, uint64_t deadline,
@@ -90,7 +100,7 @@ static enum fdm_ds_status file_read(struct fdm_ds *ds, enum fdm_ds_rec rec, cons
 	off += path_of(ds, rec, host, path, sizeof(path));
 	memset(buf, 0, len);
 	*got = 0;
-	fd = open_direct(path, O_RDONLY);
+	fd = open_direct(path, O_RDONLY, aligned(buf, off, len));
 	if (fd < 0 && errno == ENOENT)
 		return late(ds, res, deadline, "open", path);
 	if (fd < 0)
@@ -137,9 +147,9 @@ static enum fdm_ds_status file_write(struct fdm_ds *ds, enum fdm_ds_rec rec, con
 	int fd;
 
 	off += path_of(ds, rec, host, path, sizeof(path));
-	fd = open_direct(path, O_WRONLY | O_CREAT | O_DSYNC);
+	fd = open_direct(path, O_WRONLY | O_CREAT | O_DSYNC, aligned(buf, off, len));
 	if (fd < 0 && errno == ENOENT && make_dirs(ds) == 0)
-		fd = open_direct(path, O_WRONLY | O_CREAT | O_DSYNC);
+		fd = open_direct(path, O_WRONLY | O_CREAT | O_DSYNC, aligned(buf, off, len));
 	if (fd < 0)
 		return fdm_ds_fail(ds, res, FDM_DS_IO, "open %s: %s", path, strerror(errno));
 	while (done < len) {
