@@ -1,0 +1,466 @@
+/* nfs://server/export[/dir]: NFSv3 through libnfs's async API, nothing mounted in
+ * the kernel. Records are files under [/dir]/.fdm-ha/<cluster>/, as for file://.
+ *
+ * Bounded I/O (DESIGN.md safety point 2): every call runs libnfs's event loop
+ * here until the answer or the deadline. At the deadline, or when the connection
+ * fails, the whole libnfs context is destroyed: its socket is closed, its queued
+ * requests are cancelled, and libnfs's own reconnect-and-resend is switched off,
+ * so a write that missed its deadline is never sent again later on a new
+ * connection. The next call connects afresh. Writes are FILE_SYNC (O_SYNC).
+ * The URL's path may name an export or a directory below one: the longest
+ * prefix the server mounts is the export. */
+#include "datastore/ds_backend.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <nfsc/libnfs.h>
+#include <nfsc/libnfs-raw-nfs.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fdm/util.h"
+
+struct nfs_be {
+	char server[256];
+	char path[512];               /* from the URL, "/export/dir" */
+	size_t export_len;            /* path[0..export_len) is the export; 0: unknown */
+	struct nfs_context *nfs;      /* NULL: not connected */
+};
+
+/* One asynchronous call: the callback fills it in. */
+struct call {
+	bool done;
+	int status;                   /* >= 0 ok (bytes for read/write), -errno */
+	void *data;                   /* open: nfsfh, opendir: nfsdir */
+	uint8_t *rbuf;                /* read: copy the data here */
+	size_t rlen;
+	char err[160];
+};
+
+static struct nfs_be *be_of(struct fdm_ds *ds) { return ds->priv; }
+
+static void call_cb(int status, struct nfs_context *nfs, void *data, void *priv)
+{
+	struct call *c = priv;
+
+	(void)nfs;
+	c->done = true;
+	c->status = status;
+	if (status < 0) {
+		snprintf(c->err, sizeof(c->err), "%s", data != NULL ? (const char *)data : strerror(-status));
+		return;
+	}
+	if (c->rbuf != NULL) {
+		size_t n = (size_t)status < c->rlen ? (size_t)status : c->rlen;
+
+		memcpy(c->rbuf, data, n);
+		c->status = (int)n;
+	} else {
+		c->data = data;
+	}
+}
+
+static void ignore_cb(int status, struct nfs_context *nfs, void *data, void *priv)
+{
+	(void)status; (void)nfs; (void)data; (void)priv;
+}
+
+static int nfs_be_init(struct fdm_ds *ds, const char *rest, char *err, size_t errlen)
+{
+	const char *slash = strchr(rest, '/');
+	struct nfs_be *b;
+
+	if (slash == NULL || slash == rest || slash[1] == '\0' || strchr(rest, '?') != NULL ||
+	    (size_t)(slash - rest) >= sizeof(b->server) || strlen(slash) >= sizeof(b->path) - 200) {
+		snprintf(err, errlen, "%s: want nfs://server/export[/dir] (NFSv3, no options)", ds->url);
+		return -1;
+	}
+	b = calloc(1, sizeof(*b));
+	if (b == NULL) {
+		snprintf(err, errlen, "%s: out of memory", ds->url);
+		return -1;
+	}
+	memcpy(b->server, rest, (size_t)(slash - rest));
+	fdm_strlcpy(b->path, slash, sizeof(b->path));
+	while (strlen(b->path) > 1 && b->path[strlen(b->path) - 1] == '/')
+		b->path[strlen(b->path) - 1] = '\0';
+	ds->priv = b;
+	return 0;
+}
+
+/* Abort everything in flight: destroy the context (cancelling its calls, whose
+ * callbacks run now, while their struct call is still on our stack). */
+static void drop(struct fdm_ds *ds, struct nfsfh *open_fh)
+{
+	struct nfs_be *b = be_of(ds);
+
+	if (b->nfs == NULL)
+		return;
+	if (open_fh != NULL)
+		nfs_close_async(b->nfs, open_fh, ignore_cb, NULL);   /* frees it */
+	nfs_destroy_context(b->nfs);
+	b->nfs = NULL;
+}
+
+/* Run libnfs until c is answered or the deadline passes. */
+static enum fdm_ds_status wait_call(struct fdm_ds *ds, struct call *c, uint64_t deadline,
+				    struct nfsfh *open_fh, const char *what,
+				    struct fdm_ds_result *res)
+{
+	struct nfs_be *b = be_of(ds);
+
+	while (!c->done) {
+		uint64_t left = fdm_ds_left(deadline);
+		struct pollfd pfd;
+		int n;
+
+		if (left == 0) {
+			drop(ds, open_fh);
+			return fdm_ds_fail(ds, res, FDM_DS_TIMEOUT,
+					   "%s: no answer within the deadline: connection dropped", what);
+		}
+		pfd.fd = nfs_get_fd(b->nfs);
+		pfd.events = (short)nfs_which_events(b->nfs);
+		pfd.revents = 0;
+		n = poll(&pfd, 1, (int)(left < 100 ? left : 100));
+		if (n < 0 && errno != EINTR) {
+			drop(ds, open_fh);
+			return fdm_ds_fail(ds, res, FDM_DS_IO, "%s: poll: %s", what, strerror(errno));
+		}
+		if (nfs_service(b->nfs, n > 0 ? pfd.revents : 0) < 0) {
+			char why[160];
+
+			/* The context is unusable now, answered or not. */
+			snprintf(why, sizeof(why), "%s", nfs_get_error(b->nfs));
+			drop(ds, open_fh);
+			return fdm_ds_fail(ds, res, FDM_DS_IO, "%s: connection failed: %s", what, why);
+		}
+	}
+	return FDM_DS_OK;
+}
+
+static enum fdm_ds_status queued(struct fdm_ds *ds, int rc, const char *what,
+				 struct fdm_ds_result *res)
+{
+	if (rc == 0)
+		return FDM_DS_OK;
+	return fdm_ds_fail(ds, res, FDM_DS_IO, "%s: %s", what, nfs_get_error(be_of(ds)->nfs));
+}
+
+static enum fdm_ds_status mount_one(struct fdm_ds *ds, size_t export_len, uint64_t deadline,
+				    struct fdm_ds_result *res)
+{
+	struct nfs_be *b = be_of(ds);
+	char export[512];
+	struct call c = { 0 };
+	enum fdm_ds_status st;
+
+	memcpy(export, b->path, export_len);
+	export[export_len] = '\0';
+	b->nfs = nfs_init_context();
+	if (b->nfs == NULL)
+		return fdm_ds_fail(ds, res, FDM_DS_IO, "cannot create an NFS context");
+	nfs_set_version(b->nfs, NFS_V3);
+	/* libnfs would otherwise reconnect by itself and resend what was queued. */
+	nfs_set_autoreconnect(b->nfs, 0);
+	st = queued(ds, nfs_mount_async(b->nfs, b->server, export, call_cb, &c), "mount", res);
+	if (st == FDM_DS_OK)
+		st = wait_call(ds, &c, deadline, NULL, "mount", res);
+	if (st == FDM_DS_OK && c.status < 0)
+		st = fdm_ds_fail(ds, res, FDM_DS_IO, "mount %s:%s: %s", b->server, export, c.err);
+	if (st != FDM_DS_OK)
+		drop(ds, NULL);
+	return st;
+}
+
+/* Mount the export: the whole path, or the longest prefix the server exports. */
+static enum fdm_ds_status connect_nfs(struct fdm_ds *ds, uint64_t deadline,
+				      struct fdm_ds_result *res)
+{
+	struct nfs_be *b = be_of(ds);
+	enum fdm_ds_status st = FDM_DS_IO;
+	size_t len;
+
+	if (b->nfs != NULL)
+		return FDM_DS_OK;
+	ds->stats.reconnects++;
+	if (b->export_len != 0)
+		return mount_one(ds, b->export_len, deadline, res);
+	for (len = strlen(b->path); len > 0; ) {
+		st = mount_one(ds, len, deadline, res);
+		if (st == FDM_DS_OK) {
+			b->export_len = len;
+			return st;
+		}
+		if (st == FDM_DS_TIMEOUT)
+			return st;
+		while (len > 0 && b->path[len - 1] != '/')
+			len--;
+		if (len > 0)
+			len--;          /* drop the slash too */
+	}
+	return st;
+}
+
+static void file_path(struct fdm_ds *ds, const char *name, char *out, size_t len)
+{
+	struct nfs_be *b = be_of(ds);
+	const char *below = b->path + b->export_len;
+
+	if (name != NULL)
+		snprintf(out, len, "%s/.fdm-ha/%s/%s", below, ds->auth.cluster, name);
+	else
+		snprintf(out, len, "%s/.fdm-ha/%s", below, ds->auth.cluster);
+}
+
+static enum fdm_ds_status open_file(struct fdm_ds *ds, const char *path, int flags,
+				    uint64_t deadline, struct nfsfh **fh, int *err,
+				    struct fdm_ds_result *res)
+{
+	struct call c = { 0 };
+	enum fdm_ds_status st;
+
+	*fh = NULL;
+	st = queued(ds, nfs_open2_async(be_of(ds)->nfs, path, flags, 0600, call_cb, &c), "open", res);
+	if (st == FDM_DS_OK)
+		st = wait_call(ds, &c, deadline, NULL, path, res);
+	if (st != FDM_DS_OK)
+		return st;
+	*err = c.status < 0 ? -c.status : 0;
+	if (c.status < 0)
+		return fdm_ds_fail(ds, res, FDM_DS_IO, "open %s: %s", path, c.err);
+	*fh = c.data;
+	return FDM_DS_OK;
+}
+
+static enum fdm_ds_status close_file(struct fdm_ds *ds, struct nfsfh *fh, uint64_t deadline,
+				     struct fdm_ds_result *res)
+{
+	struct call c = { 0 };
+	enum fdm_ds_status st;
+
+	st = queued(ds, nfs_close_async(be_of(ds)->nfs, fh, call_cb, &c), "close", res);
+	if (st == FDM_DS_OK)
+		st = wait_call(ds, &c, deadline, NULL, "close", res);
+	if (st == FDM_DS_OK && c.status < 0)
+		st = fdm_ds_fail(ds, res, FDM_DS_IO, "close: %s", c.err);
+	return st;
+}
+
+static enum fdm_ds_status nfs_be_read(struct fdm_ds *ds, enum fdm_ds_rec rec, const char *host,
+				      uint64_t off, void *buf, size_t len, size_t *got,
+				      uint64_t deadline, struct fdm_ds_result *res)
+{
+	char name[128], path[768];
+	struct nfsfh *fh;
+	enum fdm_ds_status st;
+	uint64_t base;
+	int err = 0;
+
+	memset(buf, 0, len);
+	*got = 0;
+	st = connect_nfs(ds, deadline, res);
+	if (st != FDM_DS_OK)
+		return st;
+	fdm_ds_file_of(rec, host, name, sizeof(name), &base);
+	file_path(ds, name, path, sizeof(path));
+	st = open_file(ds, path, O_RDONLY, deadline, &fh, &err, res);
+	if (st != FDM_DS_OK) {
+		if (err == ENOENT) {
+			memset(res, 0, sizeof(*res));
+			res->damaged_slot = -1;
+			return FDM_DS_OK;
+		}
+		return st;
+	}
+	while (*got < len) {
+		struct call c = { .rbuf = (uint8_t *)buf + *got, .rlen = len - *got };
+
+		st = queued(ds, nfs_pread_async(be_of(ds)->nfs, fh, base + off + *got, len - *got,
+						call_cb, &c), "read", res);
+		if (st == FDM_DS_OK)
+			st = wait_call(ds, &c, deadline, fh, path, res);
+		if (st != FDM_DS_OK)
+			return st;         /* fh went with the connection */
+		if (c.status < 0) {
+			st = fdm_ds_fail(ds, res, FDM_DS_IO, "read %s: %s", path, c.err);
+			break;
+		}
+		if (c.status == 0)
+			break;
+		*got += (size_t)c.status;
+	}
+	if (close_file(ds, fh, deadline, res) != FDM_DS_OK && st == FDM_DS_OK)
+		st = res->status;
+	return st;
+}
+
+static enum fdm_ds_status make_dirs(struct fdm_ds *ds, uint64_t deadline,
+				    struct fdm_ds_result *res)
+{
+	struct nfs_be *b = be_of(ds);
+	char path[768];
+
+	for (int i = 0; i < 2; i++) {
+		struct call c = { 0 };
+		enum fdm_ds_status st;
+
+		if (i == 0)
+			snprintf(path, sizeof(path), "%s/.fdm-ha", b->path + b->export_len);
+		else
+			file_path(ds, NULL, path, sizeof(path));
+		st = queued(ds, nfs_mkdir_async(b->nfs, path, call_cb, &c), "mkdir", res);
+		if (st == FDM_DS_OK)
+			st = wait_call(ds, &c, deadline, NULL, path, res);
+		if (st != FDM_DS_OK)
+			return st;
+		if (c.status < 0 && c.status != -EEXIST)
+			return fdm_ds_fail(ds, res, FDM_DS_IO, "mkdir %s: %s", path, c.err);
+	}
+	return FDM_DS_OK;
+}
+
+static enum fdm_ds_status nfs_be_write(struct fdm_ds *ds, enum fdm_ds_rec rec, const char *host,
+				       uint64_t off, const void *buf, size_t len,
+				       uint64_t deadline, struct fdm_ds_result *res)
+{
+	char name[128], path[768];
+	struct call c = { 0 };
+	struct nfsfh *fh;
+	enum fdm_ds_status st;
+	uint64_t base;
+	int err = 0;
+
+	st = connect_nfs(ds, deadline, res);
+	if (st != FDM_DS_OK)
+		return st;
+	fdm_ds_file_of(rec, host, name, sizeof(name), &base);
+	file_path(ds, name, path, sizeof(path));
+	/* Look up first: a CREATE on every write would cost a round trip. */
+	st = open_file(ds, path, O_WRONLY | O_SYNC, deadline, &fh, &err, res);
+	if (st != FDM_DS_OK && err == ENOENT) {
+		st = make_dirs(ds, deadline, res);
+		if (st == FDM_DS_OK)
+			st = open_file(ds, path, O_WRONLY | O_CREAT | O_SYNC, deadline, &fh, &err, res);
+	}
+	if (st != FDM_DS_OK)
+		return st;
+	st = queued(ds, nfs_pwrite_async(be_of(ds)->nfs, fh, base + off, len, buf, call_cb, &c),
+		    "write", res);
+	if (st == FDM_DS_OK)
+		st = wait_call(ds, &c, deadline, fh, path, res);
+	if (st != FDM_DS_OK)
+		return st;
+	if (c.status < 0 || (size_t)c.status != len)
+		st = fdm_ds_fail(ds, res, FDM_DS_IO, "write %s: %s", path,
+				 c.status < 0 ? c.err : "short write");
+	if (close_file(ds, fh, deadline, res) != FDM_DS_OK && st == FDM_DS_OK)
+		st = res->status;
+	return st;
+}
+
+static enum fdm_ds_status nfs_be_truncate(struct fdm_ds *ds, enum fdm_ds_rec rec, const char *host,
+					  uint64_t len, uint64_t deadline, struct fdm_ds_result *res)
+{
+	char name[128], path[768];
+	struct call c = { 0 };
+	enum fdm_ds_status st;
+	uint64_t base;
+
+	st = connect_nfs(ds, deadline, res);
+	if (st != FDM_DS_OK)
+		return st;
+	fdm_ds_file_of(rec, host, name, sizeof(name), &base);
+	file_path(ds, name, path, sizeof(path));
+	st = queued(ds, nfs_truncate_async(be_of(ds)->nfs, path, base + len, call_cb, &c),
+		    "truncate", res);
+	if (st == FDM_DS_OK)
+		st = wait_call(ds, &c, deadline, NULL, path, res);
+	if (st == FDM_DS_OK && c.status < 0)
+		st = fdm_ds_fail(ds, res, FDM_DS_IO, "truncate %s: %s", path, c.err);
+	return st;
+}
+
+static enum fdm_ds_status list_dir(struct fdm_ds *ds, const char *dir, bool hosts,
+				   uint64_t deadline, struct fdm_ds_hostlist *out,
+				   struct fdm_ds_result *res)
+{
+	struct nfs_be *b;
+	struct call c = { 0 };
+	struct nfsdirent *e;
+	enum fdm_ds_status st;
+	char id[FDM_DS_ID_MAX];
+
+	st = connect_nfs(ds, deadline, res);
+	if (st != FDM_DS_OK)
+		return st;
+	b = be_of(ds);
+	st = queued(ds, nfs_opendir_async(b->nfs, dir, call_cb, &c), "opendir", res);
+	if (st == FDM_DS_OK)
+		st = wait_call(ds, &c, deadline, NULL, dir, res);
+	if (st != FDM_DS_OK)
+		return st;
+	if (c.status == -ENOENT)
+		return FDM_DS_OK;
+	if (c.status < 0)
+		return fdm_ds_fail(ds, res, FDM_DS_IO, "list %s: %s", dir, c.err);
+	while ((e = nfs_readdir(b->nfs, c.data)) != NULL) {
+		if (hosts && fdm_ds_host_of_file(e->name, id, sizeof(id)))
+			fdm_ds_list_add(out, id);
+		else if (!hosts && e->name[0] != '.' && fdm_ds_valid_id(e->name))
+			fdm_ds_list_add(out, e->name);
+	}
+	nfs_closedir(b->nfs, c.data);
+	return FDM_DS_OK;
+}
+
+static enum fdm_ds_status nfs_be_list_hosts(struct fdm_ds *ds, uint64_t deadline,
+					    struct fdm_ds_hostlist *out, struct fdm_ds_result *res)
+{
+	char dir[768];
+	enum fdm_ds_status st = connect_nfs(ds, deadline, res);
+
+	if (st != FDM_DS_OK)
+		return st;
+	file_path(ds, NULL, dir, sizeof(dir));
+	return list_dir(ds, dir, true, deadline, out, res);
+}
+
+static enum fdm_ds_status nfs_be_list_clusters(struct fdm_ds *ds, uint64_t deadline,
+					       struct fdm_ds_hostlist *out,
+					       struct fdm_ds_result *res)
+{
+	char dir[768];
+	enum fdm_ds_status st = connect_nfs(ds, deadline, res);
+
+	if (st != FDM_DS_OK)
+		return st;
+	snprintf(dir, sizeof(dir), "%s/.fdm-ha", be_of(ds)->path + be_of(ds)->export_len);
+	return list_dir(ds, dir, false, deadline, out, res);
+}
+
+static void nfs_be_disconnect(struct fdm_ds *ds)
+{
+	drop(ds, NULL);
+}
+
+static void nfs_be_destroy(struct fdm_ds *ds)
+{
+	drop(ds, NULL);
+	free(ds->priv);
+	ds->priv = NULL;
+}
+
+const struct fdm_ds_backend fdm_ds_nfs_backend = {
+	.scheme = "nfs://",
+	.init = nfs_be_init,
+	.read = nfs_be_read,
+	.write = nfs_be_write,
+	.truncate = nfs_be_truncate,
+	.list_hosts = nfs_be_list_hosts,
+	.list_clusters = nfs_be_list_clusters,
+	.disconnect = nfs_be_disconnect,
+	.destroy = nfs_be_destroy,
+};

@@ -1,0 +1,467 @@
+/* The delta lease state machine (lease.h). The rules, and why each wait is what
+ * it is, after Chockler and Malkhi, "Light-Weight Leases for Storage-Centric
+ * Coordination" (2004), and sanlock's delta_lease.c:
+ *
+ * - Every I/O lands, if at all, within io of the moment it was asked for (the
+ *   backends abort and drop a connection that overruns).
+ * - "Unchanged" means the raw bytes read are identical (fingerprint): every write
+ *   changes them, renewals included, so no live owner looks unchanged.
+ * - Acting and renewing are bounded by the ISSUE time of our last successful
+ *   write (w): we act until w + acting (= expiry - 2 io) and may still write until
+ *   w + acting + io. A write issued by then lands before w + expiry, and any
+ *   contender counts expiry from a read that saw our record, so its confirming
+ *   re-read, issued at or after that point, sees our last write. Renewing stops
+ *   one io later than acting so that the first renewal after an acquisition
+ *   (whose write-wait-read already took 2 io) is still allowed.
+ *   The brief's literal "never renew past acting" would forbid that first
+ *   renewal: acquisition alone takes acquire_wait = 2 io = acting.
+ */
+#include "datastore/lease.h"
+
+#include <string.h>
+
+static const char *const state_names[] = {
+	[FDM_LEASE_IDLE] = "idle",
+	[FDM_LEASE_ACQUIRING] = "acquiring",
+	[FDM_LEASE_CLAIMED] = "claimed",
+	[FDM_LEASE_HELD] = "held",
+	[FDM_LEASE_RELEASING] = "releasing",
+};
+
+static const char *const note_names[] = {
+	[FDM_LEASE_NOTE_NONE] = "none",
+	[FDM_LEASE_NOTE_ACQUIRED] = "acquired",
+	[FDM_LEASE_NOTE_LOST] = "lost",
+	[FDM_LEASE_NOTE_RACE_LOST] = "race-lost",
+	[FDM_LEASE_NOTE_RELEASED] = "released",
+	[FDM_LEASE_NOTE_RELEASE_FAILED] = "release-failed",
+};
+
+const char *fdm_lease_state_name(enum fdm_lease_state s)
+{
+	return (unsigned)s <= FDM_LEASE_RELEASING ? state_names[s] : "?";
+}
+
+const char *fdm_lease_note_name(enum fdm_lease_note n)
+{
+	return (unsigned)n <= FDM_LEASE_NOTE_RELEASE_FAILED ? note_names[n] : "?";
+}
+
+static void copy_id(char dst[FDM_LEASE_ID_MAX], const char *src)
+{
+	size_t n = strnlen(src, FDM_LEASE_ID_MAX - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* splitmix64: a fresh nonce per attempt from one random seed, deterministic for
+ * the simulator. */
+static uint64_t next_nonce(struct fdm_lease *l)
+{
+	uint64_t z = l->nonce_seed + ++l->attempts * 0x9e3779b97f4a7c15ull;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	return z != 0 ? z : 1;
+}
+
+void fdm_lease_init(struct fdm_lease *l, const char *self, const struct fdm_lease_timing *t,
+		    uint64_t nonce_seed, uint64_t now_ms)
+{
+	memset(l, 0, sizeof(*l));
+	copy_id(l->self, self);
+	l->t = *t;
+	l->nonce_seed = nonce_seed;
+	l->state = FDM_LEASE_IDLE;
+	l->next_read_ms = now_ms;
+}
+
+static bool view_free(const struct fdm_lease_view *v)
+{
+	return v->kind == FDM_LEASE_VIEW_EMPTY ||
+	       (v->kind == FDM_LEASE_VIEW_VALID && v->rec.owner[0] == '\0');
+}
+
+static bool view_same(const struct fdm_lease_view *a, const struct fdm_lease_view *b)
+{
+	return a->kind == b->kind && a->fingerprint == b->fingerprint;
+}
+
+/* Exactly our record: same owner, generation and nonce as our last write (the
+ * renewal counter may be one ahead when a timed-out renewal did land). */
+static bool view_ours(const struct fdm_lease *l, const struct fdm_lease_view *v)
+{
+	return l->have_mine && v->kind == FDM_LEASE_VIEW_VALID &&
+	       strncmp(v->rec.owner, l->self, FDM_LEASE_ID_MAX) == 0 &&
+	       v->rec.generation == l->mine.generation && v->rec.nonce == l->mine.nonce;
+}
+
+/* Remember what we saw; returns true when it differs from the previous read. */
+static bool observe(struct fdm_lease *l, uint64_t now, const struct fdm_lease_view *v)
+{
+	bool changed = !l->seen || !view_same(&l->last, v);
+
+	if (changed) {
+		/* Since the completion of the first read that saw it: the content
+		 * was written no later than that, so counting from here is late,
+		 * which is the safe direction for a contender. */
+		l->unchanged_since_ms = now;
+		l->last = *v;
+		l->seen = true;
+	}
+	if (v->kind == FDM_LEASE_VIEW_VALID && v->rec.generation > l->max_generation)
+		l->max_generation = v->rec.generation;
+	return changed;
+}
+
+static uint64_t renew_limit(const struct fdm_lease *l)
+{
+	return l->last_write_issue_ms + l->t.acting_ms + l->t.io_ms;
+}
+
+static struct fdm_lease_action none(void)
+{
+	struct fdm_lease_action a;
+
+	memset(&a, 0, sizeof(a));
+	return a;
+}
+
+static struct fdm_lease_action do_read(struct fdm_lease *l, uint64_t now)
+{
+	struct fdm_lease_action a = none();
+
+	l->pending = FDM_LEASE_IO_READ;
+	l->pending_issued = now;
+	l->next_read_ms = now + l->t.io_ms;
+	a.io = FDM_LEASE_IO_READ;
+	return a;
+}
+
+static struct fdm_lease_action do_write(struct fdm_lease *l, uint64_t now,
+					const struct fdm_lease_rec *rec)
+{
+	struct fdm_lease_action a = none();
+
+	l->pending = FDM_LEASE_IO_WRITE;
+	l->pending_issued = now;
+	l->pending_rec = *rec;
+	a.io = FDM_LEASE_IO_WRITE;
+	a.write = *rec;
+	return a;
+}
+
+static struct fdm_lease_action write_acquisition(struct fdm_lease *l, uint64_t now)
+{
+	struct fdm_lease_rec rec;
+
+	memset(&rec, 0, sizeof(rec));
+	copy_id(rec.owner, l->self);
+	rec.generation = l->max_generation + 1;
+	rec.nonce = next_nonce(l);
+	return do_write(l, now, &rec);
+}
+
+static struct fdm_lease_action write_renewal(struct fdm_lease *l, uint64_t now,
+					     const struct fdm_lease_view *v)
+{
+	struct fdm_lease_rec rec = l->mine;
+
+	rec.renewal = (v->rec.renewal > rec.renewal ? v->rec.renewal : rec.renewal) + 1;
+	return do_write(l, now, &rec);
+}
+
+static struct fdm_lease_action with_note(struct fdm_lease_action a, enum fdm_lease_note n,
+					 const char *why)
+{
+	a.note = n;
+	a.why = why;
+	return a;
+}
+
+static struct fdm_lease_action wait_until(uint64_t t)
+{
+	struct fdm_lease_action a = none();
+
+	a.wake_ms = t;
+	return a;
+}
+
+/* Drop ownership (the caller logs the note), keep observing. */
+static void lose(struct fdm_lease *l)
+{
+	l->have_mine = false;
+	l->state = l->wanted ? FDM_LEASE_ACQUIRING : FDM_LEASE_IDLE;
+}
+
+/* No I/O in flight: decide the next step for the current state. */
+static struct fdm_lease_action plan(struct fdm_lease *l, uint64_t now)
+{
+	uint64_t due;
+
+	if (!l->wanted && (l->state == FDM_LEASE_CLAIMED || l->state == FDM_LEASE_HELD)) {
+		l->state = FDM_LEASE_RELEASING;
+		l->release_read_done = false;
+		l->next_read_ms = now;
+	}
+	if (!l->wanted && l->state == FDM_LEASE_ACQUIRING)
+		l->state = FDM_LEASE_IDLE;
+
+	due = l->next_read_ms;
+	switch (l->state) {
+	case FDM_LEASE_IDLE:
+		break;
+	case FDM_LEASE_ACQUIRING:
+		/* The confirming re-read must be ISSUED no earlier than expiry after
+		 * the content was first seen: only then has the owner, if alive,
+		 * had expiry to change it, and every write it may still issue
+		 * (acting + io after its last one) has landed before this read. */
+		if (l->seen && !view_free(&l->last) &&
+		    l->unchanged_since_ms + l->t.expiry_ms < due)
+			due = l->unchanged_since_ms + l->t.expiry_ms;
+		break;
+	case FDM_LEASE_CLAIMED:
+		/* Wait acquire_wait (2 io) after our write completed before the
+		 * re-read: a contender's read still in flight when our write landed
+		 * (up to io) may be followed by its write (up to io more); after 2 io
+		 * every such write has landed, so the re-read shows the last one and
+		 * at most one contender finds its own record (Chockler-Malkhi). */
+		due = l->claim_done_ms + l->t.acquire_wait_ms;
+		break;
+	case FDM_LEASE_HELD:
+		if (now >= renew_limit(l)) {
+			lose(l);
+			return with_note(plan(l, now), FDM_LEASE_NOTE_LOST,
+					 "not renewed within the acting limit");
+		}
+		if (renew_limit(l) < due)
+			due = renew_limit(l);
+		break;
+	case FDM_LEASE_RELEASING:
+		break;
+	}
+	/* In HELD, now < renew_limit here, so a due time reached is a read. */
+	if (now >= due)
+		return do_read(l, now);
+	return wait_until(due);
+}
+
+struct fdm_lease_action fdm_lease_want(struct fdm_lease *l, uint64_t now)
+{
+	l->wanted = true;
+	if (l->state == FDM_LEASE_IDLE) {
+		l->state = FDM_LEASE_ACQUIRING;
+		l->next_read_ms = now;   /* decide on a fresh read */
+	}
+	if (l->pending != FDM_LEASE_IO_NONE)
+		return none();
+	return plan(l, now);
+}
+
+struct fdm_lease_action fdm_lease_release(struct fdm_lease *l, uint64_t now)
+{
+	l->wanted = false;
+	if (l->pending != FDM_LEASE_IO_NONE)
+		return none();
+	return plan(l, now);
+}
+
+struct fdm_lease_action fdm_lease_tick(struct fdm_lease *l, uint64_t now)
+{
+	if (l->pending != FDM_LEASE_IO_NONE)
+		return none();
+	return plan(l, now);
+}
+
+static struct fdm_lease_action acquiring_read(struct fdm_lease *l, uint64_t now, uint64_t issued,
+					      const struct fdm_lease_view *v, bool changed)
+{
+	/* Free (never written, or released): take it at once. The write follows
+	 * this read immediately, which the 2 io wait after it relies on. */
+	if (view_free(v))
+		return write_acquisition(l, now);
+	/* Unchanged from a read that completed expiry before this one was issued:
+	 * the owner has stopped writing (see plan()). */
+	if (!changed && issued >= l->unchanged_since_ms + l->t.expiry_ms)
+		return write_acquisition(l, now);
+	return plan(l, now);
+}
+
+static struct fdm_lease_action confirm_read(struct fdm_lease *l, uint64_t now,
+					    const struct fdm_lease_view *v)
+{
+	if (!view_ours(l, v)) {
+		lose(l);
+		return with_note(plan(l, now), FDM_LEASE_NOTE_RACE_LOST,
+				 "another record at the re-read after the acquisition wait");
+	}
+	l->state = FDM_LEASE_HELD;
+	if (now >= renew_limit(l)) {
+		lose(l);
+		return with_note(plan(l, now), FDM_LEASE_NOTE_RACE_LOST,
+				 "acquisition too slow: re-read after the renewal limit");
+	}
+	/* Renew right away, with this re-read as the renewal's read: acting
+	 * counts from a write's issue, and the acquisition write is already
+	 * acquire_wait old. */
+	return with_note(write_renewal(l, now, v), FDM_LEASE_NOTE_ACQUIRED,
+			 "our record survived the acquisition wait");
+}
+
+static struct fdm_lease_action held_read(struct fdm_lease *l, uint64_t now,
+					 const struct fdm_lease_view *v)
+{
+	/* Never write blind: a renewal that did not check could bury a
+	 * successor's acquisition under our late write. */
+	if (!view_ours(l, v)) {
+		lose(l);
+		return with_note(plan(l, now), FDM_LEASE_NOTE_LOST,
+				 "the record is no longer ours");
+	}
+	if (now >= renew_limit(l)) {
+		lose(l);
+		return with_note(plan(l, now), FDM_LEASE_NOTE_LOST,
+				 "not renewed within the acting limit");
+	}
+	return write_renewal(l, now, v);
+}
+
+static struct fdm_lease_action releasing_read(struct fdm_lease *l, uint64_t now,
+					      const struct fdm_lease_view *v)
+{
+	struct fdm_lease_rec rec;
+
+	l->release_read_done = true;
+	if (!view_ours(l, v) || now >= renew_limit(l)) {
+		struct fdm_lease_action a;
+
+		l->have_mine = false;
+		l->state = FDM_LEASE_IDLE;
+		a = with_note(plan(l, now), FDM_LEASE_NOTE_RELEASE_FAILED,
+			      "not ours any more (or past the renewal limit): nothing written");
+		a.release_ms = now;
+		return a;
+	}
+	rec = l->mine;
+	rec.owner[0] = '\0';
+	rec.nonce = 0;
+	rec.renewal = (v->rec.renewal > rec.renewal ? v->rec.renewal : rec.renewal) + 1;
+	return do_write(l, now, &rec);
+}
+
+struct fdm_lease_action fdm_lease_read_done(struct fdm_lease *l, uint64_t now, bool ok,
+					    const struct fdm_lease_view *v)
+{
+	uint64_t issued = l->pending_issued;
+	bool changed = false;
+
+	if (l->pending != FDM_LEASE_IO_READ) {
+		l->stray_events++;
+		return l->pending == FDM_LEASE_IO_NONE ? plan(l, now) : none();
+	}
+	l->pending = FDM_LEASE_IO_NONE;
+	if (ok)
+		changed = observe(l, now, v);
+
+	if (!ok) {
+		/* Nothing learnt. A failed confirm read leaves our claim unproven:
+		 * start over (our record, if it landed, is just content to wait on). */
+		if (l->state == FDM_LEASE_CLAIMED)
+			lose(l);
+		if (l->state == FDM_LEASE_RELEASING) {
+			l->release_read_done = false;
+			if (now >= renew_limit(l)) {
+				struct fdm_lease_action a;
+
+				l->have_mine = false;
+				l->state = FDM_LEASE_IDLE;
+				a = with_note(plan(l, now), FDM_LEASE_NOTE_RELEASE_FAILED,
+					      "release read failed until the renewal limit");
+				a.release_ms = now;
+				return a;
+			}
+		}
+		return plan(l, now);
+	}
+	switch (l->state) {
+	case FDM_LEASE_ACQUIRING:
+		return l->wanted ? acquiring_read(l, now, issued, v, changed) : plan(l, now);
+	case FDM_LEASE_CLAIMED:
+		return confirm_read(l, now, v);
+	case FDM_LEASE_HELD:
+		return held_read(l, now, v);
+	case FDM_LEASE_RELEASING:
+		return releasing_read(l, now, v);
+	case FDM_LEASE_IDLE:
+		break;
+	}
+	return plan(l, now);
+}
+
+struct fdm_lease_action fdm_lease_write_done(struct fdm_lease *l, uint64_t now, bool ok)
+{
+	uint64_t issued = l->pending_issued;
+	struct fdm_lease_action a;
+
+	if (l->pending != FDM_LEASE_IO_WRITE) {
+		l->stray_events++;
+		return l->pending == FDM_LEASE_IO_NONE ? plan(l, now) : none();
+	}
+	l->pending = FDM_LEASE_IO_NONE;
+	switch (l->state) {
+	case FDM_LEASE_ACQUIRING:
+	case FDM_LEASE_IDLE:
+		/* A failed acquisition write may still land: it is then just a
+		 * record nobody renews, and we wait on it like any other. */
+		if (!ok)
+			break;
+		l->state = FDM_LEASE_CLAIMED;
+		l->have_mine = true;
+		l->mine = l->pending_rec;
+		l->last_write_issue_ms = issued;
+		l->claim_done_ms = now;
+		break;
+	case FDM_LEASE_HELD:
+		if (ok) {
+			l->mine = l->pending_rec;
+			l->last_write_issue_ms = issued;
+		}
+		break;
+	case FDM_LEASE_RELEASING:
+		l->have_mine = false;
+		l->state = FDM_LEASE_IDLE;
+		a = with_note(plan(l, now), ok ? FDM_LEASE_NOTE_RELEASED : FDM_LEASE_NOTE_RELEASE_FAILED,
+			      ok ? "written free" : "release write failed: it may land late");
+		/* A successor may take a released lease at once: from the issue of
+		 * the release write on, not from its completion. */
+		a.release_ms = issued;
+		return a;
+	case FDM_LEASE_CLAIMED:
+		break;
+	}
+	return plan(l, now);
+}
+
+bool fdm_lease_held(const struct fdm_lease *l)
+{
+	return l->state == FDM_LEASE_HELD;
+}
+
+bool fdm_lease_acting(const struct fdm_lease *l, uint64_t now)
+{
+	return l->state == FDM_LEASE_HELD && l->wanted && now < fdm_lease_acting_until(l);
+}
+
+uint64_t fdm_lease_acting_until(const struct fdm_lease *l)
+{
+	if (l->state != FDM_LEASE_HELD || !l->have_mine)
+		return 0;
+	return l->last_write_issue_ms + l->t.acting_ms;
+}
+
+const char *fdm_lease_last_owner(const struct fdm_lease *l)
+{
+	return l->seen && l->last.kind == FDM_LEASE_VIEW_VALID ? l->last.rec.owner : "";
+}

@@ -1,0 +1,136 @@
+/* The delta lease on a datastore's protectedlist (DESIGN.md safety point 1), as a
+ * pure state machine: no I/O, no clock, no malloc, no threads. The caller (the
+ * agent, ds-tool, a simulator) performs the one action it returns and reports the
+ * outcome with the time on its own monotonic clock:
+ *
+ *   act = fdm_lease_want(&l, now);            // or _tick/_read_done/_write_done
+ *   act.io == FDM_LEASE_IO_READ   -> read the lease record, then fdm_lease_read_done
+ *   act.io == FDM_LEASE_IO_WRITE  -> write act.write,      then fdm_lease_write_done
+ *   act.io == FDM_LEASE_IO_NONE   -> call fdm_lease_tick at act.wake_ms (or later)
+ *
+ * At most one I/O is in flight; every I/O must be bounded by io_timeout from the
+ * moment the action was returned (report a timeout as a failure, at its deadline).
+ * The algorithm is sanlock's delta lease after Chockler and Malkhi, "Light-Weight
+ * Leases for Storage-Centric Coordination" (2004); lease.c explains each wait. */
+#ifndef FDM_DS_LEASE_H
+#define FDM_DS_LEASE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define FDM_LEASE_ID_MAX 64
+
+struct fdm_lease_rec {
+	char owner[FDM_LEASE_ID_MAX];  /* host id; "" = free (released) */
+	uint64_t generation;           /* +1 on every acquisition */
+	uint64_t renewal;              /* +1 on every renewal */
+	uint64_t nonce;                /* random per acquisition attempt */
+};
+
+/* What one read of the lease record found. */
+enum fdm_lease_view_kind {
+	FDM_LEASE_VIEW_EMPTY,          /* never written: free */
+	FDM_LEASE_VIEW_VALID,
+	FDM_LEASE_VIEW_CORRUPT,        /* something there, no valid slot: not free */
+};
+
+struct fdm_lease_view {
+	enum fdm_lease_view_kind kind;
+	struct fdm_lease_rec rec;      /* VALID only */
+	uint32_t fingerprint;          /* CRC32C of the raw bytes read: any write changes it */
+};
+
+struct fdm_lease_timing {
+	uint32_t io_ms;                /* io_timeout: renewal period, bound on each I/O */
+	uint32_t expiry_ms;            /* content unchanged this long -> may be taken */
+	uint32_t acquire_wait_ms;      /* write, wait this long, re-read */
+	uint32_t acting_ms;            /* owner acts this long after a write's issue */
+};
+
+enum fdm_lease_state {
+	FDM_LEASE_IDLE,        /* not wanted: observe the record every io */
+	FDM_LEASE_ACQUIRING,   /* wanted: wait for free, or unchanged for expiry */
+	FDM_LEASE_CLAIMED,     /* our record written: waiting to re-read it */
+	FDM_LEASE_HELD,        /* ours: read-check-write every io */
+	FDM_LEASE_RELEASING,   /* read, and if still ours write it free */
+};
+
+enum fdm_lease_io { FDM_LEASE_IO_NONE, FDM_LEASE_IO_READ, FDM_LEASE_IO_WRITE };
+
+enum fdm_lease_note {
+	FDM_LEASE_NOTE_NONE,
+	FDM_LEASE_NOTE_ACQUIRED,        /* held from now */
+	FDM_LEASE_NOTE_LOST,            /* held no more (why says why); acquiring again */
+	FDM_LEASE_NOTE_RACE_LOST,       /* our acquisition was overwritten */
+	FDM_LEASE_NOTE_RELEASED,        /* released; release_ms: when its write was issued */
+	FDM_LEASE_NOTE_RELEASE_FAILED,  /* the release write failed and may land late,
+					 * from release_ms on; or was not ours any more */
+};
+
+struct fdm_lease_action {
+	enum fdm_lease_io io;
+	struct fdm_lease_rec write;    /* FDM_LEASE_IO_WRITE: this record */
+	uint64_t wake_ms;              /* FDM_LEASE_IO_NONE: call fdm_lease_tick then */
+	enum fdm_lease_note note;
+	const char *why;               /* static text for the note, for the log */
+	uint64_t release_ms;
+};
+
+struct fdm_lease {
+	char self[FDM_LEASE_ID_MAX];
+	struct fdm_lease_timing t;
+	uint64_t nonce_seed;
+	uint64_t attempts;
+
+	enum fdm_lease_state state;
+	bool wanted;
+	enum fdm_lease_io pending;     /* I/O in flight */
+	uint64_t pending_issued;       /* when it was asked for */
+	struct fdm_lease_rec pending_rec;
+	uint64_t next_read_ms;         /* periodic read due */
+
+	/* What this host saw, and since when it has been unchanged. */
+	bool seen;
+	struct fdm_lease_view last;
+	uint64_t unchanged_since_ms;
+	uint64_t max_generation;
+
+	/* Our record: the last one we wrote successfully. */
+	bool have_mine;
+	struct fdm_lease_rec mine;
+	uint64_t last_write_issue_ms;  /* issue time of that write */
+	uint64_t claim_done_ms;        /* acquisition write completed */
+	bool release_read_done;
+
+	uint64_t stray_events;         /* completions with no I/O in flight (caller bug) */
+};
+
+/* Derive the lease timing from the agent's (fdm/core/timing.h values). */
+void fdm_lease_init(struct fdm_lease *l, const char *self, const struct fdm_lease_timing *t,
+		    uint64_t nonce_seed, uint64_t now_ms);
+
+/* Start holding (acquire, then renew until released or lost). */
+struct fdm_lease_action fdm_lease_want(struct fdm_lease *l, uint64_t now_ms);
+/* Stop holding: stops acting at once, then writes the record free if still ours. */
+struct fdm_lease_action fdm_lease_release(struct fdm_lease *l, uint64_t now_ms);
+/* A timer (or anything) woke the caller. */
+struct fdm_lease_action fdm_lease_tick(struct fdm_lease *l, uint64_t now_ms);
+/* The READ finished: ok false on error/timeout (then view is ignored). */
+struct fdm_lease_action fdm_lease_read_done(struct fdm_lease *l, uint64_t now_ms, bool ok,
+					    const struct fdm_lease_view *view);
+/* The WRITE finished (ok false: failed or timed out; it may still land late). */
+struct fdm_lease_action fdm_lease_write_done(struct fdm_lease *l, uint64_t now_ms, bool ok);
+
+/* Queries. */
+bool fdm_lease_held(const struct fdm_lease *l);
+/* May the owner act on the lease (restart VMs) at now? */
+bool fdm_lease_acting(const struct fdm_lease *l, uint64_t now_ms);
+/* Until when acting holds without another successful renewal (0: not held). */
+uint64_t fdm_lease_acting_until(const struct fdm_lease *l);
+/* The owner the last good read named ("" free or unknown). */
+const char *fdm_lease_last_owner(const struct fdm_lease *l);
+
+const char *fdm_lease_state_name(enum fdm_lease_state s);
+const char *fdm_lease_note_name(enum fdm_lease_note n);
+
+#endif
