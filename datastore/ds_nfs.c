@@ -297,29 +297,40 @@ static enum fdm_ds_status nfs_be_read(struct fdm_ds *ds, enum fdm_ds_rec rec, co
 	return st;
 }
 
+static enum fdm_ds_status mkdir_one(struct fdm_ds *ds, const char *path, uint64_t deadline,
+				    struct fdm_ds_result *res)
+{
+	struct call c = { 0 };
+	enum fdm_ds_status st;
+
+	st = queued(ds, nfs_mkdir_async(be_of(ds)->nfs, path, call_cb, &c), "mkdir", res);
+	if (st == FDM_DS_OK)
+		st = wait_call(ds, &c, deadline, NULL, path, res);
+	if (st == FDM_DS_OK && c.status < 0 && c.status != -EEXIST)
+		st = fdm_ds_fail(ds, res, FDM_DS_IO, "mkdir %s: %s", path, c.err);
+	return st;
+}
+
+/* mkdir -p of the URL's directory below the export, .fdm-ha and the cluster's:
+ * every prefix of "/dir/.fdm-ha/<cluster>" (EEXIST is fine). */
 static enum fdm_ds_status make_dirs(struct fdm_ds *ds, uint64_t deadline,
 				    struct fdm_ds_result *res)
 {
-	struct nfs_be *b = be_of(ds);
 	char path[768];
+	enum fdm_ds_status st = FDM_DS_OK;
+	size_t n;
 
-	for (int i = 0; i < 2; i++) {
-		struct call c = { 0 };
-		enum fdm_ds_status st;
-
-		if (i == 0)
-			snprintf(path, sizeof(path), "%s/.fdm-ha", b->path + b->export_len);
-		else
-			file_path(ds, NULL, path, sizeof(path));
-		st = queued(ds, nfs_mkdir_async(b->nfs, path, call_cb, &c), "mkdir", res);
-		if (st == FDM_DS_OK)
-			st = wait_call(ds, &c, deadline, NULL, path, res);
-		if (st != FDM_DS_OK)
-			return st;
-		if (c.status < 0 && c.status != -EEXIST)
-			return fdm_ds_fail(ds, res, FDM_DS_IO, "mkdir %s: %s", path, c.err);
+	file_path(ds, NULL, path, sizeof(path));
+	n = strlen(path);
+	for (size_t i = 1; st == FDM_DS_OK && i <= n; i++) {
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		path[i] = '\0';
+		st = mkdir_one(ds, path, deadline, res);
+		if (i < n)
+			path[i] = '/';
 	}
-	return FDM_DS_OK;
+	return st;
 }
 
 static enum fdm_ds_status nfs_be_write(struct fdm_ds *ds, enum fdm_ds_rec rec, const char *host,

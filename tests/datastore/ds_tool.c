@@ -291,9 +291,13 @@ static enum fdm_lease_note sync_until_note(struct tool *t, struct fdm_lease_acti
 					   uint64_t *io_ms)
 {
 	struct fdm_ds_result res;
+	uint64_t give_up = fdm_now_mono_ms() + 10ull * t->lt.expiry_ms;
 
 	while (a.note == FDM_LEASE_NOTE_NONE) {
 		uint64_t t0 = fdm_now_mono_ms();
+
+		if (t0 >= give_up)
+			return FDM_LEASE_NOTE_NONE;
 
 		if (a.io == FDM_LEASE_IO_READ) {
 			struct fdm_lease_view v;
