@@ -1,10 +1,15 @@
 # fdm: one entry point. Non-recursive: each part adds its objects, programs and
 # tests in its own fragment (fdm/fdm.mk, datastore/datastore.mk, ...).
 #   make            build everything into build/
-#   make test       every test: unit (cmocka), datastore, hostd-shim, cluster
+#   make test       every test: unit (cmocka), datastore, hostd-shim, cluster, then
+#                   `make check`. This is the README's test command (needs root).
+#   make unit       the unit tests only (fast, no root)
 #   make check      rebuild with -fsanitize=address,undefined into build-asan/,
-#                   run the unit tests there, then the unit tests under valgrind
+#                   run the unit tests and CHECK_TESTS there, then the unit tests
+#                   under valgrind
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make fuzz       libFuzzer targets, FUZZ_SECONDS each (tests/fuzz/)
+#   make bench      benchmark table (bench/bench.py, ROWS=election,...; needs root)
 #   make demo       a local demo cluster in network namespaces (needs root)
 
 BUILD   ?= build
@@ -35,7 +40,7 @@ CHECK_TESTS :=
 all: build-all
 
 # ---------------------------------------------------------------- generated proto
-$(BUILD)/gen/proto/fdm.pb-c.c $(BUILD)/gen/proto/fdm.pb-c.h: proto/fdm.proto
+$(BUILD)/gen/proto/fdm.pb-c.c $(BUILD)/gen/proto/fdm.pb-c.h &: proto/fdm.proto
 	@mkdir -p $(BUILD)/gen/proto
 	protoc-c --proto_path=proto --c_out=$(BUILD)/gen/proto proto/fdm.proto
 
@@ -43,15 +48,19 @@ $(BUILD)/gen/proto/fdm.pb-c.o: $(BUILD)/gen/proto/fdm.pb-c.c
 	$(CC) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
 
 PROTO_OBJ := $(BUILD)/gen/proto/fdm.pb-c.o
+PROTO_C := $(BUILD)/gen/proto/fdm.pb-c.c
 
-# Every object depends on the generated header (cheap, and no ordering surprises).
-$(BUILD)/%.o: %.c $(BUILD)/gen/proto/fdm.pb-c.h
+# Objects live under $(OBJ), programs directly in $(BUILD) (build/fdm is the agent,
+# so the objects of fdm/ cannot be in build/fdm/). Every object depends on the
+# generated header (cheap, and no ordering surprises).
+OBJ := $(BUILD)/obj
+$(OBJ)/%.o: %.c $(BUILD)/gen/proto/fdm.pb-c.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # Shared by every program: config, timing, log helpers, the generated proto.
-COMMON_SRCS := fdm/config.c fdm/core/timing.c fdm/util.c
-COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/%.o) $(PROTO_OBJ)
+COMMON_SRCS := fdm/config.c fdm/core/timing.c fdm/util.c fdm/log.c
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(OBJ)/%.o) $(PROTO_OBJ)
 
 # Order matters: fdm.mk links the libraries the two fragments before it define
 # (DS_OBJS, SHIM_CLIENT_OBJS).
@@ -62,16 +71,19 @@ include tests/tests.mk
 
 build-all: $(BINS) $(UNIT_TESTS)
 
+# Everything: unit and system tests on the normal build, then `check` (the same
+# unit tests and CHECK_TESTS under ASan/UBSan, the unit tests under valgrind).
 test: build-all
 	tests/run-tests --build $(BUILD) $(UNIT_TESTS) $(SYSTEM_TESTS)
+	$(MAKE) check
 
 unit: build-all
 	tests/run-tests --build $(BUILD) $(UNIT_TESTS)
 
 check:
-	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" build-all
+	$(MAKE) -j2 BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" build-all
 	tests/run-tests --build build-asan $(subst $(BUILD)/,build-asan/,$(UNIT_TESTS)) $(CHECK_TESTS)
-	$(MAKE) build-all
+	$(MAKE) -j2 build-all
 	tests/run-tests --build $(BUILD) --valgrind $(UNIT_TESTS)
 
 install: build-all
@@ -84,12 +96,53 @@ install: build-all
 	for m in packaging/man/*.8; do [ -f $$m ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man8/; done; true
 	for m in packaging/man/*.5; do [ -f $$m ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
 
+# ------------------------------------------------------------------ fuzzing
+# libFuzzer targets (tests/fuzz/fuzz_*.c), each built straight from its sources
+# with clang; seed corpora in tests/fuzz/corpus/<name without fuzz_>/. Fragments
+# add their own targets to FUZZERS. `make fuzz FUZZ_SECONDS=N` runs each for N s.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS = -g -O1 -std=c11 -D_GNU_SOURCE -I. -I$(BUILD)/gen $(PKG_CFLAGS) \
+              -fsanitize=fuzzer,address,undefined
+
+$(BUILD)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c fdm/wire.c $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/fuzz/fuzz_core: tests/fuzz/fuzz_core.c $(CORE_SRCS) fdm/core/timing.c fdm/config.c \
+		fdm/util.c $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c fdm/config.c fdm/core/timing.c fdm/util.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+FUZZERS += $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_core $(BUILD)/fuzz/fuzz_config
+
+fuzz: $(FUZZERS)
+	@set -e; for f in $(FUZZERS); do \
+		n=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+		echo "=== $$n for $(FUZZ_SECONDS) s"; \
+		if ! $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=$(BUILD)/fuzz/$$n- $(BUILD)/fuzz/corpus-$$n \
+			tests/fuzz/corpus/$${n#fuzz_} > $(BUILD)/fuzz/$$n.log 2>&1; then \
+			tail -n 40 $(BUILD)/fuzz/$$n.log; echo "$$n: FAILED (log $(BUILD)/fuzz/$$n.log)"; exit 1; \
+		fi; \
+		grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units)' $(BUILD)/fuzz/$$n.log; \
+	done
+
+# Benchmarks (bench/bench.py): a table with the reference figures; ROWS=election,...
+ROWS ?= election
+bench: build-all
+	FDM_BUILD=$(abspath $(BUILD)) bench/bench.py --rows $(ROWS)
+
 demo: build-all
 	tests/demo/demo.sh
 
 clean:
 	rm -rf build build-asan
 
-.PHONY: all build-all test unit check install demo clean
+.PHONY: all build-all test unit check install bench fuzz demo clean
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

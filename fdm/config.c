@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fdm/core/timing.h"
@@ -87,6 +88,29 @@ static int fail(struct parser *p, int line, const char *key, const char *fmt, ..
 	return 0;  /* inih: stop parsing */
 }
 
+static int find_section(const char *name);
+
+/* Messages about a whole section ("missing in [cluster]") point at its header. */
+static void note_section_header(struct parser *p, const char *line)
+{
+	char name[32];
+	const char *end;
+	size_t len;
+	int s;
+
+	line += strspn(line, " \t");
+	if (line[0] != '[' || (end = strchr(line, ']')) == NULL)
+		return;
+	len = (size_t)(end - line - 1);
+	if (len >= sizeof(name))
+		return;
+	memcpy(name, line + 1, len);
+	name[len] = '\0';
+	s = find_section(name);
+	if (s >= 0 && p->section_line[s] == 0)
+		p->section_line[s] = p->line;
+}
+
 /* inih has no line numbers in handlers in Debian's build: count them here. */
 static char *counting_reader(char *str, int num, void *stream)
 {
@@ -102,6 +126,7 @@ static char *counting_reader(char *str, int num, void *stream)
 		p->line_too_long = true;
 		return NULL;
 	}
+	note_section_header(p, r);
 	return r;
 }
 
@@ -497,11 +522,18 @@ int fdm_config_datastore_index(const struct fdm_config *c, const char *name)
 
 int fdm_key_load(const char *path, uint8_t key[FDM_KEY_MAX], char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO named by mistake must not hang the agent's start. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
 	ssize_t n;
 
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: cannot read key file: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		snprintf(err, errlen, "%s: cannot read key file: not a regular file", path);
 		return -1;
 	}
 	n = read(fd, key, FDM_KEY_MAX);

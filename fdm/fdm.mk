@@ -1,17 +1,17 @@
 # The agent fdm, the CLI fdmctl, and the pure core they share.
 CORE_SRCS := $(filter-out fdm/core/timing.c,$(wildcard fdm/core/*.c))
-CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/%.o)
+CORE_OBJS := $(CORE_SRCS:%.c=$(OBJ)/%.o)
 
 # The authenticated wire format: used by the agent, its tests and the injector.
-WIRE_OBJS := $(BUILD)/fdm/wire.o
+WIRE_OBJS := $(OBJ)/fdm/wire.o
 
-FDM_SRCS := $(filter-out fdm/config.c fdm/util.c fdm/wire.c fdm/fdmctl.c,$(wildcard fdm/*.c))
-FDM_OBJS := $(FDM_SRCS:%.c=$(BUILD)/%.o)
+FDM_SRCS := $(filter-out fdm/config.c fdm/util.c fdm/log.c fdm/wire.c fdm/fdmctl.c,$(wildcard fdm/*.c))
+FDM_OBJS := $(FDM_SRCS:%.c=$(OBJ)/%.o)
 
 $(BUILD)/fdm: $(FDM_OBJS) $(CORE_OBJS) $(WIRE_OBJS) $(DS_OBJS) $(SHIM_CLIENT_OBJS) $(COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/fdmctl: $(BUILD)/fdm/fdmctl.o $(COMMON_OBJS)
+$(BUILD)/fdmctl: $(OBJ)/fdm/fdmctl.o $(COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 BINS += $(BUILD)/fdm $(BUILD)/fdmctl

@@ -18,4 +18,8 @@ bool fdm_strlcpy(char *dst, const char *src, size_t size);
 /* Parse a whole decimal string into [min, max]. false on junk, overflow, range. */
 bool fdm_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 
+/* Big-endian u32, the length prefix of every framed message (wire, shim socket). */
+void fdm_put_be32(uint8_t *p, uint32_t v);
+uint32_t fdm_get_be32(const uint8_t *p);
+
 #endif

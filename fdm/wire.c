@@ -7,6 +7,8 @@
 #include <openssl/hmac.h>
 #include <string.h>
 
+#include "fdm/util.h"
+
 static const char *const drop_names[FDM_DROP_COUNT] = {
 	[FDM_DROP_NONE] = "none",
 	[FDM_DROP_MALFORMED] = "malformed",
@@ -29,19 +31,6 @@ static void mac(const struct fdm_key *key, const uint8_t *data, size_t len,
 	HMAC(EVP_sha256(), key->bytes, (int)key->len, data, len, out, &outlen);
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 size_t fdm_wire_encode(const Fdm__Packet *p, const struct fdm_key *key,
 		       uint8_t *buf, size_t buflen)
 {
@@ -51,7 +40,7 @@ size_t fdm_wire_encode(const Fdm__Packet *p, const struct fdm_key *key,
 	if (total > buflen || total > FDM_WIRE_MAX)
 		return 0;
 	memcpy(buf, FDM_WIRE_MAGIC, 4);
-	put_be32(buf + 4, (uint32_t)body);
+	fdm_put_be32(buf + 4, (uint32_t)body);
 	fdm__packet__pack(p, buf + FDM_WIRE_HEADER);
 	mac(key, buf, FDM_WIRE_HEADER + body, buf + FDM_WIRE_HEADER + body);
 	return total;
@@ -68,7 +57,7 @@ enum fdm_drop fdm_wire_decode(const uint8_t *buf, size_t len, const char *cluste
 	if (len < FDM_WIRE_HEADER + FDM_WIRE_MAC || len > FDM_WIRE_MAX ||
 	    memcmp(buf, FDM_WIRE_MAGIC, 4) != 0)
 		return FDM_DROP_MALFORMED;
-	body = get_be32(buf + 4);
+	body = fdm_get_be32(buf + 4);
 	if (body != len - FDM_WIRE_HEADER - FDM_WIRE_MAC)
 		return FDM_DROP_MALFORMED;
 	p = fdm__packet__unpack(NULL, body, buf + FDM_WIRE_HEADER);

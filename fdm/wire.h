@@ -15,7 +15,7 @@
 #define FDM_WIRE_MAGIC      "FDM1"
 #define FDM_WIRE_HEADER     8
 #define FDM_WIRE_MAC        32
-#define FDM_WIRE_MAX        8192   /* heartbeats of a 64-host cluster fit well */
+#define FDM_WIRE_MAX        65000  /* under the UDP limit; a 64-host heartbeat is ~4 KiB */
 
 enum fdm_drop {
 	FDM_DROP_NONE = 0,

@@ -1,10 +1,28 @@
 # Unit tests (cmocka), one binary per file under tests/unit/, each linked with the
 # core and common objects. System tests are scripts; fragments add their own.
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+# The in-process cluster (fake clock and network) that core tests drive.
+UNIT_HELPER_OBJS := $(OBJ)/tests/unit/minicluster.o
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 UNIT_TESTS += $(UNIT_BINS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(CORE_OBJS) $(COMMON_OBJS) $(WIRE_OBJS)
+$(BUILD)/tests/unit/%: $(OBJ)/tests/unit/%.o $(UNIT_HELPER_OBJS) $(CORE_OBJS) $(COMMON_OBJS) $(WIRE_OBJS)
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
 
-SYSTEM_TESTS += tests/cluster/run
+# The packet injector of the cluster tests (authentication and replay checks).
+$(BUILD)/tests/fdm-inject: $(OBJ)/tests/cluster/inject.o $(WIRE_OBJS) $(COMMON_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+BINS += $(BUILD)/tests/fdm-inject
+
+# Command-line behaviour of the programs (config errors, exit codes).
+SYSTEM_TESTS += tests/cli/test_cli.sh
+CHECK_TESTS += tests/cli/test_cli.sh
+SYSTEM_TESTS += tests/cli/test_notify.py
+
+# One scenario per file, each on its own namespace cluster of real agents.
+CLUSTER_TESTS := $(sort $(wildcard tests/cluster/test_*.py))
+# Agents under ASan in `make check` too: one scenario that starts, kills and stops them.
+CHECK_TESTS += tests/cluster/test_election.py
+SYSTEM_TESTS += $(CLUSTER_TESTS)

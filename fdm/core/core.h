@@ -55,6 +55,7 @@ struct fdm_peer_state {
 	uint64_t last_bid_ms;
 	uint64_t last_master_hb_ms;  /* it claimed to be a master */
 	bool stopped;                /* it said Leaving and has been silent since */
+	bool ever_slave;             /* it heartbeated as our slave in this mastership */
 	char follows[FDM_ID_MAX];    /* master named in its last slave heartbeat */
 	uint32_t datastores;         /* reachable count it reported last */
 	uint32_t datastore_mask;     /* which of ours (config index), from slave hb */
@@ -180,6 +181,11 @@ void fdm_core_datastores(struct fdm_core *c, uint32_t mask, uint64_t now,
 /* fdmctl election --force. */
 void fdm_core_force_election(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
 
+/* SIGHUP: a new, validated config with the same [host] id (reconfig.c). -1 when
+ * the host id differs or is not in the new [peers]. */
+int fdm_core_reconfigure(struct fdm_core *c, const struct fdm_config *cfg,
+			 const struct fdm_timing *t, uint64_t now, struct fdm_actions *out);
+
 /* Clean stop: tell every peer. */
 void fdm_core_leave(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
 
@@ -206,6 +212,11 @@ void fdm_election_on_step_down(struct fdm_core *c, int from, const Fdm__StepDown
 			       uint64_t now, struct fdm_actions *out);
 
 /* membership.c */
+int fdm_core_datastore_index(const struct fdm_core *c, const char *name);
+/* ms since host i was last heard (as master: as our slave); UINT32_MAX: never. */
+uint32_t fdm_core_heartbeat_age(const struct fdm_core *c, size_t i, uint64_t now);
+/* Datastores host i reaches (config index bits), as far as this host knows. */
+uint32_t fdm_core_host_datastores(const struct fdm_core *c, size_t i);
 void fdm_membership_on_packet(struct fdm_core *c, int from, const Fdm__Packet *p,
 			      uint64_t now);
 void fdm_membership_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);

@@ -23,6 +23,17 @@ static const char *master_id(const struct fdm_core *c)
 	return c->master >= 0 ? c->peers[c->master].id : "none";
 }
 
+/* A new mastership earns its view of the slaves afresh: nothing heard under an
+ * earlier one may vouch for a host now (DESIGN.md "Election"). */
+static void forget_slaves(struct fdm_core *c)
+{
+	for (size_t i = 0; i < c->n_peers; i++) {
+		c->peers[i].ever_slave = false;
+		c->peers[i].last_slave_hb_ms = 0;
+		c->peers[i].have_heard = false;
+	}
+}
+
 static void set_role(struct fdm_core *c, enum fdm_role role, int master, uint64_t now,
 		     const char *why, struct fdm_actions *out)
 {
@@ -39,6 +50,8 @@ static void set_role(struct fdm_core *c, enum fdm_role role, int master, uint64_
 		c->have_master_rx = false;
 		c->vouched = false;
 	}
+	if (role == FDM_ROLE_MASTER)
+		forget_slaves(c);
 	fdm_core_log(out, "%s: %s -> %s (%s)", self_id(c), fdm_role_name(old),
 		     fdm_role_name(role), why);
 	if (out->n < FDM_ACTIONS_MAX) {
@@ -86,7 +99,7 @@ void fdm_election_start(struct fdm_core *c, uint64_t now, const char *reason,
 	if (c->role != FDM_ROLE_ELECTION)
 		set_role(c, FDM_ROLE_ELECTION, -1, now, reason, out);
 	else
-		fdm_core_log(out, "%s: election (re)started (%s)", self_id(c), reason);
+		fdm_core_log(out, "%s: election started (%s)", self_id(c), reason);
 	c->master = -1;
 }
 

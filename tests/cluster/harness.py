@@ -327,8 +327,9 @@ class Cluster:
         run(["ip", "netns", "add", ns])
         self.created_ns.append(ns)
 
-    def config_text(self, host):
-        peers = [(h.id, h.address) for h in self.hosts.values()]
+    def config_text(self, host, only=None):
+        """host's config; `only`: list [peers] as just these host ids."""
+        peers = [(h.id, h.address) for h in self.hosts.values() if only is None or h.id in only]
         peers += [(g, "%s.%d" % (self.net, len(self.hosts) + i))
                   for i, g in enumerate(self.ghost_ids, start=1)]
         lines = [
@@ -367,9 +368,10 @@ class Cluster:
         ]
         return "\n".join(lines)
 
-    def write_config(self, host):
+    def write_config(self, host, only=None, text=None):
+        """Write host's config file (`only`: peers subset; `text`: verbatim)."""
         with open(host.config, "w") as f:
-            f.write(self.config_text(host))
+            f.write(text if text is not None else self.config_text(host, only))
 
     # ------------------------------------------------------------------ agents
 
@@ -557,13 +559,13 @@ class Cluster:
                                    % (timeout, what, self.describe()))
             time.sleep(interval)
 
-    def wait_for_agreement(self, timeout=10, hosts=None, expect=None):
+    def wait_for_agreement(self, timeout=10, hosts=None, expect=None, interval=0.1):
         """Wait until the hosts agree on one master (and it is `expect`, if given)."""
         def agreed():
             m = self.agreed_master(hosts)
             return m if m and (expect is None or m == expect) else None
         what = "agreement on master %s" % expect if expect else "agreement on one master"
-        return self.wait_until(agreed, timeout, what)
+        return self.wait_until(agreed, timeout, what, interval=interval)
 
     def hold(self, predicate, seconds, what, interval=0.2):
         """Check that predicate() stays truthy for `seconds`; raises at the first miss."""
@@ -601,17 +603,25 @@ class Cluster:
             signal.signal(s, signal.SIG_IGN)
         if failed:
             self.print_logs()
+        unclean = []
         for host in self.hosts.values():
-            if host.pid is not None:
+            if host.pid is not None and self.running(host.id):
                 try:
                     host.returncode = stop_pid(host.pid, host.popen)
+                    # A clean stop exits 0; under ASan a leak or error does not.
+                    if host.returncode not in (0, None):
+                        unclean.append("%s exited %s on SIGTERM" % (host.id, host.returncode))
                 except Exception as e:  # keep cleaning whatever happens
                     log("stopping %s: %s" % (host.id, e))
+        if unclean and not failed:
+            self.print_logs()
         self.teardown_network()
         if self.workdir and self.fixed_workdir is None and os.environ.get("FDM_KEEP") != "1":
             shutil.rmtree(self.workdir, ignore_errors=True)
         elif self.workdir and failed:
             log("kept %s (FDM_KEEP=1)" % self.workdir)
+        if unclean and not failed:
+            raise HarnessError("; ".join(unclean))
 
     def teardown_network(self):
         if self.iptables_rule:
@@ -713,6 +723,31 @@ def netns_usable():
         subprocess.run(["ip", "netns", "del", probe], capture_output=True)
 
 
+# ----------------------------------------------------------------------------- scenarios
+
+def scenario(body):
+    """Run one scenario file's body(): exit 0 when it returns, 77 (skip) when this
+    machine cannot make network namespaces, 1 with the reason on any failure. The
+    Cluster's `with` block has cleaned up by the time this reports."""
+    if not netns_usable():
+        print("skip: needs root, iproute2 and network namespaces")
+        return 77
+    t0 = time.monotonic()
+    try:
+        body()
+    except (HarnessError, AssertionError, Interrupted) as e:
+        print("FAILED: %s" % e, flush=True)
+        return 1
+    print("passed in %.1f s" % (time.monotonic() - t0), flush=True)
+    return 0
+
+
+def check(cond, what):
+    """Assert with a message that names what was expected (kept under python -O)."""
+    if not cond:
+        raise AssertionError(what)
+
+
 # ----------------------------------------------------------------------------- demo
 
 DEMO_DIR = "/run/fdm-demo"
@@ -740,6 +775,8 @@ def demo_start():
                                                                     c.hosts["host-4"].ns))
         master, secs = c.wait_for_agreement(timeout=30)
         print("all 4 agree on master %s after %.1f s" % (master, secs))
+        c.wait_until(lambda: all(c.host_state("host-1", h) in ("master", "connected")
+                                 for h in c.hosts), 10, "every host connected")
     except BaseException as e:
         print("demo: %s" % e, file=sys.stderr)
         c.print_logs()
@@ -799,7 +836,20 @@ def demo_status():
     return 0
 
 
+def demo_pid(host):
+    """Print the PID of one demo agent (for kill -9 experiments)."""
+    try:
+        with open(DEMO_STATE) as f:
+            print(json.load(f)["hosts"][host]["pid"])
+        return 0
+    except (OSError, ValueError, KeyError):
+        print("no demo agent %s" % host, file=sys.stderr)
+        return 1
+
+
 def main(argv):
+    if len(argv) == 3 and argv[:2] == ["demo", "pid"]:
+        return demo_pid(argv[2])
     if len(argv) >= 2 and argv[0] == "demo":
         return {"start": demo_start, "stop": demo_stop, "status": demo_status}.get(
             argv[1], lambda: usage())()
@@ -810,7 +860,7 @@ def main(argv):
 
 
 def usage():
-    print("usage: harness.py demo start|stop|status | harness.py sweep", file=sys.stderr)
+    print("usage: harness.py demo start|stop|status|pid HOST | harness.py sweep", file=sys.stderr)
     return 2
 
 

@@ -1,0 +1,385 @@
+/* The imperative shell of the agent (DESIGN.md "Functional core, imperative
+ * shell"): sockets, timers, signals and sd_notify. Every event goes to the core
+ * with the time; every action the core returns is carried out here, in order. */
+#include "fdm/agent.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "fdm/log.h"
+#include "fdm/util.h"
+
+uint64_t fdm_agent_now(void)
+{
+	return fdm_now_boottime_ms();
+}
+
+/* `fdmctl events` keeps the core's decisions with their wall-clock time. */
+static void remember_event(struct fdm_agent *a, const char *text, uint64_t now)
+{
+	struct fdm_event_line *e = &a->events[a->events_next];
+
+	e->unix_ms = fdm_now_unix_ms();
+	e->boot_ms = now;
+	fdm_strlcpy(e->text, text, sizeof(e->text));
+	a->events_next = (a->events_next + 1) % FDM_EVENTS_MAX;
+	if (a->events_count < FDM_EVENTS_MAX)
+		a->events_count++;
+}
+
+static void notify_status(const struct fdm_agent *a)
+{
+	const struct fdm_core *c = &a->core;
+
+	sd_notifyf(0, "STATUS=%s, master %s, term %llu", fdm_role_name(c->role),
+		   c->master >= 0 ? c->peers[c->master].id : "none",
+		   (unsigned long long)c->term);
+}
+
+static void send_packet(struct fdm_agent *a, const struct fdm_action *act, uint64_t now)
+{
+	fdm_outbox_build(&a->core, act, a->cfg.cluster_id, now, &a->outbox);
+	if (fdm_net_send(&a->net, act->to, &a->outbox.packet) < 0)
+		fdm_debug("send to %s failed: %s", a->cfg.peers[act->to].id, strerror(errno));
+}
+
+/* Carry out what the core decided, then forget it. */
+static void execute(struct fdm_agent *a, uint64_t now)
+{
+	struct fdm_actions *acts = &a->actions;
+
+	for (size_t i = 0; i < acts->n; i++) {
+		const struct fdm_action *act = &acts->a[i];
+
+		switch (act->kind) {
+		case FDM_ACT_SEND:
+			send_packet(a, act, now);
+			break;
+		case FDM_ACT_LOG:
+			fdm_info("%s", act->text);
+			remember_event(a, act->text, now);
+			break;
+		case FDM_ACT_ROLE:
+			notify_status(a);
+			break;
+		}
+	}
+	if (acts->overflow)
+		fdm_err("internal: %zu core actions did not fit and were lost", acts->overflow);
+	acts->n = 0;
+	acts->overflow = 0;
+}
+
+/* Until the datastore library drives this, a file:// datastore counts as
+ * reachable when its directory is readable and writable; other kinds do not. */
+static bool file_datastore_reachable(const char *url)
+{
+	const char *path = url + strlen("file://");
+	struct stat st;
+
+	return strncmp(url, "file:///", 8) == 0 && stat(path, &st) == 0 &&
+	       S_ISDIR(st.st_mode) && access(path, R_OK | W_OK | X_OK) == 0;
+}
+
+static void probe_datastores(struct fdm_agent *a, uint64_t now)
+{
+	uint32_t mask = 0;
+
+	if (now < a->next_probe_ms)
+		return;
+	a->next_probe_ms = now + a->timing.io_timeout_ms;
+	for (size_t i = 0; i < a->cfg.n_datastores; i++) {
+		bool up = file_datastore_reachable(a->cfg.datastores[i].url);
+
+		if (up != a->reachable[i])
+			fdm_info("datastore %s (%s) is %s", a->cfg.datastores[i].name,
+				 a->cfg.datastores[i].url, up ? "reachable" : "unreachable");
+		a->reachable[i] = up;
+		if (up)
+			mask |= 1u << i;
+	}
+	fdm_core_datastores(&a->core, mask, now, &a->actions);
+}
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct fdm_agent *a = userdata;
+	uint64_t now = fdm_agent_now();
+	uint64_t next;
+
+	probe_datastores(a, now);
+	fdm_core_tick(&a->core, now, &a->actions);
+	execute(a, now);
+	/* From now, not from the missed slot: after a pause, one tick catches up. */
+	(void)usec;
+	sd_event_now(a->event, CLOCK_MONOTONIC, &next);
+	sd_event_source_set_time(s, next + FDM_TICK_MS * 1000ULL);
+	return 0;
+}
+
+static int on_datagram(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct fdm_agent *a = userdata;
+	Fdm__Packet *p;
+	int from, rc;
+
+	(void)s;
+	(void)fd;
+	(void)revents;
+	/* Drain what is queued, but yield to timers after a burst. */
+	for (int i = 0; i < 64; i++) {
+		rc = fdm_net_recv(&a->net, &p, &from);
+		if (rc < 0)
+			break;
+		if (rc == 0)
+			continue;
+		uint64_t now = fdm_agent_now();
+		fdm_core_packet(&a->core, from, p, now, &a->actions);
+		fdm__packet__free_unpacked(p, NULL);
+		execute(a, now);
+	}
+	return 0;
+}
+
+/* What a reload cannot change under a running agent (INTERFACE.md: [host] id and
+ * key_file; the sockets it is bound to, and the cluster it belongs to, likewise). */
+static const char *needs_restart(const struct fdm_config *old, const struct fdm_config *new)
+{
+	if (strcmp(old->cluster_id, new->cluster_id) != 0)
+		return "[cluster] id";
+	if (strcmp(old->key_file, new->key_file) != 0)
+		return "[cluster] key_file";
+	if (strcmp(old->host_id, new->host_id) != 0)
+		return "[host] id";
+	if (strcmp(old->address, new->address) != 0 || old->port != new->port)
+		return "[host] address or port";
+	if (strcmp(old->control_socket, new->control_socket) != 0)
+		return "[control] socket";
+	return NULL;
+}
+
+static void remap_reachable(struct fdm_agent *a, const struct fdm_config *next)
+{
+	bool reachable[FDM_MAX_DATASTORES] = { false };
+
+	for (size_t d = 0; d < next->n_datastores; d++) {
+		int old = fdm_config_datastore_index(&a->cfg, next->datastores[d].name);
+		reachable[d] = old >= 0 && strcmp(a->cfg.datastores[old].url,
+						  next->datastores[d].url) == 0 && a->reachable[old];
+	}
+	memcpy(a->reachable, reachable, sizeof(reachable));
+}
+
+/* SIGHUP: a file that fails validation changes nothing. */
+static void reload(struct fdm_agent *a, uint64_t now)
+{
+	struct fdm_config *next = calloc(1, sizeof(*next));
+	struct fdm_timing t;
+	char err[1024];
+	const char *why;
+
+	if (next == NULL) {
+		fdm_err("reload refused: out of memory");
+		return;
+	}
+	if (fdm_config_load(a->cfg.path, FDM_NEED_AGENT, next, err, sizeof(err)) < 0) {
+		fdm_err("reload refused, the running config stays: %s", err);
+	} else if ((why = needs_restart(&a->cfg, next)) != NULL) {
+		fdm_err("reload refused, the running config stays: %s changed in %s; restart fdm "
+			"to apply it", why, next->path);
+	} else if (fdm_timing_derive(next->heartbeat_interval_ms, next->io_timeout_ms, &t, err,
+				     sizeof(err)) < 0 ||
+		   fdm_net_reconfigure(&a->net, next, err, sizeof(err)) < 0) {
+		fdm_err("reload refused, the running config stays: %s", err);
+	} else {
+		remap_reachable(a, next);
+		a->cfg = *next;
+		a->timing = t;
+		fdm_core_reconfigure(&a->core, &a->cfg, &a->timing, now, &a->actions);
+		a->next_probe_ms = now;
+		execute(a, now);
+	}
+	free(next);
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct fdm_agent *a = userdata;
+	uint64_t now = fdm_agent_now();
+
+	(void)s;
+	if (si->ssi_signo == SIGHUP) {
+		sd_notify(0, "RELOADING=1");
+		reload(a, now);
+		sd_notify(0, "READY=1");
+		notify_status(a);
+		return 0;
+	}
+	if (a->stopping)
+		return 0;
+	a->stopping = true;
+	fdm_info("%s: stopping cleanly (%s)", a->cfg.host_id, strsignal((int)si->ssi_signo));
+	sd_notify(0, "STOPPING=1");
+	fdm_core_leave(&a->core, now, &a->actions);
+	execute(a, now);
+	sd_event_exit(a->event, 0);
+	return 0;
+}
+
+static json_object *reply_error(const char *why)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "error", json_object_new_string(why));
+	return o;
+}
+
+static json_object *reply_ok(const char *message)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "ok", json_object_new_boolean(1));
+	json_object_object_add(o, "message", json_object_new_string(message));
+	return o;
+}
+
+static json_object *force_election(struct fdm_agent *a, uint64_t now)
+{
+	enum fdm_role was = a->core.role;
+
+	fdm_core_force_election(&a->core, now, &a->actions);
+	execute(a, now);
+	switch (was) {
+	case FDM_ROLE_MASTER:
+		return reply_ok("this host stepped down as master; a new election runs now");
+	case FDM_ROLE_SLAVE:
+		return reply_ok("asked the master to step down; a new election runs now");
+	default:
+		return reply_ok("election restarted");
+	}
+}
+
+/* The control requests of fdmctl. Each is validated here, at the edge. */
+static json_object *on_control(void *userdata, json_object *req)
+{
+	struct fdm_agent *a = userdata;
+	uint64_t now = fdm_agent_now();
+	json_object *cmd_obj, *arg;
+	const char *cmd;
+
+	if (!json_object_object_get_ex(req, "command", &cmd_obj) ||
+	    !json_object_is_type(cmd_obj, json_type_string))
+		return reply_error("malformed request: no \"command\" string");
+	cmd = json_object_get_string(cmd_obj);
+	if (strcmp(cmd, "status") == 0)
+		return fdm_status_json(a, now);
+	if (strcmp(cmd, "election-force") == 0)
+		return force_election(a, now);
+	if (strcmp(cmd, "events") == 0) {
+		uint64_t since = 0;
+		if (json_object_object_get_ex(req, "since_ms", &arg))
+			since = (uint64_t)json_object_get_int64(arg);
+		return fdm_events_json(a, now, since);
+	}
+	if (strcmp(cmd, "protect") == 0 || strcmp(cmd, "unprotect") == 0 ||
+	    strcmp(cmd, "maintenance") == 0)
+		return reply_error("not available yet in this version of fdm (VM protection "
+				   "and maintenance arrive with the HA release)");
+	return reply_error("unknown command");
+}
+
+static int add_signals(struct fdm_agent *a)
+{
+	const int sigs[3] = { SIGTERM, SIGINT, SIGHUP };
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	for (int i = 0; i < 3; i++)
+		sigaddset(&mask, sigs[i]);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return -1;
+	for (int i = 0; i < 3; i++)
+		if (sd_event_add_signal(a->event, &a->sig_src[i], sigs[i], on_signal, a) < 0)
+			return -1;
+	return 0;
+}
+
+int fdm_agent_init(struct fdm_agent *a, const struct fdm_config *cfg, char *err,
+		   size_t errlen)
+{
+	uint64_t now = fdm_agent_now();
+	char why[256];
+	int keylen;
+
+	a->cfg = *cfg;
+	a->net.fd = -1;       /* nothing to close yet if set-up stops half-way */
+	a->control.fd = -1;
+	if (fdm_timing_derive(cfg->heartbeat_interval_ms, cfg->io_timeout_ms, &a->timing, why,
+			      sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s: timing: %s", cfg->path, why);
+		return -1;
+	}
+	keylen = fdm_key_load(cfg->key_file, a->key.bytes, why, sizeof(why));
+	if (keylen < 0) {
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	a->key.len = (size_t)keylen;
+	/* The incarnation is the wall clock at start: together with the per-datagram
+	 * counter it never repeats across restarts (DESIGN.md "Security"). */
+	if (fdm_core_init(&a->core, &a->cfg, &a->timing, fdm_now_unix_ms(), now) < 0) {
+		snprintf(err, errlen, "%s: this host is not in [peers]", cfg->path);
+		return -1;
+	}
+	a->started_ms = now;
+	if (sd_event_new(&a->event) < 0) {
+		snprintf(err, errlen, "cannot create the event loop");
+		return -1;
+	}
+	/* The control socket first: a second agent started by mistake is told so. */
+	if (fdm_control_open(&a->control, a->event, cfg->control_socket, on_control, a, err,
+			     errlen) < 0)
+		return -1;
+	if (fdm_net_open(&a->net, &a->cfg, &a->key, err, errlen) < 0)
+		return -1;
+	if (sd_event_add_io(a->event, &a->net_src, a->net.fd, EPOLLIN, on_datagram, a) < 0 ||
+	    sd_event_add_time_relative(a->event, &a->tick_src, CLOCK_MONOTONIC, 0,
+				       1000, on_tick, a) < 0 ||
+	    sd_event_source_set_enabled(a->tick_src, SD_EVENT_ON) < 0 ||
+	    add_signals(a) < 0 || sd_event_set_watchdog(a->event, 1) < 0) {
+		snprintf(err, errlen, "cannot set up the event loop: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int fdm_agent_run(struct fdm_agent *a)
+{
+	int rc;
+
+	fdm_info("%s: agent started (cluster %s, %zu peers, %zu datastores, UDP %s:%u, "
+		 "control %s)", a->cfg.host_id, a->cfg.cluster_id, a->cfg.n_peers,
+		 a->cfg.n_datastores, a->cfg.address, a->cfg.port, a->cfg.control_socket);
+	sd_notify(0, "READY=1");
+	notify_status(a);
+	rc = sd_event_loop(a->event);
+	return rc < 0 ? 1 : 0;
+}
+
+void fdm_agent_free(struct fdm_agent *a)
+{
+	fdm_control_close(&a->control);
+	for (int i = 0; i < 3; i++)
+		sd_event_source_disable_unref(a->sig_src[i]);
+	sd_event_source_disable_unref(a->tick_src);
+	sd_event_source_disable_unref(a->net_src);
+	fdm_net_close(&a->net);
+	sd_event_unref(a->event);
+	memset(&a->key, 0, sizeof(a->key));
+}

@@ -1,0 +1,66 @@
+/* The agent's shell: owns the sd-event loop, the UDP socket, the control socket and
+ * the clocks, feeds every event to the pure core (fdm/core/) and carries out the
+ * actions it returns. Holds no decision of its own. */
+#ifndef FDM_AGENT_H
+#define FDM_AGENT_H
+
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+#include "fdm/config.h"
+#include "fdm/control.h"
+#include "fdm/core/core.h"
+#include "fdm/core/outbox.h"
+#include "fdm/core/timing.h"
+#include "fdm/net.h"
+#include "fdm/wire.h"
+
+#define FDM_EVENTS_MAX 256     /* `fdmctl events`: the last decisions, with reasons */
+#define FDM_TICK_MS    50      /* the core's clock resolution */
+
+struct fdm_event_line {
+	uint64_t unix_ms;
+	uint64_t boot_ms;
+	char text[FDM_LOG_MAX];
+};
+
+struct fdm_agent {
+	struct fdm_config cfg;
+	struct fdm_timing timing;
+	struct fdm_key key;
+	struct fdm_core core;
+	struct fdm_actions actions;         /* scratch: what the core asked for last */
+	struct fdm_outbox outbox;           /* scratch: the datagram being built */
+	struct fdm_net net;
+	struct fdm_control control;
+
+	sd_event *event;
+	sd_event_source *net_src, *tick_src;
+	sd_event_source *sig_src[3];
+
+	/* Datastores this host reaches right now (config index). */
+	bool reachable[FDM_MAX_DATASTORES];
+	uint64_t next_probe_ms;
+
+	struct fdm_event_line events[FDM_EVENTS_MAX];
+	size_t events_next, events_count;
+	uint64_t started_ms;
+	bool stopping;
+};
+
+/* Set up everything from a loaded config; -1 with a one-line reason in err. */
+int fdm_agent_init(struct fdm_agent *a, const struct fdm_config *cfg, char *err,
+		   size_t errlen);
+/* Run until SIGTERM/SIGINT; returns the exit status. */
+int fdm_agent_run(struct fdm_agent *a);
+void fdm_agent_free(struct fdm_agent *a);
+
+/* The core's clock: CLOCK_BOOTTIME in ms (counts a suspend, like the shim's
+ * deadlines, DESIGN.md point 5). */
+uint64_t fdm_agent_now(void);
+
+/* status.c: the JSON objects of INTERFACE.md ("fdmctl --json status"). */
+json_object *fdm_status_json(const struct fdm_agent *a, uint64_t now);
+json_object *fdm_events_json(const struct fdm_agent *a, uint64_t now, uint64_t since_ms);
+
+#endif

@@ -1,0 +1,37 @@
+/* The agent's control socket ([control] socket, mode 0660): the only code that
+ * talks to fdmctl. One request per connection: a JSON object on one line (at most
+ * FDM_CONTROL_REQUEST_MAX bytes), answered by one JSON object, then close. */
+#ifndef FDM_CONTROL_H
+#define FDM_CONTROL_H
+
+#include <json-c/json.h>
+#include <systemd/sd-event.h>
+
+#define FDM_CONTROL_REQUEST_MAX 65536
+#define FDM_CONTROL_CLIENTS_MAX 32
+#define FDM_CONTROL_TIMEOUT_MS  5000
+
+/* Answers one request; returns a new JSON object (the reply). A failed operation
+ * answers {"error": "why"}; fdmctl exits 1 on it. */
+typedef json_object *(*fdm_control_handler)(void *userdata, json_object *request);
+
+struct fdm_control_client;
+
+struct fdm_control {
+	int fd;
+	char path[108];
+	sd_event *event;
+	sd_event_source *listen_src;
+	fdm_control_handler handler;
+	void *userdata;
+	struct fdm_control_client *clients;
+	unsigned n_clients;
+	unsigned long long rejected;    /* malformed, oversized or timed-out requests */
+};
+
+/* Create the socket (replacing a stale one; refusing when an agent answers on it). */
+int fdm_control_open(struct fdm_control *ctl, sd_event *e, const char *path,
+		     fdm_control_handler handler, void *userdata, char *err, size_t errlen);
+void fdm_control_close(struct fdm_control *ctl);
+
+#endif

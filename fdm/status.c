@@ -1,0 +1,165 @@
+/* The agent's answers to `fdmctl status` and `fdmctl events`, as the JSON of
+ * INTERFACE.md. Read-only views of the agent: field names here are a contract
+ * that users and the acceptance tests depend on. */
+#include "fdm/agent.h"
+
+#include <string.h>
+
+#include "fdm/util.h"
+
+static json_object *string_or_null(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? json_object_new_string(s) : NULL;
+}
+
+/* INTERFACE.md role: master|slave|election|isolated|uninitialized. */
+static const char *role_json(const struct fdm_core *c)
+{
+	return fdm_role_name(c->role);
+}
+
+static json_object *datastore_list(const struct fdm_core *c, uint32_t mask)
+{
+	json_object *arr = json_object_new_array();
+
+	for (size_t d = 0; d < c->n_datastores; d++)
+		if (mask & (1u << d))
+			json_object_array_add(arr, json_object_new_string(c->datastore_names[d]));
+	return arr;
+}
+
+static json_object *hosts_json(const struct fdm_agent *a, uint64_t now)
+{
+	const struct fdm_core *c = &a->core;
+	json_object *arr = json_object_new_array();
+
+	for (size_t i = 0; i < c->n_peers; i++) {
+		json_object *h = json_object_new_object();
+		uint32_t age = fdm_core_heartbeat_age(c, i, now);
+
+		json_object_object_add(h, "id", json_object_new_string(c->peers[i].id));
+		json_object_object_add(h, "address", json_object_new_string(a->cfg.peers[i].address));
+		json_object_object_add(h, "state",
+				       json_object_new_string(fdm_host_state_name(c->peers[i].state)));
+		json_object_object_add(h, "heartbeat_age_ms",
+				       age == UINT32_MAX ? NULL : json_object_new_int64(age));
+		json_object_object_add(h, "datastores",
+				       datastore_list(c, fdm_core_host_datastores(c, i)));
+		json_object_array_add(arr, h);
+	}
+	return arr;
+}
+
+static json_object *datastores_json(const struct fdm_agent *a)
+{
+	json_object *arr = json_object_new_array();
+
+	for (size_t d = 0; d < a->cfg.n_datastores; d++) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "name", json_object_new_string(a->cfg.datastores[d].name));
+		json_object_object_add(o, "url", json_object_new_string(a->cfg.datastores[d].url));
+		json_object_object_add(o, "reachable", json_object_new_boolean(a->reachable[d]));
+		json_object_object_add(o, "lock_holder", NULL);
+		json_object_object_add(o, "heartbeat", json_object_new_boolean(0));
+		json_object_object_add(o, "deadline_ms", NULL);
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+/* A core time (CLOCK_BOOTTIME ms) as an age in ms and a wall-clock time. */
+static void add_time(json_object *o, const char *age_key, const char *at_key, uint64_t t,
+		     uint64_t now)
+{
+	uint64_t age = now >= t ? now - t : 0;
+
+	json_object_object_add(o, age_key, json_object_new_int64((int64_t)age));
+	json_object_object_add(o, at_key, json_object_new_int64((int64_t)(fdm_now_unix_ms() - age)));
+}
+
+static json_object *election_json(const struct fdm_core *c, uint64_t now)
+{
+	const struct fdm_election_record *r = c->current.valid ? &c->current : &c->last;
+	json_object *o = json_object_new_object();
+	json_object *bids = json_object_new_array();
+
+	if (!r->valid && r->decided_ms == 0) {
+		json_object_object_add(o, "state", json_object_new_string("none yet"));
+		json_object_put(bids);
+		return o;
+	}
+	json_object_object_add(o, "state",
+			       json_object_new_string(c->current.valid ? "in progress" : "decided"));
+	json_object_object_add(o, "reason", json_object_new_string(r->reason));
+	add_time(o, "started_age_ms", "started_unix_ms", r->started_ms, now);
+	if (r->decided_ms != 0) {
+		json_object_object_add(o, "duration_ms",
+				       json_object_new_int64((int64_t)(r->decided_ms - r->started_ms)));
+		json_object_object_add(o, "term", json_object_new_int64((int64_t)r->term));
+		json_object_object_add(o, "winner", json_object_new_string(r->winner));
+	}
+	for (size_t i = 0; i < r->n_bids; i++) {
+		json_object *b = json_object_new_object();
+
+		json_object_object_add(b, "host", json_object_new_string(r->bids[i].host));
+		json_object_object_add(b, "datastores",
+				       json_object_new_int64(r->bids[i].datastores));
+		json_object_object_add(b, "term", json_object_new_int64((int64_t)r->bids[i].term));
+		json_object_array_add(bids, b);
+	}
+	json_object_object_add(o, "bids", bids);
+	return o;
+}
+
+static json_object *dropped_json(const struct fdm_net *n)
+{
+	json_object *o = json_object_new_object();
+
+	for (int d = FDM_DROP_NONE + 1; d < FDM_DROP_COUNT; d++)
+		json_object_object_add(o, fdm_drop_name((enum fdm_drop)d),
+				       json_object_new_int64((int64_t)n->dropped[d]));
+	return o;
+}
+
+json_object *fdm_status_json(const struct fdm_agent *a, uint64_t now)
+{
+	const struct fdm_core *c = &a->core;
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "cluster", json_object_new_string(a->cfg.cluster_id));
+	json_object_object_add(o, "host", json_object_new_string(a->cfg.host_id));
+	json_object_object_add(o, "role", json_object_new_string(role_json(c)));
+	json_object_object_add(o, "master",
+			       string_or_null(c->master >= 0 ? c->peers[c->master].id : NULL));
+	json_object_object_add(o, "term", json_object_new_int64((int64_t)c->term));
+	json_object_object_add(o, "uptime_ms", json_object_new_int64((int64_t)(now - a->started_ms)));
+	json_object_object_add(o, "hosts", hosts_json(a, now));
+	json_object_object_add(o, "datastores", datastores_json(a));
+	json_object_object_add(o, "vms", json_object_new_array());
+	json_object_object_add(o, "election", election_json(c, now));
+	json_object_object_add(o, "dropped", dropped_json(&a->net));
+	return o;
+}
+
+json_object *fdm_events_json(const struct fdm_agent *a, uint64_t now, uint64_t since_ms)
+{
+	json_object *o = json_object_new_object();
+	json_object *arr = json_object_new_array();
+	size_t first = (a->events_next + FDM_EVENTS_MAX - a->events_count) % FDM_EVENTS_MAX;
+
+	for (size_t k = 0; k < a->events_count; k++) {
+		const struct fdm_event_line *e = &a->events[(first + k) % FDM_EVENTS_MAX];
+		json_object *ev;
+
+		if (since_ms != 0 && now - e->boot_ms > since_ms)
+			continue;
+		ev = json_object_new_object();
+		json_object_object_add(ev, "unix_ms", json_object_new_int64((int64_t)e->unix_ms));
+		json_object_object_add(ev, "age_ms", json_object_new_int64((int64_t)(now - e->boot_ms)));
+		json_object_object_add(ev, "text", json_object_new_string(e->text));
+		json_object_array_add(arr, ev);
+	}
+	json_object_object_add(o, "events", arr);
+	return o;
+}

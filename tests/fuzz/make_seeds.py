@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of tests/fuzz/ (checked in; run again after changing
+proto/fdm.proto's wire messages): signed datagrams for fuzz_wire, packet
+sequences for fuzz_core, config files for fuzz_config, framed requests for
+fuzz_shim_request. Python stdlib only: the
+protobuf encoding is done by hand, field by field."""
+import hashlib
+import hmac
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KEY = b"\x5a" * 32
+
+
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def field(num, value):
+    if isinstance(value, int):
+        return varint(num << 3) + varint(value)
+    if isinstance(value, str):
+        value = value.encode()
+    return varint(num << 3 | 2) + varint(len(value)) + value
+
+
+def packet(sender, seq, body_field, body):
+    return (field(1, "fuzz") + field(2, sender) + field(3, 77) + field(4, seq)
+            + field(body_field, body))
+
+
+def bid(term, ds):
+    return field(1, term) + field(2, ds)
+
+
+def echo(inc, seq):
+    return field(1, inc) + field(2, seq)
+
+
+def master_hb(term, ds, hosts):
+    out = field(1, term) + field(2, ds) + field(3, echo(77, 1))
+    for h, state in hosts:
+        out += field(5, field(1, h) + field(2, state) + field(4, 100) + field(5, "ds1"))
+    return out
+
+
+def slave_hb(master, term):
+    return field(1, master) + field(2, term) + field(3, echo(77, 3)) + field(4, "ds1")
+
+
+def signed(p):
+    frame = b"FDM1" + struct.pack(">I", len(p)) + p
+    return frame + hmac.new(KEY, frame, hashlib.sha256).digest()
+
+
+def write(kind, name, data):
+    d = os.path.join(HERE, "corpus", kind)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def main():
+    pkts = {
+        "bid": packet("host-9", 1, 10, bid(0, 2)),
+        "master_hb": packet("host-9", 2, 11, master_hb(1, 2, [("host-1", "connected"),
+                                                              ("host-2", "connected"),
+                                                              ("host-9", "master")])),
+        "slave_hb": packet("host-1", 3, 12, slave_hb("host-2", 1)),
+        "step_down": packet("host-9", 4, 13, field(1, 2) + field(2, "operator")),
+        "leaving": packet("host-10", 5, 14, field(1, "stop")),
+    }
+    for name, p in pkts.items():
+        write("wire", name, signed(p))
+    senders = {"bid": 2, "master_hb": 2, "slave_hb": 0, "step_down": 2, "leaving": 3}
+    seq = b""
+    for name, p in pkts.items():
+        rec = bytes([senders[name]]) + struct.pack(">H", len(p)) + p
+        write("core", name, rec)
+        seq += rec
+    write("core", "sequence", seq)
+    ref = field(1, "vm1")
+    reqs = {
+        "list": field(1, 1) + field(10, b""),
+        "power_off": field(1, 2) + field(12, field(1, ref)),
+        "set_deadlines": field(1, 3) + field(17, field(1, field(1, ref) + field(2, 123456))
+                                             + field(1, field(1, field(2, "0f6a2b3c-0000-4000-8000-000000000001"))
+                                                     + field(2, 99))),
+        "shutdown": field(1, 4) + field(13, field(1, ref) + field(2, 1500)),
+    }
+    stream = b""
+    for name, r in reqs.items():
+        frame = struct.pack(">I", len(r)) + r
+        write("shim_request", name, frame)
+        stream += frame
+    write("shim_request", "pipelined", stream)
+    with open(os.path.join(HERE, "..", "..", "packaging", "fdm.conf.example"), "rb") as f:
+        example = f.read()
+    write("config", "example", example.replace(b"/etc/fdm/authkey", b"/dev/null"))
+    write("config", "minimal", b"[cluster]\nid = c\nkey_file = /dev/zero\n[host]\nid = h\n"
+                               b"address = 127.0.0.1\n[peers]\nh = 127.0.0.1\n")
+
+
+if __name__ == "__main__":
+    main()

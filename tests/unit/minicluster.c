@@ -1,0 +1,296 @@
+/* The fake network and clock of minicluster.h. Packets go through the real
+ * encoder, decoder and replay filter, exactly as fdm/net.c uses them. */
+#include "tests/unit/minicluster.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fdm/util.h"
+
+static uint32_t rnd(struct minicluster *mc)
+{
+	/* xorshift32: deterministic per seed. */
+	mc->rng ^= mc->rng << 13;
+	mc->rng ^= mc->rng >> 17;
+	mc->rng ^= mc->rng << 5;
+	return mc->rng;
+}
+
+static void make_config(struct minicluster *mc, size_t self, const char *const *ids,
+			struct fdm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	fdm_strlcpy(cfg->path, "minicluster.conf", sizeof(cfg->path));
+	fdm_strlcpy(cfg->cluster_id, "unit", sizeof(cfg->cluster_id));
+	fdm_strlcpy(cfg->host_id, ids[self], sizeof(cfg->host_id));
+	for (size_t i = 0; i < mc->n; i++) {
+		fdm_strlcpy(cfg->peers[i].id, ids[i], FDM_ID_MAX);
+		snprintf(cfg->peers[i].address, FDM_ADDR_MAX, "10.0.0.%zu", i + 1);
+		cfg->peers[i].port = 8182;
+	}
+	cfg->n_peers = mc->n;
+	for (size_t d = 0; d < 3; d++) {
+		snprintf(cfg->datastores[d].name, FDM_ID_MAX, "ds%zu", d + 1);
+		snprintf(cfg->datastores[d].url, FDM_URL_MAX, "file:///ds%zu", d + 1);
+	}
+	cfg->n_datastores = 3;
+	cfg->heartbeat_interval_ms = mc->timing.heartbeat_interval_ms;
+	cfg->io_timeout_ms = mc->timing.io_timeout_ms;
+}
+
+static void keep_log(struct minicluster *mc, const char *text)
+{
+	fdm_strlcpy(mc->log[mc->log_next], text, FDM_LOG_MAX);
+	mc->log_next = (mc->log_next + 1) % 64;
+}
+
+static void enqueue(struct minicluster *mc, int from, int to, const uint8_t *buf, size_t len)
+{
+	struct mc_packet *p;
+
+	if (mc->queued == mc->cap) {
+		mc->cap = mc->cap ? 2 * mc->cap : 256;
+		mc->queue = realloc(mc->queue, mc->cap * sizeof(*mc->queue));
+	}
+	p = &mc->queue[mc->queued++];
+	p->from = from;
+	p->to = to;
+	p->deliver_at = mc->now + (mc->delay_max_ms ? rnd(mc) % (mc->delay_max_ms + 1) : 0);
+	p->len = len;
+	p->bytes = malloc(len);
+	memcpy(p->bytes, buf, len);
+}
+
+static void send_one(struct minicluster *mc, size_t from, const struct fdm_action *a)
+{
+	static const size_t max = FDM_WIRE_MAX;
+	uint8_t *buf = malloc(max);
+	size_t len;
+
+	fdm_outbox_build(&mc->hosts[from].core, a, "unit", mc->now, &mc->outbox);
+	len = fdm_wire_encode(&mc->outbox.packet, &mc->key, buf, max);
+	if (len > 0 && !(mc->loss_pct && rnd(mc) % 100 < mc->loss_pct)) {
+		enqueue(mc, (int)from, a->to, buf, len);
+		if (mc->dup_pct && rnd(mc) % 100 < mc->dup_pct)
+			enqueue(mc, (int)from, a->to, buf, len);
+	}
+	free(buf);
+}
+
+static void execute(struct minicluster *mc, size_t from)
+{
+	for (size_t i = 0; i < mc->actions.n; i++) {
+		const struct fdm_action *a = &mc->actions.a[i];
+
+		if (a->kind == FDM_ACT_SEND)
+			send_one(mc, from, a);
+		else if (a->kind == FDM_ACT_LOG)
+			keep_log(mc, a->text);
+	}
+	mc->actions.n = 0;
+}
+
+static void deliver(struct minicluster *mc, const struct mc_packet *p)
+{
+	struct mc_host *h = &mc->hosts[p->to];
+	Fdm__Packet *pk;
+	int from;
+
+	if (!h->up || mc->link_down[p->to] || mc->link_down[p->from] ||
+	    mc->blocked[p->from][p->to]) {
+		mc->dropped++;
+		return;
+	}
+	if (fdm_wire_decode(p->bytes, p->len, "unit", &mc->key, &pk) != FDM_DROP_NONE) {
+		mc->dropped++;
+		return;
+	}
+	from = fdm_config_peer_index(&h->cfg, pk->sender);
+	if (from < 0 || (!mc->no_replay_filter &&
+			 !fdm_replay_accept(&h->replay[from], pk->incarnation, pk->seq))) {
+		mc->dropped++;
+		fdm__packet__free_unpacked(pk, NULL);
+		return;
+	}
+	mc->delivered++;
+	fdm_core_packet(&h->core, from, pk, mc->now, &mc->actions);
+	fdm__packet__free_unpacked(pk, NULL);
+	execute(mc, (size_t)p->to);
+}
+
+static void deliver_due(struct minicluster *mc)
+{
+	size_t keep = 0;
+	size_t n = mc->queued;
+
+	/* Deliveries may enqueue more: handle only what was due at entry. */
+	for (size_t i = 0; i < n; i++) {
+		struct mc_packet p = mc->queue[i];
+
+		if (p.deliver_at <= mc->now) {
+			deliver(mc, &p);
+			free(p.bytes);
+		} else {
+			mc->queue[keep++] = p;
+		}
+	}
+	if (mc->queued > n)
+		memmove(&mc->queue[keep], &mc->queue[n], (mc->queued - n) * sizeof(*mc->queue));
+	mc->queued = keep + (mc->queued - n);
+}
+
+void mc_force_election(struct minicluster *mc, size_t i, bool lose_messages)
+{
+	fdm_core_force_election(&mc->hosts[i].core, mc->now, &mc->actions);
+	if (lose_messages)
+		mc->actions.n = 0;
+	execute(mc, i);
+}
+
+void mc_leave(struct minicluster *mc, size_t i)
+{
+	fdm_core_leave(&mc->hosts[i].core, mc->now, &mc->actions);
+	execute(mc, i);
+	mc->hosts[i].up = false;
+}
+
+void mc_set_datastores(struct minicluster *mc, size_t i, unsigned count)
+{
+	mc->hosts[i].ds_mask = (1u << count) - 1;
+	if (mc->hosts[i].up) {
+		fdm_core_datastores(&mc->hosts[i].core, mc->hosts[i].ds_mask, mc->now, &mc->actions);
+		execute(mc, i);
+	}
+}
+
+void mc_start(struct minicluster *mc, size_t i)
+{
+	struct mc_host *h = &mc->hosts[i];
+
+	h->incarnation += 1000;
+	fdm_core_init(&h->core, &h->cfg, &mc->timing, h->incarnation, mc->now);
+	h->up = true;
+	fdm_core_datastores(&h->core, h->ds_mask, mc->now, &mc->actions);
+	execute(mc, i);
+}
+
+void mc_kill(struct minicluster *mc, size_t i)
+{
+	mc->hosts[i].up = false;
+}
+
+struct minicluster *mc_new(const char *const *ids, const unsigned *ds_counts, size_t n,
+			   uint32_t seed)
+{
+	struct minicluster *mc = calloc(1, sizeof(*mc));
+	char err[256];
+
+	mc->n = n;
+	mc->rng = seed ? seed : 1;
+	fdm_timing_derive(1000, 2000, &mc->timing, err, sizeof(err));
+	memset(mc->key.bytes, 0x5a, 32);
+	mc->key.len = 32;
+	mc->now = 1000000;
+	for (size_t i = 0; i < n; i++) {
+		make_config(mc, i, ids, &mc->hosts[i].cfg);
+		mc->hosts[i].ds_mask = (1u << ds_counts[i]) - 1;
+		mc->hosts[i].incarnation = 1000 * (i + 1);
+	}
+	for (size_t i = 0; i < n; i++)
+		mc_start(mc, i);
+	return mc;
+}
+
+void mc_free(struct minicluster *mc)
+{
+	for (size_t i = 0; i < mc->queued; i++)
+		free(mc->queue[i].bytes);
+	free(mc->queue);
+	free(mc);
+}
+
+void mc_run(struct minicluster *mc, uint64_t ms)
+{
+	uint64_t end = mc->now + ms;
+
+	while (mc->now < end) {
+		mc->now += MC_STEP_MS;
+		deliver_due(mc);
+		for (size_t i = 0; i < mc->n; i++) {
+			if (!mc->hosts[i].up)
+				continue;
+			fdm_core_tick(&mc->hosts[i].core, mc->now, &mc->actions);
+			execute(mc, i);
+		}
+	}
+}
+
+int mc_index(const struct minicluster *mc, const char *id)
+{
+	for (size_t i = 0; i < mc->n; i++)
+		if (strcmp(mc->hosts[i].cfg.host_id, id) == 0)
+			return (int)i;
+	return -1;
+}
+
+size_t mc_count_masters(const struct minicluster *mc)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < mc->n; i++)
+		if (mc->hosts[i].up && mc->hosts[i].core.role == FDM_ROLE_MASTER)
+			n++;
+	return n;
+}
+
+int mc_agreed_master(const struct minicluster *mc)
+{
+	int master = -1;
+
+	for (size_t i = 0; i < mc->n; i++) {
+		const struct fdm_core *c = &mc->hosts[i].core;
+
+		if (!mc->hosts[i].up)
+			continue;
+		if (c->master < 0 || (master >= 0 && c->master != master))
+			return -1;
+		master = c->master;
+	}
+	if (master < 0 || !mc->hosts[master].up)
+		return -1;
+	for (size_t i = 0; i < mc->n; i++) {
+		enum fdm_role want = (int)i == master ? FDM_ROLE_MASTER : FDM_ROLE_SLAVE;
+		if (mc->hosts[i].up && mc->hosts[i].core.role != want)
+			return -1;
+	}
+	return master;
+}
+
+int mc_run_until_agreed(struct minicluster *mc, uint64_t timeout_ms, uint64_t *took_ms)
+{
+	uint64_t start = mc->now;
+	int m;
+
+	while ((m = mc_agreed_master(mc)) < 0 && mc->now - start < timeout_ms)
+		mc_run(mc, MC_STEP_MS);
+	if (took_ms != NULL)
+		*took_ms = mc->now - start;
+	return m;
+}
+
+void mc_dump(const struct minicluster *mc)
+{
+	for (size_t i = 0; i < mc->n; i++) {
+		const struct fdm_core *c = &mc->hosts[i].core;
+		fprintf(stderr, "  %s: %s role=%s master=%s term=%llu\n", mc->hosts[i].cfg.host_id,
+			mc->hosts[i].up ? "up" : "down", fdm_role_name(c->role),
+			c->master >= 0 ? c->peers[c->master].id : "-",
+			(unsigned long long)c->term);
+	}
+	for (size_t k = 0; k < 64; k++) {
+		const char *line = mc->log[(mc->log_next + k) % 64];
+		if (line[0])
+			fprintf(stderr, "  | %s\n", line);
+	}
+}

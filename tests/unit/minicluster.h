@@ -1,0 +1,80 @@
+/* A few fdm cores in one process for unit tests: a fake clock, and a fake network
+ * that carries real signed datagrams (fdm/wire.c) with loss, duplication, delay
+ * and cut links chosen by the test. Deterministic: same seed, same run. */
+#ifndef FDM_TEST_MINICLUSTER_H
+#define FDM_TEST_MINICLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fdm/config.h"
+#include "fdm/core/core.h"
+#include "fdm/core/outbox.h"
+#include "fdm/wire.h"
+
+#define MC_MAX_HOSTS 8
+#define MC_STEP_MS   10
+
+struct mc_packet {
+	int from, to;
+	uint64_t deliver_at;
+	size_t len;
+	uint8_t *bytes;
+};
+
+struct mc_host {
+	struct fdm_config cfg;
+	struct fdm_core core;
+	struct fdm_replay replay[FDM_MAX_HOSTS];
+	bool up;
+	uint32_t ds_mask;
+	uint64_t incarnation;
+};
+
+struct minicluster {
+	size_t n;
+	struct mc_host hosts[MC_MAX_HOSTS];
+	struct fdm_timing timing;
+	struct fdm_key key;
+	uint64_t now;
+	uint32_t rng;
+	/* Faults, set by tests. */
+	unsigned loss_pct, dup_pct;
+	unsigned delay_max_ms;
+	bool no_replay_filter;           /* let duplicates reach the core */
+	bool link_down[MC_MAX_HOSTS];    /* host's link cut: nothing in or out */
+	bool blocked[MC_MAX_HOSTS][MC_MAX_HOSTS];  /* from -> to dropped */
+	/* The fake network. */
+	struct mc_packet *queue;
+	size_t queued, cap;
+	uint64_t delivered, dropped;
+	struct fdm_outbox outbox;
+	struct fdm_actions actions;
+	char log[64][FDM_LOG_MAX];       /* the last log lines, for failure messages */
+	size_t log_next;
+};
+
+/* ids: host ids; ds_counts: reachable datastore count per host (of 3 configured). */
+struct minicluster *mc_new(const char *const *ids, const unsigned *ds_counts, size_t n,
+			   uint32_t seed);
+void mc_free(struct minicluster *mc);
+
+void mc_run(struct minicluster *mc, uint64_t ms);
+void mc_kill(struct minicluster *mc, size_t i);       /* kill -9: silent at once */
+void mc_start(struct minicluster *mc, size_t i);      /* fresh agent, new incarnation */
+/* fdmctl election --force on host i; lose_messages: its step-down is not sent. */
+void mc_force_election(struct minicluster *mc, size_t i, bool lose_messages);
+/* Clean stop of host i (SIGTERM): it tells its peers, then it is gone. */
+void mc_leave(struct minicluster *mc, size_t i);
+void mc_set_datastores(struct minicluster *mc, size_t i, unsigned count);
+
+/* The master every up host agrees on (it says master, all others slave of it), or -1. */
+int mc_agreed_master(const struct minicluster *mc);
+size_t mc_count_masters(const struct minicluster *mc);
+int mc_index(const struct minicluster *mc, const char *id);
+/* Run until agreement or timeout; returns the master index or -1. */
+int mc_run_until_agreed(struct minicluster *mc, uint64_t timeout_ms, uint64_t *took_ms);
+void mc_dump(const struct minicluster *mc);
+
+#endif

@@ -1,0 +1,168 @@
+/* The host table and the heartbeat echoes (DESIGN.md "Heartbeats"): states as the
+ * master sees them, and times that cross hosts as offsets, never later than the
+ * truth whatever the network delay. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "fdm/util.h"
+#include "tests/unit/minicluster.h"
+
+static const char *const ids4[] = { "host-1", "host-2", "host-9", "host-10" };
+static const unsigned equal4[] = { 1, 1, 1, 1 };
+
+static struct minicluster *agreed_cluster(uint32_t seed)
+{
+	struct minicluster *mc = mc_new(ids4, equal4, 4, seed);
+
+	assert_int_equal(mc_run_until_agreed(mc, 5000, NULL), mc_index(mc, "host-9"));
+	mc_run(mc, 2000);
+	return mc;
+}
+
+static enum fdm_host_state state_at(struct minicluster *mc, const char *viewer, const char *h)
+{
+	return mc->hosts[mc_index(mc, viewer)].core.peers[mc_index(mc, h)].state;
+}
+
+static void test_master_sees_slaves_connected(void **state)
+{
+	struct minicluster *mc = agreed_cluster(11);
+
+	(void)state;
+	assert_int_equal(state_at(mc, "host-9", "host-9"), FDM_HS_MASTER);
+	assert_int_equal(state_at(mc, "host-9", "host-1"), FDM_HS_CONNECTED);
+	assert_int_equal(state_at(mc, "host-9", "host-10"), FDM_HS_CONNECTED);
+	/* A slave shows the master's view. */
+	assert_int_equal(state_at(mc, "host-1", "host-2"), FDM_HS_CONNECTED);
+	assert_int_equal(state_at(mc, "host-1", "host-9"), FDM_HS_MASTER);
+	mc_free(mc);
+}
+
+static void test_cut_host_becomes_unreachable(void **state)
+{
+	struct minicluster *mc = agreed_cluster(12);
+	int h = mc_index(mc, "host-2");
+
+	(void)state;
+	mc->link_down[h] = true;
+	/* Its last heartbeat left up to one period before the cut. */
+	mc_run(mc, mc->timing.host_unreachable_ms - mc->timing.heartbeat_interval_ms - 100);
+	assert_int_equal(state_at(mc, "host-9", "host-2"), FDM_HS_CONNECTED);
+	mc_run(mc, mc->timing.heartbeat_interval_ms + 200);
+	assert_int_equal(state_at(mc, "host-9", "host-2"), FDM_HS_UNREACHABLE);
+	/* Healing: it re-elects on its side, finds the master, and is connected again. */
+	mc->link_down[h] = false;
+	mc_run(mc, 8000);
+	if (state_at(mc, "host-9", "host-2") != FDM_HS_CONNECTED)
+		mc_dump(mc);
+	assert_int_equal(state_at(mc, "host-9", "host-2"), FDM_HS_CONNECTED);
+	mc_free(mc);
+}
+
+static void test_leaving_host_is_stopped(void **state)
+{
+	struct minicluster *mc = agreed_cluster(13);
+	int h = mc_index(mc, "host-1");
+
+	(void)state;
+	mc_leave(mc, (size_t)h);
+	mc_run(mc, 10000);
+	assert_int_equal(state_at(mc, "host-9", "host-1"), FDM_HS_STOPPED);
+	mc_start(mc, (size_t)h);
+	mc_run(mc, 5000);
+	assert_int_equal(state_at(mc, "host-9", "host-1"), FDM_HS_CONNECTED);
+	mc_free(mc);
+}
+
+/* A slave's "vouched" time is the send time of its own heartbeat that the master
+ * echoed: never later than when the master really heard it, even with delays. */
+static void test_echo_times_never_later_than_truth(void **state)
+{
+	struct minicluster *mc = agreed_cluster(14);
+	int s = mc_index(mc, "host-1");
+	const struct fdm_core *c = &mc->hosts[s].core;
+
+	(void)state;
+	mc->delay_max_ms = 400;
+	for (int i = 0; i < 50; i++) {
+		mc_run(mc, 100);
+		if (c->vouched)
+			assert_true(c->vouched_sent_ms <= mc->now);
+	}
+	assert_true(c->vouched);
+	/* It lags by at most the slave's period, the master's period and two delays. */
+	assert_true(mc->now - c->vouched_sent_ms <= 2 * 1000 + 2 * 400 + 2 * MC_STEP_MS);
+	mc_free(mc);
+}
+
+/* The master's "heard" time of a slave is the send time of the master heartbeat
+ * that slave echoed; the master reports it to others as an offset from its receipt
+ * of their echoed heartbeat. */
+static void test_heard_offsets(void **state)
+{
+	struct minicluster *mc = agreed_cluster(15);
+	int m = mc_index(mc, "host-9"), s = mc_index(mc, "host-1");
+	const struct fdm_core *mcore = &mc->hosts[m].core;
+	int64_t off;
+
+	(void)state;
+	assert_true(mcore->peers[s].have_heard);
+	assert_true(mcore->peers[s].heard_sent_ms <= mc->now);
+	assert_true(fdm_membership_offset(mcore, s, mcore->peers[s].heard_sent_ms, &off));
+	/* heard (a send time) precedes the receipt of the slave's later heartbeat */
+	assert_true(off <= 1000 + 100);
+	mc_free(mc);
+}
+
+/* Reload (SIGHUP): the host table is matched by id; a master that vanishes from
+ * [peers] makes its slaves elect; the rest keep their state and their term. */
+static void test_reconfigure(void **state)
+{
+	struct minicluster *mc = agreed_cluster(16);
+	int s = mc_index(mc, "host-1");
+	struct mc_host *h = &mc->hosts[s];
+	struct fdm_config next = h->cfg;
+	uint64_t term = h->core.term;
+
+	(void)state;
+	/* Reorder the peers and drop host-2: host-9 is still master. */
+	next.peers[0] = h->cfg.peers[3];
+	next.peers[1] = h->cfg.peers[0];
+	next.peers[2] = h->cfg.peers[2];
+	next.n_peers = 3;
+	assert_int_equal(fdm_core_reconfigure(&h->core, &next, &mc->timing, mc->now, &mc->actions), 0);
+	mc->actions.n = 0;
+	assert_int_equal(h->core.role, FDM_ROLE_SLAVE);
+	assert_string_equal(h->core.peers[h->core.master].id, "host-9");
+	assert_string_equal(h->core.peers[h->core.self].id, "host-1");
+	assert_int_equal(h->core.term, term);
+	/* Drop the master: election. */
+	next.peers[2] = next.peers[0];
+	next.n_peers = 2;
+	assert_int_equal(fdm_core_reconfigure(&h->core, &next, &mc->timing, mc->now, &mc->actions), 0);
+	mc->actions.n = 0;
+	assert_int_equal(h->core.role, FDM_ROLE_ELECTION);
+	/* Another host id is refused. */
+	fdm_strlcpy(next.host_id, "host-10", sizeof(next.host_id));
+	assert_int_equal(fdm_core_reconfigure(&h->core, &next, &mc->timing, mc->now, &mc->actions), -1);
+	mc_free(mc);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_master_sees_slaves_connected),
+		cmocka_unit_test(test_cut_host_becomes_unreachable),
+		cmocka_unit_test(test_leaving_host_is_stopped),
+		cmocka_unit_test(test_echo_times_never_later_than_truth),
+		cmocka_unit_test(test_heard_offsets),
+		cmocka_unit_test(test_reconfigure),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
