@@ -84,7 +84,7 @@ def kill_holder(t):
     # record unchanged for expiry and a write-wait(2 io)-read.
     check(takeover >= EXPIRY, "takeover after %d ms, before the expiry" % takeover)
     check(takeover <= EXPIRY + 4 * IO + SLACK * 3, "takeover took %d ms" % takeover)
-    b.finish(30)
+    b.kill9()
     return "takeover %d ms after kill -9 (lease_expiry %d, expected >= expiry + io = %d)" % (
         takeover, EXPIRY, EXPIRY + IO)
 
@@ -99,8 +99,8 @@ def stop_renewing(t):
     check(a.p.poll() is None, "h1 still alive")
     gap = got[0] - stopped[0]
     check(gap >= EXPIRY, "taken %d ms after the last write, before the expiry" % gap)
-    a.finish(20)
-    b.finish(20)
+    a.kill9()
+    b.kill9()
     return "h2 held it %d ms after h1's last write (holder alive, not renewing)" % gap
 
 
@@ -141,10 +141,12 @@ def other_key(t):
 
 
 def probe_results(p):
+    """(completion ms, status, latency ms, line) of each hb write of a probe."""
     res = []
-    for _, ev, text in p.events("hb-write"):
-        fields = dict(kv.split("=", 1) for kv in text.split() if "=" in kv and '"' not in kv)
-        res.append((ev, fields.get("status"), int(fields.get("latency_ms", "0")), text))
+    for ms, _, text in p.events("hb-write"):
+        head = text.split(' msg="')[0]
+        fields = dict(kv.split("=", 1) for kv in head.split() if "=" in kv)
+        res.append((ms, fields.get("status"), int(fields.get("latency_ms", "0")), text))
     return res
 
 
@@ -177,20 +179,21 @@ def stall(t, pause, resume, label):
 
 
 def gone(t, kill):
+    """The server is killed: every call after it fails (refused: at once), the
+    loop ticks throughout."""
     p = t.tool_bg("h9", "stall-probe", "3000")
     time.sleep(1.0)
     t0 = dstest.now_ms()
     kill()
     p.finish(30)
-    after = [r for r in probe_results(p) if r[0] >= t0 + 50] if False else \
-        [r for r in probe_results(p)][-3:]
-    check(after and all(r[1] in ("I/O error", "timeout") or r[1].startswith("I/O") for r in after)
-          or any(r[1] != "ok" for r in after), "errors after the kill:\n%s" % p.text())
+    after = [r for r in probe_results(p) if r[0] >= t0]
+    check(after and all(r[1] != "ok" for r in after), "errors after the kill:\n%s" % p.text())
     worst = max(r[2] for r in after)
     check(worst <= IO + SLACK, "gone server: reported after %d ms" % worst)
     gap, _ = tick_gap(p, t0, t0 + 1500)
     check(gap <= 500, "gone server: max tick gap %d ms" % gap)
-    return "killed server: errors after <= %d ms; loop max tick gap %d ms" % (worst, gap)
+    return "killed server: %d failed writes, each reported after <= %d ms; loop max tick gap %d ms" % (
+        len(after), worst, gap)
 
 
 def measure(t):
@@ -203,7 +206,8 @@ def measure(t):
 
     def stats(line):
         f = dict(kv.split("=") for kv in line.split()[2:])
-        return "median %s ms, p99 %s ms" % (f["median_ms"], f["p99_ms"])
+        return "median %.2f ms, p99 %.2f ms" % (int(f["median_us"]) / 1000.0,
+                                                int(f["p99_us"]) / 1000.0)
     return {"hb": stats(hb), "acquire": stats(lines[-2]), "acquire_io": stats(lines[-1])}
 
 
@@ -264,14 +268,14 @@ ALL = ("round-trip", "contention", "kill-holder", "stop-renewing", "corrupt-byte
        "truncated", "other-key", "measure")
 
 
-def run_file(run):
+def run_file(run, names=ALL):
     root = os.path.join(run.work, "file")
 
     def target(i):
         d = os.path.join(root, "s%d" % i)
         os.makedirs(d, exist_ok=True)
         return run.target("file://" + d)
-    run.scenarios("file", target, ALL)
+    run.scenarios("file", target, names)
     # A hung filesystem: the record is a FIFO, so open() blocks in the kernel
     # until the test opens the other end (file:// cannot abort a stuck call).
     t = target(20)
@@ -323,27 +327,7 @@ def run_iscsi(run, ns):
         tg.stop()
 
 
-def main():
-    if os.geteuid() != 0 or not os.path.exists(dstest.DS_TOOL):
-        print("skip: needs root and %s" % dstest.DS_TOOL)
-        return 77
-    work = tempfile.mkdtemp(prefix="fdm-ds-system-")
-    run = Run(work)
-    start = time.monotonic()
-    try:
-        run_file(run)
-        have = {b: shutil.which(b) for b in ("ganesha.nfsd", "rpcbind", "tgtd", "tgtadm")}
-        with servers.Netns.create("fdmds") as ns:
-            if have["ganesha.nfsd"] and have["rpcbind"]:
-                run_nfs(run, ns)
-            else:
-                print("skip nfs: ganesha.nfsd or rpcbind missing")
-            if have["tgtd"] and have["tgtadm"]:
-                run_iscsi(run, ns)
-            else:
-                print("skip iscsi: tgtd missing")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+def report(run, start):
     print("\nlatency (io_timeout %d ms; acquire includes the 2 x io wait):" % IO)
     for backend, f in run.figures.items():
         print("  %-9s hb write: %s | lease acquire: %s (I/O part: %s)" % (
@@ -351,6 +335,35 @@ def main():
     print("datastore system tests: %d passed, %d failed (%.0f s)" % (
         run.passed, run.failed, time.monotonic() - start))
     return 0 if run.failed == 0 else 1
+
+
+def main(backends=None, file_names=ALL):
+    """backends: a subset of file, nfs, iscsi (default: FDM_DS_BACKENDS or all)."""
+    if os.geteuid() != 0 or not os.path.exists(dstest.DS_TOOL):
+        print("skip: needs root and %s" % dstest.DS_TOOL)
+        return 77
+    if backends is None:
+        backends = os.environ.get("FDM_DS_BACKENDS", "file,nfs,iscsi").split(",")
+    work = tempfile.mkdtemp(prefix="fdm-ds-system-")
+    run = Run(work)
+    start = time.monotonic()
+    try:
+        if "file" in backends:
+            run_file(run, file_names)
+        have = {b: shutil.which(b) for b in ("ganesha.nfsd", "rpcbind", "tgtd", "tgtadm")}
+        if "nfs" in backends or "iscsi" in backends:
+            with servers.Netns.create("fdmds") as ns:
+                if "nfs" in backends and have["ganesha.nfsd"] and have["rpcbind"]:
+                    run_nfs(run, ns)
+                elif "nfs" in backends:
+                    print("skip nfs: ganesha.nfsd or rpcbind missing")
+                if "iscsi" in backends and have["tgtd"] and have["tgtadm"]:
+                    run_iscsi(run, ns)
+                elif "iscsi" in backends:
+                    print("skip iscsi: tgtd missing")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return report(run, start)
 
 
 if __name__ == "__main__":
