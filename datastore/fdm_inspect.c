@@ -367,7 +367,8 @@ int main(int argc, char **argv)
 
 		json_object_object_add(wrap, "url", json_object_new_string(o.url));
 		json_object_object_add(wrap, "clusters", json_object_get(all));
-		printf("%s\n", json_object_to_json_string_ext(wrap, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n", json_object_to_json_string_ext(wrap, JSON_C_TO_STRING_PRETTY |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(wrap);
 	}
 	json_object_put(all);

@@ -570,9 +570,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ds-tool: %s\n", err);
 		return 2;
 	}
-	t->lt = (struct fdm_lease_timing){ .io_ms = tm.io_timeout_ms, .expiry_ms = tm.lease_expiry_ms,
-					   .acquire_wait_ms = tm.lease_acquire_wait_ms,
-					   .acting_ms = tm.lease_acting_ms };
+	fdm_lease_timing_of(&tm, &t->lt);
 	if (fdm_ds_open(t->url, &t->p, &t->ds, err, sizeof(err)) != 0) {
 		fprintf(stderr, "ds-tool: %s\n", err);
 		return 2;

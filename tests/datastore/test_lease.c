@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "datastore/lease.h"
+#include "fdm/core/timing.h"
 
 #define IO 1000
 
@@ -61,6 +62,19 @@ static struct fdm_lease_action run_until_note(struct fdm_lease *l, struct disk *
 	while (a.note == FDM_LEASE_NOTE_NONE && *now < until)
 		a = step(l, d, a, now);
 	return a;
+}
+
+/* The agent's derivation gives the timing these tests use (io = 1000). */
+static void test_timing_from_agent(void **state)
+{
+	struct fdm_timing tm;
+	struct fdm_lease_timing lt;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(fdm_timing_derive(1000, IO, &tm, err, sizeof(err)), 0);
+	fdm_lease_timing_of(&tm, &lt);
+	assert_memory_equal(&lt, &T, sizeof(lt));
 }
 
 static void test_free_acquire(void **state)
@@ -387,6 +401,7 @@ static void test_idle_observation_counts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_timing_from_agent),
 		cmocka_unit_test(test_free_acquire),
 		cmocka_unit_test(test_first_read_decision_table),
 		cmocka_unit_test(test_expiry_wait_with_changing_content),
