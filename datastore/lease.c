@@ -338,13 +338,20 @@ static struct fdm_lease_action held_read(struct fdm_lease *l, uint64_t now,
 	return write_renewal(l, now, v);
 }
 
+/* Released (or given up): wanted again meanwhile, acquire afresh. */
+static void after_release(struct fdm_lease *l, uint64_t now)
+{
+	l->state = l->wanted ? FDM_LEASE_ACQUIRING : FDM_LEASE_IDLE;
+	l->next_read_ms = now;
+}
+
 /* Releasing ends without a release written: not ours, or storage too slow. */
 static struct fdm_lease_action release_failed(struct fdm_lease *l, uint64_t now, const char *why)
 {
 	struct fdm_lease_action a;
 
 	l->have_mine = false;
-	l->state = FDM_LEASE_IDLE;
+	after_release(l, now);
 	a = with_note(plan(l, now), FDM_LEASE_NOTE_RELEASE_FAILED, why);
 	a.release_ms = now;
 	return a;
@@ -439,7 +446,7 @@ struct fdm_lease_action fdm_lease_write_done(struct fdm_lease *l, uint64_t now, 
 		break;
 	case FDM_LEASE_RELEASING:
 		l->have_mine = false;
-		l->state = FDM_LEASE_IDLE;
+		after_release(l, now);
 		a = with_note(plan(l, now), ok ? FDM_LEASE_NOTE_RELEASED : FDM_LEASE_NOTE_RELEASE_FAILED,
 			      ok ? "written free" : "release write failed: it may land late");
 		/* A successor may take a released lease at once: from the issue of
