@@ -558,23 +558,18 @@ int main(int argc, char **argv)
 		usage();
 	cmd = argv[optind];
 	len = fdm_key_load(keyfile, t->key, err, sizeof(err));
-	if (len < 0) {
-		fprintf(stderr, "ds-tool: %s\n", err);
-		return 2;
-	}
 	t->p.key = t->key;
-	t->p.key_len = (size_t)len;
+	t->p.key_len = len > 0 ? (size_t)len : 0;
 	t->p.incarnation = fdm_now_unix_ms();
 	/* heartbeat_interval = io keeps the derivation's inequalities. */
-	if (fdm_timing_derive(t->p.io_timeout_ms, t->p.io_timeout_ms, &tm, err, sizeof(err)) != 0) {
+	if (len < 0 ||
+	    fdm_timing_derive(t->p.io_timeout_ms, t->p.io_timeout_ms, &tm, err, sizeof(err)) != 0 ||
+	    fdm_ds_open(t->url, &t->p, &t->ds, err, sizeof(err)) != 0) {
 		fprintf(stderr, "ds-tool: %s\n", err);
+		free(t);
 		return 2;
 	}
 	fdm_lease_timing_of(&tm, &t->lt);
-	if (fdm_ds_open(t->url, &t->p, &t->ds, err, sizeof(err)) != 0) {
-		fprintf(stderr, "ds-tool: %s\n", err);
-		return 2;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	if (strcmp(cmd, "acquire-and-hold") == 0)
 		rc = cmd_hold(t, false);

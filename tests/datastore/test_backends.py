@@ -140,6 +140,28 @@ def other_key(t):
     return "host-h1-poweron: %s" % why
 
 
+def inspect_cli(t):
+    """Exit codes and --key mode of fdm-inspect (no agent anywhere)."""
+    check(t.tool("h1", "write-records").returncode == 0, "write-records")
+
+    def run(*args):
+        return subprocess.run(t.prefix + [dstest.INSPECT] + list(args), capture_output=True,
+                              text=True, timeout=60)
+    r = run()
+    check(r.returncode == 2 and "usage" in r.stderr, "no URL: exit %d" % r.returncode)
+    r = run("--config", t.conf, "gopher://x/y")
+    check(r.returncode == 2 and "unknown scheme" in r.stderr, "bad URL: %s" % r.stderr)
+    r = run("--config", "/nonexistent/fdm.conf", t.url)
+    check(r.returncode == 2 and "/nonexistent/fdm.conf" in r.stderr, "missing config: %s" % r.stderr)
+    r = run("--config", t.conf, "--key", t.keyfile, t.url)
+    check(r.returncode == 2, "--config with --key: exit %d" % r.returncode)
+    r = run("--key", t.keyfile, t.url)
+    check(r.returncode == 0 and "found cluster c1" in r.stdout, "--key: %s" % r.stdout)
+    r = run("--key", t.other_key, t.url)
+    check(r.returncode == 1 and "authentication failed" in r.stdout, "--key, wrong key: %s" % r.stdout)
+    return "usage and config errors exit 2; --key finds cluster c1; a wrong key exits 1"
+
+
 def probe_results(p):
     """(completion ms, status, latency ms, line) of each hb write of a probe."""
     res = []
@@ -254,7 +276,7 @@ class Run:
         table = [("round-trip", round_trip), ("contention", contention),
                  ("kill-holder", kill_holder), ("stop-renewing", stop_renewing),
                  ("corrupt-byte", corrupt_byte), ("truncated", truncated),
-                 ("other-key", other_key)]
+                 ("other-key", other_key), ("inspect-cli", inspect_cli)]
         for i, (name, fn) in enumerate(table):
             if name in names:
                 self.case(backend, name, fn, make_target(i))
@@ -265,7 +287,7 @@ class Run:
 
 
 ALL = ("round-trip", "contention", "kill-holder", "stop-renewing", "corrupt-byte",
-       "truncated", "other-key", "measure")
+       "truncated", "other-key", "inspect-cli", "measure")
 
 
 def run_file(run, names=ALL):

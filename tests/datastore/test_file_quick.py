@@ -12,4 +12,4 @@ import test_backends  # noqa: E402
 if __name__ == "__main__":
     sys.exit(test_backends.main(backends=["file"],
                                 file_names=("round-trip", "contention", "corrupt-byte",
-                                            "truncated", "other-key")))
+                                            "truncated", "other-key", "inspect-cli")))
