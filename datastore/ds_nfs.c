@@ -151,14 +151,17 @@ static enum fdm_ds_status run_call(struct fdm_ds *ds, int rc, struct call *c, ui
 	return wait_call(ds, c, deadline, open_fh, what, res);
 }
 
+/* *refused: the server answered that this path is not an export (as opposed
+ * to not answering at all). */
 static enum fdm_ds_status mount_one(struct fdm_ds *ds, size_t export_len, uint64_t deadline,
-				    struct fdm_ds_result *res)
+				    bool *refused, struct fdm_ds_result *res)
 {
 	struct nfs_be *b = be_of(ds);
 	char export[512];
 	struct call c = { 0 };
 	enum fdm_ds_status st;
 
+	*refused = false;
 	memcpy(export, b->path, export_len);
 	export[export_len] = '\0';
 	b->nfs = nfs_init_context();
@@ -169,6 +172,7 @@ static enum fdm_ds_status mount_one(struct fdm_ds *ds, size_t export_len, uint64
 	nfs_set_autoreconnect(b->nfs, 0);
 	st = run_call(ds, nfs_mount_async(b->nfs, b->server, export, call_cb, &c), &c, deadline,
 		      NULL, "mount", res);
+	*refused = st == FDM_DS_OK && c.status < 0 && strstr(c.err, "Mount failed") != NULL;
 	if (st == FDM_DS_OK && c.status < 0)
 		st = fdm_ds_fail(ds, res, FDM_DS_IO, "mount %s:%s: %s", b->server, export, c.err);
 	if (st != FDM_DS_OK)
@@ -182,21 +186,22 @@ static enum fdm_ds_status connect_nfs(struct fdm_ds *ds, uint64_t deadline,
 {
 	struct nfs_be *b = be_of(ds);
 	enum fdm_ds_status st = FDM_DS_IO;
+	bool refused;
 	size_t len;
 
 	if (b->nfs != NULL)
 		return FDM_DS_OK;
 	ds->stats.reconnects++;
 	if (b->export_len != 0)
-		return mount_one(ds, b->export_len, deadline, res);
+		return mount_one(ds, b->export_len, deadline, &refused, res);
 	for (len = strlen(b->path); len > 0; ) {
-		st = mount_one(ds, len, deadline, res);
+		st = mount_one(ds, len, deadline, &refused, res);
 		if (st == FDM_DS_OK) {
 			b->export_len = len;
 			return st;
 		}
-		if (st == FDM_DS_TIMEOUT)
-			return st;
+		if (!refused)
+			return st;      /* no answer, or not a "no such export" */
 		while (len > 0 && b->path[len - 1] != '/')
 			len--;
 		if (len > 0)
