@@ -27,6 +27,7 @@ CHECK_TESTS += $(wildcard tests/datastore/test_file_quick.py)
 
 # libFuzzer target for the record decoder (make fuzz; not run by make test).
 FUZZERS += $(BUILD)/fuzz/fuzz_record
-$(BUILD)/fuzz/fuzz_record: tests/fuzz/fuzz_record.c datastore/record.c datastore/crc32c.c
+$(BUILD)/fuzz/fuzz_record: tests/fuzz/fuzz_record.c datastore/record.c datastore/crc32c.c fdm/util.c \
+		$(PROTO_C)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -67,6 +67,12 @@ void fdm_ds_record_label(enum fdm_ds_rec rec, const char *host, char *out, size_
 
 /* ------------------------------------------------------------ shared helpers */
 
+void fdm_ds_result_clear(struct fdm_ds_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->damaged_slot = -1;
+}
+
 enum fdm_ds_status fdm_ds_fail(const struct fdm_ds *ds, struct fdm_ds_result *res,
 			       enum fdm_ds_status status, const char *fmt, ...)
 {
@@ -258,8 +264,7 @@ enum fdm_ds_status fdm_ds_raw_read(struct fdm_ds *ds, enum fdm_ds_rec rec, const
 {
 	enum fdm_ds_status st;
 
-	memset(res, 0, sizeof(*res));
-	res->damaged_slot = -1;
+	fdm_ds_result_clear(res);
 	*got = 0;
 	ds->stats.reads++;
 	st = ds->be->read(ds, rec, host, off, buf, len, got, deadline, res);
@@ -273,8 +278,7 @@ static enum fdm_ds_status backend_write(struct fdm_ds *ds, enum fdm_ds_rec rec, 
 {
 	enum fdm_ds_status st;
 
-	memset(res, 0, sizeof(*res));
-	res->damaged_slot = -1;
+	fdm_ds_result_clear(res);
 	ds->stats.writes++;
 	st = ds->be->write(ds, rec, host, off, buf, len, deadline, res);
 	count(ds, st);
@@ -293,8 +297,7 @@ enum fdm_ds_status fdm_ds_raw_write(struct fdm_ds *ds, enum fdm_ds_rec rec, cons
 enum fdm_ds_status fdm_ds_truncate(struct fdm_ds *ds, enum fdm_ds_rec rec, const char *host,
 				   uint64_t len, uint64_t deadline, struct fdm_ds_result *res)
 {
-	memset(res, 0, sizeof(*res));
-	res->damaged_slot = -1;
+	fdm_ds_result_clear(res);
 	memset(ds->cache, 0, sizeof(ds->cache));
 	if (ds->be->truncate == NULL)
 		return fdm_ds_fail(ds, res, FDM_DS_IO, "truncate: not possible on this backend");
@@ -429,8 +432,13 @@ static enum fdm_ds_status read_record(struct fdm_ds *ds, enum fdm_ds_rec rec, co
 	st = read_slots(ds, rec, host, deadline, p, res);
 	if (st != FDM_DS_OK)
 		return st;
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		check_slot(ds, rec, host, &p->s[i]);
+		if (p->s[i].err != FDM_REC_OK && p->s[i].err != FDM_REC_EMPTY) {
+			ds->stats.corrupt_slots++;
+			ds->stats.rejected[p->s[i].err]++;
+		}
+	}
 	p->fingerprint = fdm_crc32c(fdm_crc32c(0, p->s[0].buf, p->s[0].have),
 				    p->s[1].buf, p->s[1].have);
 	p->pick = fdm_rec_pick(p->s[0].err, p->s[0].gen, p->s[1].err, p->s[1].gen);
@@ -452,7 +460,6 @@ static enum fdm_ds_status read_record(struct fdm_ds *ds, enum fdm_ds_rec rec, co
 
 		if (p->s[0].err == FDM_REC_EMPTY && p->s[1].err == FDM_REC_EMPTY)
 			return fdm_ds_fail(ds, res, FDM_DS_EMPTY, "%s: never written", label);
-		ds->stats.corrupt_slots++;
 		res->rec_err = p->s[bad].err;
 		res->damaged_slot = bad;
 		return fdm_ds_fail(ds, res, FDM_DS_CORRUPT, "%s: %s", label,
@@ -460,7 +467,6 @@ static enum fdm_ds_status read_record(struct fdm_ds *ds, enum fdm_ds_rec rec, co
 	}
 	other = 1 - p->pick;
 	if (p->s[other].err != FDM_REC_OK && p->s[other].err != FDM_REC_EMPTY) {
-		ds->stats.corrupt_slots++;
 		res->rec_err = p->s[other].err;
 		res->damaged_slot = other;
 		snprintf(res->msg, sizeof(res->msg), "%.120s: %s: slot %d: %s (slot %d used)", ds->url,
@@ -499,8 +505,7 @@ enum fdm_ds_status fdm_ds_write_body(struct fdm_ds *ds, enum fdm_ds_rec rec,
 	uint8_t *buf;
 	int slot;
 
-	memset(res, 0, sizeof(*res));
-	res->damaged_slot = -1;
+	fdm_ds_result_clear(res);
 	if (recs[rec].per_host && !fdm_ds_valid_id(ds->host))
 		return fdm_ds_fail(ds, res, FDM_DS_IO, "no host id to write %s records",
 				   recs[rec].name);
@@ -514,8 +519,7 @@ enum fdm_ds_status fdm_ds_write_body(struct fdm_ds *ds, enum fdm_ds_rec rec,
 		picked_free(&p);
 		if (st != FDM_DS_OK && st != FDM_DS_EMPTY && st != FDM_DS_CORRUPT)
 			return st;
-		memset(res, 0, sizeof(*res));
-		res->damaged_slot = -1;
+		fdm_ds_result_clear(res);
 	}
 	buf = alloc_aligned(padded);
 	if (buf == NULL)
@@ -692,8 +696,7 @@ enum fdm_ds_status fdm_ds_vmlist_read(struct fdm_ds *ds, uint64_t deadline,
 enum fdm_ds_status fdm_ds_list_hosts(struct fdm_ds *ds, uint64_t deadline,
 				     struct fdm_ds_hostlist *out, struct fdm_ds_result *res)
 {
-	memset(res, 0, sizeof(*res));
-	res->damaged_slot = -1;
+	fdm_ds_result_clear(res);
 	memset(out, 0, sizeof(*out));
 	return ds->be->list_hosts(ds, deadline, out, res);
 }
@@ -701,8 +704,7 @@ enum fdm_ds_status fdm_ds_list_hosts(struct fdm_ds *ds, uint64_t deadline,
 enum fdm_ds_status fdm_ds_list_clusters(struct fdm_ds *ds, uint64_t deadline,
 					struct fdm_ds_hostlist *out, struct fdm_ds_result *res)
 {
-	memset(res, 0, sizeof(*res));
-	res->damaged_slot = -1;
+	fdm_ds_result_clear(res);
 	memset(out, 0, sizeof(*out));
 	return ds->be->list_clusters(ds, deadline, out, res);
 }

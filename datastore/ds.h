@@ -91,7 +91,9 @@ uint64_t fdm_ds_deadline(const struct fdm_ds *ds);
 
 /* Counters, for logs and `fdmctl datastores`. */
 struct fdm_ds_stats {
-	uint64_t reads, writes, timeouts, errors, reconnects, corrupt_slots;
+	uint64_t reads, writes, timeouts, errors, reconnects;
+	uint64_t corrupt_slots;                    /* slots refused, all reasons */
+	uint64_t rejected[FDM_REC_ERR_COUNT];      /* ... by reason (record.h) */
 };
 void fdm_ds_get_stats(const struct fdm_ds *ds, struct fdm_ds_stats *out);
 

@@ -56,6 +56,9 @@ extern const struct fdm_ds_backend fdm_ds_file_backend;
 extern const struct fdm_ds_backend fdm_ds_nfs_backend;
 extern const struct fdm_ds_backend fdm_ds_iscsi_backend;
 
+/* An empty result: status OK, no damaged slot, no message. */
+void fdm_ds_result_clear(struct fdm_ds_result *res);
+
 /* Set res to status with a message "URL: ...". Returns status. */
 enum fdm_ds_status fdm_ds_fail(const struct fdm_ds *ds, struct fdm_ds_result *res,
 			       enum fdm_ds_status status, const char *fmt, ...)

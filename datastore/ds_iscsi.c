@@ -597,8 +597,7 @@ static enum fdm_ds_status iscsi_be_list_hosts(struct fdm_ds *ds, uint64_t deadli
 	enum fdm_ds_status st = connect_lun(ds, false, deadline, res);
 
 	if (st == FDM_DS_EMPTY) {
-		memset(res, 0, sizeof(*res));
-		res->damaged_slot = -1;
+		fdm_ds_result_clear(res);
 		return FDM_DS_OK;
 	}
 	if (st == FDM_DS_OK)
@@ -620,8 +619,7 @@ static enum fdm_ds_status iscsi_be_list_clusters(struct fdm_ds *ds, uint64_t dea
 	/* A key mismatch or a blank LUN fails connect, but block 0 was read. */
 	if (b->lun_cluster[0] != '\0' && fdm_ds_valid_id(b->lun_cluster)) {
 		fdm_ds_list_add(out, b->lun_cluster);
-		memset(res, 0, sizeof(*res));
-		res->damaged_slot = -1;
+		fdm_ds_result_clear(res);
 		return FDM_DS_OK;
 	}
 	return st == FDM_DS_EMPTY ? FDM_DS_OK : st;

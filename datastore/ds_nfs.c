@@ -141,22 +141,27 @@ static enum fdm_ds_status wait_call(struct fdm_ds *ds, struct call *c, uint64_t 
 	return FDM_DS_OK;
 }
 
-static enum fdm_ds_status queued(struct fdm_ds *ds, int rc, const char *what,
-				 struct fdm_ds_result *res)
+/* Wait for a call libnfs accepted (rc 0), or report why it did not. */
+static enum fdm_ds_status run_call(struct fdm_ds *ds, int rc, struct call *c, uint64_t deadline,
+				   struct nfsfh *open_fh, const char *what,
+				   struct fdm_ds_result *res)
 {
-	if (rc == 0)
-		return FDM_DS_OK;
-	return fdm_ds_fail(ds, res, FDM_DS_IO, "%s: %s", what, nfs_get_error(be_of(ds)->nfs));
+	if (rc != 0)
+		return fdm_ds_fail(ds, res, FDM_DS_IO, "%s: %s", what, nfs_get_error(be_of(ds)->nfs));
+	return wait_call(ds, c, deadline, open_fh, what, res);
 }
 
+/* *refused: the server answered that this path is not an export (as opposed
+ * to not answering at all). */
 static enum fdm_ds_status mount_one(struct fdm_ds *ds, size_t export_len, uint64_t deadline,
-				    struct fdm_ds_result *res)
+				    bool *refused, struct fdm_ds_result *res)
 {
 	struct nfs_be *b = be_of(ds);
 	char export[512];
 	struct call c = { 0 };
 	enum fdm_ds_status st;
 
+	*refused = false;
 	memcpy(export, b->path, export_len);
 	export[export_len] = '\0';
 	b->nfs = nfs_init_context();
@@ -165,9 +170,9 @@ static enum fdm_ds_status mount_one(struct fdm_ds *ds, size_t export_len, uint64
 	nfs_set_version(b->nfs, NFS_V3);
 	/* libnfs would otherwise reconnect by itself and resend what was queued. */
 	nfs_set_autoreconnect(b->nfs, 0);
-	st = queued(ds, nfs_mount_async(b->nfs, b->server, export, call_cb, &c), "mount", res);
-	if (st == FDM_DS_OK)
-		st = wait_call(ds, &c, deadline, NULL, "mount", res);
+	st = run_call(ds, nfs_mount_async(b->nfs, b->server, export, call_cb, &c), &c, deadline,
+		      NULL, "mount", res);
+	*refused = st == FDM_DS_OK && c.status < 0 && strstr(c.err, "Mount failed") != NULL;
 	if (st == FDM_DS_OK && c.status < 0)
 		st = fdm_ds_fail(ds, res, FDM_DS_IO, "mount %s:%s: %s", b->server, export, c.err);
 	if (st != FDM_DS_OK)
@@ -181,21 +186,22 @@ static enum fdm_ds_status connect_nfs(struct fdm_ds *ds, uint64_t deadline,
 {
 	struct nfs_be *b = be_of(ds);
 	enum fdm_ds_status st = FDM_DS_IO;
+	bool refused;
 	size_t len;
 
 	if (b->nfs != NULL)
 		return FDM_DS_OK;
 	ds->stats.reconnects++;
 	if (b->export_len != 0)
-		return mount_one(ds, b->export_len, deadline, res);
+		return mount_one(ds, b->export_len, deadline, &refused, res);
 	for (len = strlen(b->path); len > 0; ) {
-		st = mount_one(ds, len, deadline, res);
+		st = mount_one(ds, len, deadline, &refused, res);
 		if (st == FDM_DS_OK) {
 			b->export_len = len;
 			return st;
 		}
-		if (st == FDM_DS_TIMEOUT)
-			return st;
+		if (!refused)
+			return st;      /* no answer, or not a "no such export" */
 		while (len > 0 && b->path[len - 1] != '/')
 			len--;
 		if (len > 0)
@@ -223,9 +229,8 @@ static enum fdm_ds_status open_file(struct fdm_ds *ds, const char *path, int fla
 	enum fdm_ds_status st;
 
 	*fh = NULL;
-	st = queued(ds, nfs_open2_async(be_of(ds)->nfs, path, flags, 0600, call_cb, &c), "open", res);
-	if (st == FDM_DS_OK)
-		st = wait_call(ds, &c, deadline, NULL, path, res);
+	st = run_call(ds, nfs_open2_async(be_of(ds)->nfs, path, flags, 0600, call_cb, &c), &c,
+		      deadline, NULL, path, res);
 	if (st != FDM_DS_OK)
 		return st;
 	*err = c.status < 0 ? -c.status : 0;
@@ -241,9 +246,8 @@ static enum fdm_ds_status close_file(struct fdm_ds *ds, struct nfsfh *fh, uint64
 	struct call c = { 0 };
 	enum fdm_ds_status st;
 
-	st = queued(ds, nfs_close_async(be_of(ds)->nfs, fh, call_cb, &c), "close", res);
-	if (st == FDM_DS_OK)
-		st = wait_call(ds, &c, deadline, NULL, "close", res);
+	st = run_call(ds, nfs_close_async(be_of(ds)->nfs, fh, call_cb, &c), &c, deadline, NULL,
+		      "close", res);
 	if (st == FDM_DS_OK && c.status < 0)
 		st = fdm_ds_fail(ds, res, FDM_DS_IO, "close: %s", c.err);
 	return st;
@@ -269,8 +273,7 @@ static enum fdm_ds_status nfs_be_read(struct fdm_ds *ds, enum fdm_ds_rec rec, co
 	st = open_file(ds, path, O_RDONLY, deadline, &fh, &err, res);
 	if (st != FDM_DS_OK) {
 		if (err == ENOENT) {
-			memset(res, 0, sizeof(*res));
-			res->damaged_slot = -1;
+			fdm_ds_result_clear(res);
 			return FDM_DS_OK;
 		}
 		return st;
@@ -278,10 +281,8 @@ static enum fdm_ds_status nfs_be_read(struct fdm_ds *ds, enum fdm_ds_rec rec, co
 	while (*got < len) {
 		struct call c = { .rbuf = (uint8_t *)buf + *got, .rlen = len - *got };
 
-		st = queued(ds, nfs_pread_async(be_of(ds)->nfs, fh, base + off + *got, len - *got,
-						call_cb, &c), "read", res);
-		if (st == FDM_DS_OK)
-			st = wait_call(ds, &c, deadline, fh, path, res);
+		st = run_call(ds, nfs_pread_async(be_of(ds)->nfs, fh, base + off + *got, len - *got,
+						  call_cb, &c), &c, deadline, fh, path, res);
 		if (st != FDM_DS_OK)
 			return st;         /* fh went with the connection */
 		if (c.status < 0) {
@@ -297,29 +298,39 @@ static enum fdm_ds_status nfs_be_read(struct fdm_ds *ds, enum fdm_ds_rec rec, co
 	return st;
 }
 
+static enum fdm_ds_status mkdir_one(struct fdm_ds *ds, const char *path, uint64_t deadline,
+				    struct fdm_ds_result *res)
+{
+	struct call c = { 0 };
+	enum fdm_ds_status st;
+
+	st = run_call(ds, nfs_mkdir_async(be_of(ds)->nfs, path, call_cb, &c), &c, deadline, NULL,
+		      path, res);
+	if (st == FDM_DS_OK && c.status < 0 && c.status != -EEXIST)
+		st = fdm_ds_fail(ds, res, FDM_DS_IO, "mkdir %s: %s", path, c.err);
+	return st;
+}
+
+/* mkdir -p of the URL's directory below the export, .fdm-ha and the cluster's:
+ * every prefix of "/dir/.fdm-ha/<cluster>" (EEXIST is fine). */
 static enum fdm_ds_status make_dirs(struct fdm_ds *ds, uint64_t deadline,
 				    struct fdm_ds_result *res)
 {
-	struct nfs_be *b = be_of(ds);
 	char path[768];
+	enum fdm_ds_status st = FDM_DS_OK;
+	size_t n;
 
-	for (int i = 0; i < 2; i++) {
-		struct call c = { 0 };
-		enum fdm_ds_status st;
-
-		if (i == 0)
-			snprintf(path, sizeof(path), "%s/.fdm-ha", b->path + b->export_len);
-		else
-			file_path(ds, NULL, path, sizeof(path));
-		st = queued(ds, nfs_mkdir_async(b->nfs, path, call_cb, &c), "mkdir", res);
-		if (st == FDM_DS_OK)
-			st = wait_call(ds, &c, deadline, NULL, path, res);
-		if (st != FDM_DS_OK)
-			return st;
-		if (c.status < 0 && c.status != -EEXIST)
-			return fdm_ds_fail(ds, res, FDM_DS_IO, "mkdir %s: %s", path, c.err);
+	file_path(ds, NULL, path, sizeof(path));
+	n = strlen(path);
+	for (size_t i = 1; st == FDM_DS_OK && i <= n; i++) {
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		path[i] = '\0';
+		st = mkdir_one(ds, path, deadline, res);
+		if (i < n)
+			path[i] = '/';
 	}
-	return FDM_DS_OK;
+	return st;
 }
 
 static enum fdm_ds_status nfs_be_write(struct fdm_ds *ds, enum fdm_ds_rec rec, const char *host,
@@ -347,10 +358,8 @@ static enum fdm_ds_status nfs_be_write(struct fdm_ds *ds, enum fdm_ds_rec rec, c
 	}
 	if (st != FDM_DS_OK)
 		return st;
-	st = queued(ds, nfs_pwrite_async(be_of(ds)->nfs, fh, base + off, len, buf, call_cb, &c),
-		    "write", res);
-	if (st == FDM_DS_OK)
-		st = wait_call(ds, &c, deadline, fh, path, res);
+	st = run_call(ds, nfs_pwrite_async(be_of(ds)->nfs, fh, base + off, len, buf, call_cb, &c),
+		      &c, deadline, fh, path, res);
 	if (st != FDM_DS_OK)
 		return st;
 	if (c.status < 0 || (size_t)c.status != len)
@@ -374,10 +383,8 @@ static enum fdm_ds_status nfs_be_truncate(struct fdm_ds *ds, enum fdm_ds_rec rec
 		return st;
 	fdm_ds_file_of(rec, host, name, sizeof(name), &base);
 	file_path(ds, name, path, sizeof(path));
-	st = queued(ds, nfs_truncate_async(be_of(ds)->nfs, path, base + len, call_cb, &c),
-		    "truncate", res);
-	if (st == FDM_DS_OK)
-		st = wait_call(ds, &c, deadline, NULL, path, res);
+	st = run_call(ds, nfs_truncate_async(be_of(ds)->nfs, path, base + len, call_cb, &c),
+		      &c, deadline, NULL, path, res);
 	if (st == FDM_DS_OK && c.status < 0)
 		st = fdm_ds_fail(ds, res, FDM_DS_IO, "truncate %s: %s", path, c.err);
 	return st;
@@ -397,9 +404,7 @@ static enum fdm_ds_status list_dir(struct fdm_ds *ds, const char *dir, bool host
 	if (st != FDM_DS_OK)
 		return st;
 	b = be_of(ds);
-	st = queued(ds, nfs_opendir_async(b->nfs, dir, call_cb, &c), "opendir", res);
-	if (st == FDM_DS_OK)
-		st = wait_call(ds, &c, deadline, NULL, dir, res);
+	st = run_call(ds, nfs_opendir_async(b->nfs, dir, call_cb, &c), &c, deadline, NULL, dir, res);
 	if (st != FDM_DS_OK)
 		return st;
 	if (c.status == -ENOENT)

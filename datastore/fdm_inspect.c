@@ -325,54 +325,64 @@ static int clusters_of(struct fdm_ds *ds, const struct opts *o, const struct fdm
 	return 0;
 }
 
-int main(int argc, char **argv)
+static int inspect_all(struct fdm_ds *ds, const struct opts *o, const struct fdm_config *cfg)
 {
-	struct opts o = { 0 };
-	struct fdm_config *cfg = calloc(1, sizeof(*cfg));
 	struct fdm_ds_hostlist *clusters = calloc(1, sizeof(*clusters));
-	uint8_t key[FDM_KEY_MAX];
-	int key_len, rc = 0;
-	struct fdm_ds *ds;
 	json_object *all = json_object_new_array();
-	char err[1024];
+	int rc = 0;
 
-	if (parse_args(argc, argv, &o) != 0 || load_auth(&o, cfg, key, &key_len) != 0)
-		return 2;
-	{
-		struct fdm_ds_params p = { .cluster = o.config ? cfg->cluster_id : "", .key = key,
-					   .key_len = (size_t)key_len, .host = "",
-					   .io_timeout_ms = cfg->io_timeout_ms ? cfg->io_timeout_ms : 2000 };
-
-		if (fdm_ds_open(o.url, &p, &ds, err, sizeof(err)) != 0) {
-			fprintf(stderr, "fdm-inspect: %s\n", err);
-			return 2;
-		}
-	}
-	if (clusters_of(ds, &o, cfg, clusters) != 0 || clusters->n == 0)
+	if (clusters == NULL || clusters_of(ds, o, cfg, clusters) != 0 || clusters->n == 0)
 		rc = 1;
-	for (size_t i = 0; i < clusters->n; i++) {
+	for (size_t i = 0; clusters != NULL && i < clusters->n; i++) {
 		json_object *one = inspect_cluster(ds, clusters->ids[i]);
 
 		if (json_object_array_length(json_object_object_get(one, "errors")) > 0)
 			rc = 1;
-		if (!o.json)
+		if (!o->json)
 			print_human(one);
 		json_object_array_add(all, one);
 	}
-	if (o.json && json_object_array_length(all) == 1) {
+	if (o->json && json_object_array_length(all) == 1) {
 		printf("%s\n", json_object_to_json_string_ext(json_object_array_get_idx(all, 0),
-							      JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-	} else if (o.json) {
+							      JSON_C_TO_STRING_PRETTY |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
+	} else if (o->json) {
 		json_object *wrap = json_object_new_object();
 
-		json_object_object_add(wrap, "url", json_object_new_string(o.url));
+		json_object_object_add(wrap, "url", json_object_new_string(o->url));
 		json_object_object_add(wrap, "clusters", json_object_get(all));
-		printf("%s\n", json_object_to_json_string_ext(wrap, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n", json_object_to_json_string_ext(wrap, JSON_C_TO_STRING_PRETTY |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(wrap);
 	}
 	json_object_put(all);
+	free(clusters);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	struct fdm_config *cfg;
+	uint8_t key[FDM_KEY_MAX];
+	struct fdm_ds *ds = NULL;
+	char err[1024];
+	int key_len, rc = 2;
+
+	if (parse_args(argc, argv, &o) != 0)
+		return 2;
+	cfg = calloc(1, sizeof(*cfg));
+	if (cfg != NULL && load_auth(&o, cfg, key, &key_len) == 0) {
+		struct fdm_ds_params p = { .cluster = o.config ? cfg->cluster_id : "", .key = key,
+					   .key_len = (size_t)key_len, .host = "",
+					   .io_timeout_ms = cfg->io_timeout_ms ? cfg->io_timeout_ms : 2000 };
+
+		if (fdm_ds_open(o.url, &p, &ds, err, sizeof(err)) != 0)
+			fprintf(stderr, "fdm-inspect: %s\n", err);
+		else
+			rc = inspect_all(ds, &o, cfg);
+	}
 	fdm_ds_close(ds);
 	free(cfg);
-	free(clusters);
 	return rc;
 }

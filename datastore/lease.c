@@ -20,6 +20,8 @@
 
 #include <string.h>
 
+#include "fdm/core/timing.h"
+
 static const char *const state_names[] = {
 	[FDM_LEASE_IDLE] = "idle",
 	[FDM_LEASE_ACQUIRING] = "acquiring",
@@ -65,6 +67,14 @@ static uint64_t next_nonce(struct fdm_lease *l)
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	z ^= z >> 31;
 	return z != 0 ? z : 1;
+}
+
+void fdm_lease_timing_of(const struct fdm_timing *t, struct fdm_lease_timing *out)
+{
+	out->io_ms = t->io_timeout_ms;
+	out->expiry_ms = t->lease_expiry_ms;
+	out->acquire_wait_ms = t->lease_acquire_wait_ms;
+	out->acting_ms = t->lease_acting_ms;
 }
 
 void fdm_lease_init(struct fdm_lease *l, const char *self, const struct fdm_lease_timing *t,
@@ -328,22 +338,34 @@ static struct fdm_lease_action held_read(struct fdm_lease *l, uint64_t now,
 	return write_renewal(l, now, v);
 }
 
+/* Released (or given up): wanted again meanwhile, acquire afresh. */
+static void after_release(struct fdm_lease *l, uint64_t now)
+{
+	l->state = l->wanted ? FDM_LEASE_ACQUIRING : FDM_LEASE_IDLE;
+	l->next_read_ms = now;
+}
+
+/* Releasing ends without a release written: not ours, or storage too slow. */
+static struct fdm_lease_action release_failed(struct fdm_lease *l, uint64_t now, const char *why)
+{
+	struct fdm_lease_action a;
+
+	l->have_mine = false;
+	after_release(l, now);
+	a = with_note(plan(l, now), FDM_LEASE_NOTE_RELEASE_FAILED, why);
+	a.release_ms = now;
+	return a;
+}
+
 static struct fdm_lease_action releasing_read(struct fdm_lease *l, uint64_t now,
 					      const struct fdm_lease_view *v)
 {
 	struct fdm_lease_rec rec;
 
 	l->release_read_done = true;
-	if (!view_ours(l, v) || now >= renew_limit(l)) {
-		struct fdm_lease_action a;
-
-		l->have_mine = false;
-		l->state = FDM_LEASE_IDLE;
-		a = with_note(plan(l, now), FDM_LEASE_NOTE_RELEASE_FAILED,
-			      "not ours any more (or past the renewal limit): nothing written");
-		a.release_ms = now;
-		return a;
-	}
+	if (!view_ours(l, v) || now >= renew_limit(l))
+		return release_failed(l, now, "not ours any more (or past the renewal limit): "
+				      "nothing written");
 	rec = l->mine;
 	rec.owner[0] = '\0';
 	rec.nonce = 0;
@@ -372,16 +394,9 @@ struct fdm_lease_action fdm_lease_read_done(struct fdm_lease *l, uint64_t now, b
 			lose(l);
 		if (l->state == FDM_LEASE_RELEASING) {
 			l->release_read_done = false;
-			if (now >= renew_limit(l)) {
-				struct fdm_lease_action a;
-
-				l->have_mine = false;
-				l->state = FDM_LEASE_IDLE;
-				a = with_note(plan(l, now), FDM_LEASE_NOTE_RELEASE_FAILED,
-					      "release read failed until the renewal limit");
-				a.release_ms = now;
-				return a;
-			}
+			if (now >= renew_limit(l))
+				return release_failed(l, now, "release read failed until the "
+						      "renewal limit");
 		}
 		return plan(l, now);
 	}
@@ -431,7 +446,7 @@ struct fdm_lease_action fdm_lease_write_done(struct fdm_lease *l, uint64_t now, 
 		break;
 	case FDM_LEASE_RELEASING:
 		l->have_mine = false;
-		l->state = FDM_LEASE_IDLE;
+		after_release(l, now);
 		a = with_note(plan(l, now), ok ? FDM_LEASE_NOTE_RELEASED : FDM_LEASE_NOTE_RELEASE_FAILED,
 			      ok ? "written free" : "release write failed: it may land late");
 		/* A successor may take a released lease at once: from the issue of

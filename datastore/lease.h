@@ -105,7 +105,10 @@ struct fdm_lease {
 	uint64_t stray_events;         /* completions with no I/O in flight (caller bug) */
 };
 
-/* Derive the lease timing from the agent's (fdm/core/timing.h values). */
+/* The lease's share of the agent's derived timing (fdm/core/timing.h). */
+struct fdm_timing;
+void fdm_lease_timing_of(const struct fdm_timing *t, struct fdm_lease_timing *out);
+
 void fdm_lease_init(struct fdm_lease *l, const char *self, const struct fdm_lease_timing *t,
 		    uint64_t nonce_seed, uint64_t now_ms);
 

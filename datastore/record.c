@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "datastore/crc32c.h"
+#include "fdm/util.h"
 
 #define OFF_VERSION  4
 #define OFF_KIND     6
@@ -40,17 +41,6 @@ const char *fdm_rec_err_name(enum fdm_rec_err e)
 
 static void put_be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static uint16_t get_be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	for (int i = 3; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static void put_be64(uint8_t *p, uint64_t v)
 {
@@ -95,12 +85,12 @@ size_t fdm_rec_encode(const struct fdm_rec_auth *auth, enum fdm_rec_kind kind,
 	memcpy(out, FDM_REC_MAGIC, 4);
 	put_be16(out + OFF_VERSION, FDM_REC_VERSION);
 	put_be16(out + OFF_KIND, (uint16_t)kind);
-	put_be32(out + OFF_LEN, (uint32_t)body_len);
+	fdm_put_be32(out + OFF_LEN, (uint32_t)body_len);
 	put_be64(out + OFF_GEN, slot_gen);
 	memcpy(out + OFF_CLUSTER, auth->cluster, strnlen(auth->cluster, FDM_REC_CLUSTER_MAX - 1));
 	if (body_len > 0)
 		memcpy(out + FDM_REC_HEADER, body, body_len);
-	put_be32(out + end, fdm_crc32c(0, out, end));
+	fdm_put_be32(out + end, fdm_crc32c(0, out, end));
 	mac(auth, out, end + 4, out + end + 4);
 	return padded;
 }
@@ -126,8 +116,8 @@ enum fdm_rec_err fdm_rec_peek(const uint8_t *buf, size_t len, size_t slot_size,
 		return FDM_REC_BAD_MAGIC;
 	if (get_be16(buf + OFF_VERSION) != FDM_REC_VERSION)
 		return FDM_REC_BAD_VERSION;
-	body = get_be32(buf + OFF_LEN);
-	if (get_be32(buf + OFF_RESERVED) != 0 || body > slot_size ||
+	body = fdm_get_be32(buf + OFF_LEN);
+	if (fdm_get_be32(buf + OFF_RESERVED) != 0 || body > slot_size ||
 	    FDM_REC_OVERHEAD + body > slot_size)
 		return FDM_REC_BAD_LENGTH;
 	*slot_gen = get_be64(buf + OFF_GEN);
@@ -160,7 +150,7 @@ enum fdm_rec_err fdm_rec_decode(const struct fdm_rec_auth *auth, const uint8_t *
 	if (frame > len)
 		return FDM_REC_SHORT;
 	end = frame - FDM_REC_TRAILER;
-	if (get_be32(buf + end) != fdm_crc32c(0, buf, end))
+	if (fdm_get_be32(buf + end) != fdm_crc32c(0, buf, end))
 		return FDM_REC_BAD_CHECKSUM;
 	mac(auth, buf, end + 4, want_mac);
 	if (CRYPTO_memcmp(want_mac, buf + end + 4, MAC_LEN) != 0)

@@ -77,6 +77,14 @@ static enum fdm_ds_rec rec_by_name(const char *s)
 	exit(2);
 }
 
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -89,7 +97,7 @@ static void print_stats(const char *what, uint64_t *v, size_t n)
 	if (n == 0)
 		return;
 	qsort(v, n, sizeof(v[0]), cmp_u64);
-	say("%s n=%zu median_ms=%llu p99_ms=%llu max_ms=%llu", what, n,
+	say("%s n=%zu median_us=%llu p99_us=%llu max_us=%llu", what, n,
 	    (unsigned long long)v[n / 2], (unsigned long long)v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1],
 	    (unsigned long long)v[n - 1]);
 }
@@ -266,7 +274,7 @@ static int cmd_write_hb(struct tool *t, int n)
 	size_t ok = 0;
 
 	for (int i = 0; i < n; i++) {
-		uint64_t t0 = fdm_now_mono_ms();
+		uint64_t t0 = now_us();
 		enum fdm_ds_status st = fdm_ds_hb_write(t->ds, fdm_ds_deadline(t->ds), &res);
 
 		if (st == FDM_DS_CLAIMING) {
@@ -279,33 +287,37 @@ static int cmd_write_hb(struct tool *t, int n)
 			free(lat);
 			return 1;
 		}
-		lat[ok++] = fdm_now_mono_ms() - t0;
+		lat[ok++] = now_us() - t0;
 	}
 	print_stats("hb-write", lat, ok);
 	free(lat);
 	return 0;
 }
 
-/* Drive the lease synchronously (sleeping through waits); *io_ms: time in I/O. */
+/* Drive the lease synchronously (sleeping through waits); *io_us: time spent in I/O. */
 static enum fdm_lease_note sync_until_note(struct tool *t, struct fdm_lease_action a,
-					   uint64_t *io_ms)
+					   uint64_t *io_us)
 {
 	struct fdm_ds_result res;
+	uint64_t give_up = fdm_now_mono_ms() + 10ull * t->lt.expiry_ms;
 
 	while (a.note == FDM_LEASE_NOTE_NONE) {
-		uint64_t t0 = fdm_now_mono_ms();
+		uint64_t t0 = fdm_now_mono_ms(), u0 = now_us();
+
+		if (t0 >= give_up)
+			return FDM_LEASE_NOTE_NONE;
 
 		if (a.io == FDM_LEASE_IO_READ) {
 			struct fdm_lease_view v;
 			bool ok = fdm_ds_lease_read(t->ds, fdm_ds_deadline(t->ds), &v, &res) == FDM_DS_OK;
 
-			*io_ms += fdm_now_mono_ms() - t0;
+			*io_us += now_us() - u0;
 			a = fdm_lease_read_done(&t->lease, fdm_now_mono_ms(), ok, &v);
 		} else if (a.io == FDM_LEASE_IO_WRITE) {
 			bool ok = fdm_ds_lease_write(t->ds, fdm_ds_deadline(t->ds), &a.write,
 						     &res) == FDM_DS_OK;
 
-			*io_ms += fdm_now_mono_ms() - t0;
+			*io_us += now_us() - u0;
 			a = fdm_lease_write_done(&t->lease, fdm_now_mono_ms(), ok);
 		} else {
 			if (a.wake_ms > t0)
@@ -315,10 +327,10 @@ static enum fdm_lease_note sync_until_note(struct tool *t, struct fdm_lease_acti
 	}
 	/* Finish the I/O that came with the note (the first renewal). */
 	if (a.io == FDM_LEASE_IO_WRITE) {
-		uint64_t t0 = fdm_now_mono_ms();
+		uint64_t u0 = now_us();
 		bool ok = fdm_ds_lease_write(t->ds, fdm_ds_deadline(t->ds), &a.write, &res) == FDM_DS_OK;
 
-		*io_ms += fdm_now_mono_ms() - t0;
+		*io_us += now_us() - u0;
 		fdm_lease_write_done(&t->lease, fdm_now_mono_ms(), ok);
 	}
 	return a.note;
@@ -330,18 +342,18 @@ static int cmd_measure_acquire(struct tool *t, int n)
 	int done = 0;
 
 	for (int i = 0; i < n; i++) {
-		uint64_t t0 = fdm_now_mono_ms(), io_ms = 0;
+		uint64_t t0 = fdm_now_mono_ms(), u0 = now_us(), io_us = 0;
 		enum fdm_lease_note note;
 
 		fdm_lease_init(&t->lease, t->p.host, &t->lt, fdm_ds_random_u64(), t0);
-		note = sync_until_note(t, fdm_lease_want(&t->lease, t0), &io_ms);
+		note = sync_until_note(t, fdm_lease_want(&t->lease, t0), &io_us);
 		if (note != FDM_LEASE_NOTE_ACQUIRED) {
 			say("measure-acquire note=%s", fdm_lease_note_name(note));
 			break;
 		}
-		total[done] = fdm_now_mono_ms() - t0;
-		io[done++] = io_ms;
-		note = sync_until_note(t, fdm_lease_release(&t->lease, fdm_now_mono_ms()), &io_ms);
+		total[done] = now_us() - u0;
+		io[done++] = io_us;
+		note = sync_until_note(t, fdm_lease_release(&t->lease, fdm_now_mono_ms()), &io_us);
 		if (note != FDM_LEASE_NOTE_RELEASED) {
 			say("measure-release note=%s", fdm_lease_note_name(note));
 			break;
@@ -546,25 +558,18 @@ int main(int argc, char **argv)
 		usage();
 	cmd = argv[optind];
 	len = fdm_key_load(keyfile, t->key, err, sizeof(err));
-	if (len < 0) {
-		fprintf(stderr, "ds-tool: %s\n", err);
-		return 2;
-	}
 	t->p.key = t->key;
-	t->p.key_len = (size_t)len;
+	t->p.key_len = len > 0 ? (size_t)len : 0;
 	t->p.incarnation = fdm_now_unix_ms();
 	/* heartbeat_interval = io keeps the derivation's inequalities. */
-	if (fdm_timing_derive(t->p.io_timeout_ms, t->p.io_timeout_ms, &tm, err, sizeof(err)) != 0) {
+	if (len < 0 ||
+	    fdm_timing_derive(t->p.io_timeout_ms, t->p.io_timeout_ms, &tm, err, sizeof(err)) != 0 ||
+	    fdm_ds_open(t->url, &t->p, &t->ds, err, sizeof(err)) != 0) {
 		fprintf(stderr, "ds-tool: %s\n", err);
+		free(t);
 		return 2;
 	}
-	t->lt = (struct fdm_lease_timing){ .io_ms = tm.io_timeout_ms, .expiry_ms = tm.lease_expiry_ms,
-					   .acquire_wait_ms = tm.lease_acquire_wait_ms,
-					   .acting_ms = tm.lease_acting_ms };
-	if (fdm_ds_open(t->url, &t->p, &t->ds, err, sizeof(err)) != 0) {
-		fprintf(stderr, "ds-tool: %s\n", err);
-		return 2;
-	}
+	fdm_lease_timing_of(&tm, &t->lt);
 	signal(SIGPIPE, SIG_IGN);
 	if (strcmp(cmd, "acquire-and-hold") == 0)
 		rc = cmd_hold(t, false);

@@ -259,6 +259,10 @@ static void test_other_key_and_cluster(void **state)
 	assert_int_equal(fdm_ds_hb_read(f->ds, "host-1", fdm_ds_deadline(f->ds), &hb, &res),
 			 FDM_DS_CORRUPT);
 	assert_int_equal(res.rec_err, FDM_REC_BAD_MAC);
+	struct fdm_ds_stats st;
+	fdm_ds_get_stats(f->ds, &st);
+	assert_int_equal(st.rejected[FDM_REC_BAD_MAC], 1);      /* the forger wrote one slot */
+	assert_int_equal(st.corrupt_slots, 1);
 	/* Another cluster's records live in another folder; copied here they are
 	 * refused by name. */
 	struct fdm_ds *other = open_as(f->url, "prod-b", "host-1", key_a);

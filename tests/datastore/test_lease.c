@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "datastore/lease.h"
+#include "fdm/core/timing.h"
 
 #define IO 1000
 
@@ -61,6 +62,19 @@ static struct fdm_lease_action run_until_note(struct fdm_lease *l, struct disk *
 	while (a.note == FDM_LEASE_NOTE_NONE && *now < until)
 		a = step(l, d, a, now);
 	return a;
+}
+
+/* The agent's derivation gives the timing these tests use (io = 1000). */
+static void test_timing_from_agent(void **state)
+{
+	struct fdm_timing tm;
+	struct fdm_lease_timing lt;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(fdm_timing_derive(1000, IO, &tm, err, sizeof(err)), 0);
+	fdm_lease_timing_of(&tm, &lt);
+	assert_memory_equal(&lt, &T, sizeof(lt));
 }
 
 static void test_free_acquire(void **state)
@@ -384,9 +398,169 @@ static void test_idle_observation_counts(void **state)
 	assert_int_equal(a.io, FDM_LEASE_IO_WRITE);       /* unchanged for 6 io already */
 }
 
+/* ------------------------------------------------------------ event tables */
+
+enum ev { E_WANT, E_RELEASE, E_TICK, E_READ_OK, E_READ_FAIL, E_WRITE_OK, E_WRITE_FAIL };
+enum disk_op { D_AS_IS, D_OTHER_WRITES, D_OTHER_RELEASES };
+
+struct tstep {
+	enum ev ev;
+	uint64_t t;
+	enum disk_op disk;            /* what host-2 does to the disk just before */
+	enum fdm_lease_io io;         /* expected action */
+	enum fdm_lease_note note;
+	uint64_t wake;                /* expected wake time when io is NONE (0: any) */
+	uint64_t gen;                 /* expected generation of a write (0: any) */
+	const char *owner;            /* expected owner of a write (NULL: any) */
+};
+
+struct tseq {
+	const char *name;
+	struct tstep steps[24];
+};
+
+#define R FDM_LEASE_IO_READ
+#define W FDM_LEASE_IO_WRITE
+#define N FDM_LEASE_IO_NONE
+#define NONE FDM_LEASE_NOTE_NONE
+/* The free acquisition every sequence below starts from: held at 2030 with
+ * the first renewal written at 2040 (issued 2030). */
+#define ACQUIRE_FREE \
+	{ E_WANT, 0, D_AS_IS, R, NONE, 0, 0, NULL }, \
+	{ E_READ_OK, 10, D_AS_IS, W, NONE, 0, 1, "host-1" }, \
+	{ E_WRITE_OK, 20, D_AS_IS, N, NONE, 2020, 0, NULL }, \
+	{ E_TICK, 2020, D_AS_IS, R, NONE, 0, 0, NULL }, \
+	{ E_READ_OK, 2030, D_AS_IS, W, FDM_LEASE_NOTE_ACQUIRED, 0, 1, "host-1" }, \
+	{ E_WRITE_OK, 2040, D_AS_IS, N, NONE, 3020, 0, NULL }
+
+static const struct tseq seqs[] = {
+	{ "free acquire, then renew read-check-write", {
+		ACQUIRE_FREE,
+		{ E_TICK, 3020, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_READ_OK, 3030, D_AS_IS, W, NONE, 0, 1, "host-1" },
+		{ E_WRITE_OK, 3040, D_AS_IS, N, NONE, 4020, 0, NULL },
+	} },
+	{ "expiry wait restarts on every change, confirm read issued at expiry", {
+		{ E_WANT, 0, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_READ_OK, 10, D_OTHER_WRITES, N, NONE, 1000, 0, NULL },
+		{ E_TICK, 1000, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_READ_OK, 1010, D_OTHER_WRITES, N, NONE, 2000, 0, NULL },
+		{ E_TICK, 2000, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_READ_OK, 2010, D_AS_IS, N, NONE, 3000, 0, NULL },
+		{ E_TICK, 3000, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_READ_OK, 3010, D_AS_IS, N, NONE, 4000, 0, NULL },
+		{ E_TICK, 4000, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_READ_OK, 4010, D_AS_IS, N, NONE, 5000, 0, NULL },
+		{ E_TICK, 5000, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_READ_OK, 5005, D_AS_IS, N, NONE, 5010, 0, NULL },   /* issued before 1010 + 4000 */
+		{ E_TICK, 5010, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_READ_OK, 5015, D_AS_IS, W, NONE, 0, 3, "host-1" },  /* host-2's gen 2, + 1 */
+	} },
+	{ "race lost at the re-read", {
+		{ E_WANT, 0, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_READ_OK, 10, D_AS_IS, W, NONE, 0, 1, "host-1" },
+		{ E_WRITE_OK, 20, D_AS_IS, N, NONE, 2020, 0, NULL },
+		{ E_TICK, 2020, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_READ_OK, 2030, D_OTHER_WRITES, N, FDM_LEASE_NOTE_RACE_LOST, 3020, 0, NULL },
+	} },
+	{ "failed acquisition write: observe again", {
+		{ E_WANT, 0, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_READ_OK, 10, D_AS_IS, W, NONE, 0, 1, "host-1" },
+		{ E_WRITE_FAIL, 510, D_AS_IS, N, NONE, 1000, 0, NULL },
+		{ E_TICK, 1000, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_READ_OK, 1010, D_AS_IS, W, NONE, 0, 1, "host-1" },  /* still free */
+	} },
+	{ "renewal finds a foreign record: lost at once, no write", {
+		ACQUIRE_FREE,
+		{ E_TICK, 3020, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_READ_OK, 3030, D_OTHER_WRITES, N, FDM_LEASE_NOTE_LOST, 4020, 0, NULL },
+	} },
+	{ "reads fail: dropped at last write issue + acting + io", {
+		ACQUIRE_FREE,
+		{ E_TICK, 3020, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_READ_FAIL, 4020, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_READ_FAIL, 5020, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_READ_FAIL, 5040, D_AS_IS, N, FDM_LEASE_NOTE_LOST, 6020, 0, NULL },
+	} },
+	{ "release writes it free, then observes", {
+		ACQUIRE_FREE,
+		{ E_RELEASE, 2100, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_READ_OK, 2110, D_AS_IS, W, NONE, 0, 1, "" },
+		{ E_WRITE_OK, 2120, D_AS_IS, R, FDM_LEASE_NOTE_RELEASED, 0, 0, NULL },
+	} },
+	{ "released and wanted again: re-acquired from the free record", {
+		ACQUIRE_FREE,
+		{ E_RELEASE, 2100, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_WANT, 2105, D_AS_IS, N, NONE, 0, 0, NULL },         /* read in flight */
+		{ E_READ_OK, 2110, D_AS_IS, W, NONE, 0, 1, "" },
+		{ E_WRITE_OK, 2120, D_AS_IS, R, FDM_LEASE_NOTE_RELEASED, 0, 0, NULL },
+		{ E_READ_OK, 2130, D_AS_IS, W, NONE, 0, 2, "host-1" },
+	} },
+	{ "another host released: taken at once", {
+		{ E_WANT, 0, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_READ_OK, 10, D_OTHER_WRITES, N, NONE, 1000, 0, NULL },
+		{ E_TICK, 1000, D_AS_IS, R, NONE, 0, 0, NULL },
+		{ E_READ_OK, 1010, D_OTHER_RELEASES, W, NONE, 0, 3, "host-1" },
+	} },
+};
+
+static void test_event_tables(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
+		struct fdm_lease l;
+		struct disk d = { 0 };
+		struct fdm_lease_rec pending = { { 0 }, 0, 0, 0 };
+		uint64_t other_renewal = 0;
+
+		print_message("sequence: %s\n", seqs[i].name);
+		fdm_lease_init(&l, "host-1", &T, 7, 0);
+		for (size_t j = 0; j < 24 && (j == 0 || seqs[i].steps[j].t != 0); j++) {
+			const struct tstep *st = &seqs[i].steps[j];
+			struct fdm_lease_action a;
+
+			if (st->disk == D_OTHER_WRITES)
+				disk_put_owner(&d, "host-2", 2, ++other_renewal);
+			else if (st->disk == D_OTHER_RELEASES)
+				disk_put_owner(&d, "", 2, ++other_renewal);
+			switch (st->ev) {
+			case E_WANT: a = fdm_lease_want(&l, st->t); break;
+			case E_RELEASE: a = fdm_lease_release(&l, st->t); break;
+			case E_TICK: a = fdm_lease_tick(&l, st->t); break;
+			case E_READ_OK: a = fdm_lease_read_done(&l, st->t, true, &d.v); break;
+			case E_READ_FAIL: a = fdm_lease_read_done(&l, st->t, false, NULL); break;
+			case E_WRITE_OK:
+				disk_put(&d, &pending);
+				a = fdm_lease_write_done(&l, st->t, true);
+				break;
+			default: a = fdm_lease_write_done(&l, st->t, false); break;
+			}
+			print_message("  step %zu at %llu: io %d note %s\n", j,
+				      (unsigned long long)st->t, a.io, fdm_lease_note_name(a.note));
+			assert_int_equal(a.io, st->io);
+			assert_int_equal(a.note, st->note);
+			if (st->io == FDM_LEASE_IO_NONE && st->wake != 0)
+				assert_int_equal(a.wake_ms, st->wake);
+			if (st->io == FDM_LEASE_IO_WRITE) {
+				pending = a.write;
+				if (st->gen != 0)
+					assert_int_equal(a.write.generation, st->gen);
+				if (st->owner != NULL)
+					assert_string_equal(a.write.owner, st->owner);
+			}
+		}
+	}
+}
+
+#undef R
+#undef W
+#undef N
+#undef NONE
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_timing_from_agent),
 		cmocka_unit_test(test_free_acquire),
 		cmocka_unit_test(test_first_read_decision_table),
 		cmocka_unit_test(test_expiry_wait_with_changing_content),
@@ -399,6 +573,7 @@ int main(void)
 		cmocka_unit_test(test_release_during_acquisition),
 		cmocka_unit_test(test_stray_completion_counted),
 		cmocka_unit_test(test_idle_observation_counts),
+		cmocka_unit_test(test_event_tables),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

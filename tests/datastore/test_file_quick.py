@@ -1,0 +1,15 @@
+#!/usr/bin/env python3
+"""The quick part of the datastore system test: file:// only (no servers), so
+that `make check` can run it against the sanitizer build: records round-trip,
+the lease is contended, corruption is named, a hung open() is reported at the
+deadline while the event loop ticks."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_backends  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(test_backends.main(backends=["file"],
+                                file_names=("round-trip", "contention", "corrupt-byte",
+                                            "truncated", "other-key", "inspect-cli")))
