@@ -20,7 +20,7 @@ a later run can tell a crashed run's leftovers from a live one):
 Everything started is recorded by PID and torn down in __exit__, on SIGINT/SIGTERM/SIGHUP
 and when setup fails half-way; `sweep()` removes what a crashed earlier run left.
 Python 3 standard library only.  `python3 harness.py demo start|stop|status` runs the
-demo cluster of tests/demo/demo.sh (state kept in /run/fdm-demo/).
+demo cluster of tests/demo/demo.sh (state kept in /var/tmp/fdm-demo/).
 """
 
 import json
@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 TEST_PREFIX = "fdmt"
 DEFAULT_TIMING = (500, 1000)        # heartbeat_interval_ms, io_timeout_ms: quick tests
@@ -193,6 +194,10 @@ class Host:
         self.pid = None
         self.started_at = None                  # time.monotonic() of the last start
         self.returncode = None
+        self.node_xml = os.path.join(self.dir, "node.xml")
+        self.shim_log = os.path.join(self.dir, "hostd-shim.log")
+        self.shim_popen = None                  # its hostd-shim, when the cluster runs shims
+        self.shim_pid = None
 
 
 class Cluster:
@@ -204,6 +209,8 @@ class Cluster:
         mount in that agent's private mount namespace), i.e. reaches fewer of them.
     ghosts: extra host ids listed in [peers] (addresses after the real hosts) that
         never run an agent; tests use them as the sender of injected packets.
+    shims: run a hostd-shim per host on libvirt's test driver, with a node file of
+        two running test domains per host (<host id>-vm1, -vm2); start() starts it.
     nfs, iscsi: names of datastores served by a real nfs-ganesha (NFSv3 export) and a
         real tgtd (one 64 MiB LUN each, 512-byte blocks) in a storage namespace that
         every host reaches over its own storage link.
@@ -213,7 +220,7 @@ class Cluster:
     def __init__(self, hosts=4, datastores=("ds1", "ds2"), readonly=None, ghosts=(),
                  timing=DEFAULT_TIMING, isolation_response="none", tag=None,
                  ns_prefix=None, workdir=None, cluster_id=None, subnet=None, verbose=True,
-                 nfs=(), iscsi=()):
+                 nfs=(), iscsi=(), shims=False):
         if isinstance(hosts, int):
             hosts = ["host-%d" % i for i in range(1, hosts + 1)]
         if len(set(hosts) | set(ghosts)) != len(hosts) + len(ghosts):
@@ -230,6 +237,7 @@ class Cluster:
         self.storage_ns = self.ns_prefix + "st"
         self.storage_net = self.net.replace("10.251.", "10.252.", 1)
         self.storage_address = self.storage_net + ".253"
+        self.shims = shims
         self.nfs_names = list(nfs)
         self.iscsi_names = list(iscsi)
         self.nfs = None                          # servers.Ganesha once started
@@ -307,6 +315,7 @@ class Cluster:
         for host in self.hosts.values():
             os.makedirs(host.dir, exist_ok=True)
             self.write_config(host)
+            self.write_node_xml(host)
 
     def _make_key_and_datastores(self):
         self.key_file = os.path.join(self.workdir, "authkey")
@@ -427,13 +436,48 @@ class Cluster:
             "",
             "[hostd]",
             "socket = %s" % host.hostd_socket,
-            "libvirt_uri = test:///default",
+            "libvirt_uri = test://%s" % host.node_xml,
             "",
             "[control]",
             "socket = %s" % host.socket,
             "",
         ]
         return "\n".join(lines)
+
+    def write_node_xml(self, host):
+        """The libvirt test driver's node file of host: two running test domains."""
+        doms = ""
+        for n in (1, 2):
+            name = "%s-vm%d" % (host.id, n)
+            doms += ("<domain type='test'><name>%s</name><uuid>%s</uuid><memory>131072</memory>"
+                     "<vcpu>1</vcpu><os><type>hvm</type></os></domain>"
+                     % (name, uuid.uuid5(uuid.NAMESPACE_DNS, self.cluster_id + name)))
+        with open(host.node_xml, "w") as f:
+            f.write("<node><cpu><mhz>2000</mhz><model>test</model><active>4</active><nodes>1"
+                    "</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads></cpu>"
+                    "<memory>8388608</memory>%s</node>" % doms)
+
+    def start_shim(self, h, detach=False):
+        """Start host h's hostd-shim in its namespace (test driver, its node file)."""
+        host = self.host(h)
+        with open(host.shim_log, "a") as logf:
+            host.shim_popen = subprocess.Popen(
+                ["ip", "netns", "exec", host.ns, binary("hostd-shim"), "--config", host.config],
+                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        host.shim_pid = host.shim_popen.pid
+        self.wait_until(lambda: os.path.exists(host.hostd_socket) or
+                        host.shim_popen.poll() is not None, 10, "%s's hostd-shim socket" % h)
+        if host.shim_popen.poll() is not None:
+            raise HarnessError("%s's hostd-shim exited: %s" % (h, "".join(self.log_tail(h)[-3:])))
+        if detach:
+            host.shim_popen = None
+        return host.shim_pid
+
+    def shim_cli(self, h, *args):
+        """hostd-shim-cli against h's shim; the JSON lines it printed, parsed."""
+        r = run([binary("hostd-shim-cli"), "--socket", self.host(h).hostd_socket] + list(args))
+        return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
 
     def write_config(self, host, only=None, text=None):
         """Write host's config file (`only`: peers subset; `text`: verbatim)."""
@@ -455,6 +499,8 @@ class Cluster:
         host = self.host(h)
         if host.pid is not None and pid_alive(host.pid):
             raise HarnessError("%s already running (pid %d)" % (h, host.pid))
+        if self.shims and (host.shim_pid is None or not pid_alive(host.shim_pid)):
+            self.start_shim(h, detach=detach)
         fdm = [binary("fdm"), "--config", host.config]
         if host.readonly:
             script = "set -e; "
@@ -687,6 +733,11 @@ class Cluster:
                         unclean.append("%s exited %s on SIGTERM" % (host.id, host.returncode))
                 except Exception as e:  # keep cleaning whatever happens
                     log("stopping %s: %s" % (host.id, e))
+        for host in self.hosts.values():
+            if host.shim_pid is not None:
+                rc = stop_pid(host.shim_pid, host.shim_popen)
+                if rc not in (0, None):
+                    unclean.append("%s's hostd-shim exited %s on SIGTERM" % (host.id, rc))
         if unclean and not failed:
             self.print_logs()
         self.teardown_network()
@@ -728,9 +779,11 @@ class Cluster:
             "tag": self.tag, "bridge": self.bridge, "workdir": self.workdir,
             "namespaces": self.created_ns, "links": self.created_links,
             "iptables_rules": self.iptables_rules,
-            "hosts": {h.id: {"pid": h.pid, "ns": h.ns, "address": h.address,
-                             "config": h.config, "socket": h.socket, "log": h.log}
+            "hosts": {h.id: {"pid": h.pid, "shim_pid": h.shim_pid, "ns": h.ns,
+                             "address": h.address, "config": h.config, "socket": h.socket,
+                             "hostd_socket": h.hostd_socket, "log": h.log}
                       for h in self.hosts.values()},
+            "storage_ns": self.storage_ns if (self.nfs_names or self.iscsi_names) else None,
         }
         with open(path, "w") as f:
             json.dump(state, f, indent=1)
@@ -825,7 +878,8 @@ def check(cond, what):
 
 # ----------------------------------------------------------------------------- demo
 
-DEMO_DIR = "/run/fdm-demo"
+# Not under /run: the storage servers mount a private tmpfs on /run.
+DEMO_DIR = "/var/tmp/fdm-demo"
 DEMO_STATE = os.path.join(DEMO_DIR, "state.json")
 DEMO_HOSTS = ["host-1", "host-2", "host-3", "host-4"]
 
@@ -835,23 +889,27 @@ def demo_start():
         print("a demo cluster is already running (%s); stopping it first" % DEMO_STATE)
         demo_stop()
     os.makedirs(DEMO_DIR, exist_ok=True)
-    c = Cluster(DEMO_HOSTS, datastores=("ds1",), timing=(1000, 2000), tag="demo",
-                ns_prefix="fdmdemo-", workdir=DEMO_DIR, cluster_id="demo",
-                subnet="10.251.250", verbose=False)
+    c = Cluster(DEMO_HOSTS, datastores=(), nfs=("nfs1",), iscsi=("iscsi1",), shims=True,
+                timing=(1000, 2000), tag="demo", ns_prefix="fdmdemo-", workdir=DEMO_DIR,
+                cluster_id="demo", subnet="10.251.250", verbose=False)
     c._install_signal_handlers()
     try:
         c.setup()
-        # Later slices: start hostd-shim per host here (libvirt test:///default domains),
-        # and an nfs-ganesha export as a second datastore (TESTBED.md "NFS").
+        print("storage: nfs-ganesha (%s) and tgtd (%s) in namespace %s"
+              % (c.datastore_url("nfs1"), c.datastore_url("iscsi1"), c.storage_ns))
         for h in c.hosts:
             c.start(h, detach=True)
         c.save_state(DEMO_STATE)
-        print("started 4 agents in network namespaces %s .. %s" % (c.hosts["host-1"].ns,
-                                                                    c.hosts["host-4"].ns))
+        print("started 4 agents and 4 hostd-shims (libvirt test driver, 2 domains each) in "
+              "network namespaces %s .. %s" % (c.hosts["host-1"].ns, c.hosts["host-4"].ns))
         master, secs = c.wait_for_agreement(timeout=30)
         print("all 4 agree on master %s after %.1f s" % (master, secs))
         c.wait_until(lambda: all(c.host_state("host-1", h) in ("master", "connected")
                                  for h in c.hosts), 10, "every host connected")
+        # An iSCSI host slot is claimed with a write-wait-read before the first hb.
+        c.wait_until(lambda: all(d["heartbeat"] and d["lock_holder"] == master
+                                 for d in c.status("host-1")["datastores"]), 30,
+                     "heartbeats on every datastore, leases held")
     except BaseException as e:
         print("demo: %s" % e, file=sys.stderr)
         c.print_logs()
@@ -880,13 +938,16 @@ def demo_stop():
             if pid and pid_alive(pid) and any(a.endswith(b"fdm") for a in pid_cmdline(pid)[:1]):
                 stop_pid(pid)
                 print("stopped %s (pid %d)" % (h, pid))
+            pid = info.get("shim_pid")
+            if pid and pid_alive(pid) and any(a.endswith(b"hostd-shim") for a in pid_cmdline(pid)[:1]):
+                stop_pid(pid)
         for rule in state.get("iptables_rules") or []:
             run(["iptables", "-D"] + rule, check=False)
     nss = (state or {}).get("namespaces") or [ns for ns in netns_list() if ns.startswith("fdmdemo-")]
     for ns in nss:
         kill_namespace_processes(ns)
-    links = (state or {}).get("links") or [l for l in link_names()
-                                             if l == "fbrdemo" or l.startswith("fvdemo")]
+    links = (state or {}).get("links") or [l for l in link_names() if l in ("fbrdemo", "fsbdemo")
+                                             or l.startswith(("fvdemo", "fsdemo"))]
     for link in reversed(links):
         run(["ip", "link", "del", link], check=False, quiet=True)
     for ns in nss:

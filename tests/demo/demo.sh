@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The README's first command: on a fresh Debian 12 host, as root, install what fdm
-# needs, build it, and start a demo cluster on this one machine (4 agents, each in
-# its own network namespace on one bridge), then print `fdmctl status`.
+# needs, build it, and start a demo cluster on this one machine: 4 agents and 4
+# hostd-shims (libvirt test driver, 2 running test domains each), each host in its
+# own network namespace, an NFS datastore (nfs-ganesha) and an iSCSI datastore
+# (tgtd) on a storage network; then print `fdmctl status`.
 #   tests/demo/demo.sh [start|stop|status]
-# Everything lives under /run/fdm-demo; `stop` removes it all.
+# Everything lives under /var/tmp/fdm-demo; `stop` removes it all.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 top=$PWD
-state=/run/fdm-demo
+state=/var/tmp/fdm-demo
 export FDM_BUILD=$top/build
 
 need_root() {
@@ -25,12 +27,20 @@ start)
 	python3 tests/cluster/harness.py demo start
 	echo
 	build/fdmctl --socket $state/host-1/fdm.sock status
+	echo
+	echo "libvirt domains of host-1 (test driver), listed through its hostd-shim:"
+	build/hostd-shim-cli --socket $state/host-1/hostd.sock list | python3 -c '
+import json, sys
+for d in json.load(sys.stdin)["domains"]:
+    print("  %-12s %-14s %s  %d MiB" % (d["name"], d["state"], d["uuid"], d["memory_kib"] // 1024))'
 	cat <<EOT
 
 The demo cluster runs. Try:
   $top/build/fdmctl --socket $state/host-2/fdm.sock status
   $top/build/fdmctl --socket $state/host-1/fdm.sock election
   $top/build/fdmctl --socket $state/host-4/fdm.sock events
+  ip netns exec fdmdemo-h1 $top/build/fdm-inspect --key $state/authkey \\
+      \$(sed -n 's/^nfs1 = //p' $state/host-1/fdm.conf)      # the NFS datastore, read directly
   kill -9 \$(python3 $top/tests/cluster/harness.py demo pid host-4)   # the master: watch the others re-elect
   tail -f $state/host-*/fdm.log
   $0 stop
