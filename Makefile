@@ -86,6 +86,10 @@ check:
 	$(MAKE) -j2 build-all
 	tests/run-tests --build $(BUILD) --valgrind $(UNIT_TESTS)
 
+# Man pages live beside the code they document (fdm/fdm.8, hostd-shim/hostd-shim.8, ...).
+MAN8 = $(wildcard fdm/*.8 hostd-shim/*.8 datastore/*.8)
+MAN5 = $(wildcard fdm/*.5)
+
 install: build-all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/fdm $(DESTDIR)$(PREFIX)/sbin/fdm
@@ -93,8 +97,8 @@ install: build-all
 	if [ -f $(BUILD)/hostd-shim ]; then install -m 0755 $(BUILD)/hostd-shim $(DESTDIR)$(PREFIX)/sbin/hostd-shim; fi
 	if [ -f $(BUILD)/fdm-inspect ]; then install -m 0755 $(BUILD)/fdm-inspect $(DESTDIR)$(PREFIX)/bin/fdm-inspect; fi
 	install -d $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5
-	for m in packaging/man/*.8; do [ -f $$m ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man8/; done; true
-	for m in packaging/man/*.5; do [ -f $$m ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
+	install -m 0644 $(MAN8) $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 $(MAN5) $(DESTDIR)$(PREFIX)/share/man/man5/
 
 # ------------------------------------------------------------------ fuzzing
 # libFuzzer targets (tests/fuzz/fuzz_*.c), each built straight from its sources

@@ -68,6 +68,9 @@ static void execute(struct fdm_agent *a, uint64_t now)
 		case FDM_ACT_ROLE:
 			notify_status(a);
 			break;
+		case FDM_ACT_STORAGE:
+			fdm_datastores_submit(&a->datastores, act);
+			break;
 		}
 	}
 	if (acts->overflow)
@@ -76,51 +79,40 @@ static void execute(struct fdm_agent *a, uint64_t now)
 	acts->overflow = 0;
 }
 
-/* Until the datastore library drives this, a file:// datastore counts as
- * reachable when its directory is readable and writable; other kinds do not. */
-static bool file_datastore_reachable(const char *url)
-{
-	const char *path = url + strlen("file://");
-	struct stat st;
-
-	return strncmp(url, "file:///", 8) == 0 && stat(path, &st) == 0 &&
-	       S_ISDIR(st.st_mode) && access(path, R_OK | W_OK | X_OK) == 0;
-}
-
-static void probe_datastores(struct fdm_agent *a, uint64_t now)
-{
-	uint32_t mask = 0;
-
-	if (now < a->next_probe_ms)
-		return;
-	a->next_probe_ms = now + a->timing.io_timeout_ms;
-	for (size_t i = 0; i < a->cfg.n_datastores; i++) {
-		bool up = file_datastore_reachable(a->cfg.datastores[i].url);
-
-		if (up != a->reachable[i])
-			fdm_info("datastore %s (%s) is %s", a->cfg.datastores[i].name,
-				 a->cfg.datastores[i].url, up ? "reachable" : "unreachable");
-		a->reachable[i] = up;
-		if (up)
-			mask |= 1u << i;
-	}
-	fdm_core_datastores(&a->core, mask, now, &a->actions);
-}
-
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct fdm_agent *a = userdata;
 	uint64_t now = fdm_agent_now();
 	uint64_t next;
 
-	probe_datastores(a, now);
 	fdm_core_tick(&a->core, now, &a->actions);
 	execute(a, now);
+	if (a->stopping && (fdm_core_released(&a->core) || now >= a->stop_deadline_ms)) {
+		if (!fdm_core_released(&a->core))
+			fdm_warn("%s: stopping without confirmed lease releases after %u ms",
+				 a->cfg.host_id, 2 * a->timing.io_timeout_ms);
+		sd_event_exit(a->event, 0);
+		return 0;
+	}
 	/* From now, not from the missed slot: after a pause, one tick catches up. */
 	(void)usec;
 	sd_event_now(a->event, CLOCK_MONOTONIC, &next);
 	sd_event_source_set_time(s, next + FDM_TICK_MS * 1000ULL);
 	return 0;
+}
+
+/* A storage I/O ended: back to the core, by datastore name. */
+static void on_storage_done(void *userdata, const char *datastore, enum fdm_storage_op op,
+			    enum fdm_storage_result result, const struct fdm_lease_view *view)
+{
+	struct fdm_agent *a = userdata;
+	int d = fdm_config_datastore_index(&a->cfg, datastore);
+	uint64_t now = fdm_agent_now();
+
+	if (d < 0)
+		return;   /* removed by a reload meanwhile */
+	fdm_core_storage_done(&a->core, d, op, result, view, now, &a->actions);
+	execute(a, now);
 }
 
 static int on_datagram(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -164,18 +156,6 @@ static const char *needs_restart(const struct fdm_config *old, const struct fdm_
 	return NULL;
 }
 
-static void remap_reachable(struct fdm_agent *a, const struct fdm_config *next)
-{
-	bool reachable[FDM_MAX_DATASTORES] = { false };
-
-	for (size_t d = 0; d < next->n_datastores; d++) {
-		int old = fdm_config_datastore_index(&a->cfg, next->datastores[d].name);
-		reachable[d] = old >= 0 && strcmp(a->cfg.datastores[old].url,
-						  next->datastores[d].url) == 0 && a->reachable[old];
-	}
-	memcpy(a->reachable, reachable, sizeof(reachable));
-}
-
 /* SIGHUP: a file that fails validation changes nothing. */
 static void reload(struct fdm_agent *a, uint64_t now)
 {
@@ -195,14 +175,13 @@ static void reload(struct fdm_agent *a, uint64_t now)
 			"to apply it", why, next->path);
 	} else if (fdm_timing_derive(next->heartbeat_interval_ms, next->io_timeout_ms, &t, err,
 				     sizeof(err)) < 0 ||
+		   fdm_datastores_reconfigure(&a->datastores, next, err, sizeof(err)) < 0 ||
 		   fdm_net_reconfigure(&a->net, next, err, sizeof(err)) < 0) {
 		fdm_err("reload refused, the running config stays: %s", err);
 	} else {
-		remap_reachable(a, next);
 		a->cfg = *next;
 		a->timing = t;
 		fdm_core_reconfigure(&a->core, &a->cfg, &a->timing, now, &a->actions);
-		a->next_probe_ms = now;
 		execute(a, now);
 	}
 	free(next);
@@ -226,9 +205,11 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 	a->stopping = true;
 	fdm_info("%s: stopping cleanly (%s)", a->cfg.host_id, strsignal((int)si->ssi_signo));
 	sd_notify(0, "STOPPING=1");
+	/* Leases are released before exit: a write, bounded by io_timeout, after a
+	 * read, bounded too. The tick exits once they are done. */
+	a->stop_deadline_ms = now + 2 * a->timing.io_timeout_ms + 500;
 	fdm_core_leave(&a->core, now, &a->actions);
 	execute(a, now);
-	sd_event_exit(a->event, 0);
 	return 0;
 }
 
@@ -294,16 +275,24 @@ static json_object *on_control(void *userdata, json_object *req)
 	return reply_error("unknown command");
 }
 
-static int add_signals(struct fdm_agent *a)
+static const int handled_signals[3] = { SIGTERM, SIGINT, SIGHUP };
+
+/* Blocked before any thread starts (the storage workers inherit the mask), so
+ * that only the loop's signalfd ever sees them. */
+static int block_signals(void)
 {
-	const int sigs[3] = { SIGTERM, SIGINT, SIGHUP };
 	sigset_t mask;
 
 	sigemptyset(&mask);
 	for (int i = 0; i < 3; i++)
-		sigaddset(&mask, sigs[i]);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		return -1;
+		sigaddset(&mask, handled_signals[i]);
+	return sigprocmask(SIG_BLOCK, &mask, NULL);
+}
+
+static int add_signals(struct fdm_agent *a)
+{
+	const int *sigs = handled_signals;
+
 	for (int i = 0; i < 3; i++)
 		if (sd_event_add_signal(a->event, &a->sig_src[i], sigs[i], on_signal, a) < 0)
 			return -1;
@@ -320,6 +309,10 @@ int fdm_agent_init(struct fdm_agent *a, const struct fdm_config *cfg, char *err,
 	a->cfg = *cfg;
 	a->net.fd = -1;       /* nothing to close yet if set-up stops half-way */
 	a->control.fd = -1;
+	if (block_signals() < 0) {
+		snprintf(err, errlen, "cannot block signals: %s", strerror(errno));
+		return -1;
+	}
 	if (fdm_timing_derive(cfg->heartbeat_interval_ms, cfg->io_timeout_ms, &a->timing, why,
 			      sizeof(why)) < 0) {
 		snprintf(err, errlen, "%s: timing: %s", cfg->path, why);
@@ -348,6 +341,9 @@ int fdm_agent_init(struct fdm_agent *a, const struct fdm_config *cfg, char *err,
 		return -1;
 	if (fdm_net_open(&a->net, &a->cfg, &a->key, err, errlen) < 0)
 		return -1;
+	if (fdm_datastores_open(&a->datastores, a->event, &a->cfg, &a->key, a->core.incarnation,
+				on_storage_done, a, err, errlen) < 0)
+		return -1;
 	if (sd_event_add_io(a->event, &a->net_src, a->net.fd, EPOLLIN, on_datagram, a) < 0 ||
 	    sd_event_add_time_relative(a->event, &a->tick_src, CLOCK_MONOTONIC, 0,
 				       1000, on_tick, a) < 0 ||
@@ -374,6 +370,7 @@ int fdm_agent_run(struct fdm_agent *a)
 
 void fdm_agent_free(struct fdm_agent *a)
 {
+	fdm_datastores_close(&a->datastores);
 	fdm_control_close(&a->control);
 	for (int i = 0; i < 3; i++)
 		sd_event_source_disable_unref(a->sig_src[i]);

@@ -12,6 +12,7 @@
 #include "fdm/core/core.h"
 #include "fdm/core/outbox.h"
 #include "fdm/core/timing.h"
+#include "fdm/datastores.h"
 #include "fdm/net.h"
 #include "fdm/wire.h"
 
@@ -33,19 +34,17 @@ struct fdm_agent {
 	struct fdm_outbox outbox;           /* scratch: the datagram being built */
 	struct fdm_net net;
 	struct fdm_control control;
+	struct fdm_datastores datastores;
 
 	sd_event *event;
 	sd_event_source *net_src, *tick_src;
 	sd_event_source *sig_src[3];
 
-	/* Datastores this host reaches right now (config index). */
-	bool reachable[FDM_MAX_DATASTORES];
-	uint64_t next_probe_ms;
-
 	struct fdm_event_line events[FDM_EVENTS_MAX];
 	size_t events_next, events_count;
 	uint64_t started_ms;
 	bool stopping;
+	uint64_t stop_deadline_ms;   /* clean stop: exit by then even if a release hangs */
 };
 
 /* Set up everything from a loaded config; -1 with a one-line reason in err. */

@@ -1,6 +1,7 @@
 # The agent fdm, the CLI fdmctl, and the pure core they share.
 CORE_SRCS := $(filter-out fdm/core/timing.c,$(wildcard fdm/core/*.c))
-CORE_OBJS := $(CORE_SRCS:%.c=$(OBJ)/%.o)
+# The delta lease (datastore/lease.c) is pure too: the core drives it.
+CORE_OBJS := $(CORE_SRCS:%.c=$(OBJ)/%.o) $(OBJ)/datastore/lease.o
 
 # The authenticated wire format: used by the agent, its tests and the injector.
 WIRE_OBJS := $(OBJ)/fdm/wire.o

@@ -50,19 +50,30 @@ static json_object *hosts_json(const struct fdm_agent *a, uint64_t now)
 	return arr;
 }
 
-static json_object *datastores_json(const struct fdm_agent *a)
+/* lock_holder: the owner named by this host's last read of the lease record
+ * (null: free, never written, or not read yet); heartbeat: this host's last
+ * storage heartbeat write there succeeded. */
+static json_object *datastores_json(const struct fdm_agent *a, uint64_t now)
 {
 	json_object *arr = json_object_new_array();
 
 	for (size_t d = 0; d < a->cfg.n_datastores; d++) {
+		const struct fdm_core_ds *s = &a->core.ds[d];
 		json_object *o = json_object_new_object();
+		struct fdm_dsio_stats st;
 
+		fdm_datastores_stats(&a->datastores, d, &st);
 		json_object_object_add(o, "name", json_object_new_string(a->cfg.datastores[d].name));
 		json_object_object_add(o, "url", json_object_new_string(a->cfg.datastores[d].url));
-		json_object_object_add(o, "reachable", json_object_new_boolean(a->reachable[d]));
-		json_object_object_add(o, "lock_holder", NULL);
-		json_object_object_add(o, "heartbeat", json_object_new_boolean(0));
+		json_object_object_add(o, "reachable", json_object_new_boolean(s->reachable));
+		json_object_object_add(o, "lock_holder", string_or_null(fdm_lease_last_owner(&s->lease)));
+		json_object_object_add(o, "heartbeat", json_object_new_boolean(s->hb_written));
 		json_object_object_add(o, "deadline_ms", NULL);
+		json_object_object_add(o, "lease", json_object_new_string(
+			fdm_lease_state_name(s->lease.state)));
+		json_object_object_add(o, "acting", json_object_new_boolean(
+			fdm_lease_acting(&s->lease, now)));
+		json_object_object_add(o, "io_timeouts", json_object_new_int64((int64_t)st.timed_out));
 		json_object_array_add(arr, o);
 	}
 	return arr;
@@ -135,7 +146,7 @@ json_object *fdm_status_json(const struct fdm_agent *a, uint64_t now)
 	json_object_object_add(o, "term", json_object_new_int64((int64_t)c->term));
 	json_object_object_add(o, "uptime_ms", json_object_new_int64((int64_t)(now - a->started_ms)));
 	json_object_object_add(o, "hosts", hosts_json(a, now));
-	json_object_object_add(o, "datastores", datastores_json(a));
+	json_object_object_add(o, "datastores", datastores_json(a, now));
 	json_object_object_add(o, "vms", json_object_new_array());
 	json_object_object_add(o, "election", election_json(c, now));
 	json_object_object_add(o, "dropped", dropped_json(&a->net));

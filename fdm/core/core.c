@@ -77,6 +77,8 @@ int fdm_core_init(struct fdm_core *c, const struct fdm_config *cfg,
 	for (size_t i = 0; i < cfg->n_datastores; i++)
 		fdm_strlcpy(c->datastore_names[i], cfg->datastores[i].name, FDM_ID_MAX);
 	c->incarnation = incarnation;
+	for (size_t d = 0; d < cfg->n_datastores; d++)
+		fdm_storage_init(c, d, cfg->datastores[d].url, now);
 	c->next_seq = 1;
 	c->master = -1;
 	c->role = FDM_ROLE_ELECTION;
@@ -146,14 +148,17 @@ bool fdm_core_sent_at(const struct fdm_core *c, uint64_t incarnation, uint64_t s
 
 void fdm_core_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 {
-	fdm_election_tick(c, now, out);
+	if (!c->leaving)
+		fdm_election_tick(c, now, out);
 	fdm_membership_tick(c, now, out);
+	fdm_storage_tick(c, now, out);
 }
 
 void fdm_core_packet(struct fdm_core *c, int from, const Fdm__Packet *p, uint64_t now,
 		     struct fdm_actions *out)
 {
-	if (from < 0 || (size_t)from >= c->n_peers || (size_t)from == c->self)
+	/* A host that is stopping only finishes its lease releases. */
+	if (from < 0 || (size_t)from >= c->n_peers || (size_t)from == c->self || c->leaving)
 		return;
 	switch (p->body_case) {
 	case FDM__PACKET__BODY_BID:
@@ -175,22 +180,11 @@ void fdm_core_packet(struct fdm_core *c, int from, const Fdm__Packet *p, uint64_
 	fdm_membership_on_packet(c, from, p, now);
 }
 
-void fdm_core_datastores(struct fdm_core *c, uint32_t mask, uint64_t now,
-			 struct fdm_actions *out)
-{
-	uint32_t count = (uint32_t)__builtin_popcount(mask);
-
-	(void)now;
-	if (mask == c->my_datastore_mask)
-		return;
-	fdm_core_log(out, "%s: reachable datastores %u -> %u", c->peers[c->self].id,
-		     c->my_datastores, count);
-	c->my_datastore_mask = mask;
-	c->my_datastores = count;
-}
-
 void fdm_core_leave(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 {
+	c->leaving = true;
 	fdm_core_send_all(c, FDM_MSG_LEAVING, now, out);
-	fdm_core_log(out, "%s: stopping cleanly, told every peer", c->peers[c->self].id);
+	fdm_core_log(out, "%s: stopping cleanly, told every peer; releasing leases",
+		     c->peers[c->self].id);
+	fdm_storage_tick(c, now, out);
 }

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "datastore/lease.h"
 #include "fdm/config.h"
 #include "fdm/core/timing.h"
 #include "proto/fdm.pb-c.h"
@@ -94,6 +95,23 @@ struct fdm_reported_host {
 	uint32_t datastore_mask;
 };
 
+/* One configured datastore as this host uses it (storage.c): its storage
+ * heartbeat and the delta lease on its protectedlist. Every host writes the hb
+ * and reads the lease record every io_timeout; the master also holds the lease. */
+struct fdm_core_ds {
+	char url[FDM_URL_MAX];        /* a reload that changes it makes it a new datastore */
+	bool hb_busy;                 /* an hb write is in flight */
+	uint64_t hb_issued_ms;
+	uint64_t hb_next_ms;
+	uint64_t hb_ok_ms;            /* issue time of the last hb write that succeeded */
+	bool reachable;               /* its last I/O answered (bids count these) */
+	bool hb_written;              /* ... and wrote our hb record */
+	struct fdm_lease lease;
+	bool lease_busy;              /* a lease read or write is in flight */
+	uint64_t lease_wake_ms;
+	uint64_t lease_release_ms;    /* last release: its write's issue time */
+};
+
 struct fdm_core {
 	struct fdm_timing timing;
 	size_t n_peers;
@@ -133,6 +151,9 @@ struct fdm_core {
 	struct fdm_reported_host reported[FDM_MAX_HOSTS];
 	size_t n_reported;
 	uint64_t reported_at_ms;
+
+	struct fdm_core_ds ds[FDM_MAX_DATASTORES];
+	bool leaving;                 /* clean stop: release, then exit */
 };
 
 /* ------------------------------------------------------------------ actions */
@@ -142,8 +163,16 @@ enum fdm_msg { FDM_MSG_BID, FDM_MSG_MASTER_HB, FDM_MSG_SLAVE_HB, FDM_MSG_STEP_DO
 enum fdm_action_kind {
 	FDM_ACT_SEND,        /* build msg for peer `to` with this seq and send it */
 	FDM_ACT_LOG,         /* one log line, text */
-	FDM_ACT_ROLE,        /* role changed (shell: leases, sd_notify STATUS) */
+	FDM_ACT_ROLE,        /* role changed (shell: sd_notify STATUS) */
+	FDM_ACT_STORAGE,     /* one I/O on datastore `ds`: op (and lease for a write) */
 };
+
+/* The storage I/O the core asks the shell for; each ends in fdm_core_storage_done. */
+enum fdm_storage_op { FDM_STORAGE_HB_WRITE, FDM_STORAGE_LEASE_READ, FDM_STORAGE_LEASE_WRITE };
+
+/* How it ended. ANSWERED: the datastore answered but did not take the write yet
+ * (an iSCSI host slot being claimed): reachable, not written. */
+enum fdm_storage_result { FDM_STORAGE_OK, FDM_STORAGE_FAILED, FDM_STORAGE_ANSWERED };
 
 #define FDM_ACTIONS_MAX (4 * FDM_MAX_HOSTS + 16)
 #define FDM_LOG_MAX 200
@@ -153,6 +182,9 @@ struct fdm_action {
 	enum fdm_msg msg;
 	int to;
 	uint64_t seq;
+	int ds;                       /* FDM_ACT_STORAGE: config index */
+	enum fdm_storage_op op;
+	struct fdm_lease_rec lease;   /* FDM_STORAGE_LEASE_WRITE */
 	char text[FDM_LOG_MAX];
 };
 
@@ -174,9 +206,14 @@ void fdm_core_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
 void fdm_core_packet(struct fdm_core *c, int from, const Fdm__Packet *p, uint64_t now,
 		     struct fdm_actions *out);
 
-/* The set of datastores this host reaches changed (bit i: config datastore i). */
-void fdm_core_datastores(struct fdm_core *c, uint32_t mask, uint64_t now,
-			 struct fdm_actions *out);
+/* A storage I/O the core asked for (FDM_ACT_STORAGE) ended. view: what a lease
+ * read found (FDM_STORAGE_OK only). */
+void fdm_core_storage_done(struct fdm_core *c, int ds, enum fdm_storage_op op,
+			   enum fdm_storage_result result, const struct fdm_lease_view *view,
+			   uint64_t now, struct fdm_actions *out);
+
+/* Clean stop: true once every lease this host held is released (or given up). */
+bool fdm_core_released(const struct fdm_core *c);
 
 /* fdmctl election --force. */
 void fdm_core_force_election(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
@@ -186,7 +223,7 @@ void fdm_core_force_election(struct fdm_core *c, uint64_t now, struct fdm_action
 int fdm_core_reconfigure(struct fdm_core *c, const struct fdm_config *cfg,
 			 const struct fdm_timing *t, uint64_t now, struct fdm_actions *out);
 
-/* Clean stop: tell every peer. */
+/* Clean stop: tell every peer, release every lease (fdm_core_released says when). */
 void fdm_core_leave(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
 
 /* ------------------------------------------------ internal, shared by files */
@@ -210,6 +247,13 @@ void fdm_election_on_master_hb(struct fdm_core *c, int from, const Fdm__MasterHe
 			       uint64_t now, struct fdm_actions *out);
 void fdm_election_on_step_down(struct fdm_core *c, int from, const Fdm__StepDown *s,
 			       uint64_t now, struct fdm_actions *out);
+
+/* storage.c */
+void fdm_storage_init(struct fdm_core *c, size_t d, const char *url, uint64_t now);
+void fdm_storage_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
+/* The reachable set changed (from storage results): feeds bids. */
+void fdm_core_datastores(struct fdm_core *c, uint32_t mask, uint64_t now,
+			 struct fdm_actions *out);
 
 /* membership.c */
 int fdm_core_datastore_index(const struct fdm_core *c, const char *name);

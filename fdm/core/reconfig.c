@@ -42,6 +42,50 @@ static void log_removed(struct fdm_core *c, const struct fdm_peer_state *old, si
 				     c->peers[c->self].id, old[i].id);
 }
 
+/* Datastores by name and URL: a kept one keeps its heartbeat and lease state; a
+ * new URL under an old name is a new datastore (the shell opens a new handle, and
+ * what was in flight on the old one never reports back). */
+static bool kept(const struct fdm_config *cfg, const char *name, const char *url)
+{
+	int d = fdm_config_datastore_index(cfg, name);
+
+	return d >= 0 && strcmp(cfg->datastores[d].url, url) == 0;
+}
+
+static void remap_datastores(struct fdm_core *c, const struct fdm_config *cfg, uint64_t now,
+			     struct fdm_actions *out)
+{
+	struct fdm_core_ds old[FDM_MAX_DATASTORES];
+	char names[FDM_MAX_DATASTORES][FDM_ID_MAX];
+	size_t n_old = c->n_datastores;
+
+	memcpy(names, c->datastore_names, sizeof(names));
+	memcpy(old, c->ds, sizeof(old));
+	for (size_t d = 0; d < cfg->n_datastores; d++) {
+		size_t o;
+
+		fdm_strlcpy(c->datastore_names[d], cfg->datastores[d].name, FDM_ID_MAX);
+		for (o = 0; o < n_old; o++)
+			if (strcmp(names[o], cfg->datastores[d].name) == 0 &&
+			    strcmp(old[o].url, cfg->datastores[d].url) == 0)
+				break;
+		c->n_datastores = d + 1;
+		if (o < n_old) {
+			c->ds[d] = old[o];
+		} else {
+			fdm_storage_init(c, d, cfg->datastores[d].url, now);
+			fdm_core_log(out, "%s: reload: datastore %s (%s) added", cfg->host_id,
+				     cfg->datastores[d].name, cfg->datastores[d].url);
+		}
+	}
+	for (size_t o = 0; o < n_old; o++)
+		if (!kept(cfg, names[o], old[o].url))
+			fdm_core_log(out, "%s: reload: datastore %s (%s) removed%s", cfg->host_id, names[o], old[o].url,
+				     fdm_lease_held(&old[o].lease)
+				     ? ": its lease is abandoned and expires" : "");
+	c->n_datastores = cfg->n_datastores;
+}
+
 int fdm_core_reconfigure(struct fdm_core *c, const struct fdm_config *cfg,
 			 const struct fdm_timing *t, uint64_t now, struct fdm_actions *out)
 {
@@ -75,13 +119,14 @@ int fdm_core_reconfigure(struct fdm_core *c, const struct fdm_config *cfg,
 	}
 	c->n_peers = cfg->n_peers;
 	c->self = (size_t)self;
-	c->my_datastore_mask = remap_mask(c->my_datastore_mask, old_ds, n_old_ds, cfg);
+	c->timing = *t;     /* new datastores get the new timing; held leases keep theirs */
+	remap_datastores(c, cfg, now, out);
+	c->my_datastore_mask = 0;
+	for (size_t d = 0; d < c->n_datastores; d++)
+		if (c->ds[d].reachable)
+			c->my_datastore_mask |= 1u << d;
 	c->my_datastores = (uint32_t)__builtin_popcount(c->my_datastore_mask);
-	c->n_datastores = cfg->n_datastores;
-	for (size_t d = 0; d < cfg->n_datastores; d++)
-		fdm_strlcpy(c->datastore_names[d], cfg->datastores[d].name, FDM_ID_MAX);
 	c->n_reported = 0;   /* the master's next heartbeat reports with the new names */
-	c->timing = *t;
 
 	c->master = master_id[0] ? fdm_config_peer_index(cfg, master_id) : -1;
 	if (master_id[0] && c->master < 0)

@@ -9,8 +9,12 @@ Layout of one run (names carry the harness's PID so concurrent runs never clash 
 a later run can tell a crashed run's leftovers from a live one):
     namespaces  fdmt<pid>-h1 .. -hN   one per host, eth0 = 10.251.<k>.<i>/24, no route out
                 fdmt<pid>-gw          the isolation address 10.251.<k>.254 (answers ICMP)
-    bridge      fbr<pid>              in the root namespace, no IP address on it
-    veths       fv<pid>h<i>           root side of each host's link (cut/heal act here)
+    bridge      fbr<pid>              the cluster network, in the root namespace, no IP on it
+    veths       fv<pid>h<i>           root side of each host's cluster link (cut/heal act here)
+    storage     fsb<pid>, fs<pid>h<i> with nfs/iscsi datastores: a second network, each host's
+                fdmt<pid>-st          eth1 10.252.<k>.<i>, and the storage namespace at .253
+                                      running nfs-ganesha and tgtd (tests/datastore/servers.py);
+                                      cut_storage/heal_storage act on fs<pid>h<i>
     temp dir    /tmp/fdmt<pid>-XXXX/  key, datastores, one dir per host (config, log, socket)
 
 Everything started is recorded by PID and torn down in __exit__, on SIGINT/SIGTERM/SIGHUP
@@ -177,6 +181,7 @@ class Host:
         self.id = host_id
         self.ns = "%sh%d" % (cluster.ns_prefix, index)
         self.veth = "fv%sh%d" % (cluster.tag, index)
+        self.storage_veth = "fs%sh%d" % (cluster.tag, index)
         self.address = "%s.%d" % (cluster.net, index)
         self.dir = os.path.join(cluster.workdir, host_id)
         self.config = os.path.join(self.dir, "fdm.conf")
@@ -199,12 +204,16 @@ class Cluster:
         mount in that agent's private mount namespace), i.e. reaches fewer of them.
     ghosts: extra host ids listed in [peers] (addresses after the real hosts) that
         never run an agent; tests use them as the sender of injected packets.
+    nfs, iscsi: names of datastores served by a real nfs-ganesha (NFSv3 export) and a
+        real tgtd (one 64 MiB LUN each, 512-byte blocks) in a storage namespace that
+        every host reaches over its own storage link.
     timing: (heartbeat_interval_ms, io_timeout_ms).
     """
 
     def __init__(self, hosts=4, datastores=("ds1", "ds2"), readonly=None, ghosts=(),
                  timing=DEFAULT_TIMING, isolation_response="none", tag=None,
-                 ns_prefix=None, workdir=None, cluster_id=None, subnet=None, verbose=True):
+                 ns_prefix=None, workdir=None, cluster_id=None, subnet=None, verbose=True,
+                 nfs=(), iscsi=()):
         if isinstance(hosts, int):
             hosts = ["host-%d" % i for i in range(1, hosts + 1)]
         if len(set(hosts) | set(ghosts)) != len(hosts) + len(ghosts):
@@ -217,6 +226,14 @@ class Cluster:
         self.gw_ns = self.ns_prefix + "gw"
         self.net = subnet or "10.251.%d" % (os.getpid() % 250 + 1)
         self.gw_address = self.net + ".254"
+        self.storage_bridge = "fsb%s" % self.tag
+        self.storage_ns = self.ns_prefix + "st"
+        self.storage_net = self.net.replace("10.251.", "10.252.", 1)
+        self.storage_address = self.storage_net + ".253"
+        self.nfs_names = list(nfs)
+        self.iscsi_names = list(iscsi)
+        self.nfs = None                          # servers.Ganesha once started
+        self.tgt = None                          # servers.Tgtd once started
         self.fixed_workdir = workdir
         self.workdir = workdir
         self.cluster_id = cluster_id or "fdmt%s" % self.tag
@@ -230,7 +247,7 @@ class Cluster:
         self.hosts = {}
         self.created_ns = []
         self.created_links = []
-        self.iptables_rule = None
+        self.iptables_rules = []
         self.key_file = None
         self.ds_dirs = {}
         self._old_handlers = {}
@@ -286,6 +303,7 @@ class Cluster:
             raise HarnessError("readonly names unknown hosts: %s" % sorted(unknown))
         self._make_key_and_datastores()
         self._make_network()
+        self._start_storage_servers()
         for host in self.hosts.values():
             os.makedirs(host.dir, exist_ok=True)
             self.write_config(host)
@@ -299,29 +317,77 @@ class Cluster:
             os.makedirs(d, exist_ok=True)
             self.ds_dirs[ds] = d
 
-    def _make_network(self):
-        run(["ip", "link", "add", self.bridge, "type", "bridge"])
-        self.created_links.append(self.bridge)
-        run(["ip", "link", "set", self.bridge, "up"])
+    def _make_bridge(self, bridge):
+        run(["ip", "link", "add", bridge, "type", "bridge"])
+        self.created_links.append(bridge)
+        run(["ip", "link", "set", bridge, "up"])
         if iptables_forward_policy() == "DROP":
             # Bridged frames go through FORWARD (bridge-nf-call-iptables).
-            self.iptables_rule = ["FORWARD", "-i", self.bridge, "-o", self.bridge, "-j", "ACCEPT"]
-            run(["iptables", "-I"] + self.iptables_rule)
-        links = [(h.ns, h.veth, h.address) for h in self.hosts.values()]
-        links.append((self.gw_ns, "fv%sgw" % self.tag, self.gw_address))
-        for ns, veth, addr in links:
-            self._add_namespace(ns)
-            peer = "fp" + veth[2:]
-            run(["ip", "link", "add", veth, "type", "veth", "peer", "name", peer])
-            self.created_links.append(veth)
-            run(["ip", "link", "set", peer, "netns", ns])
-            run(["ip", "link", "set", veth, "master", self.bridge])
-            run(["ip", "link", "set", veth, "up"])
-            nsx = ["ip", "netns", "exec", ns]
-            run(nsx + ["ip", "link", "set", peer, "name", "eth0"])
-            run(nsx + ["ip", "addr", "add", addr + "/24", "dev", "eth0"])
-            run(nsx + ["ip", "link", "set", "eth0", "up"])
-            run(nsx + ["ip", "link", "set", "lo", "up"])
+            rule = ["FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"]
+            run(["iptables", "-I"] + rule)
+            self.iptables_rules.append(rule)
+
+    def _plug(self, ns, veth, bridge, ifname, addr):
+        """A veth from the bridge into ns, named ifname there, with addr/24."""
+        peer = "fp" + veth[2:] if veth.startswith("fv") else "fq" + veth[2:]
+        run(["ip", "link", "add", veth, "type", "veth", "peer", "name", peer])
+        self.created_links.append(veth)
+        run(["ip", "link", "set", peer, "netns", ns])
+        run(["ip", "link", "set", veth, "master", bridge])
+        run(["ip", "link", "set", veth, "up"])
+        nsx = ["ip", "netns", "exec", ns]
+        run(nsx + ["ip", "link", "set", peer, "name", ifname])
+        run(nsx + ["ip", "addr", "add", addr + "/24", "dev", ifname])
+        run(nsx + ["ip", "link", "set", ifname, "up"])
+        run(nsx + ["ip", "link", "set", "lo", "up"])
+
+    def _make_network(self):
+        self._make_bridge(self.bridge)
+        for h in self.hosts.values():
+            self._add_namespace(h.ns)
+            self._plug(h.ns, h.veth, self.bridge, "eth0", h.address)
+        self._add_namespace(self.gw_ns)
+        self._plug(self.gw_ns, "fv%sgw" % self.tag, self.bridge, "eth0", self.gw_address)
+        if not (self.nfs_names or self.iscsi_names):
+            return
+        self._make_bridge(self.storage_bridge)
+        for h in self.hosts.values():
+            self._plug(h.ns, h.storage_veth, self.storage_bridge, "eth1",
+                       "%s.%d" % (self.storage_net, h.index))
+        self._add_namespace(self.storage_ns)
+        self._plug(self.storage_ns, "fs%sst" % self.tag, self.storage_bridge, "eth0",
+                   self.storage_address)
+
+    def _start_storage_servers(self):
+        if not (self.nfs_names or self.iscsi_names):
+            return
+        sys.path.insert(0, os.path.join(src_dir(), "tests", "datastore"))
+        import servers
+        ns = servers.Netns(self.storage_ns)
+        base = os.path.join(self.workdir, "storage")
+        if self.nfs_names:
+            self.nfs = servers.Ganesha(os.path.join(base, "nfs"), ns, exports=self.nfs_names,
+                                       address=self.storage_address).start()
+        if self.iscsi_names:
+            self.tgt = servers.Tgtd(os.path.join(base, "iscsi"), ns,
+                                    luns=[(n, 512, 64, 1) for n in self.iscsi_names],
+                                    address=self.storage_address).start()
+
+    def _stop_storage_servers(self):
+        for server in (self.nfs, self.tgt):
+            if server is not None:
+                try:
+                    server.stop()
+                except Exception as e:  # keep cleaning whatever happens
+                    log("stopping a storage server: %s" % e)
+        self.nfs = self.tgt = None
+
+    def datastore_url(self, ds):
+        if ds in self.ds_dirs:
+            return "file://%s" % self.ds_dirs[ds]
+        if ds in self.nfs_names:
+            return self.nfs.url(ds)
+        return self.tgt.url(ds, 1)
 
     def _add_namespace(self, ns):
         run(["ip", "netns", "add", ns])
@@ -347,7 +413,8 @@ class Cluster:
         ]
         lines += ["%s = %s" % p for p in peers]
         lines += ["", "[datastores]"]
-        lines += ["%s = file://%s" % (ds, self.ds_dirs[ds]) for ds in self.datastore_names]
+        lines += ["%s = %s" % (ds, self.datastore_url(ds))
+                  for ds in self.datastore_names + self.nfs_names + self.iscsi_names]
         lines += [
             "",
             "[isolation]",
@@ -472,6 +539,13 @@ class Cluster:
 
     def heal(self, h):
         run(["ip", "link", "set", self.host(h).veth, "up"])
+
+    def cut_storage(self, h):
+        """Take h's storage link down: its NFS and iSCSI I/O hangs, then times out."""
+        run(["ip", "link", "set", self.host(h).storage_veth, "down"])
+
+    def heal_storage(self, h):
+        run(["ip", "link", "set", self.host(h).storage_veth, "up"])
 
     def netns_exec(self, h, cmd, **kw):
         """Run a command inside h's namespace (e.g. the packet injector)."""
@@ -624,9 +698,10 @@ class Cluster:
             raise HarnessError("; ".join(unclean))
 
     def teardown_network(self):
-        if self.iptables_rule:
-            run(["iptables", "-D"] + self.iptables_rule, check=False)
-            self.iptables_rule = None
+        self._stop_storage_servers()
+        for rule in self.iptables_rules:
+            run(["iptables", "-D"] + rule, check=False)
+        self.iptables_rules = []
         for ns in self.created_ns:
             # No agent may outlive its namespace (`ip netns del` would leave links).
             kill_namespace_processes(ns)
@@ -652,7 +727,7 @@ class Cluster:
         state = {
             "tag": self.tag, "bridge": self.bridge, "workdir": self.workdir,
             "namespaces": self.created_ns, "links": self.created_links,
-            "iptables_rule": self.iptables_rule,
+            "iptables_rules": self.iptables_rules,
             "hosts": {h.id: {"pid": h.pid, "ns": h.ns, "address": h.address,
                              "config": h.config, "socket": h.socket, "log": h.log}
                       for h in self.hosts.values()},
@@ -678,7 +753,7 @@ def sweep(quiet=False):
         if m and not pid_alive(int(m.group(1))):
             dead.add(int(m.group(1)))
     for link in link_names():
-        m = re.match(r"^f(?:br|v)(\d+)", link)
+        m = re.match(r"^f(?:br|sb|v|s)(\d+)", link)
         if m and not pid_alive(int(m.group(1))):
             dead.add(int(m.group(1)))
     tmp = tempfile.gettempdir()
@@ -695,10 +770,10 @@ def sweep(quiet=False):
         if iptables_forward_policy() is not None:
             r = run(["iptables", "-S", "FORWARD"], check=False, quiet=True)
             for line in r.stdout.splitlines():
-                if "-i fbr%d " % pid in line + " " and line.startswith("-A "):
+                if line.startswith("-A ") and any("-i %s%d " % (b, pid) in line + " " for b in ("fbr", "fsb")):
                     run(["iptables", "-D"] + line.split()[1:], check=False)
         for link in link_names():
-            if link == "fbr%d" % pid or re.match(r"^fv%d(h\d+|gw)$" % pid, link):
+            if link in ("fbr%d" % pid, "fsb%d" % pid) or re.match(r"^f[vs]%d(h\d+|gw|st)$" % pid, link):
                 run(["ip", "link", "del", link], check=False, quiet=True)
         for ns in nss:
             run(["ip", "netns", "del", ns], check=False, quiet=True)
@@ -805,8 +880,8 @@ def demo_stop():
             if pid and pid_alive(pid) and any(a.endswith(b"fdm") for a in pid_cmdline(pid)[:1]):
                 stop_pid(pid)
                 print("stopped %s (pid %d)" % (h, pid))
-        if state.get("iptables_rule"):
-            run(["iptables", "-D"] + state["iptables_rule"], check=False)
+        for rule in state.get("iptables_rules") or []:
+            run(["iptables", "-D"] + rule, check=False)
     nss = (state or {}).get("namespaces") or [ns for ns in netns_list() if ns.startswith("fdmdemo-")]
     for ns in nss:
         kill_namespace_processes(ns)

@@ -23,6 +23,24 @@ struct mc_packet {
 	uint8_t *bytes;
 };
 
+/* A storage I/O in flight, ended after MC_STORAGE_MS. */
+#define MC_STORAGE_MS 5
+struct mc_io {
+	size_t host;
+	uint64_t incarnation;         /* of the agent that asked: a restart forgets it */
+	int ds;
+	enum fdm_storage_op op;
+	struct fdm_lease_rec rec;
+	uint64_t done_at;
+};
+
+/* One shared datastore: the lease record every host reads and writes. */
+struct mc_datastore {
+	bool written;
+	struct fdm_lease_rec rec;
+	uint32_t fingerprint;         /* changes with every write */
+};
+
 struct mc_host {
 	struct fdm_config cfg;
 	struct fdm_core core;
@@ -49,13 +67,18 @@ struct minicluster {
 	struct mc_packet *queue;
 	size_t queued, cap;
 	uint64_t delivered, dropped;
+	struct mc_datastore ds[3];
+	struct mc_io *ios;
+	size_t n_ios, cap_ios;
+	uint64_t lease_violations;    /* steps with two hosts acting on one datastore */
 	struct fdm_outbox outbox;
 	struct fdm_actions actions;
 	char log[64][FDM_LOG_MAX];       /* the last log lines, for failure messages */
 	size_t log_next;
 };
 
-/* ids: host ids; ds_counts: reachable datastore count per host (of 3 configured). */
+/* ids: host ids; ds_counts: how many of the 3 configured datastores each host
+ * reaches (the first ds_counts[i]); storage is simulated, leases included. */
 struct minicluster *mc_new(const char *const *ids, const unsigned *ds_counts, size_t n,
 			   uint32_t seed);
 void mc_free(struct minicluster *mc);
@@ -73,6 +96,8 @@ void mc_set_datastores(struct minicluster *mc, size_t i, unsigned count);
 int mc_agreed_master(const struct minicluster *mc);
 size_t mc_count_masters(const struct minicluster *mc);
 int mc_index(const struct minicluster *mc, const char *id);
+/* Host acting as lease owner of datastore d now, -1 none (-2: more than one). */
+int mc_lease_actor(const struct minicluster *mc, int d);
 /* Run until agreement or timeout; returns the master index or -1. */
 int mc_run_until_agreed(struct minicluster *mc, uint64_t timeout_ms, uint64_t *took_ms);
 void mc_dump(const struct minicluster *mc);

@@ -1,0 +1,208 @@
+/* Storage workers of the agent (datastores.h). The core decides which I/O to do
+ * and when; this file only maps its actions onto dsio requests and the results
+ * back, so nothing here can make a wrong decision about a lease. */
+#include "fdm/datastores.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fdm/log.h"
+#include "fdm/util.h"
+
+struct fdm_ds_slot {
+	struct fdm_datastores *owner;
+	char name[FDM_ID_MAX];
+	char url[FDM_URL_MAX];
+	struct fdm_dsio *io;
+	/* A request dsio could not even queue (out of memory) still ends, as a
+	 * failure, from the loop: never from inside the core's action list. */
+	sd_event_source *unqueued_src;
+	unsigned unqueued;            /* bit per enum fdm_storage_op */
+};
+
+static enum fdm_storage_result result_of(const struct fdm_dsio_done *d)
+{
+	switch (d->status) {
+	case FDM_DS_OK:
+		return FDM_STORAGE_OK;
+	case FDM_DS_CLAIMING:
+		return FDM_STORAGE_ANSWERED;
+	default:
+		return FDM_STORAGE_FAILED;
+	}
+}
+
+static void on_done(struct fdm_dsio_done *d, void *userdata)
+{
+	struct fdm_ds_slot *slot = userdata;
+	struct fdm_datastores *dss = slot->owner;
+	enum fdm_storage_result r = result_of(d);
+	enum fdm_storage_op op;
+
+	switch (d->op) {
+	case FDM_DSIO_HB_WRITE: op = FDM_STORAGE_HB_WRITE; break;
+	case FDM_DSIO_LEASE_READ: op = FDM_STORAGE_LEASE_READ; break;
+	case FDM_DSIO_LEASE_WRITE: op = FDM_STORAGE_LEASE_WRITE; break;
+	default: return;   /* not one the core asks for */
+	}
+	if (r == FDM_STORAGE_FAILED)
+		fdm_debug("datastore %s: %s: %s (%s)", slot->name, fdm_dsio_op_name(d->op),
+			  fdm_ds_status_name(d->status), d->res.msg);
+	dss->done(dss->userdata, slot->name, op, r, op == FDM_STORAGE_LEASE_READ ? &d->lease : NULL);
+}
+
+static int on_unqueued(sd_event_source *src, void *userdata)
+{
+	struct fdm_ds_slot *slot = userdata;
+	struct fdm_datastores *dss = slot->owner;
+	unsigned ops = slot->unqueued;
+
+	(void)src;
+	slot->unqueued = 0;
+	for (unsigned op = 0; op <= FDM_STORAGE_LEASE_WRITE; op++)
+		if (ops & (1u << op))
+			dss->done(dss->userdata, slot->name, (enum fdm_storage_op)op,
+				  FDM_STORAGE_FAILED, NULL);
+	return 0;
+}
+
+static void slot_close(struct fdm_ds_slot *slot)
+{
+	if (slot == NULL)
+		return;
+	sd_event_source_disable_unref(slot->unqueued_src);
+	if (slot->io != NULL)
+		fdm_dsio_free(slot->io);
+	free(slot);
+}
+
+static struct fdm_ds_slot *slot_open(struct fdm_datastores *dss,
+				     const struct fdm_datastore_conf *conf, char *err,
+				     size_t errlen)
+{
+	struct fdm_ds_slot *slot = calloc(1, sizeof(*slot));
+	struct fdm_ds *ds;
+
+	if (slot == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	slot->owner = dss;
+	fdm_strlcpy(slot->name, conf->name, sizeof(slot->name));
+	fdm_strlcpy(slot->url, conf->url, sizeof(slot->url));
+	if (sd_event_add_defer(dss->event, &slot->unqueued_src, on_unqueued, slot) < 0 ||
+	    sd_event_source_set_enabled(slot->unqueued_src, SD_EVENT_OFF) < 0) {
+		snprintf(err, errlen, "%s: cannot set up the event loop", conf->name);
+		slot_close(slot);
+		return NULL;
+	}
+	if (fdm_ds_open(conf->url, &dss->params, &ds, err, errlen) < 0) {
+		slot_close(slot);
+		return NULL;
+	}
+	slot->io = fdm_dsio_new(dss->event, ds, err, errlen);
+	if (slot->io == NULL) {
+		slot_close(slot);
+		return NULL;
+	}
+	return slot;
+}
+
+int fdm_datastores_open(struct fdm_datastores *dss, sd_event *e, const struct fdm_config *cfg,
+			const struct fdm_key *key, uint64_t incarnation,
+			fdm_storage_done_fn done, void *userdata, char *err, size_t errlen)
+{
+	memset(dss, 0, sizeof(*dss));
+	dss->event = e;
+	dss->done = done;
+	dss->userdata = userdata;
+	fdm_strlcpy(dss->cluster, cfg->cluster_id, sizeof(dss->cluster));
+	fdm_strlcpy(dss->host, cfg->host_id, sizeof(dss->host));
+	dss->params.cluster = dss->cluster;
+	dss->params.host = dss->host;
+	dss->params.key = key->bytes;   /* copied by fdm_ds_open */
+	dss->params.key_len = key->len;
+	dss->params.io_timeout_ms = cfg->io_timeout_ms;
+	dss->params.incarnation = incarnation;
+	return fdm_datastores_reconfigure(dss, cfg, err, errlen);
+}
+
+static int kept_index(const struct fdm_datastores *dss, const struct fdm_datastore_conf *conf)
+{
+	for (size_t o = 0; o < dss->n; o++)
+		if (dss->slots[o] != NULL && strcmp(dss->slots[o]->name, conf->name) == 0 &&
+		    strcmp(dss->slots[o]->url, conf->url) == 0)
+			return (int)o;
+	return -1;
+}
+
+int fdm_datastores_reconfigure(struct fdm_datastores *dss, const struct fdm_config *cfg,
+			       char *err, size_t errlen)
+{
+	struct fdm_ds_slot *next[FDM_MAX_DATASTORES] = { NULL };
+	int kept[FDM_MAX_DATASTORES];
+
+	dss->params.io_timeout_ms = cfg->io_timeout_ms;
+	/* Open what is new first: on failure nothing has changed. */
+	for (size_t d = 0; d < cfg->n_datastores; d++) {
+		kept[d] = kept_index(dss, &cfg->datastores[d]);
+		if (kept[d] < 0 && (next[d] = slot_open(dss, &cfg->datastores[d], err, errlen)) == NULL) {
+			for (size_t k = 0; k < d; k++)
+				if (kept[k] < 0)
+					slot_close(next[k]);
+			return -1;
+		}
+	}
+	for (size_t d = 0; d < cfg->n_datastores; d++)
+		if (kept[d] >= 0) {
+			next[d] = dss->slots[kept[d]];
+			dss->slots[kept[d]] = NULL;
+		}
+	for (size_t o = 0; o < dss->n; o++)
+		slot_close(dss->slots[o]);
+	memcpy(dss->slots, next, sizeof(next));
+	dss->n = cfg->n_datastores;
+	return 0;
+}
+
+void fdm_datastores_close(struct fdm_datastores *dss)
+{
+	for (size_t d = 0; d < dss->n; d++)
+		slot_close(dss->slots[d]);
+	dss->n = 0;
+}
+
+void fdm_datastores_submit(struct fdm_datastores *dss, const struct fdm_action *a)
+{
+	struct fdm_dsio_req req;
+	struct fdm_ds_slot *slot;
+
+	if (a->ds < 0 || (size_t)a->ds >= dss->n || dss->slots[a->ds] == NULL)
+		return;
+	slot = dss->slots[a->ds];
+	memset(&req, 0, sizeof(req));
+	req.cb = on_done;
+	req.userdata = slot;
+	switch (a->op) {
+	case FDM_STORAGE_HB_WRITE: req.op = FDM_DSIO_HB_WRITE; break;
+	case FDM_STORAGE_LEASE_READ: req.op = FDM_DSIO_LEASE_READ; break;
+	case FDM_STORAGE_LEASE_WRITE:
+		req.op = FDM_DSIO_LEASE_WRITE;
+		req.lease = a->lease;
+		break;
+	}
+	if (fdm_dsio_submit(slot->io, &req, NULL) < 0) {
+		dss->submit_errors++;
+		slot->unqueued |= 1u << a->op;
+		sd_event_source_set_enabled(slot->unqueued_src, SD_EVENT_ONESHOT);
+	}
+}
+
+void fdm_datastores_stats(const struct fdm_datastores *dss, size_t d,
+			  struct fdm_dsio_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (d < dss->n && dss->slots[d] != NULL)
+		fdm_dsio_get_stats(dss->slots[d]->io, out);
+}

@@ -1,0 +1,49 @@
+/* The agent's datastores: one libfdmds handle and storage worker (dsio) per
+ * configured datastore. Runs the storage I/O the core asks for, off the event
+ * loop, and reports each end back by datastore name (indices move on reload). */
+#ifndef FDM_DATASTORES_H
+#define FDM_DATASTORES_H
+
+#include <systemd/sd-event.h>
+
+#include "datastore/dsio.h"
+#include "fdm/config.h"
+#include "fdm/core/core.h"
+#include "fdm/wire.h"
+
+typedef void (*fdm_storage_done_fn)(void *userdata, const char *datastore,
+				    enum fdm_storage_op op, enum fdm_storage_result result,
+				    const struct fdm_lease_view *view);
+
+struct fdm_ds_slot;
+
+struct fdm_datastores {
+	sd_event *event;
+	struct fdm_ds_params params;
+	char cluster[FDM_ID_MAX];
+	char host[FDM_ID_MAX];
+	struct fdm_ds_slot *slots[FDM_MAX_DATASTORES];   /* config order */
+	size_t n;
+	fdm_storage_done_fn done;
+	void *userdata;
+	uint64_t submit_errors;
+};
+
+int fdm_datastores_open(struct fdm_datastores *dss, sd_event *e, const struct fdm_config *cfg,
+			const struct fdm_key *key, uint64_t incarnation,
+			fdm_storage_done_fn done, void *userdata, char *err, size_t errlen);
+/* After a reload: keep the handles whose name and URL stay, open new ones, close
+ * the rest (closing waits for an I/O in progress, bounded by io_timeout except
+ * on a file:// datastore stuck in the kernel). */
+int fdm_datastores_reconfigure(struct fdm_datastores *dss, const struct fdm_config *cfg,
+			       char *err, size_t errlen);
+void fdm_datastores_close(struct fdm_datastores *dss);
+
+/* Carry out one FDM_ACT_STORAGE action. */
+void fdm_datastores_submit(struct fdm_datastores *dss, const struct fdm_action *a);
+
+/* The worker's counters for `fdmctl datastores`, by config index. */
+void fdm_datastores_stats(const struct fdm_datastores *dss, size_t d,
+			  struct fdm_dsio_stats *out);
+
+#endif
