@@ -484,6 +484,9 @@ static enum fdm_ds_status own_slot(struct fdm_ds *ds, uint64_t deadline, struct 
 		return st;
 	if (b->claim == CLAIM_WRITTEN) {
 		if (strcmp(b->owners[b->my_slot], ds->host) == 0) {
+			/* Readers take the first block naming a host: so do we, should
+			 * an earlier claim of ours (a write that timed out) have landed. */
+			b->my_slot = slot_of(b, ds->host);
 			b->claim = CLAIM_OWNED;
 			return FDM_DS_OK;
 		}

@@ -480,3 +480,17 @@ const char *fdm_lease_last_owner(const struct fdm_lease *l)
 {
 	return l->seen && l->last.kind == FDM_LEASE_VIEW_VALID ? l->last.rec.owner : "";
 }
+
+uint64_t fdm_lease_last_write_ms(const struct fdm_lease *l)
+{
+	return l->state == FDM_LEASE_HELD && l->have_mine ? l->last_write_issue_ms : 0;
+}
+
+const struct fdm_lease_view *fdm_lease_last_view(const struct fdm_lease *l, uint64_t *since_ms)
+{
+	if (!l->seen)
+		return NULL;
+	if (since_ms != NULL)
+		*since_ms = l->unchanged_since_ms;
+	return &l->last;
+}

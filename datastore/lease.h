@@ -132,6 +132,12 @@ bool fdm_lease_acting(const struct fdm_lease *l, uint64_t now_ms);
 uint64_t fdm_lease_acting_until(const struct fdm_lease *l);
 /* The owner the last good read named ("" free or unknown). */
 const char *fdm_lease_last_owner(const struct fdm_lease *l);
+/* Issue time of our last successful write while held (the "last renewal" a
+ * master reports in its heartbeats), 0 when not held. */
+uint64_t fdm_lease_last_write_ms(const struct fdm_lease *l);
+/* What the last good read saw and since when (completion of the first read that
+ * saw it) it has been unchanged; NULL before any good read. */
+const struct fdm_lease_view *fdm_lease_last_view(const struct fdm_lease *l, uint64_t *since_ms);
 
 const char *fdm_lease_state_name(enum fdm_lease_state s);
 const char *fdm_lease_note_name(enum fdm_lease_note n);

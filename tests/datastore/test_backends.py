@@ -56,6 +56,26 @@ def round_trip(t):
     return "VM list, hb and poweron read back"
 
 
+def many_hosts(t):
+    """Four new hosts start at once: each gets its own records (on iSCSI, its
+    own host slot, claimed by write-wait-read)."""
+    hosts = ["h1", "h2", "h3", "h4"]
+    procs = [subprocess.Popen(t.tool_argv(h, "write-records"), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for h in hosts]
+    outs = [p.communicate(timeout=60)[0] for p in procs]
+    check(all(p.returncode == 0 for p in procs), "write-records: %s" % outs)
+    for h in hosts:
+        r = t.tool(h, "write-hb", "3")
+        check(r.returncode == 0, "write-hb %s: %s" % (h, r.stdout))
+    rc, data, raw = t.inspect()
+    check(rc == 0, "inspect exit %d: %s" % (rc, raw.stdout))
+    seen = {x["id"]: x for x in data["hosts"]}
+    check(sorted(seen) == hosts, "hosts listed: %s" % sorted(seen))
+    check(all(seen[h]["counter"] >= 4 and seen[h]["poweron"] is not None for h in hosts),
+          "every host's own hb and poweron: %s" % data["hosts"])
+    return "4 hosts started at once, each reads back its own hb and poweron"
+
+
 def contention(t):
     a = t.tool_bg("h1", "acquire-and-hold", extra=["--for", "4000"])
     b = t.tool_bg("h2", "acquire-and-hold", extra=["--for", "4000"])
@@ -278,7 +298,8 @@ class Run:
             t.cleanup()
 
     def scenarios(self, backend, make_target, names):
-        table = [("round-trip", round_trip), ("contention", contention),
+        table = [("round-trip", round_trip), ("many-hosts", many_hosts),
+                 ("contention", contention),
                  ("kill-holder", kill_holder), ("stop-renewing", stop_renewing),
                  ("corrupt-byte", corrupt_byte), ("truncated", truncated),
                  ("other-key", other_key), ("inspect-cli", inspect_cli)]
@@ -291,7 +312,7 @@ class Run:
                 self.figures[backend] = figs
 
 
-ALL = ("round-trip", "contention", "kill-holder", "stop-renewing", "corrupt-byte",
+ALL = ("round-trip", "many-hosts", "contention", "kill-holder", "stop-renewing", "corrupt-byte",
        "truncated", "other-key", "inspect-cli", "measure")
 
 
@@ -342,7 +363,8 @@ def run_iscsi(run, ns):
                       luns=[("b512", 512, 64, n), ("b4096", 4096, 64, n)]).start()
     try:
         run.scenarios("iscsi-4k", lambda i: run.target(tg.url("b4096", i + 1), ns.prefix()),
-                      ("round-trip", "contention", "corrupt-byte", "other-key", "measure"))
+                      ("round-trip", "many-hosts", "contention", "corrupt-byte", "other-key",
+                       "measure"))
 
         def target(i):
             return run.target(tg.url("b512", i + 1), ns.prefix())

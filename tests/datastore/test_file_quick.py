@@ -11,5 +11,5 @@ import test_backends  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(test_backends.main(backends=["file"],
-                                file_names=("round-trip", "contention", "corrupt-byte",
+                                file_names=("round-trip", "many-hosts", "contention", "corrupt-byte",
                                             "truncated", "other-key", "inspect-cli")))

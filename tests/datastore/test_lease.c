@@ -110,6 +110,12 @@ static void test_free_acquire(void **state)
 	a = step(&l, &d, a, &now);
 	assert_true(fdm_lease_acting(&l, now));
 	assert_int_equal(fdm_lease_acting_until(&l), write_issue + 2 * IO);
+	assert_int_equal(fdm_lease_last_write_ms(&l), write_issue);
+	uint64_t since = 0;
+	const struct fdm_lease_view *v = fdm_lease_last_view(&l, &since);
+	assert_non_null(v);
+	assert_string_equal(v->rec.owner, "host-1");
+	assert_true(since > 0);
 }
 
 /* Table: what a contender does after one read of a record, by its state. */
