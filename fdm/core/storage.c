@@ -40,13 +40,9 @@ static void storage_action(struct fdm_actions *out, int d, enum fdm_storage_op o
 void fdm_storage_init(struct fdm_core *c, size_t d, const char *url, uint64_t now)
 {
 	struct fdm_core_ds *s = &c->ds[d];
-	const struct fdm_lease_timing lt = {
-		.io_ms = c->timing.io_timeout_ms,
-		.expiry_ms = c->timing.lease_expiry_ms,
-		.acquire_wait_ms = c->timing.lease_acquire_wait_ms,
-		.acting_ms = c->timing.lease_acting_ms,
-	};
+	struct fdm_lease_timing lt;
 
+	fdm_lease_timing_of(&c->timing, &lt);
 	memset(s, 0, sizeof(*s));
 	fdm_strlcpy(s->url, url, sizeof(s->url));
 	s->hb_next_ms = now;
