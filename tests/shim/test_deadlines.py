@@ -17,8 +17,11 @@ from shimtest import (Failure, Shim, boottime_ms, check, log, node_xml, run_main
 DOMS = [("vm-a", "22222222-2222-3333-4444-000000000001"),
         ("vm-b", "22222222-2222-3333-4444-000000000002"),
         ("vm-c", "22222222-2222-3333-4444-000000000003")]
-# Fencing must happen at the deadline, within this much after it.
-LATE_TOLERANCE_MS = 500
+# Fencing must happen at the deadline, never before, and well within the design's
+# margin after it (deadline_margin = io_timeout, 2 s by default). Measured: 1-5 ms;
+# generous here because `make check` runs the shim under ASan on a loaded 2-core
+# machine (once 1072 ms).
+LATE_TOLERANCE_MS = 1500
 
 
 def deadlines_of(shim):
