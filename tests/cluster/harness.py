@@ -624,6 +624,30 @@ class Cluster:
         except HarnessError:
             return None
 
+    def inspect(self, ds, via=None):
+        """`fdm-inspect --json` of datastore ds, run in host `via`'s namespace (the
+        first host by default: NFS and iSCSI servers are on the storage network)."""
+        via = via or next(iter(self.hosts))
+        r = self.netns_exec(via, [binary("fdm-inspect"), "--json", "--key", self.key_file,
+                                  self.datastore_url(ds)], check=False, timeout=20)
+        try:
+            return json.loads(r.stdout)
+        except ValueError:
+            return {}
+
+    def lease_holders(self):
+        """{datastore: lock holder}, read by fdm-inspect straight from the storage."""
+        return {ds: (self.inspect(ds).get("protectedlist") or {}).get("lock_holder")
+                for ds in list(self.ds_dirs) + self.nfs_names + self.iscsi_names}
+
+    def holds_every_lease(self, h):
+        """h acts as owner of every datastore's lease (its acquisition survived the
+        write-wait-read) and the storage names it as the lock holder."""
+        st = self.try_status(h)
+        if not st or not all(d["acting"] for d in st["datastores"]):
+            return False
+        return all(who == h for who in self.lease_holders().values())
+
     def host_state(self, viewer, h):
         """The state of host h as viewer's agent reports it, or None."""
         st = self.try_status(viewer)

@@ -4,40 +4,21 @@ show it); after kill -9 of the master its successor takes the leases only once
 they have expired; a master that stops cleanly releases them and its successor
 takes them at once. file:// datastores; tests/cluster/test_storage_servers.py
 does the same on real NFS and iSCSI servers."""
-import json
 import os
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, binary, check, run, scenario  # noqa: E402
+from harness import Cluster, check, scenario  # noqa: E402
 
 HOSTS = ["host-1", "host-2", "host-9", "host-10"]
 TIMING = (500, 1000)    # lease_expiry 4 s, acquire wait 2 s
 
 
-def holders(c, viewer=None):
-    """{datastore: lock holder} read with fdm-inspect straight from the storage."""
-    out = {}
-    for ds, d in c.ds_dirs.items():
-        r = run([binary("fdm-inspect"), "--json", "--key", c.key_file, "file://" + d],
-                check=False, quiet=True)
-        try:
-            out[ds] = json.loads(r.stdout)["protectedlist"]["lock_holder"]
-        except (ValueError, KeyError, TypeError):
-            out[ds] = None
-    return out
-
-
 def wait_holder(c, who, timeout):
-    """Until fdm-inspect names `who` on every datastore and `who` acts as owner
-    (its acquisition survived the write-wait-read)."""
-    def held():
-        acting = all(d["acting"] for d in c.status(who)["datastores"])
-        return acting and all(h == who for h in holders(c).values())
-    return c.wait_until(held, timeout, "%s holding every lease (now %s)"
-                        % (who, holders(c)))[1]
+    return c.wait_until(lambda: c.holds_every_lease(who), timeout,
+                        "%s holding every lease (now %s)" % (who, c.lease_holders()))[1]
 
 
 def body():
@@ -64,7 +45,7 @@ def body():
 
         c.stop(nxt)
         t0 = time.monotonic()
-        free = holders(c)
+        free = c.lease_holders()
         check(all(h is None for h in free.values()), "released on SIGTERM: %s" % free)
         rest = [h for h in rest if h != nxt]
         third, _ = c.wait_for_agreement(timeout=15, hosts=rest, expect="host-10")

@@ -9,38 +9,16 @@ storage network of its own:
     election, every host stays connected); after SIGCONT it is reachable again;
   - a host whose storage link is cut reaches fewer datastores and loses the next
     election, though its id ranks first."""
-import json
 import os
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, binary, check, predict_master, scenario  # noqa: E402
+from harness import Cluster, check, predict_master, scenario  # noqa: E402
 
 HOSTS = ["host-1", "host-2", "host-9", "host-10"]
 TIMING = (500, 1000)      # heartbeat 0.5 s, io_timeout 1 s: lease_expiry 4 s
-
-
-def inspect(c, ds):
-    """fdm-inspect --json of one datastore, run from host-1's namespace."""
-    r = c.netns_exec("host-1", [binary("fdm-inspect"), "--json", "--key", c.key_file,
-                                c.datastore_url(ds)], check=False, timeout=20)
-    try:
-        return json.loads(r.stdout)
-    except ValueError:
-        return {}
-
-
-def holder(c, ds):
-    return ((inspect(c, ds).get("protectedlist") or {}).get("lock_holder"))
-
-
-def holds_all(c, who):
-    st = c.try_status(who)
-    if not st or not all(d["acting"] for d in st["datastores"]):
-        return False
-    return all(holder(c, ds) == who for ds in ("nfs1", "iscsi1"))
 
 
 def master_hb_ages(c, hosts, master):
@@ -59,8 +37,8 @@ def body():
     with Cluster(HOSTS, datastores=(), nfs=("nfs1",), iscsi=("iscsi1",), timing=TIMING) as c:
         c.start_all()
         master, secs = c.wait_for_agreement(timeout=15, expect="host-9")
-        c.wait_until(lambda: holds_all(c, master), 20, "%s holding both leases" % master)
-        info = inspect(c, "nfs1")
+        c.wait_until(lambda: c.holds_every_lease(master), 20, "%s holding both leases" % master)
+        info = c.inspect("nfs1")
         print("start: %s master after %.2f s and holds nfs1 and iscsi1; nfs1 shows %d host "
               "heartbeats" % (master, secs, len(info.get("hosts", []))))
         check(len(info.get("hosts", [])) == 4, "every host heartbeats on nfs1: %r" % info)
@@ -69,7 +47,7 @@ def body():
         t0 = time.monotonic()
         rest = [h for h in HOSTS if h != master]
         nxt, _ = c.wait_for_agreement(timeout=15, hosts=rest, expect="host-2")
-        c.wait_until(lambda: holds_all(c, nxt), 30, "%s holding both leases" % nxt)
+        c.wait_until(lambda: c.holds_every_lease(nxt), 30, "%s holding both leases" % nxt)
         took = time.monotonic() - t0
         check(took >= 4.0 - 1.0 + 2.0, "waited for the expiry: %.2f s" % took)
         print("kill -9 %s: %s holds nfs1 and iscsi1 %.2f s later (expiry 4 s + wait 2 s)"
