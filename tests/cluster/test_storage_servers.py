@@ -4,9 +4,10 @@ iSCSI datastore (tgtd, through libiscsi), served from a storage namespace on a
 storage network of its own:
   - the master holds both leases (fdm-inspect reads them from the servers);
   - kill -9 the master: the new master holds both, after the lease expiry;
-  - a hung NFS server (SIGSTOP) makes that datastore unreachable within
-    io_timeout, and the agents keep heartbeating on the network meanwhile (no
-    election, every host stays connected); after SIGCONT it is reachable again;
+  - a hung NFS server, then a hung iSCSI target (SIGSTOP) makes that datastore
+    unreachable within io_timeout, and the agents keep heartbeating on the
+    network meanwhile (no election, every host stays connected); after SIGCONT
+    it is reachable again;
   - a host whose storage link is cut reaches fewer datastores and loses the next
     election, though its id ranks first."""
 import os
@@ -33,6 +34,38 @@ def master_hb_ages(c, hosts, master):
     return ages
 
 
+def reachable(c, h, ds):
+    return [d for d in c.status(h)["datastores"] if d["name"] == ds][0]["reachable"]
+
+
+def hung_server(c, master, server, ds):
+    term = c.status(master)["term"]
+    server.pause()
+    t0 = time.monotonic()
+    worst = 0
+    try:
+        c.wait_until(lambda: not any(reachable(c, h, ds) for h in HOSTS), 10,
+                     "%s unreachable everywhere" % ds)
+        down = time.monotonic() - t0
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            worst = max([worst] + master_hb_ages(c, HOSTS, master))
+            time.sleep(0.2)
+        check(c.agreed_master() == master and c.status(master)["term"] == term,
+              "no election while %s hangs" % ds)
+        check(all(c.host_state(master, h) == "connected" for h in HOSTS if h != master),
+              "every slave stays connected")
+    finally:
+        server.resume()
+    check(worst < 2000, "network heartbeats kept flowing (worst age %d ms)" % worst)
+    t0 = time.monotonic()
+    c.wait_until(lambda: all(reachable(c, h, ds) for h in HOSTS), 15,
+                 "%s reachable again" % ds)
+    print("%s server stopped (SIGSTOP): unreachable on every host after %.2f s; no election, "
+          "worst master heartbeat age seen by a slave %d ms; reachable %.2f s after SIGCONT"
+          % (ds, down, worst, time.monotonic() - t0))
+
+
 def body():
     with Cluster(HOSTS, datastores=(), nfs=("nfs1",), iscsi=("iscsi1",), timing=TIMING) as c:
         c.start_all()
@@ -56,34 +89,10 @@ def body():
         c.start(master)
         c.wait_for_agreement(timeout=15, expect=nxt)
 
-        # A hung NFS server: I/O times out, network heartbeats go on.
-        term = c.status(nxt)["term"]
-        c.nfs.pause()
-        t0 = time.monotonic()
-        worst = 0
-        try:
-            c.wait_until(lambda: all(
-                not [d for d in c.status(h)["datastores"] if d["name"] == "nfs1"][0]["reachable"]
-                for h in HOSTS), 10, "nfs1 unreachable everywhere")
-            down = time.monotonic() - t0
-            end = time.monotonic() + 5
-            while time.monotonic() < end:
-                worst = max([worst] + master_hb_ages(c, HOSTS, nxt))
-                time.sleep(0.2)
-            check(c.agreed_master() == nxt and c.status(nxt)["term"] == term,
-                  "no election while NFS hangs")
-            check(all(c.host_state(nxt, h) == "connected" for h in HOSTS if h != nxt),
-                  "every slave stays connected")
-        finally:
-            c.nfs.resume()
-        check(worst < 2000, "network heartbeats kept flowing (worst age %d ms)" % worst)
-        print("NFS server stopped: nfs1 unreachable on every host after %.2f s; no election, "
-              "worst master heartbeat age seen by a slave %d ms" % (down, worst))
-        t0 = time.monotonic()
-        c.wait_until(lambda: all(d["reachable"] for h in HOSTS
-                                 for d in c.status(h)["datastores"]), 15,
-                     "every datastore reachable again")
-        print("NFS server resumed: reachable again after %.2f s" % (time.monotonic() - t0))
+        # A hung server (SIGSTOP): its datastore's I/O times out on every host,
+        # network heartbeats go on, nobody elects; SIGCONT brings it back.
+        for server, ds in ((c.nfs, "nfs1"), (c.tgt, "iscsi1")):
+            hung_server(c, nxt, server, ds)
 
         # Fewer datastores, lower rank: host-9 (the best id) loses its storage link.
         c.cut_storage("host-9")
