@@ -2,7 +2,8 @@
 # tests in its own fragment (fdm/fdm.mk, datastore/datastore.mk, ...).
 #   make            build everything into build/
 #   make test       every test: unit (cmocka), datastore, hostd-shim, cluster, then
-#                   `make check`. This is the README's test command (needs root).
+#                   `make check`, then each fuzz target for 10 s. This is the
+#                   README's test command (needs root).
 #   make unit       the unit tests only (fast, no root)
 #   make check      rebuild with -fsanitize=address,undefined into build-asan/,
 #                   run the unit tests and CHECK_TESTS there, then the unit tests
@@ -72,10 +73,13 @@ include tests/tests.mk
 build-all: $(BINS) $(UNIT_TESTS)
 
 # Everything: unit and system tests on the normal build, then `check` (the same
-# unit tests and CHECK_TESTS under ASan/UBSan, the unit tests under valgrind).
+# unit tests and CHECK_TESTS under ASan/UBSan, the unit tests under valgrind),
+# then every fuzz target for TEST_FUZZ_SECONDS from its seed corpus.
+TEST_FUZZ_SECONDS ?= 10
 test: build-all
 	tests/run-tests --build $(BUILD) $(UNIT_TESTS) $(SYSTEM_TESTS)
 	$(MAKE) check
+	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
 unit: build-all
 	tests/run-tests --build $(BUILD) $(UNIT_TESTS)
@@ -109,12 +113,12 @@ FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -g -O1 -std=c11 -D_GNU_SOURCE -I. -I$(BUILD)/gen $(PKG_CFLAGS) \
               -fsanitize=fuzzer,address,undefined
 
-$(BUILD)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c fdm/wire.c $(PROTO_C)
+$(BUILD)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c fdm/wire.c fdm/util.c $(PROTO_C)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/fuzz/fuzz_core: tests/fuzz/fuzz_core.c $(CORE_SRCS) fdm/core/timing.c fdm/config.c \
-		fdm/util.c $(PROTO_C)
+$(BUILD)/fuzz/fuzz_core: tests/fuzz/fuzz_core.c $(CORE_SRCS) datastore/lease.c fdm/core/timing.c \
+		fdm/config.c fdm/util.c $(PROTO_C)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
 

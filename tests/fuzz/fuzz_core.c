@@ -1,8 +1,11 @@
-/* libFuzzer target: authenticated-but-hostile packets into a running core. A peer
- * with the key may still be buggy: whatever protobuf it sends (huge host lists,
- * unknown state names, echoes of anything), the election and the host table
- * must neither crash nor break their invariants. Input: a sequence of
- * [1 byte sender index][2 bytes length][Packet protobuf] records, ticks between. */
+/* libFuzzer target: authenticated-but-hostile packets, and storage results of
+ * any shape, into a running core. A peer with the key may still be buggy, and a
+ * datastore may hold anything: whatever protobuf arrives (huge host lists,
+ * unknown state names, echoes of anything) and whatever a lease read returns,
+ * in any order, the election, the host table and the leases must neither crash
+ * nor break their invariants. Input: records of [1 byte kind][2 bytes length]
+ * [payload], ticks between. kind < 0x80: a Packet protobuf from peer kind % 4;
+ * else a storage completion built from the payload. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +42,25 @@ static void drain(struct fdm_core *c, struct fdm_actions *acts, struct fdm_outbo
 	acts->n = 0;
 }
 
+/* A storage completion: datastore, operation, result and lease view from bytes. */
+static void storage_event(struct fdm_core *c, uint8_t kind, const uint8_t *p, size_t len,
+			  uint64_t now, struct fdm_actions *acts)
+{
+	struct fdm_lease_view v;
+	uint8_t b[24] = { 0 };
+
+	memcpy(b, p, len < sizeof(b) ? len : sizeof(b));
+	memset(&v, 0, sizeof(v));
+	v.kind = (enum fdm_lease_view_kind)(b[0] % 3);
+	memcpy(v.rec.owner, b + 1, 7);   /* NUL-terminated: owner[7] stays 0 */
+	v.rec.generation = b[8] % 4;
+	v.rec.renewal = b[9];
+	v.rec.nonce = b[10] % 3;
+	v.fingerprint = (uint32_t)b[11] << 8 | b[12];
+	fdm_core_storage_done(c, kind & 1, (enum fdm_storage_op)((kind >> 1) % 3),
+			      (enum fdm_storage_result)(b[13] % 3), &v, now, acts);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fdm_config *cfg = calloc(1, sizeof(*cfg));
@@ -54,7 +76,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fdm_core_init(c, cfg, &t, 77, now);
 	fdm_core_datastores(c, 1, now, acts);
 	while (size >= 3) {
-		int from = data[0] % HOSTS;
+		uint8_t kind = data[0];
+		int from = kind % HOSTS;
 		size_t len = (size_t)data[1] << 8 | data[2];
 		Fdm__Packet *p;
 
@@ -62,12 +85,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size -= 3;
 		if (len > size)
 			len = size;
-		p = fdm__packet__unpack(NULL, len, data);
-		data += len;
-		size -= len;
 		now += 137;
 		fdm_core_tick(c, now, acts);
 		drain(c, acts, ob, now);
+		if (kind >= 0x80) {
+			storage_event(c, kind, data, len, now, acts);
+			drain(c, acts, ob, now);
+			data += len;
+			size -= len;
+			continue;
+		}
+		p = fdm__packet__unpack(NULL, len, data);
+		data += len;
+		size -= len;
 		if (p == NULL)
 			continue;
 		fdm_core_packet(c, from, p, now, acts);
@@ -78,6 +108,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (c->role == FDM_ROLE_SLAVE && (c->master < 0 || c->master == (int)c->self))
 			abort();
+		/* Only a master holds a lease it acts on. */
+		for (size_t d = 0; d < c->n_datastores; d++)
+			if (fdm_lease_acting(&c->ds[d].lease, now) && c->role != FDM_ROLE_MASTER)
+				abort();
 	}
 	free(ob);
 	free(acts);

@@ -85,7 +85,13 @@ def main():
         rec = bytes([senders[name]]) + struct.pack(">H", len(p)) + p
         write("core", name, rec)
         seq += rec
-    write("core", "sequence", seq)
+    # Storage completions (kind >= 0x80): a free lease read, an hb write, a write.
+    storage = b""
+    for kind, payload in ((0x82, bytes([0]) + b"\0" * 13), (0x80, b"\0" * 14),
+                          (0x84, b"\0" * 14), (0x82, bytes([1]) + b"host-2\0" + bytes(7))):
+        storage += bytes([kind]) + struct.pack(">H", len(payload)) + payload
+    write("core", "storage", storage)
+    write("core", "sequence", seq + storage)
     ref = field(1, "vm1")
     reqs = {
         "list": field(1, 1) + field(10, b""),
