@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -87,12 +86,16 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 
 	fdm_core_tick(&a->core, now, &a->actions);
 	execute(a, now);
-	if (a->stopping && (fdm_core_released(&a->core) || now >= a->stop_deadline_ms)) {
-		if (!fdm_core_released(&a->core))
-			fdm_warn("%s: stopping without confirmed lease releases after %u ms",
-				 a->cfg.host_id, 2 * a->timing.io_timeout_ms);
-		sd_event_exit(a->event, 0);
-		return 0;
+	if (a->stopping) {
+		bool released = fdm_core_released(&a->core);
+
+		if (released || now >= a->stop_deadline_ms) {
+			if (!released)
+				fdm_warn("%s: stopping without confirmed lease releases",
+					 a->cfg.host_id);
+			sd_event_exit(a->event, 0);
+			return 0;
+		}
 	}
 	/* From now, not from the missed slot: after a pause, one tick catches up. */
 	(void)usec;
@@ -213,14 +216,6 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 	return 0;
 }
 
-static json_object *reply_error(const char *why)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "error", json_object_new_string(why));
-	return o;
-}
-
 static json_object *reply_ok(const char *message)
 {
 	json_object *o = json_object_new_object();
@@ -256,7 +251,7 @@ static json_object *on_control(void *userdata, json_object *req)
 
 	if (!json_object_object_get_ex(req, "command", &cmd_obj) ||
 	    !json_object_is_type(cmd_obj, json_type_string))
-		return reply_error("malformed request: no \"command\" string");
+		return fdm_control_error("malformed request: no \"command\" string");
 	cmd = json_object_get_string(cmd_obj);
 	if (strcmp(cmd, "status") == 0)
 		return fdm_status_json(a, now);
@@ -270,9 +265,9 @@ static json_object *on_control(void *userdata, json_object *req)
 	}
 	if (strcmp(cmd, "protect") == 0 || strcmp(cmd, "unprotect") == 0 ||
 	    strcmp(cmd, "maintenance") == 0)
-		return reply_error("not available yet in this version of fdm (VM protection "
+		return fdm_control_error("not available yet in this version of fdm (VM protection "
 				   "and maintenance arrive with the HA release)");
-	return reply_error("unknown command");
+	return fdm_control_error("unknown command");
 }
 
 static const int handled_signals[3] = { SIGTERM, SIGINT, SIGHUP };

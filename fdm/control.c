@@ -48,7 +48,7 @@ static void client_free(struct fdm_control_client *cl)
 	free(cl);
 }
 
-static json_object *error_reply(const char *why)
+json_object *fdm_control_error(const char *why)
 {
 	json_object *o = json_object_new_object();
 
@@ -66,7 +66,7 @@ static void answer(struct fdm_control_client *cl)
 
 	if (req == NULL || !json_object_is_type(req, json_type_object)) {
 		ctl->rejected++;
-		reply = error_reply("malformed request: expected one JSON object");
+		reply = fdm_control_error("malformed request: expected one JSON object");
 	} else {
 		reply = ctl->handler(ctl->userdata, req);
 	}

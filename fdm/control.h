@@ -29,6 +29,9 @@ struct fdm_control {
 	unsigned long long rejected;    /* malformed, oversized or timed-out requests */
 };
 
+/* The reply of a request that failed: {"error": why}. */
+json_object *fdm_control_error(const char *why);
+
 /* Create the socket (replacing a stale one; refusing when an agent answers on it). */
 int fdm_control_open(struct fdm_control *ctl, sd_event *e, const char *path,
 		     fdm_control_handler handler, void *userdata, char *err, size_t errlen);

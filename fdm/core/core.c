@@ -86,18 +86,27 @@ int fdm_core_init(struct fdm_core *c, const struct fdm_config *cfg,
 	return 0;
 }
 
-void fdm_core_log(struct fdm_actions *out, const char *fmt, ...)
+struct fdm_action *fdm_core_action(struct fdm_actions *out, enum fdm_action_kind kind)
 {
 	struct fdm_action *a;
-	va_list ap;
 
 	if (out->n == FDM_ACTIONS_MAX) {
 		out->overflow++;
-		return;
+		return NULL;
 	}
 	a = &out->a[out->n++];
 	memset(a, 0, sizeof(*a));
-	a->kind = FDM_ACT_LOG;
+	a->kind = kind;
+	return a;
+}
+
+void fdm_core_log(struct fdm_actions *out, const char *fmt, ...)
+{
+	struct fdm_action *a = fdm_core_action(out, FDM_ACT_LOG);
+	va_list ap;
+
+	if (a == NULL)
+		return;
 	va_start(ap, fmt);
 	vsnprintf(a->text, sizeof(a->text), fmt, ap);
 	va_end(ap);
@@ -110,13 +119,9 @@ void fdm_core_send(struct fdm_core *c, enum fdm_msg msg, int to, uint64_t now,
 
 	if (to < 0 || (size_t)to >= c->n_peers || (size_t)to == c->self)
 		return;
-	if (out->n == FDM_ACTIONS_MAX) {
-		out->overflow++;
+	a = fdm_core_action(out, FDM_ACT_SEND);
+	if (a == NULL)
 		return;
-	}
-	a = &out->a[out->n++];
-	memset(a, 0, sizeof(*a));
-	a->kind = FDM_ACT_SEND;
 	a->msg = msg;
 	a->to = to;
 	a->seq = c->next_seq++;

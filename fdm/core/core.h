@@ -227,6 +227,9 @@ int fdm_core_reconfigure(struct fdm_core *c, const struct fdm_config *cfg,
 void fdm_core_leave(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
 
 /* ------------------------------------------------ internal, shared by files */
+/* A new, zeroed action of this kind at the end of out; NULL (and counted in
+ * out->overflow) when out is full. */
+struct fdm_action *fdm_core_action(struct fdm_actions *out, enum fdm_action_kind kind);
 void fdm_core_log(struct fdm_actions *out, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void fdm_core_send(struct fdm_core *c, enum fdm_msg msg, int to, uint64_t now,

@@ -38,7 +38,6 @@ static void set_role(struct fdm_core *c, enum fdm_role role, int master, uint64_
 		     const char *why, struct fdm_actions *out)
 {
 	enum fdm_role old = c->role;
-	struct fdm_action *a;
 
 	c->role = role;
 	c->master = master;
@@ -54,13 +53,7 @@ static void set_role(struct fdm_core *c, enum fdm_role role, int master, uint64_
 		forget_slaves(c);
 	fdm_core_log(out, "%s: %s -> %s (%s)", self_id(c), fdm_role_name(old),
 		     fdm_role_name(role), why);
-	if (out->n < FDM_ACTIONS_MAX) {
-		a = &out->a[out->n++];
-		memset(a, 0, sizeof(*a));
-		a->kind = FDM_ACT_ROLE;
-	} else {
-		out->overflow++;
-	}
+	fdm_core_action(out, FDM_ACT_ROLE);
 }
 
 /* The election record goes to `last` once decided, for fdmctl election. */

@@ -69,7 +69,6 @@ static void remap_datastores(struct fdm_core *c, const struct fdm_config *cfg, u
 			if (strcmp(names[o], cfg->datastores[d].name) == 0 &&
 			    strcmp(old[o].url, cfg->datastores[d].url) == 0)
 				break;
-		c->n_datastores = d + 1;
 		if (o < n_old) {
 			c->ds[d] = old[o];
 		} else {

@@ -22,15 +22,10 @@ static const char *self_id(const struct fdm_core *c)
 static void storage_action(struct fdm_actions *out, int d, enum fdm_storage_op op,
 			   const struct fdm_lease_rec *rec)
 {
-	struct fdm_action *a;
+	struct fdm_action *a = fdm_core_action(out, FDM_ACT_STORAGE);
 
-	if (out->n == FDM_ACTIONS_MAX) {
-		out->overflow++;
+	if (a == NULL)
 		return;
-	}
-	a = &out->a[out->n++];
-	memset(a, 0, sizeof(*a));
-	a->kind = FDM_ACT_STORAGE;
 	a->ds = d;
 	a->op = op;
 	if (rec != NULL)
