@@ -21,14 +21,19 @@ CC      ?= cc
 
 PKGS := libvirt libnfs libiscsi libprotobuf-c libsystemd inih json-c libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+# Every program links only the libraries it uses (so the agent's package does not
+# pull in libvirt, nor the shim's libnfs): each fragment names its own with
+# libs_of. PKG_LIBS (all of them) is for tests and fuzz targets only.
+libs_of = $(shell pkg-config --libs $(1) 2>/dev/null)
+PKG_LIBS   := $(call libs_of,$(PKGS))
+CMOCKA_LIBS := $(call libs_of,cmocka)
+# What lib/ and the generated proto need: every program links these.
+LIB_LIBS := $(call libs_of,inih libprotobuf-c libcrypto)
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
            -I. -I$(BUILD)/gen $(PKG_CFLAGS) $(SAN)
 LDFLAGS += -pthread $(SAN)
-LDLIBS  += $(PKG_LIBS)
 
 BINS :=
 UNIT_TESTS :=
@@ -59,8 +64,10 @@ $(OBJ)/%.o: %.c $(BUILD)/gen/proto/fdm.pb-c.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-# Shared by every program: config, timing, log helpers, the generated proto.
-COMMON_SRCS := fdm/config.c fdm/core/timing.c fdm/util.c fdm/log.c
+# lib/: what every program shares (log, clocks, strings, config parser, derived
+# timing, CRC32C), plus the generated proto. It includes nothing else of the
+# project (tests/layering checks that).
+COMMON_SRCS := $(wildcard lib/*.c)
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(OBJ)/%.o) $(PROTO_OBJ)
 
 # Order matters: fdm.mk links the libraries the two fragments before it define
@@ -76,13 +83,15 @@ build-all: $(BINS) $(UNIT_TESTS)
 # unit tests and CHECK_TESTS under ASan/UBSan, the unit tests under valgrind),
 # then every fuzz target for TEST_FUZZ_SECONDS from its seed corpus.
 TEST_FUZZ_SECONDS ?= 10
+# Checks of the tree itself (include layering, linked libraries).
+TREE_TESTS := tests/check_layering.sh
 test: build-all
-	tests/run-tests --build $(BUILD) $(UNIT_TESTS) $(SYSTEM_TESTS)
+	tests/run-tests --build $(BUILD) $(TREE_TESTS) $(UNIT_TESTS) $(SYSTEM_TESTS)
 	$(MAKE) check
 	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
 unit: build-all
-	tests/run-tests --build $(BUILD) $(UNIT_TESTS)
+	tests/run-tests --build $(BUILD) $(TREE_TESTS) $(UNIT_TESTS)
 
 check:
 	$(MAKE) -j2 BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" build-all
@@ -113,16 +122,16 @@ FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -g -O1 -std=c11 -D_GNU_SOURCE -I. -I$(BUILD)/gen $(PKG_CFLAGS) \
               -fsanitize=fuzzer,address,undefined
 
-$(BUILD)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c fdm/wire.c fdm/util.c $(PROTO_C)
+$(BUILD)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c fdm/wire.c lib/util.c $(PROTO_C)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/fuzz/fuzz_core: tests/fuzz/fuzz_core.c $(CORE_SRCS) datastore/lease.c fdm/core/timing.c \
-		fdm/config.c fdm/util.c $(PROTO_C)
+$(BUILD)/fuzz/fuzz_core: tests/fuzz/fuzz_core.c $(CORE_SRCS) lib/timing.c \
+		lib/config.c lib/util.c $(PROTO_C)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c fdm/config.c fdm/core/timing.c fdm/util.c
+$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c lib/config.c lib/timing.c lib/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
 

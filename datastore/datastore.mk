@@ -1,25 +1,30 @@
 # libfdmds: records, the delta lease, the three backends, the storage worker;
 # fdm-inspect; the datastore tests (unit: cmocka; system: Python + real servers).
-DS_SRCS := datastore/crc32c.c datastore/record.c datastore/lease.c datastore/ds.c \
+DS_SRCS := datastore/record.c datastore/ds.c \
            datastore/ds_file.c datastore/ds_nfs.c datastore/ds_iscsi.c datastore/dsio.c
 DS_OBJS := $(DS_SRCS:%.c=$(OBJ)/%.o)
 
+# libfdmds needs libnfs, libiscsi and sd-event (dsio); fdm-inspect adds JSON.
+DS_LIBS := $(call libs_of,libnfs libiscsi libsystemd) $(LIB_LIBS)
 $(BUILD)/fdm-inspect: $(OBJ)/datastore/fdm_inspect.o $(DS_OBJS) $(COMMON_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call libs_of,json-c) $(DS_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/datastore/ds-tool: $(OBJ)/tests/datastore/ds_tool.o $(DS_OBJS) $(COMMON_OBJS)
+# ds-tool drives the core's lease state machine against real backends (a test).
+$(BUILD)/tests/datastore/ds-tool: $(OBJ)/tests/datastore/ds_tool.o $(DS_OBJS) $(OBJ)/fdm/core/lease.o \
+		$(COMMON_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call libs_of,json-c) $(DS_LIBS) $(LDLIBS)
 
 BINS += $(BUILD)/fdm-inspect $(BUILD)/tests/datastore/ds-tool
 
-DS_UNIT := test_record test_lease test_ds_file test_dsio
+DS_UNIT := test_record test_ds_file test_dsio
 DS_UNIT_BINS := $(DS_UNIT:%=$(BUILD)/tests/datastore/%)
 UNIT_TESTS += $(DS_UNIT_BINS)
 
-$(DS_UNIT_BINS): $(BUILD)/tests/datastore/%: $(OBJ)/tests/datastore/%.o $(DS_OBJS) $(COMMON_OBJS)
+$(DS_UNIT_BINS): $(BUILD)/tests/datastore/%: $(OBJ)/tests/datastore/%.o $(DS_OBJS) \
+		$(OBJ)/fdm/core/lease.o $(COMMON_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DS_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
 
 # System tests: real nfs-ganesha and tgtd, started by tests/datastore/servers.py.
 SYSTEM_TESTS += $(wildcard tests/datastore/test_backends.py)
@@ -27,7 +32,7 @@ CHECK_TESTS += $(wildcard tests/datastore/test_file_quick.py)
 
 # libFuzzer target for the record decoder (make fuzz; not run by make test).
 FUZZERS += $(BUILD)/fuzz/fuzz_record
-$(BUILD)/fuzz/fuzz_record: tests/fuzz/fuzz_record.c datastore/record.c datastore/crc32c.c fdm/util.c \
+$(BUILD)/fuzz/fuzz_record: tests/fuzz/fuzz_record.c datastore/record.c lib/crc32c.c lib/util.c \
 		$(PROTO_C)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)

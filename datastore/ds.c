@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "datastore/crc32c.h"
-#include "fdm/util.h"
+#include "lib/crc32c.h"
+#include "lib/util.h"
 
 static const char *const status_names[FDM_DS_STATUS_COUNT] = {
 	[FDM_DS_OK] = "ok",

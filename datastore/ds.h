@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "datastore/lease.h"
+#include "lib/lease_record.h"
 #include "datastore/record.h"
 #include "proto/fdm.pb-c.h"
 

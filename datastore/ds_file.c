@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 
 struct file_be {
 	char root[512];          /* <path> */

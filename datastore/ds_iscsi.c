@@ -40,7 +40,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 
 #define KIB 1024ull
 #define MIB (1024ull * KIB)

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 
 struct nfs_be {
 	char server[256];

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "datastore/ds_backend.h"
-#include "fdm/util.h"
+#include "lib/util.h"
 
 static const char *const op_names[FDM_DSIO_OP_COUNT] = {
 	[FDM_DSIO_LEASE_READ] = "lease-read",

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "datastore/ds.h"
-#include "fdm/config.h"
-#include "fdm/util.h"
+#include "lib/config.h"
+#include "lib/util.h"
 
 struct inspect {
 	struct fdm_ds *ds;

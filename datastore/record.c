@@ -8,8 +8,8 @@
 #include <openssl/hmac.h>
 #include <string.h>
 
-#include "datastore/crc32c.h"
-#include "fdm/util.h"
+#include "lib/crc32c.h"
+#include "lib/util.h"
 
 #define OFF_VERSION  4
 #define OFF_KIND     6

@@ -11,8 +11,8 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include "fdm/log.h"
-#include "fdm/util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 uint64_t fdm_agent_now(void)
 {

@@ -7,11 +7,11 @@
 #include <stdbool.h>
 #include <systemd/sd-event.h>
 
-#include "fdm/config.h"
+#include "lib/config.h"
 #include "fdm/control.h"
 #include "fdm/core/core.h"
 #include "fdm/core/outbox.h"
-#include "fdm/core/timing.h"
+#include "lib/timing.h"
 #include "fdm/datastores.h"
 #include "fdm/net.h"
 #include "fdm/wire.h"

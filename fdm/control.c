@@ -14,8 +14,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "fdm/log.h"
-#include "fdm/util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 struct fdm_control_client {
 	struct fdm_control *ctl;

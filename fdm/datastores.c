@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fdm/log.h"
-#include "fdm/util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 struct fdm_ds_slot {
 	struct fdm_datastores *owner;

@@ -7,7 +7,7 @@
 #include <systemd/sd-event.h>
 
 #include "datastore/dsio.h"
-#include "fdm/config.h"
+#include "lib/config.h"
 #include "fdm/core/core.h"
 #include "fdm/wire.h"
 

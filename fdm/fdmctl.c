@@ -17,8 +17,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "fdm/config.h"
-#include "fdm/util.h"
+#include "lib/config.h"
+#include "lib/util.h"
 
 #ifndef FDM_VERSION
 #define FDM_VERSION "0.1.0"

@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "fdm/agent.h"
-#include "fdm/config.h"
-#include "fdm/core/timing.h"
-#include "fdm/log.h"
+#include "lib/config.h"
+#include "lib/timing.h"
+#include "lib/log.h"
 
 #ifndef FDM_VERSION
 #define FDM_VERSION "0.1.0"

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 
 static int fill_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
 		     socklen_t *len)

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "fdm/config.h"
+#include "lib/config.h"
 #include "fdm/wire.h"
 
 struct fdm_net {

@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 
 static json_object *string_or_null(const char *s)
 {

@@ -7,7 +7,7 @@
 #include <openssl/hmac.h>
 #include <string.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 
 static const char *const drop_names[FDM_DROP_COUNT] = {
 	[FDM_DROP_NONE] = "none",

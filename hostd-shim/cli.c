@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fdm/config.h"
-#include "fdm/util.h"
+#include "lib/config.h"
+#include "lib/util.h"
 #include "hostd-shim/client.h"
 
 #define MAX_DEADLINES 64

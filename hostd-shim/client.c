@@ -10,7 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 #include "hostd-shim/frame.h"
 
 #define DEFAULT_TIMEOUT_MS    30000

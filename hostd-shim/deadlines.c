@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 
 void shim_deadlines_init(struct shim_deadlines *d)
 {

@@ -6,7 +6,7 @@
 
 #include <systemd/sd-daemon.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 #include "hostd-shim/requests.h"
 
 static bool is_running(Fdm__DomainState st)

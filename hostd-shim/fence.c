@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 #include "hostd-shim/shim.h"
 #include "hostd-shim/statefile.h"
 

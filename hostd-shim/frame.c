@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 
 void shim_frame_reader_init(struct shim_frame_reader *r)
 {

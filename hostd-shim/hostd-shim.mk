@@ -6,31 +6,32 @@ SHIM_FRAME_OBJS := $(OBJ)/hostd-shim/frame.o
 # What fdm links to talk to the shim.
 SHIM_CLIENT_OBJS := $(OBJ)/hostd-shim/client.o $(SHIM_FRAME_OBJS)
 
-SHIM_STATE_OBJS := $(OBJ)/hostd-shim/deadlines.o $(OBJ)/hostd-shim/statefile.o \
-                   $(OBJ)/datastore/crc32c.o
+SHIM_STATE_OBJS := $(OBJ)/hostd-shim/deadlines.o $(OBJ)/hostd-shim/statefile.o
 
 SHIM_DAEMON_SRCS := main.c server.c requests.c events.c fence.c domcache.c ops.c \
                     virt.c pool.c mailbox.c
 SHIM_DAEMON_OBJS := $(SHIM_DAEMON_SRCS:%.c=$(OBJ)/hostd-shim/%.o) $(SHIM_FRAME_OBJS) \
                     $(SHIM_STATE_OBJS)
 
+# The shim: libvirt and sd-event; never libnfs or libiscsi.
+SHIM_LIBS := $(call libs_of,libvirt libsystemd) $(LIB_LIBS)
 $(BUILD)/hostd-shim: $(SHIM_DAEMON_OBJS) $(COMMON_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SHIM_LIBS) $(LDLIBS)
 
 $(BUILD)/hostd-shim-cli: $(OBJ)/hostd-shim/cli.o $(SHIM_CLIENT_OBJS) $(COMMON_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call libs_of,json-c libsystemd) $(LIB_LIBS) $(LDLIBS)
 
 BINS += $(BUILD)/hostd-shim $(BUILD)/hostd-shim-cli
 
 # Unit tests: pure code, no libvirt.
 $(BUILD)/tests/shim/test_frame: $(OBJ)/tests/shim/test_frame.o $(SHIM_FRAME_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
 
 $(BUILD)/tests/shim/test_statefile: $(OBJ)/tests/shim/test_statefile.o $(SHIM_STATE_OBJS) \
 		$(SHIM_FRAME_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
 
 SHIM_UNIT_TESTS := $(BUILD)/tests/shim/test_frame $(BUILD)/tests/shim/test_statefile
 UNIT_TESTS += $(SHIM_UNIT_TESTS)
@@ -42,8 +43,8 @@ CHECK_TESTS += $(SHIM_QUICK_TESTS)
 
 # libFuzzer target for the request decoder (make fuzz; not run by make test).
 $(BUILD)/fuzz/fuzz_shim_request: tests/fuzz/fuzz_shim_request.c hostd-shim/frame.c \
-		hostd-shim/deadlines.c hostd-shim/statefile.c datastore/crc32c.c \
-		$(PROTO_C) fdm/util.c
+		hostd-shim/deadlines.c hostd-shim/statefile.c lib/crc32c.c \
+		$(PROTO_C) lib/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
 FUZZERS += $(BUILD)/fuzz/fuzz_shim_request

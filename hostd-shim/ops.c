@@ -8,7 +8,7 @@
 #include <string.h>
 #include <libvirt/virterror.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 
 struct shim_job *shim_job_new(enum shim_op op, struct shim_client *client, uint64_t req_id)
 {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 
 void shim_dom_to_pb(const struct shim_dom *d, Fdm__DomainInfo *pb)
 {

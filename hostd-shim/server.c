@@ -18,7 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 #include "hostd-shim/requests.h"
 
 #define READ_CHUNK        65536

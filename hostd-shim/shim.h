@@ -19,8 +19,8 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#include "fdm/config.h"
-#include "fdm/log.h"
+#include "lib/config.h"
+#include "lib/log.h"
 #include "hostd-shim/deadlines.h"
 #include "hostd-shim/domcache.h"
 #include "hostd-shim/frame.h"

@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "datastore/crc32c.h"
-#include "fdm/util.h"
+#include "lib/crc32c.h"
+#include "lib/util.h"
 #include "hostd-shim/frame.h"
 
 bool shim_state_path(const char *socket_path, char *out, size_t outlen)

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <libvirt/virterror.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 
 /* Keepalive: a probe every 2 s, the connection is declared dead after 3
  * unanswered ones, so a hung libvirtd is noticed within ~8 s. */

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 
 static const char *const role_names[] = {
 	[FDM_ROLE_ELECTION] = "election",

@@ -16,9 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "datastore/lease.h"
-#include "fdm/config.h"
-#include "fdm/core/timing.h"
+#include "fdm/core/lease.h"
+#include "lib/config.h"
+#include "lib/timing.h"
 #include "proto/fdm.pb-c.h"
 
 enum fdm_role { FDM_ROLE_ELECTION, FDM_ROLE_MASTER, FDM_ROLE_SLAVE };

@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 
 /* New bit positions for a datastore mask, by datastore name. */
 static uint32_t remap_mask(uint32_t mask, char old_names[][FDM_ID_MAX], size_t n_old,

@@ -12,7 +12,7 @@
 
 #include <string.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 
 static const char *self_id(const struct fdm_core *c)
 {

@@ -11,8 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "fdm/config.h"
-#include "fdm/util.h"
+#include "lib/config.h"
+#include "lib/util.h"
 #include "fdm/wire.h"
 
 static size_t make_bid(const char *cluster, const char *sender, uint64_t seq,

@@ -21,9 +21,10 @@
 
 #include "datastore/ds_backend.h"
 #include "datastore/dsio.h"
-#include "fdm/config.h"
-#include "fdm/core/timing.h"
-#include "fdm/util.h"
+#include "fdm/core/lease.h"
+#include "lib/config.h"
+#include "lib/timing.h"
+#include "lib/util.h"
 
 struct tool {
 	struct fdm_ds_params p;

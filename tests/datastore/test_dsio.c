@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "datastore/dsio.h"
-#include "fdm/util.h"
+#include "lib/util.h"
 
 struct fx {
 	char dir[64];

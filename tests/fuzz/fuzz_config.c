@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fdm/config.h"
+#include "lib/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

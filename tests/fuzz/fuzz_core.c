@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fdm/config.h"
+#include "lib/config.h"
 #include "fdm/core/core.h"
 #include "fdm/core/outbox.h"
-#include "fdm/util.h"
+#include "lib/util.h"
 
 #define HOSTS 4
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 
 static uint32_t rnd(struct minicluster *mc)
 {

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fdm/config.h"
+#include "lib/config.h"
 #include "fdm/core/core.h"
 #include "fdm/core/outbox.h"
 #include "fdm/wire.h"

@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "fdm/config.h"
+#include "lib/config.h"
 
 struct env {
 	char dir[64];

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "fdm/util.h"
+#include "lib/util.h"
 #include "tests/unit/minicluster.h"
 
 static const char *const ids4[] = { "host-1", "host-2", "host-9", "host-10" };

@@ -1,7 +1,7 @@
 /* Log lines for the daemons: plain text on stderr, one line per event, so that
  * `journalctl -u fdm` and a test's log file read the same. Settings come from the
  * environment at each call: no state to initialise or to get wrong. */
-#include "fdm/log.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <stdarg.h>

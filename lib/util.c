@@ -1,5 +1,5 @@
 /* Clocks, bounded string copies and strict number parsing for every fdm program. */
-#include "fdm/util.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* CRC32C (Castagnoli polynomial 0x1EDC6F41, reflected 0x82F63B78), byte-wise with
  * a 256-entry table. Vectors from RFC 3720 appendix B.4 are in the unit tests. */
-#include "datastore/crc32c.h"
+#include "lib/crc32c.h"
 
 /* crc_table[i] = CRC of the single byte i; generated once with the reflected
  * polynomial, constant so that no init call or global state is needed. */

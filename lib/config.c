@@ -1,7 +1,7 @@
 /* Strict parser of the cluster config file (INTERFACE.md), on top of inih.
  * Unknown sections and keys are errors, every value is range-checked, and every
  * error names file, line and key, so an operator can fix it without guessing. */
-#include "fdm/config.h"
+#include "lib/config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fdm/core/timing.h"
-#include "fdm/util.h"
+#include "lib/timing.h"
+#include "lib/util.h"
 
 enum section { S_CLUSTER, S_HOST, S_PEERS, S_DATASTORES, S_ISOLATION, S_TIMING,
 	       S_RESTART, S_HOSTD, S_CONTROL, S_COUNT };

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "datastore/lease.h"
-#include "fdm/core/timing.h"
+#include "fdm/core/lease.h"
+#include "lib/timing.h"
 
 #define IO 1000
 

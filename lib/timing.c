@@ -1,7 +1,7 @@
 /* Every timeout of fdm, derived from heartbeat_interval (H) and io_timeout (IO),
  * each with its reason, and the inequalities of DESIGN.md's safety argument that a
  * config must not break. The model in shared/model uses H = 1 s, IO = 2 s. */
-#include "fdm/core/timing.h"
+#include "lib/timing.h"
 
 #include <string.h>
 

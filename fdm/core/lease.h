@@ -12,33 +12,13 @@
  * moment the action was returned (report a timeout as a failure, at its deadline).
  * The algorithm is sanlock's delta lease after Chockler and Malkhi, "Light-Weight
  * Leases for Storage-Centric Coordination" (2004); lease.c explains each wait. */
-#ifndef FDM_DS_LEASE_H
-#define FDM_DS_LEASE_H
+#ifndef FDM_CORE_LEASE_H
+#define FDM_CORE_LEASE_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#define FDM_LEASE_ID_MAX 64
-
-struct fdm_lease_rec {
-	char owner[FDM_LEASE_ID_MAX];  /* host id; "" = free (released) */
-	uint64_t generation;           /* +1 on every acquisition */
-	uint64_t renewal;              /* +1 on every renewal */
-	uint64_t nonce;                /* random per acquisition attempt */
-};
-
-/* What one read of the lease record found. */
-enum fdm_lease_view_kind {
-	FDM_LEASE_VIEW_EMPTY,          /* never written: free */
-	FDM_LEASE_VIEW_VALID,
-	FDM_LEASE_VIEW_CORRUPT,        /* something there, no valid slot: not free */
-};
-
-struct fdm_lease_view {
-	enum fdm_lease_view_kind kind;
-	struct fdm_lease_rec rec;      /* VALID only */
-	uint32_t fingerprint;          /* CRC32C of the raw bytes read: any write changes it */
-};
+#include "lib/lease_record.h"
 
 struct fdm_lease_timing {
 	uint32_t io_ms;                /* io_timeout: renewal period, bound on each I/O */

@@ -16,11 +16,11 @@
  *   The brief's literal "never renew past acting" would forbid that first
  *   renewal: acquisition alone takes acquire_wait = 2 io = acting.
  */
-#include "datastore/lease.h"
+#include "fdm/core/lease.h"
 
 #include <string.h>
 
-#include "fdm/core/timing.h"
+#include "lib/timing.h"
 
 static const char *const state_names[] = {
 	[FDM_LEASE_IDLE] = "idle",
