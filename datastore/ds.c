@@ -21,6 +21,7 @@ static const char *const status_names[FDM_DS_STATUS_COUNT] = {
 	[FDM_DS_IO] = "I/O error",
 	[FDM_DS_TOO_BIG] = "too big",
 	[FDM_DS_CLAIMING] = "claiming host slot",
+	[FDM_DS_UNINITIALIZED] = "uninitialized",
 };
 
 const char *fdm_ds_status_name(enum fdm_ds_status s)

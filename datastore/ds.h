@@ -53,6 +53,9 @@ enum fdm_ds_status {
 	FDM_DS_TOO_BIG,        /* write larger than its slot */
 	FDM_DS_CLAIMING,       /* iscsi: this host's slot claim is being confirmed;
 				* retry the write after 2 x io_timeout */
+	FDM_DS_UNINITIALIZED,  /* no identity record for this cluster: never
+				* initialised (fdmctl datastore init), or not the
+				* filesystem/export/LUN it should be; nothing written */
 	FDM_DS_STATUS_COUNT
 };
 

@@ -13,6 +13,10 @@ struct fdm_lease_rec {
 	uint64_t generation;           /* +1 on every acquisition */
 	uint64_t renewal;              /* +1 on every renewal */
 	uint64_t nonce;                /* random per acquisition attempt */
+	/* The writer's timing (DESIGN.md point 1): a contender waits the larger of
+	 * its own and these. 0: not recorded (then the reader's own apply). */
+	uint32_t io_timeout_ms;
+	uint32_t expiry_ms;
 };
 
 /* What one read of the lease record found. */

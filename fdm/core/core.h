@@ -171,8 +171,12 @@ enum fdm_action_kind {
 enum fdm_storage_op { FDM_STORAGE_HB_WRITE, FDM_STORAGE_LEASE_READ, FDM_STORAGE_LEASE_WRITE };
 
 /* How it ended. ANSWERED: the datastore answered but did not take the write yet
- * (an iSCSI host slot being claimed): reachable, not written. */
-enum fdm_storage_result { FDM_STORAGE_OK, FDM_STORAGE_FAILED, FDM_STORAGE_ANSWERED };
+ * (an iSCSI host slot being claimed): reachable, not written. UNINITIALIZED: it
+ * has no identity record for this cluster (never initialised, or not the
+ * filesystem, export or LUN it should be): not reachable, not counted in bids,
+ * no lease, no heartbeat. */
+enum fdm_storage_result { FDM_STORAGE_OK, FDM_STORAGE_FAILED, FDM_STORAGE_ANSWERED,
+			  FDM_STORAGE_UNINITIALIZED };
 
 #define FDM_ACTIONS_MAX (4 * FDM_MAX_HOSTS + 16)
 #define FDM_LOG_MAX 200
