@@ -516,7 +516,7 @@ static void test_event_tables(void **state)
 	for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
 		struct fdm_lease l;
 		struct disk d = { 0 };
-		struct fdm_lease_rec pending = { { 0 }, 0, 0, 0 };
+		struct fdm_lease_rec pending = { { 0 }, 0, 0, 0, 0, 0 };
 		uint64_t other_renewal = 0;
 
 		print_message("sequence: %s\n", seqs[i].name);
