@@ -3,6 +3,8 @@
  * an operator can read the next attempt's time off `fdmctl vms`. */
 #include "fdm/core/restart.h"
 
+#include <stdio.h>
+
 uint64_t fdm_retry_gap_ms(uint32_t failed, uint32_t first_gap_ms)
 {
 	uint64_t gap = first_gap_ms;
@@ -26,4 +28,57 @@ bool fdm_retry_next(uint64_t t0, uint32_t failed, uint32_t max_attempts,
 		t += fdm_retry_gap_ms(k, first_gap_ms);
 	*next_ms = t;
 	return true;
+}
+
+/* A heartbeat that echoes a master heartbeat sent after the lease was ours, and
+ * after our last restart of v, was sent after both: what it says of v is news.
+ * Strictly after: a heartbeat sent in the same millisecond as a restart order may
+ * have gone out before it. */
+static bool net_current(const struct fdm_runs_vm *v, const struct fdm_runs_report *r)
+{
+	uint64_t since = v->lease_acquired_ms > v->last_restart_ms ? v->lease_acquired_ms
+								   : v->last_restart_ms;
+
+	return r->net && r->net_echo_sent_ms > since;
+}
+
+/* A poweron record that echoes d's current generation and v's current restart
+ * count was written after the host read both: after our acquisition and restart.
+ * A write that sat in a hung server's queue echoes older values and never counts. */
+static bool poweron_current(const struct fdm_runs_vm *v, const struct fdm_runs_report *r)
+{
+	return r->poweron && r->poweron_generation == v->generation &&
+	       r->poweron_restarts == v->restarts;
+}
+
+enum fdm_runs fdm_runs_check(const struct fdm_runs_vm *v, const struct fdm_runs_report *r,
+			     size_t n, int *where, char *why, size_t whylen)
+{
+	int waiting = -1;
+
+	*where = -1;
+	for (size_t h = 0; h < n; h++) {
+		bool net = net_current(v, &r[h]), pwr = poweron_current(v, &r[h]);
+
+		if ((net && r[h].net_runs) || (pwr && r[h].poweron_runs)) {
+			*where = (int)h;
+			snprintf(why, whylen, "%s runs on %s", v->name, r[h].host);
+			return FDM_RUNS_THERE;
+		}
+		if (r[h].dead || net || pwr)
+			continue;
+		if (waiting < 0)
+			waiting = (int)h;
+	}
+	if (waiting >= 0) {
+		const struct fdm_runs_report *w = &r[waiting];
+
+		snprintf(why, whylen, "%s", w->not_dead_why != NULL ? w->not_dead_why : "");
+		if (why[0] == '\0')
+			snprintf(why, whylen, "%s has not reported on %s since the lease was taken",
+				 w->host, v->name);
+		return FDM_RUNS_UNKNOWN;
+	}
+	snprintf(why, whylen, "%s runs nowhere", v->name);
+	return FDM_RUNS_NOWHERE;
 }

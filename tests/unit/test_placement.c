@@ -184,6 +184,71 @@ static void test_retry_schedule(void **state)
 	assert_true(fdm_retry_gap_ms(4000000000u, 1000) > 0);   /* no overflow to 0 */
 }
 
+/* Safety point 2: each clause has a case where it alone prevents a double start
+ * (the VM in fact runs on host-2, which is alive). */
+struct runs_case {
+	const char *what;
+	struct fdm_runs_report r;
+	enum fdm_runs want;
+};
+
+static void test_runs_table(void **state)
+{
+	/* Lease generation 7 taken at t=1000; v restarted by us at t=5000, count 3. */
+	static const struct fdm_runs_vm v = { "db1", 7, 3, 1000, 5000 };
+	static const struct runs_case cases[] = {
+		{ "current heartbeat says it runs",
+		  { "host-2", false, "", true, 6000, true, false, 0, 0, false }, FDM_RUNS_THERE },
+		{ "current poweron record says it runs",
+		  { "host-2", false, "", false, 0, false, true, 7, 3, true }, FDM_RUNS_THERE },
+		{ "heartbeat echoes a master heartbeat sent before the acquisition",
+		  { "host-2", false, "", true, 900, false, false, 0, 0, false }, FDM_RUNS_UNKNOWN },
+		{ "heartbeat echoes one sent before our last restart of v",
+		  { "host-2", false, "", true, 4000, false, false, 0, 0, false }, FDM_RUNS_UNKNOWN },
+		{ "poweron record of an older lease generation (a late write)",
+		  { "host-2", false, "", false, 0, false, true, 6, 3, false }, FDM_RUNS_UNKNOWN },
+		{ "poweron record from before v's last restart",
+		  { "host-2", false, "", false, 0, false, true, 7, 2, false }, FDM_RUNS_UNKNOWN },
+		{ "no report, not dead",
+		  { "host-2", false, "host-2 not dead for ds1 yet: hb changed 1.0 s ago", false, 0, false,
+		    false, 0, 0, false }, FDM_RUNS_UNKNOWN },
+		{ "current reports disagree: the one that says it runs wins",
+		  { "host-2", false, "", true, 6000, false, true, 7, 3, true }, FDM_RUNS_THERE },
+		{ "dead, with an old report that it runs",
+		  { "host-2", true, "", true, 900, true, true, 6, 2, true }, FDM_RUNS_NOWHERE },
+		{ "heartbeat echoes one sent in the millisecond of our restart order",
+		  { "host-2", false, "", true, 5000, false, false, 0, 0, false }, FDM_RUNS_UNKNOWN },
+		{ "current heartbeat: not running",
+		  { "host-2", false, "", true, 5001, false, false, 0, 0, false }, FDM_RUNS_NOWHERE },
+		{ "current poweron record: not running",
+		  { "host-2", false, "", false, 0, false, true, 7, 3, false }, FDM_RUNS_NOWHERE },
+	};
+	char why[200];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fdm_runs_report r[2] = {
+			/* host-1, the master itself, listed its shim after both times */
+			{ "host-1", false, "", true, 5500, false, false, 0, 0, false },
+			cases[i].r,
+		};
+		int where;
+		enum fdm_runs got = fdm_runs_check(&v, r, 2, &where, why, sizeof(why));
+
+		if (got != cases[i].want)
+			fail_msg("%s: got %d (%s), want %d", cases[i].what, got, why, cases[i].want);
+		if (got == FDM_RUNS_THERE)
+			assert_int_equal(where, 1);
+	}
+	{
+		struct fdm_runs_report r[1] = { { "host-3", false, NULL, false, 0, false, false, 0, 0, false } };
+		int where;
+
+		assert_int_equal(fdm_runs_check(&v, r, 1, &where, why, sizeof(why)), FDM_RUNS_UNKNOWN);
+		assert_string_equal(why, "host-3 has not reported on db1 since the lease was taken");
+	}
+}
+
 static void test_priority_names(void **state)
 {
 	(void)state;
@@ -204,6 +269,7 @@ int main(void)
 		cmocka_unit_test(test_failed_host_avoided_when_possible),
 		cmocka_unit_test(test_admission_table),
 		cmocka_unit_test(test_retry_schedule),
+		cmocka_unit_test(test_runs_table),
 		cmocka_unit_test(test_priority_names),
 	};
 
