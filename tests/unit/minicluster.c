@@ -51,6 +51,8 @@ void mc_set_timing(struct minicluster *mc, size_t i, uint32_t hb_ms, uint32_t io
 
 static void keep_log(struct minicluster *mc, const char *text)
 {
+	if (mc->watch != NULL && strstr(text, mc->watch) != NULL)
+		mc->watch_hits++;
 	fdm_strlcpy(mc->log[mc->log_next], text, FDM_LOG_MAX);
 	mc->log_next = (mc->log_next + 1) % 64;
 }
@@ -264,6 +266,14 @@ void mc_leave(struct minicluster *mc, size_t i)
 	while (!fdm_core_released(&mc->hosts[i].core) && mc->now < give_up)
 		mc_run(mc, MC_STEP_MS);
 	mc->hosts[i].up = false;
+}
+
+void mc_reload(struct minicluster *mc, size_t i)
+{
+	struct mc_host *h = &mc->hosts[i];
+
+	fdm_core_reconfigure(&h->core, &h->cfg, &h->timing, mc->now, &mc->actions);
+	execute(mc, i);
 }
 
 void mc_set_datastores(struct minicluster *mc, size_t i, unsigned count)

@@ -80,6 +80,8 @@ struct minicluster {
 	struct fdm_actions actions;
 	char log[64][FDM_LOG_MAX];       /* the last log lines, for failure messages */
 	size_t log_next;
+	const char *watch;               /* set by a test: log lines containing it ... */
+	unsigned watch_hits;             /* ... are counted here */
 };
 
 /* ids: host ids; ds_counts: how many of the 3 configured datastores each host
@@ -96,6 +98,8 @@ void mc_force_election(struct minicluster *mc, size_t i, bool lose_messages);
 /* Clean stop of host i (SIGTERM): it tells its peers, then it is gone. */
 void mc_leave(struct minicluster *mc, size_t i);
 void mc_set_datastores(struct minicluster *mc, size_t i, unsigned count);
+/* SIGHUP of host i with its unchanged config. */
+void mc_reload(struct minicluster *mc, size_t i);
 /* Host i's own timing from now on (its next mc_start applies it). */
 void mc_set_timing(struct minicluster *mc, size_t i, uint32_t hb_ms, uint32_t io_ms);
 
