@@ -294,7 +294,7 @@ static void heartbeat_done(struct fdm_core *c, int d, const struct fdm_storage_o
 	/* Late is failed, whatever it returned (DESIGN.md point 1): a write that
 	 * took longer than io_timeout is no evidence of a live host at its issue
 	 * time, and a datastore that slow is not one to bid with. */
-	if (now > s->hb_issued_ms + c->timing.io_timeout_ms) {
+	if (now > s->hb_issued_ms + c->timing.io_timeout_ms && r != FDM_STORAGE_FAILED) {
 		r = FDM_STORAGE_FAILED;
 		why = "the heartbeat write answered after io_timeout";
 	}

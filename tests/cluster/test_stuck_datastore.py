@@ -6,7 +6,7 @@ master holding the lease there,
     2 x io_timeout (plus the agent's 0.5 s and one tick), though its release on
     the hung datastore never completes;
   - a SIGHUP that removes the hung datastore from a slave's config is applied at
-    once: the agent answers and logs the reload well within io_timeout.
+    once: the agent answers and logs the reload within 0.5 s (io_timeout 3 s).
 io_timeout is 3 s, so an agent that waited for the I/O in flight on the hung
 datastore (up to io_timeout) misses both bounds."""
 import os
@@ -29,19 +29,21 @@ def entry(c, h, ds):
     return None
 
 
-def stop_master(c, master):
+def stop_master(c, master, failures):
     t0 = time.monotonic()
     c.kill(master, signal.SIGTERM)
     rc = c.wait_exit(master, timeout=4 * IO + 10)
     took = time.monotonic() - t0
-    check(rc == 0, "%s exits 0 after SIGTERM, not %s" % (master, rc))
-    check(took <= 2 * IO + 1.0, "%s exits within 2 x io_timeout + 1 s of SIGTERM, not %.2f s"
-          % (master, took))
-    print("SIGTERM of master %s with nfs1 hung: exit 0 after %.2f s (2 x io_timeout = %.0f s)"
-          % (master, took, 2 * IO))
+    print("SIGTERM of master %s with nfs1 hung: exit %s after %.2f s (2 x io_timeout = %.0f s)"
+          % (master, rc, took, 2 * IO))
+    if rc != 0:
+        failures.append("%s exits 0 after SIGTERM, not %s" % (master, rc))
+    if took > 2 * IO + 1.0:
+        failures.append("%s exits within 2 x io_timeout + 1 s of SIGTERM, not %.2f s"
+                        % (master, took))
 
 
-def reload_without(c, h, ds):
+def reload_without(c, h, ds, failures):
     text = "".join(line + "\n" for line in c.config_text(c.host(h)).splitlines()
                    if not line.startswith(ds + " = "))
     c.write_config(c.host(h), text=text)
@@ -53,9 +55,10 @@ def reload_without(c, h, ds):
     took = time.monotonic() - t0
     names = [d["name"] for d in c.status(h)["datastores"]]
     check(names == ["ds1"], "%s uses ds1 only after the reload: %s" % (h, names))
-    check(took < 1.0, "SIGHUP removing hung %s applied at once, not after %.2f s" % (ds, took))
     print("SIGHUP of %s removing hung %s: applied after %.2f s (io_timeout %.0f s)"
           % (h, ds, took, IO))
+    if took >= 0.5:
+        failures.append("SIGHUP removing hung %s applied at once, not after %.2f s" % (ds, took))
 
 
 def body():
@@ -63,6 +66,7 @@ def body():
         c.start_all()
         master, _ = c.wait_for_agreement(timeout=15, expect="host-3")
         c.wait_until(lambda: c.holds_every_lease(master), 30, "%s holding both leases" % master)
+        failures = []
         c.nfs.pause()
         try:
             # An I/O of every agent is now stuck on nfs1; the master's lease
@@ -70,10 +74,11 @@ def body():
             time.sleep(1.0)
             check(entry(c, master, "nfs1")["lease"] == "held",
                   "the master still holds nfs1: %r" % entry(c, master, "nfs1"))
-            stop_master(c, master)
-            reload_without(c, "host-1", "nfs1")
+            stop_master(c, master, failures)
+            reload_without(c, "host-1", "nfs1", failures)
         finally:
             c.nfs.resume()
+        check(not failures, "; ".join(failures))
 
 
 if __name__ == "__main__":
