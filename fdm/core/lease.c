@@ -157,10 +157,13 @@ uint64_t fdm_lease_claim_wait(const struct fdm_lease *l)
 	return max_u64(l->t.acquire_wait_ms, 2 * (uint64_t)l->max_io_seen_ms);
 }
 
-/* The expiry our acquisition record announces. Normally our own; when the claim
- * wait is longer than ours (a slower host wrote here), long enough that the
- * re-read after it, issued within the claim wait of the write plus one io, is
- * still inside the renewal limit w + expiry - io. */
+/* The expiry our acquisition record announces. Normally our own (= claim wait
+ * + 2 io). When the claim wait is longer than ours (a slower host wrote here),
+ * claim wait + 2 io as well: the re-read, issued one claim wait after the write
+ * completed, then ends inside the renewal limit w + expiry - io with the same
+ * margin as with our own timing, and contenders wait that longer expiry. (An
+ * absurd record whose wait does not fit: our own, and the acquisition ends
+ * "too slow", never unsafe.) */
 static uint32_t acquisition_expiry(const struct fdm_lease *l)
 {
 	uint64_t need = fdm_lease_claim_wait(l) + 2 * (uint64_t)l->t.io_ms;
