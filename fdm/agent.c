@@ -61,7 +61,10 @@ static void execute(struct fdm_agent *a, uint64_t now)
 			send_packet(a, act, now);
 			break;
 		case FDM_ACT_LOG:
-			fdm_info("%s", act->text);
+			if (act->warning)
+				fdm_warn("%s", act->text);
+			else
+				fdm_info("%s", act->text);
 			remember_event(a, act->text, now);
 			break;
 		case FDM_ACT_ROLE:
@@ -106,7 +109,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 
 /* A storage I/O ended: back to the core, by datastore name. */
 static void on_storage_done(void *userdata, const char *datastore, enum fdm_storage_op op,
-			    enum fdm_storage_result result, const struct fdm_lease_view *view)
+			    const struct fdm_storage_outcome *o)
 {
 	struct fdm_agent *a = userdata;
 	int d = fdm_config_datastore_index(&a->cfg, datastore);
@@ -114,7 +117,7 @@ static void on_storage_done(void *userdata, const char *datastore, enum fdm_stor
 
 	if (d < 0)
 		return;   /* removed by a reload meanwhile */
-	fdm_core_storage_done(&a->core, d, op, result, view, now, &a->actions);
+	fdm_core_storage_done(&a->core, d, op, o, now, &a->actions);
 	execute(a, now);
 }
 

@@ -26,8 +26,13 @@ static enum fdm_storage_result result_of(const struct fdm_dsio_done *d)
 	switch (d->status) {
 	case FDM_DS_OK:
 		return FDM_STORAGE_OK;
+	case FDM_DS_EMPTY:
+		/* Our own hb record never written: nothing to compare, no failure. */
+		return d->op == FDM_DSIO_HB_READ ? FDM_STORAGE_OK : FDM_STORAGE_FAILED;
 	case FDM_DS_CLAIMING:
 		return FDM_STORAGE_ANSWERED;
+	case FDM_DS_UNINITIALIZED:
+		return FDM_STORAGE_UNINITIALIZED;
 	default:
 		return FDM_STORAGE_FAILED;
 	}
@@ -37,19 +42,29 @@ static void on_done(struct fdm_dsio_done *d, void *userdata)
 {
 	struct fdm_ds_slot *slot = userdata;
 	struct fdm_datastores *dss = slot->owner;
-	enum fdm_storage_result r = result_of(d);
+	struct fdm_storage_outcome o;
 	enum fdm_storage_op op;
 
 	switch (d->op) {
 	case FDM_DSIO_HB_WRITE: op = FDM_STORAGE_HB_WRITE; break;
+	case FDM_DSIO_HB_READ: op = FDM_STORAGE_HB_READ; break;
 	case FDM_DSIO_LEASE_READ: op = FDM_STORAGE_LEASE_READ; break;
 	case FDM_DSIO_LEASE_WRITE: op = FDM_STORAGE_LEASE_WRITE; break;
 	default: return;   /* not one the core asks for */
 	}
-	if (r == FDM_STORAGE_FAILED)
+	memset(&o, 0, sizeof(o));
+	o.result = result_of(d);
+	/* The backend's line names the datastore and the record; the core logs it
+	 * when the datastore goes (or stays) down. */
+	o.why = d->res.msg[0] != '\0' ? d->res.msg : fdm_ds_status_name(d->status);
+	if (op == FDM_STORAGE_LEASE_READ)
+		o.lease = &d->lease;
+	if (op == FDM_STORAGE_HB_READ && d->status == FDM_DS_OK)
+		o.hb_incarnation = d->hb.incarnation;
+	if (o.result != FDM_STORAGE_OK)
 		fdm_debug("datastore %s: %s: %s (%s)", slot->name, fdm_dsio_op_name(d->op),
 			  fdm_ds_status_name(d->status), d->res.msg);
-	dss->done(dss->userdata, slot->name, op, r, op == FDM_STORAGE_LEASE_READ ? &d->lease : NULL);
+	dss->done(dss->userdata, slot->name, op, &o);
 }
 
 static int on_unqueued(sd_event_source *src, void *userdata)
@@ -57,13 +72,16 @@ static int on_unqueued(sd_event_source *src, void *userdata)
 	struct fdm_ds_slot *slot = userdata;
 	struct fdm_datastores *dss = slot->owner;
 	unsigned ops = slot->unqueued;
+	struct fdm_storage_outcome o;
 
 	(void)src;
 	slot->unqueued = 0;
-	for (unsigned op = 0; op <= FDM_STORAGE_LEASE_WRITE; op++)
+	memset(&o, 0, sizeof(o));
+	o.result = FDM_STORAGE_FAILED;
+	o.why = "the storage worker could not queue the request (out of memory)";
+	for (unsigned op = 0; op < FDM_STORAGE_OP_COUNT; op++)
 		if (ops & (1u << op))
-			dss->done(dss->userdata, slot->name, (enum fdm_storage_op)op,
-				  FDM_STORAGE_FAILED, NULL);
+			dss->done(dss->userdata, slot->name, (enum fdm_storage_op)op, &o);
 	return 0;
 }
 
@@ -184,13 +202,22 @@ void fdm_datastores_submit(struct fdm_datastores *dss, const struct fdm_action *
 	memset(&req, 0, sizeof(req));
 	req.cb = on_done;
 	req.userdata = slot;
+	/* The core's deadline (CLOCK_BOOTTIME ms, fdm_agent_now): the worker
+	 * aborts the I/O by then and the core takes nothing later as a success. */
+	req.deadline_ms = a->deadline_ms;
 	switch (a->op) {
 	case FDM_STORAGE_HB_WRITE: req.op = FDM_DSIO_HB_WRITE; break;
+	case FDM_STORAGE_HB_READ:
+		req.op = FDM_DSIO_HB_READ;
+		fdm_strlcpy(req.host, dss->host, sizeof(req.host));
+		break;
 	case FDM_STORAGE_LEASE_READ: req.op = FDM_DSIO_LEASE_READ; break;
 	case FDM_STORAGE_LEASE_WRITE:
 		req.op = FDM_DSIO_LEASE_WRITE;
 		req.lease = a->lease;
 		break;
+	case FDM_STORAGE_OP_COUNT:
+		return;
 	}
 	if (fdm_dsio_submit(slot->io, &req, NULL) < 0) {
 		dss->submit_errors++;

@@ -12,8 +12,7 @@
 #include "fdm/wire.h"
 
 typedef void (*fdm_storage_done_fn)(void *userdata, const char *datastore,
-				    enum fdm_storage_op op, enum fdm_storage_result result,
-				    const struct fdm_lease_view *view);
+				    enum fdm_storage_op op, const struct fdm_storage_outcome *o);
 
 struct fdm_ds_slot;
 
@@ -33,13 +32,14 @@ int fdm_datastores_open(struct fdm_datastores *dss, sd_event *e, const struct fd
 			const struct fdm_key *key, uint64_t incarnation,
 			fdm_storage_done_fn done, void *userdata, char *err, size_t errlen);
 /* After a reload: keep the handles whose name and URL stay, open new ones, close
- * the rest (closing waits for an I/O in progress, bounded by io_timeout except
- * on a file:// datastore stuck in the kernel). */
+ * the rest (fdm_dsio_free: a worker stuck in I/O is left behind, not waited
+ * for, once libfdmds detaches it). */
 int fdm_datastores_reconfigure(struct fdm_datastores *dss, const struct fdm_config *cfg,
 			       char *err, size_t errlen);
 void fdm_datastores_close(struct fdm_datastores *dss);
 
-/* Carry out one FDM_ACT_STORAGE action. */
+/* Carry out one FDM_ACT_STORAGE action, by its deadline (dsio reports a
+ * timeout then). */
 void fdm_datastores_submit(struct fdm_datastores *dss, const struct fdm_action *a);
 
 /* The worker's counters for `fdmctl datastores`, by config index. */

@@ -28,6 +28,14 @@ static json_object *datastore_list(const struct fdm_core *c, uint32_t mask)
 	return arr;
 }
 
+/* This host is init-error while another agent writes as it (storage.c). */
+static enum fdm_host_state host_state(const struct fdm_core *c, size_t i)
+{
+	if (c->peers[i].self && c->impostor_reason[0] != '\0')
+		return FDM_HS_INIT_ERROR;
+	return c->peers[i].state;
+}
+
 static json_object *hosts_json(const struct fdm_agent *a, uint64_t now)
 {
 	const struct fdm_core *c = &a->core;
@@ -40,7 +48,10 @@ static json_object *hosts_json(const struct fdm_agent *a, uint64_t now)
 		json_object_object_add(h, "id", json_object_new_string(c->peers[i].id));
 		json_object_object_add(h, "address", json_object_new_string(a->cfg.peers[i].address));
 		json_object_object_add(h, "state",
-				       json_object_new_string(fdm_host_state_name(c->peers[i].state)));
+				       json_object_new_string(fdm_host_state_name(host_state(c, i))));
+		if (c->peers[i].self && c->impostor_reason[0] != '\0')
+			json_object_object_add(h, "reason",
+					       json_object_new_string(c->impostor_reason));
 		json_object_object_add(h, "heartbeat_age_ms",
 				       age == UINT32_MAX ? NULL : json_object_new_int64(age));
 		json_object_object_add(h, "datastores",
@@ -52,7 +63,9 @@ static json_object *hosts_json(const struct fdm_agent *a, uint64_t now)
 
 /* lock_holder: the owner named by this host's last read of the lease record
  * (null: free, never written, or not read yet); heartbeat: this host's last
- * storage heartbeat write there succeeded. */
+ * storage heartbeat write there succeeded; state: reachable, unreachable,
+ * uninitialized (no identity record: INTERFACE.md) or unknown (no answer yet),
+ * with the backend's reason while it is down. */
 static json_object *datastores_json(const struct fdm_agent *a, uint64_t now)
 {
 	json_object *arr = json_object_new_array();
@@ -66,6 +79,8 @@ static json_object *datastores_json(const struct fdm_agent *a, uint64_t now)
 		json_object_object_add(o, "name", json_object_new_string(a->cfg.datastores[d].name));
 		json_object_object_add(o, "url", json_object_new_string(a->cfg.datastores[d].url));
 		json_object_object_add(o, "reachable", json_object_new_boolean(s->reachable));
+		json_object_object_add(o, "state", json_object_new_string(fdm_ds_state_name(s->state)));
+		json_object_object_add(o, "reason", string_or_null(s->why));
 		json_object_object_add(o, "lock_holder", string_or_null(fdm_lease_last_owner(&s->lease)));
 		json_object_object_add(o, "heartbeat", json_object_new_boolean(s->hb_written));
 		json_object_object_add(o, "deadline_ms", NULL);

@@ -65,6 +65,7 @@ int fdm_core_init(struct fdm_core *c, const struct fdm_config *cfg,
 	if (self < 0)
 		return -1;
 	memset(c, 0, sizeof(*c));
+	c->born_ms = now;
 	c->timing = *t;
 	c->n_peers = cfg->n_peers;
 	c->self = (size_t)self;

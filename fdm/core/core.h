@@ -95,6 +95,20 @@ struct fdm_reported_host {
 	uint32_t datastore_mask;
 };
 
+/* What a datastore is to this host, from its last heartbeat write (fdmctl
+ * datastores "state"). */
+enum fdm_ds_state {
+	FDM_DSS_UNKNOWN,              /* no answer yet (just started or added) */
+	FDM_DSS_REACHABLE,
+	FDM_DSS_UNREACHABLE,          /* failed, timed out, or answered late */
+	FDM_DSS_UNINITIALIZED,        /* no identity record: fdmctl datastore init */
+};
+
+const char *fdm_ds_state_name(enum fdm_ds_state s);
+
+#define FDM_WHY_MAX 160               /* a reason from the shell, for the log */
+#define FDM_LOG_MAX 200               /* one log line of the core */
+
 /* One configured datastore as this host uses it (storage.c): its storage
  * heartbeat and the delta lease on its protectedlist. Every host writes the hb
  * and reads the lease record every io_timeout; the master also holds the lease. */
@@ -104,8 +118,17 @@ struct fdm_core_ds {
 	uint64_t hb_issued_ms;
 	uint64_t hb_next_ms;
 	uint64_t hb_ok_ms;            /* issue time of the last hb write that succeeded */
-	bool reachable;               /* its last I/O answered (bids count these) */
-	bool hb_written;              /* ... and wrote our hb record */
+	uint64_t hb_done_ms;          /* ... and its completion */
+	enum fdm_ds_state state;
+	bool reachable;               /* state == REACHABLE (bids count these) */
+	bool hb_written;              /* its last hb write succeeded in time */
+	char why[FDM_WHY_MAX];        /* why it is down, as the shell said */
+	uint64_t down_since_ms;       /* unreachable or uninitialized since */
+	uint64_t remind_ms;           /* still down then: log it again (0: next answer) */
+	/* Our own hb record read back every io (another agent writing as us). */
+	bool self_busy;
+	uint64_t self_issued_ms;
+	uint64_t self_next_ms;
 	struct fdm_lease lease;
 	bool lease_busy;              /* a lease read or write is in flight */
 	uint64_t lease_wake_ms;
@@ -154,6 +177,13 @@ struct fdm_core {
 
 	struct fdm_core_ds ds[FDM_MAX_DATASTORES];
 	bool leaving;                 /* clean stop: release, then exit */
+	uint64_t born_ms;             /* fdm_core_init: this agent's start */
+	/* Another agent writes our hb record (same host id, storage.c): "" none.
+	 * Shown as this host's init-error in fdmctl status/hosts. */
+	char impostor_reason[FDM_LOG_MAX];
+	uint64_t impostor_incarnation;   /* the other incarnation seen last */
+	uint64_t impostor_seen_ms;
+	uint64_t impostor_logged_ms;
 };
 
 /* ------------------------------------------------------------------ actions */
@@ -167,8 +197,10 @@ enum fdm_action_kind {
 	FDM_ACT_STORAGE,     /* one I/O on datastore `ds`: op (and lease for a write) */
 };
 
-/* The storage I/O the core asks the shell for; each ends in fdm_core_storage_done. */
-enum fdm_storage_op { FDM_STORAGE_HB_WRITE, FDM_STORAGE_LEASE_READ, FDM_STORAGE_LEASE_WRITE };
+/* The storage I/O the core asks the shell for; each ends in fdm_core_storage_done.
+ * HB_READ reads this host's own hb record. */
+enum fdm_storage_op { FDM_STORAGE_HB_WRITE, FDM_STORAGE_LEASE_READ, FDM_STORAGE_LEASE_WRITE,
+		      FDM_STORAGE_HB_READ, FDM_STORAGE_OP_COUNT };
 
 /* How it ended. ANSWERED: the datastore answered but did not take the write yet
  * (an iSCSI host slot being claimed): reachable, not written. UNINITIALIZED: it
@@ -178,8 +210,15 @@ enum fdm_storage_op { FDM_STORAGE_HB_WRITE, FDM_STORAGE_LEASE_READ, FDM_STORAGE_
 enum fdm_storage_result { FDM_STORAGE_OK, FDM_STORAGE_FAILED, FDM_STORAGE_ANSWERED,
 			  FDM_STORAGE_UNINITIALIZED };
 
+/* How one storage I/O ended, as the shell reports it. */
+struct fdm_storage_outcome {
+	enum fdm_storage_result result;
+	const char *why;                     /* not OK: one line from the backend (or NULL) */
+	const struct fdm_lease_view *lease;  /* LEASE_READ, OK: what it found */
+	uint64_t hb_incarnation;             /* HB_READ, OK: its writer's; 0 never written */
+};
+
 #define FDM_ACTIONS_MAX (4 * FDM_MAX_HOSTS + 16)
-#define FDM_LOG_MAX 200
 
 struct fdm_action {
 	enum fdm_action_kind kind;
@@ -189,6 +228,11 @@ struct fdm_action {
 	int ds;                       /* FDM_ACT_STORAGE: config index */
 	enum fdm_storage_op op;
 	struct fdm_lease_rec lease;   /* FDM_STORAGE_LEASE_WRITE */
+	/* FDM_ACT_STORAGE: decision time + io_timeout, on the core's clock. The
+	 * core takes a completion after it as a failure whatever it says; the
+	 * shell should abort the I/O by then (dsio deadline). */
+	uint64_t deadline_ms;
+	bool warning;                 /* FDM_ACT_LOG: an operator must act */
 	char text[FDM_LOG_MAX];
 };
 
@@ -210,11 +254,10 @@ void fdm_core_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
 void fdm_core_packet(struct fdm_core *c, int from, const Fdm__Packet *p, uint64_t now,
 		     struct fdm_actions *out);
 
-/* A storage I/O the core asked for (FDM_ACT_STORAGE) ended. view: what a lease
- * read found (FDM_STORAGE_OK only). */
+/* A storage I/O the core asked for (FDM_ACT_STORAGE) ended, at now. */
 void fdm_core_storage_done(struct fdm_core *c, int ds, enum fdm_storage_op op,
-			   enum fdm_storage_result result, const struct fdm_lease_view *view,
-			   uint64_t now, struct fdm_actions *out);
+			   const struct fdm_storage_outcome *o, uint64_t now,
+			   struct fdm_actions *out);
 
 /* Clean stop: true once every lease this host held is released (or given up). */
 bool fdm_core_released(const struct fdm_core *c);
@@ -257,6 +300,8 @@ void fdm_election_on_step_down(struct fdm_core *c, int from, const Fdm__StepDown
 
 /* storage.c */
 void fdm_storage_init(struct fdm_core *c, size_t d, const char *url, uint64_t now);
+/* After a reload: every datastore still down is logged again at its next answer. */
+void fdm_storage_reloaded(struct fdm_core *c);
 void fdm_storage_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
 /* The reachable set changed (from storage results): feeds bids. */
 void fdm_core_datastores(struct fdm_core *c, uint32_t mask, uint64_t now,

@@ -3,18 +3,27 @@
  * Coordination" (2004), and sanlock's delta_lease.c:
  *
  * - Every I/O lands, if at all, within io of the moment it was asked for (the
- *   backends abort and drop a connection that overruns).
+ *   backends abort and drop a connection that overruns). A completion reported
+ *   later than that is a failure here, whatever it says: a read's content may be
+ *   older than the waits assume, and a write that the waits took for landed may
+ *   still be in flight.
  * - "Unchanged" means the raw bytes read are identical (fingerprint): every write
  *   changes them, renewals included, so no live owner looks unchanged.
  * - Acting and renewing are bounded by the ISSUE time of our last successful
  *   write (w): we act until w + acting (= expiry - 2 io) and may still write until
- *   w + acting + io. A write issued by then lands before w + expiry, and any
- *   contender counts expiry from a read that saw our record, so its confirming
- *   re-read, issued at or after that point, sees our last write. Renewing stops
- *   one io later than acting so that the first renewal after an acquisition
- *   (whose write-wait-read already took 2 io) is still allowed.
+ *   w + expiry - io (= acting + io). A write issued by then lands before
+ *   w + expiry, and any contender counts expiry from a read that saw our record,
+ *   so its confirming re-read, issued at or after that point, sees our last
+ *   write. Renewing stops one io later than acting so that the first renewal
+ *   after an acquisition (whose write-wait-read already took 2 io) is still
+ *   allowed.
  *   The brief's literal "never renew past acting" would forbid that first
  *   renewal: acquisition alone takes acquire_wait = 2 io = acting.
+ * - Hosts whose configured timing differs (a rolling change, a typo): every
+ *   record carries its writer's io and expiry, and the writer keeps the promise
+ *   its record makes (its writes land within its own expiry of the one a
+ *   contender saw). A contender therefore waits the larger of its own values and
+ *   those it has read in records here; see plan() for each wait.
  */
 #include "fdm/core/lease.h"
 
@@ -123,12 +132,59 @@ static bool observe(struct fdm_lease *l, uint64_t now, const struct fdm_lease_vi
 	}
 	if (v->kind == FDM_LEASE_VIEW_VALID && v->rec.generation > l->max_generation)
 		l->max_generation = v->rec.generation;
+	/* Kept for as long as this agent runs: a host with a longer timing
+	 * that wrote here once may contend again, and its record may be
+	 * overwritten before we next look (see plan()). */
+	if (v->kind == FDM_LEASE_VIEW_VALID && v->rec.io_timeout_ms > l->max_io_seen_ms)
+		l->max_io_seen_ms = v->rec.io_timeout_ms;
+	if (v->kind == FDM_LEASE_VIEW_VALID && v->rec.expiry_ms > l->max_expiry_seen_ms)
+		l->max_expiry_seen_ms = v->rec.expiry_ms;
 	return changed;
 }
 
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+uint64_t fdm_lease_expiry_wait(const struct fdm_lease *l)
+{
+	return max_u64(l->t.expiry_ms, l->max_expiry_seen_ms);
+}
+
+uint64_t fdm_lease_claim_wait(const struct fdm_lease *l)
+{
+	return max_u64(l->t.acquire_wait_ms, 2 * (uint64_t)l->max_io_seen_ms);
+}
+
+/* The expiry our acquisition record announces. Normally our own (= claim wait
+ * + 2 io). When the claim wait is longer than ours (a slower host wrote here),
+ * claim wait + 2 io as well: the re-read, issued one claim wait after the write
+ * completed, then ends inside the renewal limit w + expiry - io with the same
+ * margin as with our own timing, and contenders wait that longer expiry. (An
+ * absurd record whose wait does not fit: our own, and the acquisition ends
+ * "too slow", never unsafe.) */
+static uint32_t acquisition_expiry(const struct fdm_lease *l)
+{
+	uint64_t need = fdm_lease_claim_wait(l) + 2 * (uint64_t)l->t.io_ms;
+
+	return (uint32_t)(need > l->t.expiry_ms && need <= UINT32_MAX ? need : l->t.expiry_ms);
+}
+
+/* Every record we write says how long its writer may still write after it. */
+static void stamp(const struct fdm_lease *l, struct fdm_lease_rec *rec, uint32_t expiry_ms)
+{
+	rec->io_timeout_ms = l->t.io_ms;
+	rec->expiry_ms = expiry_ms;
+}
+
+/* The promise of our last successful write: every later write of ours is issued
+ * by its issue + its announced expiry - io, so it lands within that expiry. */
 static uint64_t renew_limit(const struct fdm_lease *l)
 {
-	return l->last_write_issue_ms + l->t.acting_ms + l->t.io_ms;
+	uint64_t expiry = max_u64(l->mine.expiry_ms, l->t.expiry_ms);
+
+	return l->last_write_issue_ms + expiry - l->t.io_ms;
 }
 
 static struct fdm_lease_action none(void)
@@ -171,6 +227,7 @@ static struct fdm_lease_action write_acquisition(struct fdm_lease *l, uint64_t n
 	copy_id(rec.owner, l->self);
 	rec.generation = l->max_generation + 1;
 	rec.nonce = next_nonce(l);
+	stamp(l, &rec, acquisition_expiry(l));
 	return do_write(l, now, &rec);
 }
 
@@ -180,6 +237,7 @@ static struct fdm_lease_action write_renewal(struct fdm_lease *l, uint64_t now,
 	struct fdm_lease_rec rec = l->mine;
 
 	rec.renewal = (v->rec.renewal > rec.renewal ? v->rec.renewal : rec.renewal) + 1;
+	stamp(l, &rec, l->t.expiry_ms);
 	return do_write(l, now, &rec);
 }
 
@@ -227,18 +285,38 @@ static struct fdm_lease_action plan(struct fdm_lease *l, uint64_t now)
 		/* The confirming re-read must be ISSUED no earlier than expiry after
 		 * the content was first seen: only then has the owner, if alive,
 		 * had expiry to change it, and every write it may still issue
-		 * (acting + io after its last one) has landed before this read. */
+		 * (acting + io after its last one) has landed before this read.
+		 * "Expiry" is the OWNER's: its writes land by the issue of the one
+		 * we saw + the expiry that record announces, which is ours only if
+		 * its timing is ours. So we wait max(our expiry, the largest expiry
+		 * announced in any record read here). By induction on the owner's
+		 * writes after the content we saw: the first of them is issued
+		 * within the announced expiry - io of it and lands within the
+		 * expiry, so before our re-read, which then sees a change. A host
+		 * that waited its own shorter expiry could take the lease while a
+		 * slower owner still acts (test_lease.c "longer timing in the
+		 * record", test_storage.c test_mixed_timing_never_two_actors). A
+		 * corrupt record announces nothing: the largest seen still holds. */
 		if (l->seen && !view_free(&l->last) &&
-		    l->unchanged_since_ms + l->t.expiry_ms < due)
-			due = l->unchanged_since_ms + l->t.expiry_ms;
+		    l->unchanged_since_ms + fdm_lease_expiry_wait(l) < due)
+			due = l->unchanged_since_ms + fdm_lease_expiry_wait(l);
 		break;
 	case FDM_LEASE_CLAIMED:
-		/* Wait acquire_wait (2 io) after our write completed before the
-		 * re-read: a contender's read still in flight when our write landed
-		 * (up to io) may be followed by its write (up to io more); after 2 io
-		 * every such write has landed, so the re-read shows the last one and
-		 * at most one contender finds its own record (Chockler-Malkhi). */
-		due = l->claim_done_ms + l->t.acquire_wait_ms;
+		/* Wait the claim wait after our write completed before the re-read:
+		 * a contender's read still in flight when our write landed (up to
+		 * its io) may be followed by its write (up to its io more); after
+		 * 2 x that io every such write has landed, so the re-read shows the
+		 * last one and at most one contender finds its own record
+		 * (Chockler-Malkhi). The io is the CONTENDER's, so the wait is
+		 * 2 x max(our io, the largest io announced in any record read here):
+		 * it covers the previous owner contending again, and every host
+		 * whose record we have seen. A contender with a longer io that has
+		 * never written here is beyond what storage can tell us: its write
+		 * may land after our re-read; then either our renewal lands after
+		 * it (its re-read sees ours, it backs off) or our next renewal read
+		 * sees its record and ends our ownership before its own, longer,
+		 * claim wait is over, unless its io is under 1.5 x ours. */
+		due = l->claim_done_ms + fdm_lease_claim_wait(l);
 		break;
 	case FDM_LEASE_HELD:
 		if (now >= renew_limit(l)) {
@@ -293,8 +371,8 @@ static struct fdm_lease_action acquiring_read(struct fdm_lease *l, uint64_t now,
 	if (view_free(v))
 		return write_acquisition(l, now);
 	/* Unchanged from a read that completed expiry before this one was issued:
-	 * the owner has stopped writing (see plan()). */
-	if (!changed && issued >= l->unchanged_since_ms + l->t.expiry_ms)
+	 * the owner has stopped writing (see plan() for which expiry). */
+	if (!changed && issued >= l->unchanged_since_ms + fdm_lease_expiry_wait(l))
 		return write_acquisition(l, now);
 	return plan(l, now);
 }
@@ -338,6 +416,18 @@ static struct fdm_lease_action held_read(struct fdm_lease *l, uint64_t now,
 	return write_renewal(l, now, v);
 }
 
+/* An I/O that ends after its issue + io failed, whatever it returned: a read
+ * that old may miss a write the waits count on; a write that slow may land
+ * after a contender's re-read (DESIGN.md point 1). So a renewal that "succeeds"
+ * late extends nothing. */
+static bool in_time(struct fdm_lease *l, uint64_t issued, uint64_t now)
+{
+	if (now <= issued + l->t.io_ms)
+		return true;
+	l->late_events++;
+	return false;
+}
+
 /* Released (or given up): wanted again meanwhile, acquire afresh. */
 static void after_release(struct fdm_lease *l, uint64_t now)
 {
@@ -370,6 +460,7 @@ static struct fdm_lease_action releasing_read(struct fdm_lease *l, uint64_t now,
 	rec.owner[0] = '\0';
 	rec.nonce = 0;
 	rec.renewal = (v->rec.renewal > rec.renewal ? v->rec.renewal : rec.renewal) + 1;
+	stamp(l, &rec, l->t.expiry_ms);
 	return do_write(l, now, &rec);
 }
 
@@ -384,6 +475,7 @@ struct fdm_lease_action fdm_lease_read_done(struct fdm_lease *l, uint64_t now, b
 		return l->pending == FDM_LEASE_IO_NONE ? plan(l, now) : none();
 	}
 	l->pending = FDM_LEASE_IO_NONE;
+	ok = ok && in_time(l, issued, now);
 	if (ok)
 		changed = observe(l, now, v);
 
@@ -425,6 +517,7 @@ struct fdm_lease_action fdm_lease_write_done(struct fdm_lease *l, uint64_t now, 
 		return l->pending == FDM_LEASE_IO_NONE ? plan(l, now) : none();
 	}
 	l->pending = FDM_LEASE_IO_NONE;
+	ok = ok && in_time(l, issued, now);
 	switch (l->state) {
 	case FDM_LEASE_ACQUIRING:
 	case FDM_LEASE_IDLE:

@@ -10,6 +10,11 @@
  *
  * At most one I/O is in flight; every I/O must be bounded by io_timeout from the
  * moment the action was returned (report a timeout as a failure, at its deadline).
+ * A completion reported later than that counts as a failure here, whatever it
+ * says (DESIGN.md point 1): its content is stale, and a write that took longer
+ * may land later than the waits below allow for.
+ * Every record written carries this host's io_timeout and expiry; a contender
+ * waits the larger of its own and those it has read here (lease.c says why).
  * The algorithm is sanlock's delta lease after Chockler and Malkhi, "Light-Weight
  * Leases for Storage-Centric Coordination" (2004); lease.c explains each wait. */
 #ifndef FDM_CORE_LEASE_H
@@ -74,6 +79,9 @@ struct fdm_lease {
 	struct fdm_lease_view last;
 	uint64_t unchanged_since_ms;
 	uint64_t max_generation;
+	/* The largest timing any writer announced in a record read here (0: none). */
+	uint32_t max_io_seen_ms;
+	uint32_t max_expiry_seen_ms;
 
 	/* Our record: the last one we wrote successfully. */
 	bool have_mine;
@@ -83,6 +91,7 @@ struct fdm_lease {
 	bool release_read_done;
 
 	uint64_t stray_events;         /* completions with no I/O in flight (caller bug) */
+	uint64_t late_events;          /* completions after issue + io: taken as failures */
 };
 
 /* The lease's share of the agent's derived timing (fdm/core/timing.h). */
@@ -118,6 +127,10 @@ uint64_t fdm_lease_last_write_ms(const struct fdm_lease *l);
 /* What the last good read saw and since when (completion of the first read that
  * saw it) it has been unchanged; NULL before any good read. */
 const struct fdm_lease_view *fdm_lease_last_view(const struct fdm_lease *l, uint64_t *since_ms);
+/* The waits a contender uses now: on a record that is not free, and between its
+ * acquisition write and the re-read (its own, or longer ones read in records). */
+uint64_t fdm_lease_expiry_wait(const struct fdm_lease *l);
+uint64_t fdm_lease_claim_wait(const struct fdm_lease *l);
 
 const char *fdm_lease_state_name(enum fdm_lease_state s);
 const char *fdm_lease_note_name(enum fdm_lease_note n);

@@ -83,6 +83,7 @@ static void remap_datastores(struct fdm_core *c, const struct fdm_config *cfg, u
 				     fdm_lease_held(&old[o].lease)
 				     ? ": its lease is abandoned and expires" : "");
 	c->n_datastores = cfg->n_datastores;
+	fdm_storage_reloaded(c);
 }
 
 int fdm_core_reconfigure(struct fdm_core *c, const struct fdm_config *cfg,

@@ -1,26 +1,68 @@
 /* What this host does on each datastore, every io_timeout (DESIGN.md
  * "Heartbeats" and safety point 1): write its storage heartbeat, read the lease
- * record of the protectedlist, and, as master, hold that lease (the delta lease
- * of datastore/lease.c). Pure: the shell performs each I/O asked for and reports
- * how it ended through fdm_core_storage_done.
+ * record of the protectedlist, read its own heartbeat back, and, as master, hold
+ * that lease (the delta lease of lease.c). Pure: the shell performs each I/O
+ * asked for and reports how it ended through fdm_core_storage_done.
  *
- * A datastore is reachable while its heartbeat writes answer; the election bids
- * count the reachable ones. The master wants the lease on every datastore, and
- * keeps trying where I/O fails (the lease machine gives up ownership by itself
- * when its renewals fail); any other role, and a clean stop, releases it. */
+ * A datastore's state comes from its heartbeat writes: reachable while they
+ * succeed in time (a completion after issue + io_timeout is a failure, whatever
+ * it says), unreachable otherwise, uninitialized while it has no identity record
+ * for this cluster. The election bids count the reachable ones. The master wants
+ * the lease on every datastore that is not uninitialized, and keeps trying where
+ * I/O fails (the lease machine gives up ownership by itself when its renewals
+ * fail); any other role, and a clean stop, releases it. A datastore that is down
+ * is logged with the shell's reason when it goes down (or at its first answer
+ * after start or a reload), and again every few minutes while it stays down. */
 #include "fdm/core/core.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lib/util.h"
+
+/* A datastore still down is logged again this often. */
+#define FDM_DS_REMIND_MS (5u * 60 * 1000)
+/* Another agent writing as this host: logged at most this often, and forgotten
+ * once none of its writes has been seen for this long. */
+#define FDM_IMPOSTOR_LOG_MS (60u * 1000)
+#define FDM_IMPOSTOR_FORGET_MS (2u * 60 * 1000)
+
+static const char *const ds_state_names[] = {
+	[FDM_DSS_UNKNOWN] = "unknown",
+	[FDM_DSS_REACHABLE] = "reachable",
+	[FDM_DSS_UNREACHABLE] = "unreachable",
+	[FDM_DSS_UNINITIALIZED] = "uninitialized",
+};
+
+const char *fdm_ds_state_name(enum fdm_ds_state s)
+{
+	return (unsigned)s <= FDM_DSS_UNINITIALIZED ? ds_state_names[s] : "?";
+}
 
 static const char *self_id(const struct fdm_core *c)
 {
 	return c->peers[c->self].id;
 }
 
+/* A log line an operator must act on (the shell logs it as a warning). */
+static void warn(struct fdm_actions *out, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void warn(struct fdm_actions *out, const char *fmt, ...)
+{
+	struct fdm_action *a = fdm_core_action(out, FDM_ACT_LOG);
+	va_list ap;
+
+	if (a == NULL)
+		return;
+	a->warning = true;
+	va_start(ap, fmt);
+	vsnprintf(a->text, sizeof(a->text), fmt, ap);
+	va_end(ap);
+}
+
 static void storage_action(struct fdm_actions *out, int d, enum fdm_storage_op op,
-			   const struct fdm_lease_rec *rec)
+			   const struct fdm_lease_rec *rec, uint64_t deadline)
 {
 	struct fdm_action *a = fdm_core_action(out, FDM_ACT_STORAGE);
 
@@ -28,6 +70,7 @@ static void storage_action(struct fdm_actions *out, int d, enum fdm_storage_op o
 		return;
 	a->ds = d;
 	a->op = op;
+	a->deadline_ms = deadline;
 	if (rec != NULL)
 		a->lease = *rec;
 }
@@ -41,9 +84,17 @@ void fdm_storage_init(struct fdm_core *c, size_t d, const char *url, uint64_t no
 	memset(s, 0, sizeof(*s));
 	fdm_strlcpy(s->url, url, sizeof(s->url));
 	s->hb_next_ms = now;
+	s->self_next_ms = UINT64_MAX;      /* after our first hb write */
+	s->state = FDM_DSS_UNKNOWN;
 	/* Nonces only need to differ between this host's attempts and other hosts'
 	 * records; the incarnation (wall clock at start) and index make them so. */
 	fdm_lease_init(&s->lease, self_id(c), &lt, c->incarnation * 64 + d, now);
+}
+
+void fdm_storage_reloaded(struct fdm_core *c)
+{
+	for (size_t d = 0; d < c->n_datastores; d++)
+		c->ds[d].remind_ms = 0;
 }
 
 /* Carry out what the lease machine asked for, and say what happened to it. */
@@ -52,6 +103,8 @@ static void follow_lease(struct fdm_core *c, int d, struct fdm_lease_action a, u
 {
 	struct fdm_core_ds *s = &c->ds[d];
 	const char *name = c->datastore_names[d];
+	/* The lease machine counts a completion after this as a failure. */
+	uint64_t deadline = now + s->lease.t.io_ms;
 
 	switch (a.note) {
 	case FDM_LEASE_NOTE_NONE:
@@ -75,11 +128,11 @@ static void follow_lease(struct fdm_core *c, int d, struct fdm_lease_action a, u
 	switch (a.io) {
 	case FDM_LEASE_IO_READ:
 		s->lease_busy = true;
-		storage_action(out, d, FDM_STORAGE_LEASE_READ, NULL);
+		storage_action(out, d, FDM_STORAGE_LEASE_READ, NULL, deadline);
 		break;
 	case FDM_LEASE_IO_WRITE:
 		s->lease_busy = true;
-		storage_action(out, d, FDM_STORAGE_LEASE_WRITE, &a.write);
+		storage_action(out, d, FDM_STORAGE_LEASE_WRITE, &a.write, deadline);
 		break;
 	case FDM_LEASE_IO_NONE:
 		s->lease_wake_ms = a.wake_ms > now ? a.wake_ms : now;
@@ -87,16 +140,18 @@ static void follow_lease(struct fdm_core *c, int d, struct fdm_lease_action a, u
 	}
 }
 
-/* The master holds the lease of every datastore; nobody else does. */
-static bool lease_wanted(const struct fdm_core *c)
+/* The master holds the lease of every datastore it may use; nobody else does.
+ * An uninitialized one is not this cluster's storage (or not the filesystem,
+ * export or LUN it should be): a lease "held" there would protect nothing. */
+static bool lease_wanted(const struct fdm_core *c, const struct fdm_core_ds *s)
 {
-	return c->role == FDM_ROLE_MASTER && !c->leaving;
+	return c->role == FDM_ROLE_MASTER && !c->leaving && s->state != FDM_DSS_UNINITIALIZED;
 }
 
 static void drive_lease(struct fdm_core *c, size_t d, uint64_t now, struct fdm_actions *out)
 {
 	struct fdm_core_ds *s = &c->ds[d];
-	bool want = lease_wanted(c);
+	bool want = lease_wanted(c, s);
 
 	if (want != s->lease.wanted) {
 		follow_lease(c, (int)d, want ? fdm_lease_want(&s->lease, now)
@@ -117,67 +172,211 @@ static void write_heartbeat(struct fdm_core *c, size_t d, uint64_t now,
 	s->hb_busy = true;
 	s->hb_issued_ms = now;
 	s->hb_next_ms = now + c->timing.storage_hb_ms;
-	storage_action(out, (int)d, FDM_STORAGE_HB_WRITE, NULL);
+	storage_action(out, (int)d, FDM_STORAGE_HB_WRITE, NULL, now + c->timing.io_timeout_ms);
+}
+
+/* Read our own hb record back, half an io after each of our hb writes that
+ * succeeded: another agent writing as this host (same [host] id, a cloned
+ * config) shows there as another incarnation. Half-way between our writes, a
+ * writer at the same rate lands in the window about every other time. */
+static void read_own_heartbeat(struct fdm_core *c, size_t d, uint64_t now,
+			       struct fdm_actions *out)
+{
+	struct fdm_core_ds *s = &c->ds[d];
+
+	if (s->self_busy || now < s->self_next_ms || c->leaving ||
+	    s->state != FDM_DSS_REACHABLE)
+		return;
+	s->self_busy = true;
+	s->self_issued_ms = now;
+	s->self_next_ms = UINT64_MAX;      /* the next hb write success sets it */
+	storage_action(out, (int)d, FDM_STORAGE_HB_READ, NULL, now + c->timing.io_timeout_ms);
+}
+
+static void forget_impostor(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
+{
+	if (c->impostor_reason[0] == '\0' || now < c->impostor_seen_ms + FDM_IMPOSTOR_FORGET_MS)
+		return;
+	c->impostor_reason[0] = '\0';
+	fdm_core_log(out, "%s: no other agent has written as %s for %u s", self_id(c),
+		     self_id(c), FDM_IMPOSTOR_FORGET_MS / 1000);
 }
 
 void fdm_storage_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 {
 	for (size_t d = 0; d < c->n_datastores; d++) {
 		write_heartbeat(c, d, now, out);
+		read_own_heartbeat(c, d, now, out);
 		drive_lease(c, d, now, out);
 	}
+	forget_impostor(c, now, out);
 }
 
-static void set_reachable(struct fdm_core *c, int d, bool up, uint64_t now,
-			  struct fdm_actions *out)
+static void log_change(struct fdm_core *c, int d, enum fdm_ds_state was, uint64_t now,
+		       struct fdm_actions *out)
 {
+	const struct fdm_core_ds *s = &c->ds[d];
+	const char *name = c->datastore_names[d];
+
+	switch (s->state) {
+	case FDM_DSS_REACHABLE:
+		fdm_core_log(out, "%s: datastore %s reachable%s", self_id(c), name,
+			     was == FDM_DSS_UNINITIALIZED ? " (initialised meanwhile)" :
+			     was == FDM_DSS_UNREACHABLE ? " again" : "");
+		break;
+	case FDM_DSS_UNREACHABLE:
+		fdm_core_log(out, "%s: datastore %s unreachable%s: %s", self_id(c), name,
+			     was == FDM_DSS_UNKNOWN ? " from the start" : "", s->why);
+		break;
+	case FDM_DSS_UNINITIALIZED:
+		warn(out, "%s: datastore %s (%s) is not initialised for this cluster (%s); it "
+		     "is not used until it is: run `fdmctl datastore init %s` once, on one host",
+		     self_id(c), name, s->url, s->why, s->url);
+		break;
+	case FDM_DSS_UNKNOWN:
+		break;
+	}
+	(void)now;
+}
+
+static void log_still_down(struct fdm_core *c, int d, uint64_t now, struct fdm_actions *out)
+{
+	const struct fdm_core_ds *s = &c->ds[d];
+	const char *name = c->datastore_names[d];
+	unsigned long long secs = (now - s->down_since_ms) / 1000;
+
+	if (s->state == FDM_DSS_UNINITIALIZED)
+		warn(out, "%s: datastore %s (%s) still not initialised for this cluster after "
+		     "%llu s (%s): run `fdmctl datastore init %s` once, on one host", self_id(c),
+		     name, s->url, secs, s->why, s->url);
+	else
+		fdm_core_log(out, "%s: datastore %s still unreachable after %llu s: %s",
+			     self_id(c), name, secs, s->why);
+}
+
+/* One answer (or failure) of a heartbeat write decides the datastore's state. */
+static void set_state(struct fdm_core *c, int d, enum fdm_ds_state next, const char *why,
+		      uint64_t now, struct fdm_actions *out)
+{
+	struct fdm_core_ds *s = &c->ds[d];
+	enum fdm_ds_state was = s->state;
+	bool down = next == FDM_DSS_UNREACHABLE || next == FDM_DSS_UNINITIALIZED;
 	uint32_t mask = c->my_datastore_mask;
 
-	if (c->ds[d].reachable == up)
+	fdm_strlcpy(s->why, !down ? "" : why != NULL && why[0] ? why : "no reason given",
+		    sizeof(s->why));
+	if (next == was) {
+		if (down && now >= s->remind_ms) {
+			log_still_down(c, d, now, out);
+			s->remind_ms = now + FDM_DS_REMIND_MS;
+		}
 		return;
-	c->ds[d].reachable = up;
-	fdm_core_log(out, "%s: datastore %s %s", self_id(c), c->datastore_names[d],
-		     up ? "reachable" : "unreachable (its I/O failed or timed out)");
-	mask = up ? mask | (1u << d) : mask & ~(1u << d);
+	}
+	s->state = next;
+	s->down_since_ms = down ? now : 0;
+	s->remind_ms = down ? now + FDM_DS_REMIND_MS : 0;
+	log_change(c, d, was, now, out);
+	if (s->reachable == (next == FDM_DSS_REACHABLE))
+		return;
+	s->reachable = next == FDM_DSS_REACHABLE;
+	mask = s->reachable ? mask | (1u << d) : mask & ~(1u << d);
 	fdm_core_datastores(c, mask, now, out);
 }
 
-static void heartbeat_done(struct fdm_core *c, int d, enum fdm_storage_result r,
+static void heartbeat_done(struct fdm_core *c, int d, const struct fdm_storage_outcome *o,
 			   uint64_t now, struct fdm_actions *out)
 {
 	struct fdm_core_ds *s = &c->ds[d];
+	enum fdm_storage_result r = o->result;
+	const char *why = o->why;
 
 	s->hb_busy = false;
+	/* Late is failed, whatever it returned (DESIGN.md point 1): a write that
+	 * took longer than io_timeout is no evidence of a live host at its issue
+	 * time, and a datastore that slow is not one to bid with. */
+	if (now > s->hb_issued_ms + c->timing.io_timeout_ms && r != FDM_STORAGE_FAILED) {
+		r = FDM_STORAGE_FAILED;
+		why = "the heartbeat write answered after io_timeout";
+	}
 	s->hb_written = r == FDM_STORAGE_OK;
-	if (r == FDM_STORAGE_OK)
+	if (r == FDM_STORAGE_OK) {
 		s->hb_ok_ms = s->hb_issued_ms;
-	set_reachable(c, d, r != FDM_STORAGE_FAILED, now, out);
+		s->hb_done_ms = now;
+		if (!s->self_busy)
+			s->self_next_ms = now + c->timing.io_timeout_ms / 2;
+	}
+	set_state(c, d, r == FDM_STORAGE_FAILED ? FDM_DSS_UNREACHABLE :
+			r == FDM_STORAGE_UNINITIALIZED ? FDM_DSS_UNINITIALIZED : FDM_DSS_REACHABLE,
+		  why, now, out);
+}
+
+/* Our hb record, read back, names another incarnation than ours: another agent
+ * runs with this host id. Not proof of anything before this agent's start + io
+ * (our predecessor's last write may land up to io after its exit), nor before
+ * our own first write (the record is then just our predecessor's). One sighting
+ * may still be a write of our predecessor that sat in a hung server's socket;
+ * the same incarnation in a second read, after another write of ours, is not. */
+static void own_record_read(struct fdm_core *c, int d, const struct fdm_storage_outcome *o,
+			    uint64_t now, struct fdm_actions *out)
+{
+	struct fdm_core_ds *s = &c->ds[d];
+	uint64_t io = c->timing.io_timeout_ms;
+	bool first = c->impostor_reason[0] == '\0';
+
+	s->self_busy = false;
+	if (o->result != FDM_STORAGE_OK || now > s->self_issued_ms + io ||
+	    o->hb_incarnation == 0 || o->hb_incarnation == c->incarnation ||
+	    s->hb_done_ms == 0 || s->self_issued_ms < s->hb_done_ms ||
+	    s->self_issued_ms < c->born_ms + io)
+		return;
+	if (o->hb_incarnation != c->impostor_incarnation) {
+		c->impostor_incarnation = o->hb_incarnation;
+		return;
+	}
+	snprintf(c->impostor_reason, sizeof(c->impostor_reason),
+		 "another agent writes as %s: its hb record on %s was written by agent "
+		 "incarnation %llu after this agent's (%llu) own write", self_id(c),
+		 c->datastore_names[d], (unsigned long long)o->hb_incarnation,
+		 (unsigned long long)c->incarnation);
+	c->impostor_seen_ms = now;
+	if (!first && now < c->impostor_logged_ms + FDM_IMPOSTOR_LOG_MS)
+		return;
+	c->impostor_logged_ms = now;
+	warn(out, "%s: %s; two agents with one [host] id break every guarantee of fdm: "
+	     "stop one of them", self_id(c), c->impostor_reason);
 }
 
 void fdm_core_storage_done(struct fdm_core *c, int d, enum fdm_storage_op op,
-			   enum fdm_storage_result result, const struct fdm_lease_view *view,
-			   uint64_t now, struct fdm_actions *out)
+			   const struct fdm_storage_outcome *o, uint64_t now,
+			   struct fdm_actions *out)
 {
 	struct fdm_core_ds *s;
-	bool ok = result == FDM_STORAGE_OK;
+	bool ok;
 
-	if (d < 0 || (size_t)d >= c->n_datastores)
+	if (d < 0 || (size_t)d >= c->n_datastores || o == NULL)
 		return;
 	s = &c->ds[d];
+	ok = o->result == FDM_STORAGE_OK;
 	switch (op) {
 	case FDM_STORAGE_HB_WRITE:
-		heartbeat_done(c, d, result, now, out);
+		heartbeat_done(c, d, o, now, out);
+		break;
+	case FDM_STORAGE_HB_READ:
+		own_record_read(c, d, o, now, out);
 		break;
 	case FDM_STORAGE_LEASE_READ:
 		s->lease_busy = false;
-		follow_lease(c, d, fdm_lease_read_done(&s->lease, now, ok, view), now, out);
+		follow_lease(c, d, fdm_lease_read_done(&s->lease, now, ok && o->lease != NULL,
+						       o->lease), now, out);
 		break;
 	case FDM_STORAGE_LEASE_WRITE:
 		s->lease_busy = false;
 		follow_lease(c, d, fdm_lease_write_done(&s->lease, now, ok), now, out);
 		break;
+	case FDM_STORAGE_OP_COUNT:
+		return;
 	}
-	/* A role change may be waiting for this I/O to end (a release). */
+	/* A role or state change may be waiting for this I/O to end (a release). */
 	drive_lease(c, (size_t)d, now, out);
 }
 

@@ -47,6 +47,7 @@ static void storage_event(struct fdm_core *c, uint8_t kind, const uint8_t *p, si
 			  uint64_t now, struct fdm_actions *acts)
 {
 	struct fdm_lease_view v;
+	struct fdm_storage_outcome o;
 	uint8_t b[24] = { 0 };
 
 	memcpy(b, p, len < sizeof(b) ? len : sizeof(b));
@@ -57,8 +58,15 @@ static void storage_event(struct fdm_core *c, uint8_t kind, const uint8_t *p, si
 	v.rec.renewal = b[9];
 	v.rec.nonce = b[10] % 3;
 	v.fingerprint = (uint32_t)b[11] << 8 | b[12];
-	fdm_core_storage_done(c, kind & 1, (enum fdm_storage_op)((kind >> 1) % 3),
-			      (enum fdm_storage_result)(b[13] % 3), &v, now, acts);
+	v.rec.io_timeout_ms = b[14] % 3 * 1000;
+	v.rec.expiry_ms = b[15] % 3 * 4000;
+	memset(&o, 0, sizeof(o));
+	o.result = (enum fdm_storage_result)(b[13] % 4);
+	o.why = "fuzz";
+	o.lease = &v;
+	o.hb_incarnation = b[16] % 3 ? 77 + b[16] % 2 : 0;
+	fdm_core_storage_done(c, kind & 1, (enum fdm_storage_op)((kind >> 1) % FDM_STORAGE_OP_COUNT),
+			      &o, now, acts);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

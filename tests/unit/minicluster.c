@@ -39,8 +39,20 @@ static void make_config(struct minicluster *mc, size_t self, const char *const *
 	cfg->io_timeout_ms = mc->timing.io_timeout_ms;
 }
 
+void mc_set_timing(struct minicluster *mc, size_t i, uint32_t hb_ms, uint32_t io_ms)
+{
+	struct mc_host *h = &mc->hosts[i];
+	char err[256];
+
+	fdm_timing_derive(hb_ms, io_ms, &h->timing, err, sizeof(err));
+	h->cfg.heartbeat_interval_ms = hb_ms;
+	h->cfg.io_timeout_ms = io_ms;
+}
+
 static void keep_log(struct minicluster *mc, const char *text)
 {
+	if (mc->watch != NULL && strstr(text, mc->watch) != NULL)
+		mc->watch_hits++;
 	fdm_strlcpy(mc->log[mc->log_next], text, FDM_LOG_MAX);
 	mc->log_next = (mc->log_next + 1) % 64;
 }
@@ -92,7 +104,7 @@ static void start_io(struct minicluster *mc, size_t host, const struct fdm_actio
 	io->ds = a->ds;
 	io->op = a->op;
 	io->rec = a->lease;
-	io->done_at = mc->now + MC_STORAGE_MS;
+	io->done_at = mc->now + mc->hosts[host].storage_ms;
 }
 
 static void execute(struct minicluster *mc, size_t from)
@@ -122,24 +134,34 @@ static void finish_io(struct minicluster *mc, const struct mc_io *io)
 	struct mc_host *h = &mc->hosts[io->host];
 	struct mc_datastore *ds = &mc->ds[io->ds];
 	struct fdm_lease_view view;
+	struct fdm_storage_outcome o;
 	bool reach = (h->ds_mask >> io->ds) & 1;
+	bool usable = reach && !ds->uninit;
 
 	if (!h->up || h->incarnation != io->incarnation)
 		return;
 	memset(&view, 0, sizeof(view));
-	if (reach && io->op == FDM_STORAGE_LEASE_WRITE) {
+	memset(&o, 0, sizeof(o));
+	o.result = !reach ? FDM_STORAGE_FAILED : ds->uninit ? FDM_STORAGE_UNINITIALIZED
+							    : FDM_STORAGE_OK;
+	o.why = !reach ? "minicluster: link cut" : ds->uninit ? "minicluster: no identity record"
+							       : NULL;
+	if (usable && io->op == FDM_STORAGE_LEASE_WRITE) {
 		ds->written = true;
 		ds->rec = io->rec;
 		ds->fingerprint++;
 	}
-	if (reach && io->op == FDM_STORAGE_LEASE_READ) {
+	if (usable && io->op == FDM_STORAGE_LEASE_READ) {
 		view.kind = ds->written ? FDM_LEASE_VIEW_VALID : FDM_LEASE_VIEW_EMPTY;
 		view.rec = ds->rec;
 		view.fingerprint = ds->fingerprint;
+		o.lease = &view;
 	}
-	fdm_core_storage_done(&h->core, io->ds, io->op,
-			      reach ? FDM_STORAGE_OK : FDM_STORAGE_FAILED, &view, mc->now,
-			      &mc->actions);
+	if (usable && io->op == FDM_STORAGE_HB_WRITE)
+		ds->hb_incarnation[io->host] = io->incarnation;
+	if (usable && io->op == FDM_STORAGE_HB_READ)
+		o.hb_incarnation = ds->hb_incarnation[io->host];
+	fdm_core_storage_done(&h->core, io->ds, io->op, &o, mc->now, &mc->actions);
 	execute(mc, io->host);
 }
 
@@ -246,6 +268,14 @@ void mc_leave(struct minicluster *mc, size_t i)
 	mc->hosts[i].up = false;
 }
 
+void mc_reload(struct minicluster *mc, size_t i)
+{
+	struct mc_host *h = &mc->hosts[i];
+
+	fdm_core_reconfigure(&h->core, &h->cfg, &h->timing, mc->now, &mc->actions);
+	execute(mc, i);
+}
+
 void mc_set_datastores(struct minicluster *mc, size_t i, unsigned count)
 {
 	mc->hosts[i].ds_mask = (1u << count) - 1;
@@ -256,7 +286,7 @@ void mc_start(struct minicluster *mc, size_t i)
 	struct mc_host *h = &mc->hosts[i];
 
 	h->incarnation += 1000;
-	fdm_core_init(&h->core, &h->cfg, &mc->timing, h->incarnation, mc->now);
+	fdm_core_init(&h->core, &h->cfg, &h->timing, h->incarnation, mc->now);
 	h->up = true;
 }
 
@@ -279,6 +309,8 @@ struct minicluster *mc_new(const char *const *ids, const unsigned *ds_counts, si
 	mc->now = 1000000;
 	for (size_t i = 0; i < n; i++) {
 		make_config(mc, i, ids, &mc->hosts[i].cfg);
+		mc->hosts[i].timing = mc->timing;
+		mc->hosts[i].storage_ms = MC_STORAGE_MS;
 		mc->hosts[i].ds_mask = (1u << ds_counts[i]) - 1;
 		mc->hosts[i].incarnation = 1000 * (i + 1);
 	}

@@ -34,20 +34,25 @@ struct mc_io {
 	uint64_t done_at;
 };
 
-/* One shared datastore: the lease record every host reads and writes. */
+/* One shared datastore: the lease record every host reads and writes, and
+ * each host's hb record (the incarnation of its last writer). */
 struct mc_datastore {
 	bool written;
 	struct fdm_lease_rec rec;
 	uint32_t fingerprint;         /* changes with every write */
+	bool uninit;                  /* no identity record: every I/O says so */
+	uint64_t hb_incarnation[MC_MAX_HOSTS];
 };
 
 struct mc_host {
 	struct fdm_config cfg;
+	struct fdm_timing timing;     /* its own (mc_set_timing), else the cluster's */
 	struct fdm_core core;
 	struct fdm_replay replay[FDM_MAX_HOSTS];
 	bool up;
 	uint32_t ds_mask;
 	uint64_t incarnation;
+	uint64_t storage_ms;          /* how long its I/O takes (MC_STORAGE_MS) */
 };
 
 struct minicluster {
@@ -75,6 +80,8 @@ struct minicluster {
 	struct fdm_actions actions;
 	char log[64][FDM_LOG_MAX];       /* the last log lines, for failure messages */
 	size_t log_next;
+	const char *watch;               /* set by a test: log lines containing it ... */
+	unsigned watch_hits;             /* ... are counted here */
 };
 
 /* ids: host ids; ds_counts: how many of the 3 configured datastores each host
@@ -91,6 +98,10 @@ void mc_force_election(struct minicluster *mc, size_t i, bool lose_messages);
 /* Clean stop of host i (SIGTERM): it tells its peers, then it is gone. */
 void mc_leave(struct minicluster *mc, size_t i);
 void mc_set_datastores(struct minicluster *mc, size_t i, unsigned count);
+/* SIGHUP of host i with its unchanged config. */
+void mc_reload(struct minicluster *mc, size_t i);
+/* Host i's own timing from now on (its next mc_start applies it). */
+void mc_set_timing(struct minicluster *mc, size_t i, uint32_t hb_ms, uint32_t io_ms);
 
 /* The master every up host agrees on (it says master, all others slave of it), or -1. */
 int mc_agreed_master(const struct minicluster *mc);

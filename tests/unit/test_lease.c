@@ -93,6 +93,8 @@ static void test_free_acquire(void **state)
 	assert_string_equal(a.write.owner, "host-1");
 	assert_int_equal(a.write.generation, 1);
 	assert_int_not_equal(a.write.nonce, 0);
+	assert_int_equal(a.write.io_timeout_ms, IO);      /* our timing, for contenders */
+	assert_int_equal(a.write.expiry_ms, 4 * IO);
 	write_issue = now;
 	a = step(&l, &d, a, &now);                     /* written: wait 2 io */
 	assert_int_equal(a.io, FDM_LEASE_IO_NONE);
@@ -407,7 +409,8 @@ static void test_idle_observation_counts(void **state)
 /* ------------------------------------------------------------ event tables */
 
 enum ev { E_WANT, E_RELEASE, E_TICK, E_READ_OK, E_READ_FAIL, E_WRITE_OK, E_WRITE_FAIL };
-enum disk_op { D_AS_IS, D_OTHER_WRITES, D_OTHER_RELEASES };
+/* D_SLOW_WRITES: host-2 writes with io 2000 and expiry 8000 (twice ours). */
+enum disk_op { D_AS_IS, D_OTHER_WRITES, D_OTHER_RELEASES, D_SLOW_WRITES };
 
 struct tstep {
 	enum ev ev;
@@ -418,11 +421,13 @@ struct tstep {
 	uint64_t wake;                /* expected wake time when io is NONE (0: any) */
 	uint64_t gen;                 /* expected generation of a write (0: any) */
 	const char *owner;            /* expected owner of a write (NULL: any) */
+	uint64_t acting_until;        /* expected fdm_lease_acting_until after it (0: any) */
+	uint32_t expiry;              /* expected expiry announced by a write (0: any) */
 };
 
 struct tseq {
 	const char *name;
-	struct tstep steps[24];
+	struct tstep steps[32];
 };
 
 #define R FDM_LEASE_IO_READ
@@ -432,81 +437,142 @@ struct tseq {
 /* The free acquisition every sequence below starts from: held at 2030 with
  * the first renewal written at 2040 (issued 2030). */
 #define ACQUIRE_FREE \
-	{ E_WANT, 0, D_AS_IS, R, NONE, 0, 0, NULL }, \
-	{ E_READ_OK, 10, D_AS_IS, W, NONE, 0, 1, "host-1" }, \
-	{ E_WRITE_OK, 20, D_AS_IS, N, NONE, 2020, 0, NULL }, \
-	{ E_TICK, 2020, D_AS_IS, R, NONE, 0, 0, NULL }, \
-	{ E_READ_OK, 2030, D_AS_IS, W, FDM_LEASE_NOTE_ACQUIRED, 0, 1, "host-1" }, \
-	{ E_WRITE_OK, 2040, D_AS_IS, N, NONE, 3020, 0, NULL }
+	{ E_WANT, 0, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 }, \
+	{ E_READ_OK, 10, D_AS_IS, W, NONE, 0, 1, "host-1", 0, 0 }, \
+	{ E_WRITE_OK, 20, D_AS_IS, N, NONE, 2020, 0, NULL, 0, 0 }, \
+	{ E_TICK, 2020, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 }, \
+	{ E_READ_OK, 2030, D_AS_IS, W, FDM_LEASE_NOTE_ACQUIRED, 0, 1, "host-1", 0, 0 }, \
+	{ E_WRITE_OK, 2040, D_AS_IS, N, NONE, 3020, 0, NULL, 0, 0 }
 
 static const struct tseq seqs[] = {
 	{ "free acquire, then renew read-check-write", {
 		ACQUIRE_FREE,
-		{ E_TICK, 3020, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_READ_OK, 3030, D_AS_IS, W, NONE, 0, 1, "host-1" },
-		{ E_WRITE_OK, 3040, D_AS_IS, N, NONE, 4020, 0, NULL },
+		{ E_TICK, 3020, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 3030, D_AS_IS, W, NONE, 0, 1, "host-1", 0, 0 },
+		{ E_WRITE_OK, 3040, D_AS_IS, N, NONE, 4020, 0, NULL, 0, 0 },
 	} },
 	{ "expiry wait restarts on every change, confirm read issued at expiry", {
-		{ E_WANT, 0, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_READ_OK, 10, D_OTHER_WRITES, N, NONE, 1000, 0, NULL },
-		{ E_TICK, 1000, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_READ_OK, 1010, D_OTHER_WRITES, N, NONE, 2000, 0, NULL },
-		{ E_TICK, 2000, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_READ_OK, 2010, D_AS_IS, N, NONE, 3000, 0, NULL },
-		{ E_TICK, 3000, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_READ_OK, 3010, D_AS_IS, N, NONE, 4000, 0, NULL },
-		{ E_TICK, 4000, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_READ_OK, 4010, D_AS_IS, N, NONE, 5000, 0, NULL },
-		{ E_TICK, 5000, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_READ_OK, 5005, D_AS_IS, N, NONE, 5010, 0, NULL },   /* issued before 1010 + 4000 */
-		{ E_TICK, 5010, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_READ_OK, 5015, D_AS_IS, W, NONE, 0, 3, "host-1" },  /* host-2's gen 2, + 1 */
+		{ E_WANT, 0, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 10, D_OTHER_WRITES, N, NONE, 1000, 0, NULL, 0, 0 },
+		{ E_TICK, 1000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 1010, D_OTHER_WRITES, N, NONE, 2000, 0, NULL, 0, 0 },
+		{ E_TICK, 2000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 2010, D_AS_IS, N, NONE, 3000, 0, NULL, 0, 0 },
+		{ E_TICK, 3000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 3010, D_AS_IS, N, NONE, 4000, 0, NULL, 0, 0 },
+		{ E_TICK, 4000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 4010, D_AS_IS, N, NONE, 5000, 0, NULL, 0, 0 },
+		{ E_TICK, 5000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 5005, D_AS_IS, N, NONE, 5010, 0, NULL, 0, 0 },   /* issued before 1010 + 4000 */
+		{ E_TICK, 5010, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 5015, D_AS_IS, W, NONE, 0, 3, "host-1", 0, 0 },  /* host-2's gen 2, + 1 */
 	} },
 	{ "race lost at the re-read", {
-		{ E_WANT, 0, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_READ_OK, 10, D_AS_IS, W, NONE, 0, 1, "host-1" },
-		{ E_WRITE_OK, 20, D_AS_IS, N, NONE, 2020, 0, NULL },
-		{ E_TICK, 2020, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_READ_OK, 2030, D_OTHER_WRITES, N, FDM_LEASE_NOTE_RACE_LOST, 3020, 0, NULL },
+		{ E_WANT, 0, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 10, D_AS_IS, W, NONE, 0, 1, "host-1", 0, 0 },
+		{ E_WRITE_OK, 20, D_AS_IS, N, NONE, 2020, 0, NULL, 0, 0 },
+		{ E_TICK, 2020, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 2030, D_OTHER_WRITES, N, FDM_LEASE_NOTE_RACE_LOST, 3020, 0, NULL, 0, 0 },
 	} },
 	{ "failed acquisition write: observe again", {
-		{ E_WANT, 0, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_READ_OK, 10, D_AS_IS, W, NONE, 0, 1, "host-1" },
-		{ E_WRITE_FAIL, 510, D_AS_IS, N, NONE, 1000, 0, NULL },
-		{ E_TICK, 1000, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_READ_OK, 1010, D_AS_IS, W, NONE, 0, 1, "host-1" },  /* still free */
+		{ E_WANT, 0, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 10, D_AS_IS, W, NONE, 0, 1, "host-1", 0, 0 },
+		{ E_WRITE_FAIL, 510, D_AS_IS, N, NONE, 1000, 0, NULL, 0, 0 },
+		{ E_TICK, 1000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 1010, D_AS_IS, W, NONE, 0, 1, "host-1", 0, 0 },  /* still free */
 	} },
 	{ "renewal finds a foreign record: lost at once, no write", {
 		ACQUIRE_FREE,
-		{ E_TICK, 3020, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_READ_OK, 3030, D_OTHER_WRITES, N, FDM_LEASE_NOTE_LOST, 4020, 0, NULL },
+		{ E_TICK, 3020, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 3030, D_OTHER_WRITES, N, FDM_LEASE_NOTE_LOST, 4020, 0, NULL, 0, 0 },
 	} },
 	{ "reads fail: dropped at last write issue + acting + io", {
 		ACQUIRE_FREE,
-		{ E_TICK, 3020, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_READ_FAIL, 4020, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_READ_FAIL, 5020, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_READ_FAIL, 5040, D_AS_IS, N, FDM_LEASE_NOTE_LOST, 6020, 0, NULL },
+		{ E_TICK, 3020, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_FAIL, 4020, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_FAIL, 5020, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_FAIL, 5040, D_AS_IS, N, FDM_LEASE_NOTE_LOST, 6020, 0, NULL, 0, 0 },
 	} },
 	{ "release writes it free, then observes", {
 		ACQUIRE_FREE,
-		{ E_RELEASE, 2100, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_READ_OK, 2110, D_AS_IS, W, NONE, 0, 1, "" },
-		{ E_WRITE_OK, 2120, D_AS_IS, R, FDM_LEASE_NOTE_RELEASED, 0, 0, NULL },
+		{ E_RELEASE, 2100, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 2110, D_AS_IS, W, NONE, 0, 1, "", 0, 0 },
+		{ E_WRITE_OK, 2120, D_AS_IS, R, FDM_LEASE_NOTE_RELEASED, 0, 0, NULL, 0, 0 },
 	} },
 	{ "released and wanted again: re-acquired from the free record", {
 		ACQUIRE_FREE,
-		{ E_RELEASE, 2100, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_WANT, 2105, D_AS_IS, N, NONE, 0, 0, NULL },         /* read in flight */
-		{ E_READ_OK, 2110, D_AS_IS, W, NONE, 0, 1, "" },
-		{ E_WRITE_OK, 2120, D_AS_IS, R, FDM_LEASE_NOTE_RELEASED, 0, 0, NULL },
-		{ E_READ_OK, 2130, D_AS_IS, W, NONE, 0, 2, "host-1" },
+		{ E_RELEASE, 2100, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_WANT, 2105, D_AS_IS, N, NONE, 0, 0, NULL, 0, 0 },         /* read in flight */
+		{ E_READ_OK, 2110, D_AS_IS, W, NONE, 0, 1, "", 0, 0 },
+		{ E_WRITE_OK, 2120, D_AS_IS, R, FDM_LEASE_NOTE_RELEASED, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 2130, D_AS_IS, W, NONE, 0, 2, "host-1", 0, 0 },
+	} },
+	/* DESIGN.md point 1: the contender waits the record's longer expiry
+	 * (8000, not 4000) before its confirming read, and the longer claim wait
+	 * (2 x 2000) after its write; its own record announces an expiry that
+	 * covers that wait (6000), so the re-read is within its renewal limit. */
+	{ "longer timing in the record: expiry and claim waits are the record's", {
+		{ E_WANT, 0, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 10, D_SLOW_WRITES, N, NONE, 1000, 0, NULL, 0, 0 },
+		{ E_TICK, 1000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 1010, D_AS_IS, N, NONE, 2000, 0, NULL, 0, 0 },
+		{ E_TICK, 2000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 2010, D_AS_IS, N, NONE, 3000, 0, NULL, 0, 0 },
+		{ E_TICK, 3000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 3010, D_AS_IS, N, NONE, 4000, 0, NULL, 0, 0 },
+		{ E_TICK, 4000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 4005, D_AS_IS, N, NONE, 5000, 0, NULL, 0, 0 },   /* own expiry: 4010 */
+		{ E_TICK, 5000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 5010, D_AS_IS, N, NONE, 6000, 0, NULL, 0, 0 },   /* own expiry: a write */
+		{ E_TICK, 6000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 6010, D_AS_IS, N, NONE, 7000, 0, NULL, 0, 0 },
+		{ E_TICK, 7000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 7010, D_AS_IS, N, NONE, 8000, 0, NULL, 0, 0 },
+		{ E_TICK, 8000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 8005, D_AS_IS, N, NONE, 8010, 0, NULL, 0, 0 },   /* issued before 10 + 8000 */
+		{ E_TICK, 8010, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 8015, D_AS_IS, W, NONE, 0, 3, "host-1", 0, 6000 },
+		{ E_WRITE_OK, 8020, D_AS_IS, N, NONE, 12020, 0, NULL, 0, 0 },  /* 2 x the record's io */
+		{ E_TICK, 12020, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 12030, D_AS_IS, W, FDM_LEASE_NOTE_ACQUIRED, 0, 3, "host-1", 0, 4000 },
+		{ E_WRITE_OK, 12040, D_AS_IS, N, NONE, 0, 0, NULL, 12030 + 2000, 0 },
+	} },
+	/* DESIGN.md point 1: an I/O that completes after issue + io failed,
+	 * whatever it returned. In time at exactly issue + io. */
+	{ "a renewal that succeeds late does not extend acting", {
+		ACQUIRE_FREE,
+		{ E_TICK, 3020, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 3030, D_AS_IS, W, NONE, 0, 1, "host-1", 0, 0 },
+		{ E_WRITE_OK, 4031, D_AS_IS, R, NONE, 0, 0, NULL, 2030 + 2000, 0 },
+	} },
+	{ "a renewal done at exactly issue + io extends acting", {
+		ACQUIRE_FREE,
+		{ E_TICK, 3020, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 3030, D_AS_IS, W, NONE, 0, 1, "host-1", 0, 0 },
+		{ E_WRITE_OK, 4030, D_AS_IS, R, NONE, 0, 0, NULL, 3030 + 2000, 0 },
+	} },
+	{ "a renewal read that answers late is not acted on", {
+		ACQUIRE_FREE,
+		{ E_TICK, 3020, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 4021, D_AS_IS, R, NONE, 0, 0, NULL, 2030 + 2000, 0 },
+	} },
+	{ "a late acquisition write is no claim", {
+		{ E_WANT, 0, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 10, D_AS_IS, W, NONE, 0, 1, "host-1", 0, 0 },
+		{ E_WRITE_OK, 1011, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+	} },
+	{ "a late confirming read is no acquisition", {
+		{ E_WANT, 0, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 10, D_AS_IS, W, NONE, 0, 1, "host-1", 0, 0 },
+		{ E_WRITE_OK, 20, D_AS_IS, N, NONE, 2020, 0, NULL, 0, 0 },
+		{ E_TICK, 2020, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 3021, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
 	} },
 	{ "another host released: taken at once", {
-		{ E_WANT, 0, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_READ_OK, 10, D_OTHER_WRITES, N, NONE, 1000, 0, NULL },
-		{ E_TICK, 1000, D_AS_IS, R, NONE, 0, 0, NULL },
-		{ E_READ_OK, 1010, D_OTHER_RELEASES, W, NONE, 0, 3, "host-1" },
+		{ E_WANT, 0, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 10, D_OTHER_WRITES, N, NONE, 1000, 0, NULL, 0, 0 },
+		{ E_TICK, 1000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 1010, D_OTHER_RELEASES, W, NONE, 0, 3, "host-1", 0, 0 },
 	} },
 };
 
@@ -517,11 +583,12 @@ static void test_event_tables(void **state)
 		struct fdm_lease l;
 		struct disk d = { 0 };
 		struct fdm_lease_rec pending = { { 0 }, 0, 0, 0, 0, 0 };
+		struct fdm_lease_rec slow = { "host-2", 2, 0, 77, 2 * IO, 8 * IO };
 		uint64_t other_renewal = 0;
 
 		print_message("sequence: %s\n", seqs[i].name);
 		fdm_lease_init(&l, "host-1", &T, 7, 0);
-		for (size_t j = 0; j < 24 && (j == 0 || seqs[i].steps[j].t != 0); j++) {
+		for (size_t j = 0; j < 32 && (j == 0 || seqs[i].steps[j].t != 0); j++) {
 			const struct tstep *st = &seqs[i].steps[j];
 			struct fdm_lease_action a;
 
@@ -529,6 +596,8 @@ static void test_event_tables(void **state)
 				disk_put_owner(&d, "host-2", 2, ++other_renewal);
 			else if (st->disk == D_OTHER_RELEASES)
 				disk_put_owner(&d, "", 2, ++other_renewal);
+			else if (st->disk == D_SLOW_WRITES)
+				disk_put(&d, &slow);
 			switch (st->ev) {
 			case E_WANT: a = fdm_lease_want(&l, st->t); break;
 			case E_RELEASE: a = fdm_lease_release(&l, st->t); break;
@@ -553,7 +622,12 @@ static void test_event_tables(void **state)
 					assert_int_equal(a.write.generation, st->gen);
 				if (st->owner != NULL)
 					assert_string_equal(a.write.owner, st->owner);
+				if (st->expiry != 0)
+					assert_int_equal(a.write.expiry_ms, st->expiry);
+				assert_int_equal(a.write.io_timeout_ms, IO);
 			}
+			if (st->acting_until != 0)
+				assert_int_equal(fdm_lease_acting_until(&l), st->acting_until);
 		}
 	}
 }
