@@ -8,7 +8,7 @@ SHIM_CLIENT_OBJS := $(OBJ)/hostd-shim/client.o $(SHIM_FRAME_OBJS)
 
 SHIM_STATE_OBJS := $(OBJ)/hostd-shim/deadlines.o $(OBJ)/hostd-shim/statefile.o
 
-SHIM_DAEMON_SRCS := main.c server.c requests.c events.c fence.c domcache.c ops.c \
+SHIM_DAEMON_SRCS := main.c server.c slots.c requests.c events.c fence.c domcache.c ops.c \
                     virt.c pool.c mailbox.c
 SHIM_DAEMON_OBJS := $(SHIM_DAEMON_SRCS:%.c=$(OBJ)/hostd-shim/%.o) $(SHIM_FRAME_OBJS) \
                     $(SHIM_STATE_OBJS)
@@ -33,7 +33,13 @@ $(BUILD)/tests/shim/test_statefile: $(OBJ)/tests/shim/test_statefile.o $(SHIM_ST
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
 
-SHIM_UNIT_TESTS := $(BUILD)/tests/shim/test_frame $(BUILD)/tests/shim/test_statefile
+$(BUILD)/tests/shim/test_deadline_rules: $(OBJ)/tests/shim/test_deadline_rules.o \
+		$(SHIM_STATE_OBJS) $(SHIM_FRAME_OBJS) $(COMMON_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
+
+SHIM_UNIT_TESTS := $(BUILD)/tests/shim/test_frame $(BUILD)/tests/shim/test_statefile \
+                   $(BUILD)/tests/shim/test_deadline_rules
 UNIT_TESTS += $(SHIM_UNIT_TESTS)
 
 # System tests (python3): test:///default-style node files, then a real libvirtd.

@@ -77,7 +77,8 @@ class Shim:
         self.uri = uri
         self.socket = os.path.join(self.dir, "hostd.sock")
         self.config = os.path.join(self.dir, "fdm.conf")
-        self.state = os.path.join(self.dir, "hostd-shim.state")
+        self.state = self.socket + ".state"
+        self.lock = self.socket + ".lock"
         self.proc = None
         self.logfile = None
         self.logpath = None
