@@ -43,8 +43,11 @@ SHIM_UNIT_TESTS := $(BUILD)/tests/shim/test_frame $(BUILD)/tests/shim/test_state
 UNIT_TESTS += $(SHIM_UNIT_TESTS)
 
 # System tests (python3): test:///default-style node files, then a real libvirtd.
-SHIM_QUICK_TESTS := tests/shim/test_api.py tests/shim/test_deadlines.py
-SYSTEM_TESTS += $(SHIM_QUICK_TESTS) tests/shim/test_qemu.py
+SHIM_QUICK_TESTS := tests/shim/test_api.py tests/shim/test_deadlines.py \
+                    tests/shim/test_state.py tests/shim/test_clients.py
+# Then a private libvirtd: its test driver behind a read-only socket, and QEMU.
+SHIM_LIBVIRTD_TESTS := tests/shim/test_fence_retry.py tests/shim/test_qemu.py
+SYSTEM_TESTS += $(SHIM_QUICK_TESTS) $(SHIM_LIBVIRTD_TESTS)
 CHECK_TESTS += $(SHIM_QUICK_TESTS)
 
 # libFuzzer target for the request decoder (make fuzz; not run by make test).
@@ -58,5 +61,5 @@ FUZZERS += $(BUILD)/fuzz/fuzz_shim_request
 # Only the shim's parts: build them and run their tests.
 shim: $(BUILD)/hostd-shim $(BUILD)/hostd-shim-cli $(SHIM_UNIT_TESTS)
 shim-test: shim
-	tests/run-tests --build $(BUILD) $(SHIM_UNIT_TESTS) $(SHIM_QUICK_TESTS) tests/shim/test_qemu.py
+	tests/run-tests --build $(BUILD) $(SHIM_UNIT_TESTS) $(SHIM_QUICK_TESTS) $(SHIM_LIBVIRTD_TESTS)
 .PHONY: shim shim-test
