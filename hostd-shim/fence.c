@@ -60,9 +60,9 @@ static void issue(struct shim *s, struct shim_deadline *dl, uint64_t now)
 		fdm_warn("DEADLINE PASSED for %s (%" PRIu64 " ms ago): powering it off",
 			 refname(&dl->ref), now - dl->boottime_ms);
 	else
-		fdm_err("DEADLINE PASSED for %s %" PRIu64 " ms ago and it is not off yet: "
-			"power-off attempt %u", refname(&dl->ref), now - dl->boottime_ms,
-			dl->attempts);
+		fdm_warn("DEADLINE PASSED for %s %" PRIu64 " ms ago and it is not off yet: "
+			 "power-off attempt %u", refname(&dl->ref), now - dl->boottime_ms,
+			 dl->attempts);
 	job->ref = dl->ref;
 	job->deadline_ms = dl->boottime_ms;
 	shim_pool_submit(&s->fence_pool, &job->pj);
