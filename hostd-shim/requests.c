@@ -370,11 +370,15 @@ static bool power_on_defined(struct shim *s, struct shim_job *job)
 		snprintf(msg, sizeof(msg), "%s: its protection deadline passed %" PRIu64
 			 " ms ago: not started", job->dom.name, now - held->boottime_ms);
 	} else {
-		if (job->has_deadline &&
-		    shim_fence_install(s, job->dom.name, job->dom.uuid, job->deadline_ms) < 0) {
-			job->result = FDM__RESULT_CODE__RESULT_ERROR;
-			snprintf(job->message, sizeof(job->message),
-				 "%s: cannot hold its deadline (too many)", job->dom.name);
+		int rc = job->has_deadline ? shim_fence_install(s, job->dom.name, job->dom.uuid,
+								job->deadline_ms) : 0;
+
+		if (rc < 0) {
+			job->result = rc == -2 ? FDM__RESULT_CODE__RESULT_DEADLINE_PASSED
+					       : FDM__RESULT_CODE__RESULT_ERROR;
+			snprintf(job->message, sizeof(job->message), "%s: %s", job->dom.name,
+				 rc == -2 ? "its passed deadline is in force: not started"
+					  : "cannot hold its deadline (too many)");
 			return false;
 		}
 		job->op = SHIM_OP_START;
