@@ -1,7 +1,8 @@
 /* hostd-shim-cli: send one request to hostd-shim and print the reply as one
  * JSON line (events, when subscribed, one line each). A debugging tool and the
  * tests' way in; it uses the same client library as fdm. Exit 0 when the shim
- * answered RESULT_OK, 1 otherwise, 2 on usage errors. */
+ * answered RESULT_OK, 1 otherwise (and at once, with the reason, when the
+ * socket cannot be reached), 2 on usage errors. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -11,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 #include "lib/config.h"
 #include "lib/util.h"
@@ -31,6 +34,7 @@ struct cli {
 	int64_t count;                /* subscribe: exit after this many events */
 	char socket[PATH_MAX];
 	bool sent;
+	bool ever_connected;
 	int exit_code;
 	sd_event_source *refresh_timer;
 };
@@ -143,13 +147,18 @@ static json_object *message_to_json(const ProtobufCMessage *m)
 	return o;
 }
 
-static void print_json(const char *kind, const ProtobufCMessage *m)
+static void print_json(struct cli *cli, const char *kind, const ProtobufCMessage *m)
 {
 	json_object *o = message_to_json(m);
 
 	json_object_object_add(o, "kind", json_object_new_string(kind));
-	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-	fflush(stdout);
+	/* SIGPIPE is ignored: a reader gone (| head) shows here as EPIPE. */
+	if (printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) < 0 ||
+	    fflush(stdout) == EOF) {
+		fprintf(stderr, "hostd-shim-cli: standard output: %s\n", strerror(errno));
+		cli->exit_code = 1;
+		sd_event_exit(cli->event, 0);
+	}
 	json_object_put(o);
 }
 
@@ -338,8 +347,8 @@ static void on_reply(const Fdm__ShimReply *r, int error, void *userdata)
 	}
 	if (cli->refresh_ms > 0 && cli->refresh_timer != NULL)
 		return;   /* refreshing: print the first reply only */
-	print_json("reply", &r->base);
 	cli->exit_code = r->result == FDM__RESULT_CODE__RESULT_OK ? 0 : 1;
+	print_json(cli, "reply", &r->base);
 	if (cli->refresh_ms > 0) {
 		sd_event_add_time_relative(cli->event, &cli->refresh_timer, CLOCK_MONOTONIC,
 					   (uint64_t)cli->refresh_ms * 1000, 1000, on_refresh, cli);
@@ -353,7 +362,7 @@ static void on_event(const Fdm__ShimEvent *ev, void *userdata)
 {
 	struct cli *cli = userdata;
 
-	print_json("event", &ev->base);
+	print_json(cli, "event", &ev->base);
 	if (cli->count > 0 && --cli->count == 0)
 		sd_event_exit(cli->event, 0);
 }
@@ -371,6 +380,7 @@ static void on_connection(bool connected, void *userdata)
 		}
 		return;
 	}
+	cli->ever_connected = true;
 	if (cli->sent && cli->refresh_ms == 0)
 		return;
 	cli->sent = true;
@@ -386,6 +396,44 @@ static void on_connection(bool connected, void *userdata)
 	}
 }
 
+/* Why connect() failed, in words an operator acts on; NULL when trying again
+ * may help (the shim's backlog is full, say). */
+static const char *connect_failure(const char *path, int error)
+{
+	struct stat st;
+
+	switch (error) {
+	case ENOENT:
+		return "no such file (is hostd-shim running? is this its [hostd] socket?)";
+	case EACCES:
+	case EPERM:
+		return "permission denied (root or the group fdm may talk to the shim)";
+	case ECONNREFUSED:
+		if (stat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+			return "not a socket";
+		return "connection refused: no hostd-shim listens there (a stale socket?)";
+	case ENOTDIR:
+		return "a part of the path is not a directory";
+	case ENOTSOCK:
+		return "not a socket";
+	default:
+		return NULL;
+	}
+}
+
+static void on_connect_error(int error, void *userdata)
+{
+	struct cli *cli = userdata;
+	const char *why = connect_failure(cli->socket, error);
+
+	/* Once connected, a lost shim is waited for (--hold, --refresh-ms). */
+	if (cli->ever_connected || why == NULL)
+		return;
+	fprintf(stderr, "hostd-shim-cli: cannot connect to %s: %s\n", cli->socket, why);
+	cli->exit_code = 1;
+	sd_event_exit(cli->event, 0);
+}
+
 static int on_give_up(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct cli *cli = userdata;
@@ -393,7 +441,8 @@ static int on_give_up(sd_event_source *s, uint64_t usec, void *userdata)
 	(void)s;
 	(void)usec;
 	if (!cli->sent) {
-		fprintf(stderr, "hostd-shim-cli: cannot connect to the shim\n");
+		fprintf(stderr, "hostd-shim-cli: cannot connect to %s: no answer within %u ms\n",
+			cli->socket, cli->timeout_ms);
 		cli->exit_code = 1;
 		sd_event_exit(cli->event, 0);
 	}
@@ -479,10 +528,17 @@ int main(int argc, char **argv)
 	struct hostd_client_opts o = { 0 };
 	sigset_t ss;
 
+	/* A shim gone mid-write is an error reply, not a silent death. */
+	signal(SIGPIPE, SIG_IGN);
 	fdm_strlcpy(cli.socket, FDM_DEFAULT_HOSTD_SOCKET, sizeof(cli.socket));
 	if (parse_args(argc, argv, &cli) != 0) {
 		usage(stderr);
 		return 2;
+	}
+	if (strlen(cli.socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		fprintf(stderr, "hostd-shim-cli: cannot connect to %s: path too long for a "
+			"unix socket\n", cli.socket);
+		return 1;
 	}
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGTERM);
@@ -493,6 +549,7 @@ int main(int argc, char **argv)
 	o.subscribe = strcmp(cli.argv[0], "subscribe") == 0;
 	o.on_event = on_event;
 	o.on_connection = on_connection;
+	o.on_connect_error = on_connect_error;
 	o.userdata = &cli;
 	if (sd_event_default(&cli.event) < 0 ||
 	    hostd_client_new(cli.event, &o, &cli.client) < 0) {

@@ -214,13 +214,19 @@ static void try_connect(struct hostd_client *c)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int err = 0;
 
 	fdm_strlcpy(sa.sun_path, c->path, sizeof(sa.sun_path));
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    sd_event_add_io(c->event, &c->io, fd, EPOLLIN, on_io, c) < 0) {
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		err = errno;
+	else if (sd_event_add_io(c->event, &c->io, fd, EPOLLIN, on_io, c) < 0)
+		err = ENOMEM;
+	if (err != 0) {
 		if (fd >= 0)
 			close(fd);
 		schedule_reconnect(c);
+		if (c->opts.on_connect_error)
+			c->opts.on_connect_error(err, c->opts.userdata);
 		return;
 	}
 	c->fd = fd;

@@ -21,6 +21,9 @@ typedef void (*hostd_reply_fn)(const Fdm__ShimReply *reply, int error, void *use
 typedef void (*hostd_event_fn)(const Fdm__ShimEvent *event, void *userdata);
 /* Called on every connect (true) and every loss of the connection (false). */
 typedef void (*hostd_connection_fn)(bool connected, void *userdata);
+/* Called on every failed connect with its errno (ENOENT, EACCES, ECONNREFUSED:
+ * no shim listens on that socket, ...); the client tries again with backoff. */
+typedef void (*hostd_connect_error_fn)(int error, void *userdata);
 
 struct hostd_client_opts {
 	const char *socket_path;
@@ -29,7 +32,8 @@ struct hostd_client_opts {
 	uint32_t reconnect_max_ms;   /* ... up to this, 0: 2000 ms */
 	hostd_event_fn on_event;     /* may be NULL */
 	hostd_connection_fn on_connection;  /* may be NULL */
-	void *userdata;              /* for on_event and on_connection */
+	hostd_connect_error_fn on_connect_error;  /* may be NULL */
+	void *userdata;              /* for on_event, on_connection, on_connect_error */
 };
 
 /* Create and start connecting (the first attempt runs from the loop). */

@@ -106,59 +106,114 @@ struct shim_deadline *shim_deadlines_find_ref(struct shim_deadlines *d,
 	return NULL;
 }
 
-int shim_deadlines_replace(struct shim_deadlines *d, Fdm__DomainDeadline *const *pb,
-			   size_t n, unsigned *changed, char *why, size_t whylen)
+bool shim_deadline_in_force(const struct shim_deadline *dl, uint64_t now)
 {
-	struct shim_deadline *nv = NULL;
-	size_t i, j;
+	return dl->boottime_ms <= now && !dl->seen_off;
+}
+
+static bool listed(const struct shim_deadline *v, size_t n, const struct shim_domref *ref)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (same_ref(&v[i].ref, ref))
+			return true;
+	return false;
+}
+
+/* Parse and check the request into nv[0..n). */
+static int parse_set(struct shim_deadline *nv, Fdm__DomainDeadline *const *pb, size_t n,
+		     char *why, size_t whylen)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!shim_domref_from_pb(&nv[i].ref, pb[i]->domain, why, whylen))
+			return -1;
+		if (listed(nv, i, &nv[i].ref)) {
+			snprintf(why, whylen, "deadlines: domain %s given twice",
+				 nv[i].ref.name[0] ? nv[i].ref.name : nv[i].ref.uuid);
+			return -1;
+		}
+		nv[i].boottime_ms = pb[i]->boottime_ms;
+	}
+	return 0;
+}
+
+int shim_deadlines_replace(struct shim_deadlines *d, Fdm__DomainDeadline *const *pb,
+			   size_t n, uint64_t now, unsigned *changed, char *why, size_t whylen)
+{
+	struct shim_deadline *nv;
+	size_t i, k;
 
 	*changed = 0;
 	if (n > SHIM_MAX_DEADLINES) {
 		snprintf(why, whylen, "deadlines: %zu given, at most %d", n, SHIM_MAX_DEADLINES);
 		return -1;
 	}
-	if (n > 0 && (nv = calloc(n, sizeof(*nv))) == NULL) {
+	/* Room for the request and for every old entry in force that it leaves out. */
+	if ((nv = calloc(n + d->n + 1, sizeof(*nv))) == NULL) {
 		snprintf(why, whylen, "deadlines: out of memory");
 		return -1;
 	}
-	for (i = 0; i < n; i++) {
-		if (!shim_domref_from_pb(&nv[i].ref, pb[i]->domain, why, whylen))
-			goto fail;
-		for (j = 0; j < i; j++) {
-			if (same_ref(&nv[j].ref, &nv[i].ref)) {
-				snprintf(why, whylen, "deadlines: domain %s given twice",
-					 nv[i].ref.name[0] ? nv[i].ref.name : nv[i].ref.uuid);
-				goto fail;
-			}
-		}
-		nv[i].boottime_ms = pb[i]->boottime_ms;
+	if (parse_set(nv, pb, n, why, whylen) < 0) {
+		free(nv);
+		return -1;
 	}
-	if (n != d->n)
-		*changed |= SHIM_DL_VALUES | SHIM_DL_MEMBERS;
 	for (i = 0; i < n; i++) {
 		struct shim_deadline *old = shim_deadlines_find_ref(d, &nv[i].ref);
 
-		if (old == NULL)
+		if (old == NULL) {
 			*changed |= SHIM_DL_VALUES | SHIM_DL_MEMBERS;
-		else if (old->boottime_ms == nv[i].boottime_ms)
+		} else if (shim_deadline_in_force(old, now)) {
+			/* Passed: its value stands until the domain is seen off. */
+			if (old->boottime_ms != nv[i].boottime_ms)
+				*changed |= SHIM_DL_HELD;
+			if (old->released)
+				*changed |= SHIM_DL_MEMBERS;
 			nv[i] = *old;
-		else
+			nv[i].released = false;
+		} else if (old->boottime_ms == nv[i].boottime_ms) {
+			nv[i] = *old;
+		} else {
 			*changed |= SHIM_DL_VALUES;
+		}
+	}
+	for (i = 0, k = n; i < d->n; i++) {
+		const struct shim_deadline *old = &d->v[i];
+
+		if (listed(nv, n, &old->ref))
+			continue;
+		if (!old->released)
+			*changed |= SHIM_DL_VALUES | SHIM_DL_MEMBERS;
+		if (shim_deadline_in_force(old, now)) {
+			*changed |= SHIM_DL_HELD;
+			nv[k] = *old;
+			nv[k++].released = true;
+		}
 	}
 	free(d->v);
 	d->v = nv;
-	d->n = n;
+	d->n = k;
 	return 0;
-fail:
-	free(nv);
-	return -1;
+}
+
+static void reset(struct shim_deadline *dl, uint64_t boottime_ms)
+{
+	struct shim_domref ref = dl->ref;
+
+	memset(dl, 0, sizeof(*dl));
+	dl->ref = ref;
+	dl->boottime_ms = boottime_ms;
 }
 
 int shim_deadlines_put(struct shim_deadlines *d, const struct shim_domref *ref,
-		       uint64_t boottime_ms)
+		       uint64_t boottime_ms, uint64_t now)
 {
-	struct shim_deadline *dl = shim_deadlines_find_ref(d, ref), *nv;
+	struct shim_deadline *dl = shim_deadlines_find(d, ref->name, ref->uuid), *nv;
 
+	if (dl != NULL && shim_deadline_in_force(dl, now))
+		return -2;
 	if (dl == NULL) {
 		if (d->n >= SHIM_MAX_DEADLINES)
 			return -1;
@@ -169,9 +224,7 @@ int shim_deadlines_put(struct shim_deadlines *d, const struct shim_domref *ref,
 		dl = &d->v[d->n++];
 		dl->ref = *ref;
 	}
-	dl->boottime_ms = boottime_ms;
-	dl->fence_issued = false;
-	dl->retry_ms = 0;
+	reset(dl, boottime_ms);
 	return 0;
 }
 
@@ -186,11 +239,22 @@ struct shim_deadline *shim_deadlines_find(struct shim_deadlines *d, const char *
 	return NULL;
 }
 
-void shim_deadlines_clear(struct shim_deadlines *d)
+size_t shim_deadlines_clear(struct shim_deadlines *d, uint64_t now)
 {
-	free(d->v);
-	d->v = NULL;
-	d->n = 0;
+	size_t i, k = 0;
+
+	for (i = 0; i < d->n; i++) {
+		if (!shim_deadline_in_force(&d->v[i], now))
+			continue;
+		d->v[k] = d->v[i];
+		d->v[k++].released = true;
+	}
+	d->n = k;
+	if (k == 0) {
+		free(d->v);
+		d->v = NULL;
+	}
+	return k;
 }
 
 uint64_t shim_deadlines_next(const struct shim_deadlines *d)
@@ -202,10 +266,79 @@ uint64_t shim_deadlines_next(const struct shim_deadlines *d)
 		const struct shim_deadline *dl = &d->v[i];
 		uint64_t due = dl->retry_ms > dl->boottime_ms ? dl->retry_ms : dl->boottime_ms;
 
-		if (!dl->fence_issued && due < next)
+		if (!dl->fence_issued && !dl->seen_off && due < next)
 			next = due;
 	}
 	return next;
+}
+
+bool shim_deadline_due(const struct shim_deadline *dl, uint64_t now)
+{
+	return !dl->fence_issued && shim_deadline_in_force(dl, now) && dl->retry_ms <= now;
+}
+
+void shim_deadline_issued(struct shim_deadline *dl)
+{
+	dl->fence_issued = true;
+	dl->again = false;
+	dl->attempts++;
+}
+
+struct shim_deadline *shim_deadlines_running(struct shim_deadlines *d, const char *name,
+					     const char *uuid, uint64_t now)
+{
+	struct shim_deadline *dl = shim_deadlines_find(d, name, uuid);
+
+	if (dl == NULL || dl->boottime_ms > now)
+		return NULL;
+	/* Seen off before, running now: in force again. */
+	dl->seen_off = false;
+	if (dl->fence_issued) {
+		/* That power-off may have looked before the start: one more after it. */
+		dl->again = true;
+		return NULL;
+	}
+	return dl;
+}
+
+static void remove_entry(struct shim_deadlines *d, struct shim_deadline *dl)
+{
+	size_t i = (size_t)(dl - d->v);
+
+	memmove(&d->v[i], &d->v[i + 1], (d->n - i - 1) * sizeof(*dl));
+	d->n--;
+}
+
+void shim_deadlines_fence_result(struct shim_deadlines *d, const struct shim_domref *ref,
+				 enum shim_fence_outcome outcome, uint64_t now)
+{
+	struct shim_deadline *dl = shim_deadlines_find_ref(d, ref);
+
+	/* A deadline in force never changes or leaves while its power-off runs. */
+	if (dl == NULL)
+		return;
+	dl->fence_issued = false;
+	switch (outcome) {
+	case SHIM_FENCE_OFF:
+		if (dl->again) {
+			dl->again = false;
+			dl->retry_ms = 0;
+			return;
+		}
+		dl->seen_off = true;
+		dl->attempts = 0;
+		if (dl->released)
+			remove_entry(d, dl);
+		return;
+	case SHIM_FENCE_LIBVIRT_AWAY:
+		dl->again = false;
+		dl->retry_ms = 0;
+		return;
+	case SHIM_FENCE_FAILED:
+		dl->again = false;
+		dl->retry_ms = now + SHIM_FENCE_RETRY_MS;
+		return;
+	}
 }
 
 void shim_deadlines_add_fenced(struct shim_deadlines *d, const char *name,

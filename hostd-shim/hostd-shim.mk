@@ -8,7 +8,7 @@ SHIM_CLIENT_OBJS := $(OBJ)/hostd-shim/client.o $(SHIM_FRAME_OBJS)
 
 SHIM_STATE_OBJS := $(OBJ)/hostd-shim/deadlines.o $(OBJ)/hostd-shim/statefile.o
 
-SHIM_DAEMON_SRCS := main.c server.c requests.c events.c fence.c domcache.c ops.c \
+SHIM_DAEMON_SRCS := main.c server.c slots.c requests.c events.c fence.c domcache.c ops.c \
                     virt.c pool.c mailbox.c
 SHIM_DAEMON_OBJS := $(SHIM_DAEMON_SRCS:%.c=$(OBJ)/hostd-shim/%.o) $(SHIM_FRAME_OBJS) \
                     $(SHIM_STATE_OBJS)
@@ -33,12 +33,21 @@ $(BUILD)/tests/shim/test_statefile: $(OBJ)/tests/shim/test_statefile.o $(SHIM_ST
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
 
-SHIM_UNIT_TESTS := $(BUILD)/tests/shim/test_frame $(BUILD)/tests/shim/test_statefile
+$(BUILD)/tests/shim/test_deadline_rules: $(OBJ)/tests/shim/test_deadline_rules.o \
+		$(SHIM_STATE_OBJS) $(SHIM_FRAME_OBJS) $(COMMON_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
+
+SHIM_UNIT_TESTS := $(BUILD)/tests/shim/test_frame $(BUILD)/tests/shim/test_statefile \
+                   $(BUILD)/tests/shim/test_deadline_rules
 UNIT_TESTS += $(SHIM_UNIT_TESTS)
 
 # System tests (python3): test:///default-style node files, then a real libvirtd.
-SHIM_QUICK_TESTS := tests/shim/test_api.py tests/shim/test_deadlines.py
-SYSTEM_TESTS += $(SHIM_QUICK_TESTS) tests/shim/test_qemu.py
+SHIM_QUICK_TESTS := tests/shim/test_api.py tests/shim/test_deadlines.py \
+                    tests/shim/test_state.py tests/shim/test_clients.py
+# Then a private libvirtd: its test driver behind a read-only socket, and QEMU.
+SHIM_LIBVIRTD_TESTS := tests/shim/test_fence_retry.py tests/shim/test_qemu.py
+SYSTEM_TESTS += $(SHIM_QUICK_TESTS) $(SHIM_LIBVIRTD_TESTS)
 CHECK_TESTS += $(SHIM_QUICK_TESTS)
 
 # libFuzzer target for the request decoder (make fuzz; not run by make test).
@@ -52,5 +61,5 @@ FUZZERS += $(BUILD)/fuzz/fuzz_shim_request
 # Only the shim's parts: build them and run their tests.
 shim: $(BUILD)/hostd-shim $(BUILD)/hostd-shim-cli $(SHIM_UNIT_TESTS)
 shim-test: shim
-	tests/run-tests --build $(BUILD) $(SHIM_UNIT_TESTS) $(SHIM_QUICK_TESTS) tests/shim/test_qemu.py
+	tests/run-tests --build $(BUILD) $(SHIM_UNIT_TESTS) $(SHIM_QUICK_TESTS) $(SHIM_LIBVIRTD_TESTS)
 .PHONY: shim shim-test

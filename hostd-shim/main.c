@@ -4,13 +4,16 @@
  * foreground, logs to stderr, speaks sd_notify when run by systemd. */
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "lib/util.h"
 #include "hostd-shim/events.h"
 #include "hostd-shim/requests.h"
 #include "hostd-shim/shim.h"
@@ -77,20 +80,48 @@ static void drain_mail(struct shim *s)
 	}
 }
 
+/* The socket's directory, then the lock that makes this shim the only one on
+ * its socket and state file, then this boot's id (the state file's clock). */
+static int claim_state(struct shim *s)
+{
+	char dir[PATH_MAX], err[2 * PATH_MAX];
+
+	if (!shim_state_path(s->cfg.hostd_socket, s->state_path, sizeof(s->state_path)) ||
+	    !shim_state_lock_path(s->cfg.hostd_socket, s->lock_path, sizeof(s->lock_path))) {
+		fdm_err("%s: state file path too long", s->cfg.hostd_socket);
+		return -ENAMETOOLONG;
+	}
+	fdm_strlcpy(dir, s->cfg.hostd_socket, sizeof(dir));
+	if (mkdir(dirname(dir), 0755) < 0 && errno != EEXIST) {
+		fdm_err("%s: cannot create its directory: %s", s->cfg.hostd_socket,
+			strerror(errno));
+		return -errno;
+	}
+	s->lock_fd = shim_state_lock(s->lock_path, err, sizeof(err));
+	if (s->lock_fd < 0) {
+		fdm_err("%s", err);
+		return -EADDRINUSE;
+	}
+	if (err[0] != '\0')
+		fdm_info("%s", err);
+	if (shim_boot_id(SHIM_BOOT_ID_PATH, s->boot_id, err, sizeof(err)) < 0) {
+		fdm_err("cannot read this boot's id: %s", err);
+		return -EIO;
+	}
+	return 0;
+}
+
 static int start(struct shim *s)
 {
 	sigset_t ss;
 	int rc;
 
-	if (!shim_state_path(s->cfg.hostd_socket, s->state_path, sizeof(s->state_path))) {
-		fdm_info("%s: state file path too long", s->cfg.hostd_socket);
-		return -ENAMETOOLONG;
-	}
+	if ((rc = claim_state(s)) < 0)
+		return rc;
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGTERM);
 	sigaddset(&ss, SIGINT);
 	sigprocmask(SIG_BLOCK, &ss, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	if ((rc = sd_event_default(&s->event)) < 0 ||
 	    (rc = sd_event_add_signal(s->event, NULL, SIGTERM, NULL, NULL)) < 0 ||
 	    (rc = sd_event_add_signal(s->event, NULL, SIGINT, NULL, NULL)) < 0 ||
@@ -132,6 +163,8 @@ static void stop(struct shim *s)
 	shim_server_close(s);
 	shim_fence_free(s);
 	shim_domcache_free(&s->cache);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);   /* the lock goes with it; the file stays */
 	s->mb_src = sd_event_source_disable_unref(s->mb_src);
 	if (s->mb.efd >= 0)
 		shim_mailbox_destroy(&s->mb);
@@ -151,6 +184,9 @@ int main(int argc, char **argv)
 	char err[PATH_MAX + 256];
 	int opt, rc;
 
+	/* A client gone before its reply must not kill the shim (writes also use
+	 * MSG_NOSIGNAL; this covers every other write, stderr included). */
+	signal(SIGPIPE, SIG_IGN);
 	while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': config = optarg; break;
@@ -167,6 +203,7 @@ int main(int argc, char **argv)
 	if (s == NULL)
 		return 1;
 	s->listen_fd = -1;
+	s->lock_fd = -1;
 	s->mb.efd = -1;
 	if (fdm_config_load(config, FDM_NEED_SHIM, &s->cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "hostd-shim: %s\n", err);

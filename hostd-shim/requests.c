@@ -104,13 +104,39 @@ static void power_on(struct shim_client *c, uint64_t id, const Fdm__PowerOnReque
 	submit(c, job);
 }
 
+/* Answer a request that changed the deadlines: OK, or ERROR when they could
+ * not be saved (they are enforced all the same while this shim runs). */
+static void reply_saved(struct shim_client *c, uint64_t id, const char *done)
+{
+	struct shim *s = c->shim;
+	char msg[sizeof(s->state_err) + 160];
+
+	if (!s->state_unsaved) {
+		shim_reply_result(c, id, FDM__RESULT_CODE__RESULT_OK, done);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "%s, enforced but NOT SAVED (a restart of the shim would "
+		 "forget them): %s", done, s->state_err);
+	shim_reply_result(c, id, FDM__RESULT_CODE__RESULT_ERROR, msg);
+}
+
+static size_t in_force(const struct shim_deadlines *d, uint64_t now)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < d->n; i++)
+		n += shim_deadline_in_force(&d->v[i], now);
+	return n;
+}
+
 static void set_deadlines(struct shim_client *c, uint64_t id, const Fdm__SetDeadlinesRequest *r)
 {
 	struct shim *s = c->shim;
+	uint64_t now = fdm_now_boottime_ms();
 	unsigned changed;
-	char why[SHIM_NAME_MAX + 64], msg[64];
+	char why[SHIM_NAME_MAX + 64], msg[128];
 
-	if (shim_deadlines_replace(&s->dl, r->deadlines, r->n_deadlines, &changed,
+	if (shim_deadlines_replace(&s->dl, r->deadlines, r->n_deadlines, now, &changed,
 				   why, sizeof(why)) < 0) {
 		bad_fields(c, id, why);
 		return;
@@ -119,23 +145,36 @@ static void set_deadlines(struct shim_client *c, uint64_t id, const Fdm__SetDead
 	if (changed & SHIM_DL_MEMBERS)
 		fdm_info("deadlines: %zu protected domains (client %llu)", s->dl.n,
 			 (unsigned long long)c->serial);
-	if (changed & SHIM_DL_VALUES)
+	/* After a failed save, every request tries again until one succeeds. */
+	if ((changed & SHIM_DL_VALUES) || s->state_unsaved)
 		shim_fence_persist(s);
 	shim_fence_rearm(s);
-	snprintf(msg, sizeof(msg), "%zu deadlines held", s->dl.n);
-	shim_reply_result(c, id, FDM__RESULT_CODE__RESULT_OK, msg);
+	if (changed & SHIM_DL_HELD)
+		snprintf(msg, sizeof(msg), "%zu deadlines held; %zu passed, in force until "
+			 "their domains are off", s->dl.n, in_force(&s->dl, now));
+	else
+		snprintf(msg, sizeof(msg), "%zu deadlines held", s->dl.n);
+	reply_saved(c, id, msg);
 }
 
 static void clean_stop(struct shim_client *c, uint64_t id)
 {
 	struct shim *s = c->shim;
+	size_t before = s->dl.n, kept;
+	char msg[128];
 
-	fdm_info("clean stop (client %llu): forgetting %zu deadlines, domains keep running",
-		 (unsigned long long)c->serial, s->dl.n);
-	shim_deadlines_clear(&s->dl);
+	kept = shim_deadlines_clear(&s->dl, fdm_now_boottime_ms());
+	fdm_info("clean stop (client %llu): forgetting %zu deadlines, domains keep running; "
+		 "%zu passed stay in force until their domains are off",
+		 (unsigned long long)c->serial, before - kept, kept);
 	shim_fence_persist(s);
 	shim_fence_rearm(s);
-	shim_reply_result(c, id, FDM__RESULT_CODE__RESULT_OK, "deadlines cleared");
+	if (kept > 0)
+		snprintf(msg, sizeof(msg), "deadlines cleared but %zu passed: in force until "
+			 "their domains are off", kept);
+	else
+		snprintf(msg, sizeof(msg), "deadlines cleared");
+	reply_saved(c, id, msg);
 }
 
 /* FencedRequest and GetDeadlinesRequest: one reply from the protected set. */
@@ -176,8 +215,19 @@ static void stats(struct shim_client *c, uint64_t id)
 {
 	struct shim *s = c->shim;
 	Fdm__ShimReply r = FDM__SHIM_REPLY__INIT;
-	Fdm__Counter cs[SHIM_C_COUNT + 3];
-	Fdm__Counter *cp[SHIM_C_COUNT + 3];
+	const struct {
+		const char *name;
+		uint64_t value;
+	} gauges[] = {
+		{ "clients", s->n_clients },
+		{ "deadlines", s->dl.n },
+		{ "deadlines_in_force", in_force(&s->dl, fdm_now_boottime_ms()) },
+		{ "state_unsaved", s->state_unsaved },
+		{ "libvirt_connected", s->connected },
+	};
+	enum { N_GAUGES = sizeof(gauges) / sizeof(gauges[0]) };
+	Fdm__Counter cs[SHIM_C_COUNT + N_GAUGES];
+	Fdm__Counter *cp[SHIM_C_COUNT + N_GAUGES];
 	size_t i, n = 0;
 
 	for (i = 0; i < SHIM_C_COUNT; i++, n++) {
@@ -187,21 +237,12 @@ static void stats(struct shim_client *c, uint64_t id)
 		cp[n] = &cs[n];
 	}
 	/* Gauges, after the counters. */
-	fdm__counter__init(&cs[n]);
-	cs[n].name = "clients";
-	cs[n].value = s->n_clients;
-	cp[n] = &cs[n];
-	n++;
-	fdm__counter__init(&cs[n]);
-	cs[n].name = "deadlines";
-	cs[n].value = s->dl.n;
-	cp[n] = &cs[n];
-	n++;
-	fdm__counter__init(&cs[n]);
-	cs[n].name = "libvirt_connected";
-	cs[n].value = s->connected;
-	cp[n] = &cs[n];
-	n++;
+	for (i = 0; i < N_GAUGES; i++, n++) {
+		fdm__counter__init(&cs[n]);
+		cs[n].name = (char *)gauges[i].name;
+		cs[n].value = gauges[i].value;
+		cp[n] = &cs[n];
+	}
 	r.id = id;
 	r.result = FDM__RESULT_CODE__RESULT_OK;
 	r.message = "counters";
@@ -321,15 +362,23 @@ static bool power_on_defined(struct shim *s, struct shim_job *job)
 		snprintf(msg, sizeof(msg), "%s: deadline passed %" PRIu64
 			 " ms ago (while defining): not started", job->dom.name,
 			 now - job->deadline_ms);
+	} else if (held != NULL && shim_deadline_in_force(held, now)) {
+		snprintf(msg, sizeof(msg), "%s: its protection deadline passed %" PRIu64
+			 " ms ago and it is not seen off yet: not started", job->dom.name,
+			 now - held->boottime_ms);
 	} else if (!job->has_deadline && held != NULL && held->boottime_ms <= now) {
 		snprintf(msg, sizeof(msg), "%s: its protection deadline passed %" PRIu64
 			 " ms ago: not started", job->dom.name, now - held->boottime_ms);
 	} else {
-		if (job->has_deadline &&
-		    shim_fence_install(s, job->dom.name, job->dom.uuid, job->deadline_ms) < 0) {
-			job->result = FDM__RESULT_CODE__RESULT_ERROR;
-			snprintf(job->message, sizeof(job->message),
-				 "%s: cannot hold its deadline (too many)", job->dom.name);
+		int rc = job->has_deadline ? shim_fence_install(s, job->dom.name, job->dom.uuid,
+								job->deadline_ms) : 0;
+
+		if (rc < 0) {
+			job->result = rc == -2 ? FDM__RESULT_CODE__RESULT_DEADLINE_PASSED
+					       : FDM__RESULT_CODE__RESULT_ERROR;
+			snprintf(job->message, sizeof(job->message), "%s: %s", job->dom.name,
+				 rc == -2 ? "its passed deadline is in force: not started"
+					  : "cannot hold its deadline (too many)");
 			return false;
 		}
 		job->op = SHIM_OP_START;

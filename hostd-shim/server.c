@@ -1,8 +1,11 @@
 /* The shim's unix socket: accepting clients, reading frames, queueing replies
  * and events. No client can stall another: every socket is non-blocking, a
  * client's reads are bounded per wake-up, a client with too many requests in
- * flight is not read until they finish, and one whose output queue passes its
- * cap (it does not read) is dropped. Requests themselves are in requests.c. */
+ * flight is not read until they finish, one whose output queue passes its
+ * cap (it does not read) is dropped, and slots.c drops one that starts a frame
+ * and does not finish it, or makes room when every slot is taken. Writes use
+ * MSG_NOSIGNAL (and SIGPIPE is ignored): a client gone before its reply never
+ * kills the shim. Requests themselves are in requests.c. */
 #include "hostd-shim/shim.h"
 
 #include <errno.h>
@@ -28,6 +31,8 @@ static const char *const counter_names[SHIM_C_COUNT] = {
 	[SHIM_C_CLIENTS_ACCEPTED] = "clients_accepted",
 	[SHIM_C_CLIENTS_REFUSED] = "clients_refused",
 	[SHIM_C_CLIENTS_DROPPED_SLOW] = "clients_dropped_slow",
+	[SHIM_C_CLIENTS_DROPPED_STALLED] = "clients_dropped_stalled",
+	[SHIM_C_CLIENTS_DROPPED_IDLE] = "clients_dropped_idle",
 	[SHIM_C_REQUESTS] = "requests",
 	[SHIM_C_BAD_UNDECODABLE] = "bad_undecodable",
 	[SHIM_C_BAD_OVERSIZED] = "bad_oversized",
@@ -49,8 +54,6 @@ const char *shim_counter_name(enum shim_counter c)
 	return (unsigned)c < SHIM_C_COUNT ? counter_names[c] : "?";
 }
 
-static void client_close(struct shim_client *c, const char *why);
-
 static void client_update_events(struct shim_client *c)
 {
 	uint32_t ev = 0;
@@ -69,11 +72,11 @@ static void client_flush(struct shim_client *c)
 	int rc = shim_outq_flush(&c->out, c->fd);
 
 	if (rc < 0) {
-		client_close(c, strerror(-rc));
+		shim_client_close(c, strerror(-rc));
 		return;
 	}
 	if (c->close_after_flush && shim_outq_empty(&c->out)) {
-		client_close(c, c->eof ? "end of stream" : "closed after a bad frame");
+		shim_client_close(c, c->eof ? "end of stream" : "closed after a bad frame");
 		return;
 	}
 	client_update_events(c);
@@ -89,7 +92,7 @@ static void client_push(struct shim_client *c, const Fdm__ShimMessage *m)
 	rc = shim_outq_push_message(&c->out, &m->base);
 	if (rc == -ENOBUFS) {
 		c->shim->counters[SHIM_C_CLIENTS_DROPPED_SLOW]++;
-		client_close(c, "does not read its replies (output queue full)");
+		shim_client_close(c, "does not read its replies (output queue full)");
 		return;
 	}
 	if (rc < 0) {
@@ -146,7 +149,7 @@ void shim_client_unref(struct shim_client *c)
 	free(c);
 }
 
-static void client_close(struct shim_client *c, const char *why)
+void shim_client_close(struct shim_client *c, const char *why)
 {
 	struct shim *s = c->shim;
 
@@ -206,6 +209,7 @@ static bool consume(struct shim_client *c, const uint8_t *buf, size_t n)
 				client_flush(c);
 			return false;
 		case SHIM_FRAME_READY:
+			c->frame_started_ms = 0;   /* the next frame has a clock of its own */
 			body = shim_frame_reader_body(&c->rd, &len);
 			handle_frame(c, body, len);
 			shim_frame_reader_next(&c->rd);
@@ -245,7 +249,7 @@ static void client_read(struct shim_client *c)
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
 		if (n < 0) {
-			client_close(c, strerror(errno));
+			shim_client_close(c, strerror(errno));
 			return;
 		}
 		if (n == 0) {
@@ -254,6 +258,7 @@ static void client_read(struct shim_client *c)
 		}
 		if (!consume(c, buf, (size_t)n))
 			return;
+		shim_slots_heard(c);
 	}
 }
 
@@ -265,14 +270,14 @@ static int on_client_io(sd_event_source *src, int fd, uint32_t revents, void *us
 	(void)fd;
 	c->refs++;   /* anything below may close c */
 	if (revents & (EPOLLERR))
-		client_close(c, "socket error");
+		shim_client_close(c, "socket error");
 	if (!c->dead && (revents & EPOLLOUT))
 		client_flush(c);
 	if (!c->dead && (revents & (EPOLLIN | EPOLLHUP)))
 		client_read(c);
 	/* Both directions closed: nothing more can be delivered. */
 	if (!c->dead && (revents & EPOLLHUP) && c->eof)
-		client_close(c, "peer closed");
+		shim_client_close(c, "peer closed");
 	if (!c->dead)
 		client_update_events(c);
 	shim_client_unref(c);
@@ -290,9 +295,15 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
 	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (cfd < 0)
 		return 0;
-	if (s->n_clients >= SHIM_MAX_CLIENTS || (c = calloc(1, sizeof(*c))) == NULL) {
+	if (s->n_clients >= SHIM_MAX_CLIENTS && !shim_slots_make_room(s)) {
 		s->counters[SHIM_C_CLIENTS_REFUSED]++;
-		fdm_info("refusing a client: %zu connected already", s->n_clients);
+		fdm_info("refusing a client: %zu connected, every one subscribed or busy",
+			 s->n_clients);
+		close(cfd);
+		return 0;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		s->counters[SHIM_C_CLIENTS_REFUSED]++;
 		close(cfd);
 		return 0;
 	}
@@ -300,6 +311,7 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
 	c->fd = cfd;
 	c->serial = ++s->next_serial;
 	c->refs = 1;
+	c->heard_ms = fdm_now_mono_ms();
 	shim_frame_reader_init(&c->rd);
 	shim_outq_init(&c->out, SHIM_CLIENT_OUTQ_CAP);
 	if (sd_event_add_io(s->event, &c->io, cfd, EPOLLIN, on_client_io, c) < 0) {
@@ -379,6 +391,8 @@ int shim_server_open(struct shim *s)
 	}
 	socket_permissions(path);
 	s->listen_fd = fd;
+	if ((rc = shim_slots_init(s)) < 0)
+		return rc;
 	rc = sd_event_add_io(s->event, &s->listen_src, fd, EPOLLIN, on_accept, s);
 	if (rc < 0)
 		return rc;
@@ -389,7 +403,8 @@ int shim_server_open(struct shim *s)
 void shim_server_close(struct shim *s)
 {
 	while (s->clients != NULL)
-		client_close(s->clients, "shim stopping");
+		shim_client_close(s->clients, "shim stopping");
+	shim_slots_free(s);
 	s->listen_src = sd_event_source_disable_unref(s->listen_src);
 	if (s->listen_fd >= 0) {
 		close(s->listen_fd);

@@ -6,11 +6,11 @@
  * a fence never waits behind a client's slow define or start). Results, libvirt events
  * and connection changes come back through the mailbox, in order.
  *
- * Files: main.c (start, signals, sd_notify), server.c (socket, clients, frames,
- * dispatch), fence.c (deadline enforcement and the state file), domcache.c
- * (last known domain states, the diff after a reconnect), ops.c (libvirt
- * calls), virt.c (the connection), pool.c, mailbox.c, frame.c, deadlines.c,
- * statefile.c. */
+ * Files: main.c (start, signals, the lock, sd_notify), server.c (socket,
+ * clients, frames, dispatch), slots.c (frame timeout, room for new clients),
+ * fence.c (deadline enforcement and the state file), domcache.c (last known
+ * domain states, the diff after a reconnect), ops.c (libvirt calls), virt.c
+ * (the connection), pool.c, mailbox.c, frame.c, deadlines.c, statefile.c. */
 #ifndef FDM_SHIM_SHIM_H
 #define FDM_SHIM_SHIM_H
 
@@ -27,6 +27,7 @@
 #include "hostd-shim/mailbox.h"
 #include "hostd-shim/ops.h"
 #include "hostd-shim/pool.h"
+#include "hostd-shim/statefile.h"
 #include "hostd-shim/virt.h"
 
 #define SHIM_OPS_THREADS        4
@@ -37,13 +38,17 @@
 #define SHIM_MAX_CLIENTS        128
 #define SHIM_CLIENT_INFLIGHT    32           /* then stop reading that client */
 #define SHIM_CLIENT_OUTQ_CAP    (4u * 1024u * 1024u)
-#define SHIM_FENCE_RETRY_MS     1000         /* a failed fence is tried again */
+/* A client that starts a request frame must finish it within this: a
+ * byte-a-second client cannot hold a slot (a real one takes microseconds). */
+#define SHIM_FRAME_TIMEOUT_MS   1000
 
 /* Counters (StatsRequest), by name. */
 enum shim_counter {
 	SHIM_C_CLIENTS_ACCEPTED,
 	SHIM_C_CLIENTS_REFUSED,        /* past SHIM_MAX_CLIENTS */
 	SHIM_C_CLIENTS_DROPPED_SLOW,   /* output queue over its cap */
+	SHIM_C_CLIENTS_DROPPED_STALLED,/* a request frame not finished in time */
+	SHIM_C_CLIENTS_DROPPED_IDLE,   /* every slot taken: the longest silent made room */
 	SHIM_C_REQUESTS,
 	SHIM_C_BAD_UNDECODABLE,        /* frame body is not a ShimRequest */
 	SHIM_C_BAD_OVERSIZED,          /* length prefix over 1 MiB */
@@ -77,6 +82,8 @@ struct shim_client {
 	bool eof;                      /* the peer will send nothing more */
 	bool dead;                     /* closed; freed when refs drop to 0 */
 	bool close_after_flush;        /* oversized frame: reply, then close */
+	uint64_t heard_ms;             /* boottime of its last bytes (or its connect) */
+	uint64_t frame_started_ms;     /* boottime its unfinished frame began; 0: none */
 };
 
 /* A guest shutdown waiting for the domain to stop or the timeout. */
@@ -93,12 +100,18 @@ struct shim {
 	sd_event *event;
 	struct fdm_config cfg;
 	char state_path[PATH_MAX];
+	char lock_path[PATH_MAX];
+	int lock_fd;                   /* flock()ed while running: one shim per state */
+	char boot_id[SHIM_BOOT_ID_LEN + 1];
+	bool state_unsaved;            /* the last save failed: state_err says why */
+	char state_err[PATH_MAX + 128];
 
 	int listen_fd;
 	sd_event_source *listen_src;
 	struct shim_client *clients;
 	size_t n_clients;
 	uint64_t next_serial;
+	sd_event_source *stall_timer;  /* the next unfinished frame to time out */
 
 	struct shim_mailbox mb;
 	sd_event_source *mb_src;
@@ -124,12 +137,23 @@ struct shim {
 /* server.c */
 int shim_server_open(struct shim *s);
 void shim_server_close(struct shim *s);
+void shim_client_close(struct shim_client *c, const char *why);
 void shim_client_unref(struct shim_client *c);
 void shim_send_reply(struct shim_client *c, Fdm__ShimReply *reply);
 void shim_broadcast(struct shim *s, Fdm__EventType type, const struct shim_dom *dom,
 		    const char *detail);
 void shim_job_done(struct shim *s, struct shim_job *job);
 void shim_status(struct shim *s);
+
+/* slots.c: the frame timeout, and room for a new client when all are taken */
+int shim_slots_init(struct shim *s);
+void shim_slots_free(struct shim *s);
+/* Bytes arrived from c (after the reader took them): start or stop the clock
+ * of its unfinished frame. */
+void shim_slots_heard(struct shim_client *c);
+/* Every slot is taken: drop the longest silent client that is neither
+ * subscribed nor waiting for a reply. false when there is none. */
+bool shim_slots_make_room(struct shim *s);
 
 /* fence.c */
 int shim_fence_init(struct shim *s);
@@ -138,8 +162,10 @@ void shim_fence_rearm(struct shim *s);
 void shim_fence_on_connected(struct shim *s);
 void shim_fence_on_running(struct shim *s, const struct shim_dom *dom);
 void shim_fence_done(struct shim *s, struct shim_job *job);
-void shim_fence_persist(struct shim *s);
-/* Power-on with a deadline: install it for (name, uuid) and persist. */
+/* Save the state file: 0, or -1 (logged, counted, s->state_err says why). */
+int shim_fence_persist(struct shim *s);
+/* Power-on with a deadline: install it for (name, uuid) and persist. -1 when
+ * the set is full, -2 when the domain's deadline is in force. */
 int shim_fence_install(struct shim *s, const char *name, const char *uuid, uint64_t t);
 
 #endif

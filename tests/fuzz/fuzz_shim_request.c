@@ -35,8 +35,13 @@ static void check_request(const uint8_t *body, size_t len)
 	if (r->op_case == FDM__SHIM_REQUEST__OP_SET_DEADLINES) {
 		shim_deadlines_init(&d);
 		shim_deadlines_replace(&d, r->set_deadlines->deadlines,
-				       r->set_deadlines->n_deadlines, &changed, why, sizeof(why));
+				       r->set_deadlines->n_deadlines, 0, &changed, why, sizeof(why));
 		shim_deadlines_next(&d);
+		/* Again, later, over the first set: the in-force rules. */
+		shim_deadlines_replace(&d, r->set_deadlines->deadlines,
+				       r->set_deadlines->n_deadlines / 2, UINT64_MAX / 2,
+				       &changed, why, sizeof(why));
+		shim_deadlines_clear(&d, UINT64_MAX / 2);
 		shim_deadlines_free(&d);
 	}
 	fdm__shim_request__free_unpacked(r, NULL);
@@ -46,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct shim_frame_reader rd;
 	struct shim_deadlines st;
-	char why[256];
+	char why[256], boot[SHIM_BOOT_ID_LEN + 1];
 	size_t off = 0;
 
 	shim_frame_reader_init(&rd);
@@ -69,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	shim_frame_reader_free(&rd);
 
 	shim_deadlines_init(&st);
-	shim_state_decode(data, size, &st, why, sizeof(why));
+	shim_state_decode(data, size, &st, boot, why, sizeof(why));
 	shim_deadlines_free(&st);
 	return 0;
 }

@@ -72,12 +72,16 @@ def node_xml(domains):
 class Shim:
     """One hostd-shim on a private directory (socket + state file there)."""
 
-    def __init__(self, uri, directory=None):
+    def __init__(self, uri, directory=None, name="hostd"):
+        """name: of the socket (NAME.sock) and, when not "hostd", of the config
+        file and logs, so that several shims can share one directory."""
         self.dir = directory or tempfile.mkdtemp(prefix="shim-%d-" % os.getpid())
         self.uri = uri
-        self.socket = os.path.join(self.dir, "hostd.sock")
-        self.config = os.path.join(self.dir, "fdm.conf")
-        self.state = os.path.join(self.dir, "hostd-shim.state")
+        self.name = name
+        self.socket = os.path.join(self.dir, name + ".sock")
+        self.config = os.path.join(self.dir, "fdm.conf" if name == "hostd" else name + ".conf")
+        self.state = self.socket + ".state"
+        self.lock = self.socket + ".lock"
         self.proc = None
         self.logfile = None
         self.logpath = None
@@ -98,7 +102,8 @@ class Shim:
 
     def start(self, wait_connected=True, env=None):
         self.starts += 1
-        self.logpath = os.path.join(self.dir, "shim-%d.log" % self.starts)
+        self.logpath = os.path.join(self.dir, "%s-%d.log" % (
+            "shim" if self.name == "hostd" else self.name, self.starts))
         self.logfile = open(self.logpath, "w")
         cmd = [SHIM, "--config", self.config]
         if os.environ.get("FDM_SHIM_VALGRIND"):
@@ -398,6 +403,57 @@ class RawClient:
             m = self.read_message()
             if m is None or m[0] == "reply":
                 return m and m[1]
+
+
+# ------------------------------------------------------------- state files
+# hostd-shim/statefile.h: "FDMS" | u32 version | u32 body length | u32 CRC32C |
+# (version 2: 36-byte boot id) | ShimState. Tests read and craft them.
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _CRC32C[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def this_boot_id():
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f.read().strip()
+
+
+def shim_state_body(deadlines):
+    """ShimState with deadlines {name: boottime_ms} (no fenced entries)."""
+    return b"".join(field_bytes(1, field_bytes(1, field_bytes(1, name.encode())) +
+                                field_varint(2, at))
+                    for name, at in deadlines.items())
+
+
+def state_file(body, boot_id=None):
+    """A state file: version 2 with boot_id, or version 1 without (boot_id None)."""
+    if boot_id is None:
+        return b"FDMS" + struct.pack(">III", 1, len(body), crc32c(body)) + body
+    tail = boot_id.encode() + body
+    return b"FDMS" + struct.pack(">III", 2, len(body), crc32c(tail)) + tail
+
+
+def state_file_boot_id(data):
+    """The boot id a version 2 state file records."""
+    if data[:4] != b"FDMS" or struct.unpack(">I", data[4:8])[0] != 2:
+        raise Failure("not a version 2 state file")
+    return data[16:52].decode()
 
 
 def run_main(main):
