@@ -89,7 +89,7 @@ static void send_bid(struct rig *r, int fd, uint64_t incarnation, uint64_t seq, 
 	Fdm__Packet p = FDM__PACKET__INIT;
 	Fdm__Bid bid = FDM__BID__INIT;
 	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(r->port) };
-	uint8_t buf[2048];
+	uint8_t buf[2048] = { 0 };
 	size_t len;
 
 	p.cluster = (char *)"unit";
