@@ -138,7 +138,10 @@ static int on_datagram(sd_event_source *s, int fd, uint32_t revents, void *userd
 		if (rc == 0)
 			continue;
 		uint64_t now = fdm_agent_now();
-		fdm_core_packet(&a->core, from, p, now, &a->actions);
+		/* The core decides on timing (it logs and shows the host init-error);
+		 * the count lives with the other drop reasons. */
+		if (fdm_core_packet(&a->core, from, p, now, &a->actions) == FDM_RX_TIMING_MISMATCH)
+			a->net.dropped[FDM_DROP_TIMING_MISMATCH]++;
 		fdm__packet__free_unpacked(p, NULL);
 		execute(a, now);
 	}

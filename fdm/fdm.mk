@@ -3,10 +3,11 @@
 CORE_SRCS := $(wildcard fdm/core/*.c)
 CORE_OBJS := $(CORE_SRCS:%.c=$(OBJ)/%.o)
 
-# The authenticated wire format: used by the agent, its tests and the injector.
-WIRE_OBJS := $(OBJ)/fdm/wire.o
+# The authenticated wire format and the UDP socket: used by the agent, its tests
+# and the injector.
+WIRE_OBJS := $(OBJ)/fdm/wire.o $(OBJ)/fdm/net.o
 
-FDM_SRCS := $(filter-out fdm/wire.c fdm/fdmctl.c,$(wildcard fdm/*.c))
+FDM_SRCS := $(filter-out fdm/wire.c fdm/net.c fdm/fdmctl.c,$(wildcard fdm/*.c))
 FDM_OBJS := $(FDM_SRCS:%.c=$(OBJ)/%.o)
 
 # The agent: datastores (libnfs, libiscsi), sd-event, JSON; never libvirt.

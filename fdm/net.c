@@ -1,6 +1,7 @@
 /* UDP transport of the agent. Every check on a received datagram happens here or
- * in wire.c, in order: size and framing, protobuf, cluster id, MAC, known sender,
- * replay. Only a packet that passes all of them reaches the core. */
+ * in wire.c, in order: size and framing, cluster id, MAC, protobuf, known sender,
+ * its address, replay. Only a packet that passes all of them reaches the core
+ * (which checks the sender's timing, DESIGN.md safety point 1). */
 #include "fdm/net.h"
 
 #include <arpa/inet.h>
@@ -8,9 +9,13 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include "lib/log.h"
 #include "lib/util.h"
+
+#define WRONG_ADDRESS_LOG_MS 60000
 
 static int fill_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
 		     socklen_t *len)
@@ -60,6 +65,7 @@ int fdm_net_reconfigure(struct fdm_net *n, const struct fdm_config *next, char *
 	if (fill_peer_addresses(n, next, err, errlen) < 0)
 		return -1;
 	memcpy(n->replay, replay, sizeof(replay));
+	memset(n->wrong_address_logged_ms, 0, sizeof(n->wrong_address_logged_ms));
 	return 0;
 }
 
@@ -83,6 +89,14 @@ int fdm_net_open(struct fdm_net *n, const struct fdm_config *cfg, const struct f
 	if (n->fd < 0 || bind(n->fd, (struct sockaddr *)&local, len) < 0) {
 		snprintf(err, errlen, "cannot bind UDP %s port %u: %s", cfg->address, cfg->port,
 			 strerror(errno));
+		fdm_net_close(n);
+		return -1;
+	}
+	/* Each datagram then carries the socket's count of datagrams dropped for
+	 * lack of room: a flood shows in dropped.kernel instead of vanishing. */
+	if (setsockopt(n->fd, SOL_SOCKET, SO_RXQ_OVFL, &(int){ 1 }, sizeof(int)) < 0) {
+		snprintf(err, errlen, "cannot set SO_RXQ_OVFL on UDP %s port %u: %s",
+			 cfg->address, cfg->port, strerror(errno));
 		fdm_net_close(n);
 		return -1;
 	}
@@ -124,24 +138,110 @@ static int drop(struct fdm_net *n, enum fdm_drop why, Fdm__Packet *p)
 	return 0;
 }
 
+/* The kernel's drop count rides on each datagram received after a drop; it is
+ * cumulative and wraps at 2^32, so only its growth is added. */
+static void count_kernel_drops(struct fdm_net *n, const struct msghdr *msg)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL;
+	     c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
+		uint32_t total;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL ||
+		    c->cmsg_len < CMSG_LEN(sizeof(total)))
+			continue;
+		memcpy(&total, CMSG_DATA(c), sizeof(total));
+		n->dropped[FDM_DROP_KERNEL] += (uint32_t)(total - n->kernel_drops_seen);
+		n->kernel_drops_seen = total;
+	}
+}
+
+static bool same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	const struct sockaddr_in *a4 = (const struct sockaddr_in *)a, *b4 = (const struct sockaddr_in *)b;
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)a;
+	const struct sockaddr_in6 *b6 = (const struct sockaddr_in6 *)b;
+
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return a4->sin_port == b4->sin_port && a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return a6->sin6_port == b6->sin6_port &&
+		       memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) == 0;
+	return false;
+}
+
+static void format_address(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *v4 = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof(ip));
+		port = ntohs(v4->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(v6->sin6_port);
+	}
+	snprintf(buf, len, ss->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, port);
+}
+
+/* Two agents with one host id (a cloned VM, a copied config): the one at the
+ * configured address is the host; the other is named in the log once a minute. */
+static int wrong_address(struct fdm_net *n, int idx, const struct sockaddr_storage *src,
+			 Fdm__Packet *p)
+{
+	uint64_t now = fdm_now_boottime_ms();
+	uint64_t *logged = &n->wrong_address_logged_ms[idx];
+	char got[INET6_ADDRSTRLEN + 16], want[INET6_ADDRSTRLEN + 16];
+
+	if (*logged == 0 || now - *logged >= WRONG_ADDRESS_LOG_MS) {
+		*logged = now;
+		format_address(src, got, sizeof(got));
+		format_address(&n->peer_addr[idx], want, sizeof(want));
+		fdm_warn("%s: dropping authentic packets of %s from %s: its configured address is "
+			 "%s (a second agent with the same [host] id?); dropped.wrong_address counts "
+			 "them", n->cfg->host_id, p->sender, got, want);
+	}
+	return drop(n, FDM_DROP_WRONG_ADDRESS, p);
+}
+
 int fdm_net_recv(struct fdm_net *n, Fdm__Packet **out, int *from)
 {
 	uint8_t buf[FDM_WIRE_MAX + 1];
+	union {
+		char buf[CMSG_SPACE(sizeof(uint32_t))];
+		struct cmsghdr align;
+	} control;
+	struct sockaddr_storage src;
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr msg = {
+		.msg_name = &src, .msg_namelen = sizeof(src), .msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control.buf, .msg_controllen = sizeof(control.buf),
+	};
 	Fdm__Packet *p;
 	enum fdm_drop why;
 	ssize_t len;
 	int idx;
 
-	len = recv(n->fd, buf, sizeof(buf), 0);
+	memset(&src, 0, sizeof(src));
+	len = recvmsg(n->fd, &msg, 0);
 	if (len < 0)
 		return -1;
 	n->received++;
+	count_kernel_drops(n, &msg);
+	if (msg.msg_flags & MSG_TRUNC)
+		return drop(n, FDM_DROP_MALFORMED, NULL);
 	why = fdm_wire_decode(buf, (size_t)len, n->cfg->cluster_id, n->key, &p);
 	if (why != FDM_DROP_NONE)
 		return drop(n, why, NULL);
 	idx = fdm_config_peer_index(n->cfg, p->sender);
 	if (idx < 0 || strcmp(p->sender, n->cfg->host_id) == 0)
 		return drop(n, FDM_DROP_UNKNOWN_SENDER, p);
+	if (!same_address(&src, &n->peer_addr[idx]))
+		return wrong_address(n, idx, &src, p);
 	if (!fdm_replay_accept(&n->replay[idx], p->incarnation, p->seq))
 		return drop(n, FDM_DROP_REPLAY, p);
 	*out = p;

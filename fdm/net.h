@@ -1,6 +1,7 @@
 /* The agent's UDP socket on [host] address:port (8182): sends signed datagrams to
  * configured peers, receives, authenticates and de-duplicates them, and counts
- * every dropped datagram by reason (`fdmctl --json status` "dropped"). */
+ * every dropped datagram by reason (`fdmctl --json status` "dropped"), the ones
+ * the kernel dropped for lack of room in the socket's queue included. */
 #ifndef FDM_NET_H
 #define FDM_NET_H
 
@@ -17,7 +18,9 @@ struct fdm_net {
 	struct sockaddr_storage peer_addr[FDM_MAX_HOSTS];
 	socklen_t peer_addrlen[FDM_MAX_HOSTS];
 	struct fdm_replay replay[FDM_MAX_HOSTS];
+	uint64_t wrong_address_logged_ms[FDM_MAX_HOSTS];  /* 0: never; logged once a minute */
 	uint64_t dropped[FDM_DROP_COUNT];
+	uint32_t kernel_drops_seen;   /* SO_RXQ_OVFL: the socket's own (wrapping) count */
 	uint64_t received, sent, send_errors;
 };
 
@@ -37,7 +40,10 @@ int fdm_net_send(struct fdm_net *n, int to, const Fdm__Packet *p);
 
 /* Receive one datagram. Returns 1 with *out (free with fdm__packet__free_unpacked)
  * and *from (peer index) for an accepted packet; 0 when it was dropped (counted);
- * -1 when nothing is waiting. */
+ * -1 when nothing is waiting. An authentic packet from another address than its
+ * sender's configured one is dropped (wrong_address, logged once a minute per
+ * peer) before it reaches the replay table, so that a second agent with the same
+ * host id cannot shut the real one out. */
 int fdm_net_recv(struct fdm_net *n, Fdm__Packet **out, int *from);
 
 #endif

@@ -44,6 +44,8 @@ static json_object *hosts_json(const struct fdm_agent *a, uint64_t now)
 	for (size_t i = 0; i < c->n_peers; i++) {
 		json_object *h = json_object_new_object();
 		uint32_t age = fdm_core_heartbeat_age(c, i, now);
+		char why[FDM_LOG_MAX];
+		const char *reason = fdm_core_host_reason(c, i, now, why, sizeof(why));
 
 		json_object_object_add(h, "id", json_object_new_string(c->peers[i].id));
 		json_object_object_add(h, "address", json_object_new_string(a->cfg.peers[i].address));
@@ -56,6 +58,9 @@ static json_object *hosts_json(const struct fdm_agent *a, uint64_t now)
 				       age == UINT32_MAX ? NULL : json_object_new_int64(age));
 		json_object_object_add(h, "datastores",
 				       datastore_list(c, fdm_core_host_datastores(c, i)));
+		/* Why it is in that state, where there is more to say (init-error). */
+		if (reason != NULL)
+			json_object_object_add(h, "reason", json_object_new_string(reason));
 		json_object_array_add(arr, h);
 	}
 	return arr;

@@ -1,8 +1,10 @@
 /* The authenticated datagram of UDP 8182:
  *   "FDM1" | u32 big-endian length L | Packet (protobuf, L bytes) | HMAC-SHA256
  * The HMAC (cluster key) covers everything before it. Decoding checks, in order:
- * size and magic, protobuf, cluster id, MAC; the caller then checks the sender
- * and the replay table. Each failure has its own drop reason and counter. */
+ * size and magic, the cluster id where every encoder puts it (the packet's first
+ * field, compared as bytes), the MAC, and only then the protobuf: an unsigned
+ * datagram costs one HMAC, never a decode. The caller then checks the sender,
+ * its address and the replay table. Each failure has its own drop reason. */
 #ifndef FDM_WIRE_H
 #define FDM_WIRE_H
 
@@ -24,6 +26,9 @@ enum fdm_drop {
 	FDM_DROP_BAD_MAC,          /* forged, altered, or another key */
 	FDM_DROP_REPLAY,           /* (incarnation, seq) not newer than the last accepted */
 	FDM_DROP_UNKNOWN_SENDER,   /* not in [peers], or claims to be us */
+	FDM_DROP_TIMING_MISMATCH,  /* its [timing] differs from ours (the core decides) */
+	FDM_DROP_WRONG_ADDRESS,    /* authentic, but not from the sender's configured address */
+	FDM_DROP_KERNEL,           /* the socket's queue overflowed (SO_RXQ_OVFL) */
 	FDM_DROP_COUNT
 };
 

@@ -160,12 +160,22 @@ void fdm_core_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 	fdm_storage_tick(c, now, out);
 }
 
-void fdm_core_packet(struct fdm_core *c, int from, const Fdm__Packet *p, uint64_t now,
-		     struct fdm_actions *out)
+enum fdm_rx fdm_core_packet(struct fdm_core *c, int from, const Fdm__Packet *p, uint64_t now,
+			    struct fdm_actions *out)
 {
 	/* A host that is stopping only finishes its lease releases. */
 	if (from < 0 || (size_t)from >= c->n_peers || (size_t)from == c->self || c->leaving)
-		return;
+		return FDM_RX_IGNORED;
+	/* A host whose timing differs is never followed, elected or vouched for. */
+	if (!fdm_membership_timing_ok(c, from, p, now, out))
+		return FDM_RX_TIMING_MISMATCH;
+	if (!fdm_membership_fresh(c, from, p)) {
+		/* A master answers a bid at once all the same: its heartbeat acks the
+		 * bid, which is what lets the bidder take it into account. */
+		if (c->role == FDM_ROLE_MASTER && p->body_case == FDM__PACKET__BODY_BID)
+			fdm_core_send(c, FDM_MSG_MASTER_HB, from, now, out);
+		return FDM_RX_UNCONFIRMED;
+	}
 	switch (p->body_case) {
 	case FDM__PACKET__BODY_BID:
 		fdm_election_on_bid(c, from, p->bid, now, out);
@@ -184,6 +194,7 @@ void fdm_core_packet(struct fdm_core *c, int from, const Fdm__Packet *p, uint64_
 	}
 	/* After the election: a master heartbeat that made us its slave is echoed. */
 	fdm_membership_on_packet(c, from, p, now);
+	return FDM_RX_TAKEN;
 }
 
 void fdm_core_leave(struct fdm_core *c, uint64_t now, struct fdm_actions *out)

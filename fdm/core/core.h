@@ -8,7 +8,12 @@
  *  - term never decreases.
  *  - every datagram we send carries (incarnation, seq) with seq strictly rising;
  *    sent[] remembers the send time of the last FDM_SENT_RING of them, so an
- *    echoed seq names one send time (DESIGN.md "Heartbeats"). */
+ *    echoed seq names one send time (DESIGN.md "Heartbeats").
+ *  - a peer's packets reach the election and the host table only when its timing
+ *    equals ours (DESIGN.md safety point 1) and its incarnation has acked one of
+ *    our datagrams (a captured old packet proves nothing; see membership.c).
+ *  - a master echoes to a peer only a slave heartbeat that named it as master,
+ *    the one its "heard" rule counted. */
 #ifndef FDM_CORE_CORE_H
 #define FDM_CORE_CORE_H
 
@@ -57,10 +62,25 @@ struct fdm_peer_state {
 	uint64_t last_master_hb_ms;  /* it claimed to be a master */
 	bool stopped;                /* it said Leaving and has been silent since */
 	bool ever_slave;             /* it heartbeated as our slave in this mastership */
-	char follows[FDM_ID_MAX];    /* master named in its last slave heartbeat */
+	char follows[FDM_ID_MAX];    /* master named in its last slave heartbeat; "" once it
+				      * bids or claims to be a master itself */
+	/* Its [timing] differs from ours: its packets are dropped and it shows
+	 * init-error while they keep coming (DESIGN.md safety point 1). */
+	bool timing_mismatch;
+	bool timing_known;           /* its packets carry their timing */
+	uint32_t their_heartbeat_ms, their_io_timeout_ms;
+	uint64_t mismatch_at_ms;     /* its last packet with another timing */
+	uint64_t mismatch_logged_ms; /* logged once a minute */
+	/* Freshness: the latest datagram we accepted from it (acked in ours), and
+	 * the incarnation of it that has acked one of our datagrams. */
+	bool have_ack;
+	uint64_t ack_incarnation, ack_seq;
+	bool confirmed;
+	uint64_t confirmed_incarnation;
 	uint32_t datastores;         /* reachable count it reported last */
 	uint32_t datastore_mask;     /* which of ours (config index), from slave hb */
-	/* Echo state: the latest heartbeat we received from it, and when. */
+	/* Echo state, as master: the latest slave heartbeat naming us that we
+	 * received from it, and when (only what "heard" counts is echoed). */
 	bool have_rx;
 	uint64_t rx_incarnation, rx_seq, rx_at_ms;
 	/* As master: the send time of our master heartbeat it last echoed as our
@@ -87,11 +107,15 @@ struct fdm_election_record {
 	size_t n_bids;
 };
 
-/* A host as the master reported it to us (a slave's view of the cluster). */
+/* A host as the master reported it to us (a slave's view of the cluster). Its
+ * last heartbeat at the master, on our clock: our send time of the heartbeat the
+ * master echoed + the master's send offset - the age it reported; never later
+ * than the truth, however long the master's heartbeat queued. */
 struct fdm_reported_host {
 	char id[FDM_ID_MAX];
 	enum fdm_host_state state;
-	uint32_t heartbeat_age_ms;
+	bool have_last_hb;
+	uint64_t last_hb_ms;
 	uint32_t datastore_mask;
 };
 
@@ -173,7 +197,6 @@ struct fdm_core {
 
 	struct fdm_reported_host reported[FDM_MAX_HOSTS];
 	size_t n_reported;
-	uint64_t reported_at_ms;
 
 	struct fdm_core_ds ds[FDM_MAX_DATASTORES];
 	bool leaving;                 /* clean stop: release, then exit */
@@ -250,9 +273,15 @@ int fdm_core_init(struct fdm_core *c, const struct fdm_config *cfg,
 /* Time passes: election windows, heartbeats, silent hosts. */
 void fdm_core_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
 
+/* What became of a packet: taken into account; held back (its sender's
+ * incarnation has not acked one of our datagrams yet: only remembered, to be
+ * acked back); dropped because its sender's timing differs from ours (the shell
+ * counts it under dropped.timing_mismatch); ignored (stopping, bad index). */
+enum fdm_rx { FDM_RX_TAKEN, FDM_RX_UNCONFIRMED, FDM_RX_TIMING_MISMATCH, FDM_RX_IGNORED };
+
 /* An authenticated, non-replayed packet from peer `from` (index). */
-void fdm_core_packet(struct fdm_core *c, int from, const Fdm__Packet *p, uint64_t now,
-		     struct fdm_actions *out);
+enum fdm_rx fdm_core_packet(struct fdm_core *c, int from, const Fdm__Packet *p, uint64_t now,
+			    struct fdm_actions *out);
 
 /* A storage I/O the core asked for (FDM_ACT_STORAGE) ended, at now. */
 void fdm_core_storage_done(struct fdm_core *c, int ds, enum fdm_storage_op op,
@@ -313,6 +342,14 @@ int fdm_core_datastore_index(const struct fdm_core *c, const char *name);
 uint32_t fdm_core_heartbeat_age(const struct fdm_core *c, size_t i, uint64_t now);
 /* Datastores host i reaches (config index bits), as far as this host knows. */
 uint32_t fdm_core_host_datastores(const struct fdm_core *c, size_t i);
+/* Why host i is in its state, for `fdmctl status` (init-error: "timing differs:
+ * io_timeout 5000 ms, ours 2000 ms"); NULL when there is nothing to add. */
+const char *fdm_core_host_reason(const struct fdm_core *c, size_t i, uint64_t now,
+				 char *buf, size_t len);
+/* The checks before a packet may count (see fdm_core_packet). */
+bool fdm_membership_timing_ok(struct fdm_core *c, int from, const Fdm__Packet *p,
+			      uint64_t now, struct fdm_actions *out);
+bool fdm_membership_fresh(struct fdm_core *c, int from, const Fdm__Packet *p);
 void fdm_membership_on_packet(struct fdm_core *c, int from, const Fdm__Packet *p,
 			      uint64_t now);
 void fdm_membership_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);

@@ -24,13 +24,14 @@ static const char *master_id(const struct fdm_core *c)
 }
 
 /* A new mastership earns its view of the slaves afresh: nothing heard under an
- * earlier one may vouch for a host now (DESIGN.md "Election"). */
+ * earlier one may vouch for a host now (DESIGN.md "Election"), nor be echoed. */
 static void forget_slaves(struct fdm_core *c)
 {
 	for (size_t i = 0; i < c->n_peers; i++) {
 		c->peers[i].ever_slave = false;
 		c->peers[i].last_slave_hb_ms = 0;
 		c->peers[i].have_heard = false;
+		c->peers[i].have_rx = false;
 	}
 }
 

@@ -56,15 +56,15 @@ static void build_host_report(const struct fdm_core *c, int to, size_t i, uint64
 	h->datastores = ob->host_datastores[i];
 }
 
-static void build_echo(bool have, uint64_t inc, uint64_t seq, struct fdm_outbox *ob,
+static void build_echo(bool have, uint64_t inc, uint64_t seq, Fdm__Echo *echo,
 		       Fdm__Echo **slot)
 {
 	if (!have)
 		return;
-	fdm__echo__init(&ob->echo);
-	ob->echo.incarnation = inc;
-	ob->echo.seq = seq;
-	*slot = &ob->echo;
+	fdm__echo__init(echo);
+	echo->incarnation = inc;
+	echo->seq = seq;
+	*slot = echo;
 }
 
 static void build_master_hb(const struct fdm_core *c, int to, uint64_t now,
@@ -76,7 +76,9 @@ static void build_master_hb(const struct fdm_core *c, int to, uint64_t now,
 	fdm__master_heartbeat__init(m);
 	m->term = c->term;
 	m->datastores = c->my_datastores;
-	build_echo(p->have_rx, p->rx_incarnation, p->rx_seq, ob, &m->echo);
+	build_echo(p->have_rx, p->rx_incarnation, p->rx_seq, &ob->echo, &m->echo);
+	/* Our send time, so that the slave can carry the ages below to its clock. */
+	m->has_sent_offset_ms = fdm_membership_offset(c, to, now, &m->sent_offset_ms);
 	for (size_t i = 0; i < c->n_peers; i++) {
 		build_host_report(c, to, i, now, ob, &ob->hosts[i]);
 		ob->host_ptrs[i] = &ob->hosts[i];
@@ -94,7 +96,8 @@ static void build_slave_hb(const struct fdm_core *c, struct fdm_outbox *ob)
 	fdm__slave_heartbeat__init(s);
 	s->master = str(c->master >= 0 ? c->peers[c->master].id : "");
 	s->term = c->term;
-	build_echo(c->have_master_rx, c->master_rx_incarnation, c->master_rx_seq, ob, &s->echo);
+	build_echo(c->have_master_rx, c->master_rx_incarnation, c->master_rx_seq, &ob->echo,
+		   &s->echo);
 	s->n_datastores = datastore_names(c, c->my_datastore_mask, ob->my_datastores);
 	s->datastores = ob->my_datastores;
 	ob->packet.body_case = FDM__PACKET__BODY_SLAVE_HB;
@@ -109,6 +112,17 @@ void fdm_outbox_build(const struct fdm_core *c, const struct fdm_action *a,
 	ob->packet.sender = str(c->peers[c->self].id);
 	ob->packet.incarnation = c->incarnation;
 	ob->packet.seq = a->seq;
+	/* Peers whose timing differs drop what we send (DESIGN.md safety point 1). */
+	ob->packet.has_heartbeat_interval_ms = true;
+	ob->packet.heartbeat_interval_ms = c->timing.heartbeat_interval_ms;
+	ob->packet.has_io_timeout_ms = true;
+	ob->packet.io_timeout_ms = c->timing.io_timeout_ms;
+	/* The latest datagram we accepted from the receiver: proves to it that this
+	 * incarnation of ours is alive now, not a recording (membership.c). */
+	if (a->to >= 0 && (size_t)a->to < c->n_peers) {
+		const struct fdm_peer_state *p = &c->peers[a->to];
+		build_echo(p->have_ack, p->ack_incarnation, p->ack_seq, &ob->ack, &ob->packet.ack);
+	}
 	switch (a->msg) {
 	case FDM_MSG_BID:
 		build_bid(c, ob);

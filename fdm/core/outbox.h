@@ -14,6 +14,7 @@ struct fdm_outbox {
 	Fdm__StepDown step_down;
 	Fdm__Leaving leaving;
 	Fdm__Echo echo;
+	Fdm__Echo ack;
 	Fdm__HostReport hosts[FDM_MAX_HOSTS];
 	Fdm__HostReport *host_ptrs[FDM_MAX_HOSTS];
 	char *host_datastores[FDM_MAX_HOSTS][FDM_MAX_DATASTORES];

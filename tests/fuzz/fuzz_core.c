@@ -6,6 +6,7 @@
  * nor break their invariants. Input: records of [1 byte kind][2 bytes length]
  * [payload], ticks between. kind < 0x80: a Packet protobuf from peer kind % 4;
  * else a storage completion built from the payload. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int from = kind % HOSTS;
 		size_t len = (size_t)data[1] << 8 | data[2];
 		Fdm__Packet *p;
+		enum fdm_rx rx;
+		bool same_timing;
 
 		data += 3;
 		size -= 3;
@@ -108,8 +111,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size -= len;
 		if (p == NULL)
 			continue;
-		fdm_core_packet(c, from, p, now, acts);
+		rx = fdm_core_packet(c, from, p, now, acts);
 		drain(c, acts, ob, now);
+		/* A peer with another timing (or none) is never taken in; ours is. */
+		same_timing = p->has_heartbeat_interval_ms && p->has_io_timeout_ms &&
+			      p->heartbeat_interval_ms == 1000 && p->io_timeout_ms == 2000;
+		if (rx != FDM_RX_IGNORED && (rx == FDM_RX_TIMING_MISMATCH) == same_timing)
+			abort();
 		fdm__packet__free_unpacked(p, NULL);
 		/* Invariants of core.h that no input may break. */
 		if ((c->role == FDM_ROLE_MASTER) != (c->master == (int)c->self))

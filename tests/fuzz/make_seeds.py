@@ -31,8 +31,11 @@ def field(num, value):
     return varint(num << 3 | 2) + varint(len(value)) + value
 
 
-def packet(sender, seq, body_field, body):
+def packet(sender, seq, body_field, body, ack=1):
+    # Timing (1000 ms, 2000 ms) as fuzz_core's; the ack names fuzz_core's first
+    # datagram (incarnation 77, seq `ack`), so the core takes the packet in.
     return (field(1, "fuzz") + field(2, sender) + field(3, 77) + field(4, seq)
+            + field(5, 1000) + field(6, 2000) + field(7, echo(77, ack))
             + field(body_field, body))
 
 
@@ -45,7 +48,7 @@ def echo(inc, seq):
 
 
 def master_hb(term, ds, hosts):
-    out = field(1, term) + field(2, ds) + field(3, echo(77, 1))
+    out = field(1, term) + field(2, ds) + field(3, echo(77, 1)) + field(7, 99)  # sent -50 ms
     for h, state in hosts:
         out += field(5, field(1, h) + field(2, state) + field(4, 100) + field(5, "ds1"))
     return out
@@ -79,6 +82,7 @@ def main():
     }
     for name, p in pkts.items():
         write("wire", name, signed(p))
+        write("wire", "raw_" + name, p)     # fuzz_wire also signs its input as a body
     senders = {"bid": 2, "master_hb": 2, "slave_hb": 0, "step_down": 2, "leaving": 3}
     seq = b""
     for name, p in pkts.items():

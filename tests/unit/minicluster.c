@@ -39,20 +39,51 @@ static void make_config(struct minicluster *mc, size_t self, const char *const *
 	cfg->io_timeout_ms = mc->timing.io_timeout_ms;
 }
 
-void mc_set_timing(struct minicluster *mc, size_t i, uint32_t hb_ms, uint32_t io_ms)
+/* Which datagram of host h is (incarnation, seq), from its send log. */
+static const struct mc_sent *sent_record(const struct mc_host *h, uint64_t inc, uint64_t seq)
 {
-	struct mc_host *h = &mc->hosts[i];
-	char err[256];
+	const struct mc_sent *r = &h->sent[seq % MC_SENT_LOG];
 
-	fdm_timing_derive(hb_ms, io_ms, &h->timing, err, sizeof(err));
-	h->cfg.heartbeat_interval_ms = hb_ms;
-	h->cfg.io_timeout_ms = io_ms;
+	return r->incarnation == inc && r->seq == seq ? r : NULL;
+}
+
+static void record_sent(struct mc_host *h, const struct fdm_action *a)
+{
+	struct mc_sent *r = &h->sent[a->seq % MC_SENT_LOG];
+
+	r->incarnation = h->incarnation;
+	r->seq = a->seq;
+	r->msg = a->msg;
+	r->to = a->to;
+}
+
+/* The rule of DESIGN.md "Heartbeats": a master heartbeat echoes only a slave
+ * heartbeat that named that master, the one its "heard" rule counted. */
+static void check_echo(struct minicluster *mc, size_t from, const Fdm__Packet *p)
+{
+	const Fdm__Echo *e;
+	const struct mc_sent *r;
+
+	if (p->body_case != FDM__PACKET__BODY_MASTER_HB || p->master_hb->echo == NULL)
+		return;
+	e = p->master_hb->echo;
+	mc->echoes_checked++;
+	for (size_t h = 0; h < mc->n; h++) {
+		r = sent_record(&mc->hosts[h], e->incarnation, e->seq);
+		if (r != NULL && mc->hosts[h].incarnation == e->incarnation &&
+		    !(r->msg == FDM_MSG_SLAVE_HB && r->to == (int)from)) {
+			mc->echo_violations++;
+			return;
+		}
+	}
 }
 
 static void keep_log(struct minicluster *mc, const char *text)
 {
 	if (mc->watch != NULL && strstr(text, mc->watch) != NULL)
 		mc->watch_hits++;
+	if (mc->log_watch != NULL && strstr(text, mc->log_watch) != NULL)
+		mc->log_watch_hits++;
 	fdm_strlcpy(mc->log[mc->log_next], text, FDM_LOG_MAX);
 	mc->log_next = (mc->log_next + 1) % 64;
 }
@@ -80,8 +111,18 @@ static void send_one(struct minicluster *mc, size_t from, const struct fdm_actio
 	uint8_t *buf = malloc(max);
 	size_t len;
 
-	fdm_outbox_build(&mc->hosts[from].core, a, "unit", mc->now, &mc->outbox);
+	struct mc_host *h = &mc->hosts[from];
+
+	fdm_outbox_build(&h->core, a, "unit", mc->now, &mc->outbox);
+	record_sent(h, a);
+	check_echo(mc, from, &mc->outbox.packet);
 	len = fdm_wire_encode(&mc->outbox.packet, &mc->key, buf, max);
+	if (len > 0 && a->to >= 0 && a->to < MC_MAX_HOSTS) {
+		free(h->last_to[a->to]);
+		h->last_to[a->to] = malloc(len);
+		memcpy(h->last_to[a->to], buf, len);
+		h->last_to_len[a->to] = len;
+	}
 	if (len > 0 && !(mc->loss_pct && rnd(mc) % 100 < mc->loss_pct)) {
 		enqueue(mc, (int)from, a->to, buf, len);
 		if (mc->dup_pct && rnd(mc) % 100 < mc->dup_pct)
@@ -172,7 +213,7 @@ static void finish_due_ios(struct minicluster *mc)
 	size_t n_due = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (mc->ios[i].done_at <= mc->now)
+		if (mc->ios[i].done_at <= mc->now && !mc->hosts[mc->ios[i].host].paused)
 			due[n_due++] = mc->ios[i];
 		else
 			mc->ios[keep++] = mc->ios[i];
@@ -222,9 +263,31 @@ static void deliver(struct minicluster *mc, const struct mc_packet *p)
 		return;
 	}
 	mc->delivered++;
-	fdm_core_packet(&h->core, from, pk, mc->now, &mc->actions);
+	switch (fdm_core_packet(&h->core, from, pk, mc->now, &mc->actions)) {
+	case FDM_RX_TIMING_MISMATCH:
+		h->rx_timing_mismatch++;
+		break;
+	case FDM_RX_UNCONFIRMED:
+		h->rx_unconfirmed++;
+		break;
+	case FDM_RX_TAKEN:
+	case FDM_RX_IGNORED:
+		break;
+	}
 	fdm__packet__free_unpacked(pk, NULL);
 	execute(mc, (size_t)p->to);
+}
+
+bool mc_replay_captured(struct minicluster *mc, size_t from, size_t to)
+{
+	struct mc_packet p = { (int)from, (int)to, mc->now, 0, NULL };
+
+	if (mc->hosts[from].last_to[to] == NULL)
+		return false;
+	p.len = mc->hosts[from].last_to_len[to];
+	p.bytes = mc->hosts[from].last_to[to];
+	deliver(mc, &p);
+	return true;
 }
 
 static void deliver_due(struct minicluster *mc)
@@ -236,7 +299,7 @@ static void deliver_due(struct minicluster *mc)
 	for (size_t i = 0; i < n; i++) {
 		struct mc_packet p = mc->queue[i];
 
-		if (p.deliver_at <= mc->now) {
+		if (p.deliver_at <= mc->now && !mc->hosts[p.to].paused) {
 			deliver(mc, &p);
 			free(p.bytes);
 		} else {
@@ -287,8 +350,35 @@ void mc_start(struct minicluster *mc, size_t i)
 
 	h->incarnation += 1000;
 	fdm_core_init(&h->core, &h->cfg, &h->timing, h->incarnation, mc->now);
+	memset(h->replay, 0, sizeof(h->replay));   /* a new agent knows nobody */
 	h->up = true;
+	h->paused = false;
 }
+
+void mc_set_timing(struct minicluster *mc, size_t i, uint32_t heartbeat_ms, uint32_t io_ms)
+{
+	struct mc_host *h = &mc->hosts[i];
+	char err[256];
+
+	if (fdm_timing_derive(heartbeat_ms, io_ms, &h->timing, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mc_set_timing: %s\n", err);
+		abort();
+	}
+	h->cfg.heartbeat_interval_ms = heartbeat_ms;
+	h->cfg.io_timeout_ms = io_ms;
+	mc_start(mc, i);
+}
+
+void mc_pause(struct minicluster *mc, size_t i)
+{
+	mc->hosts[i].paused = true;
+}
+
+void mc_resume(struct minicluster *mc, size_t i)
+{
+	mc->hosts[i].paused = false;
+}
+
 
 void mc_kill(struct minicluster *mc, size_t i)
 {
@@ -321,6 +411,9 @@ struct minicluster *mc_new(const char *const *ids, const unsigned *ds_counts, si
 
 void mc_free(struct minicluster *mc)
 {
+	for (size_t h = 0; h < mc->n; h++)
+		for (size_t t = 0; t < MC_MAX_HOSTS; t++)
+			free(mc->hosts[h].last_to[t]);
 	for (size_t i = 0; i < mc->queued; i++)
 		free(mc->queue[i].bytes);
 	free(mc->queue);
@@ -337,7 +430,7 @@ void mc_run(struct minicluster *mc, uint64_t ms)
 		deliver_due(mc);
 		finish_due_ios(mc);
 		for (size_t i = 0; i < mc->n; i++) {
-			if (!mc->hosts[i].up)
+			if (!mc->hosts[i].up || mc->hosts[i].paused)
 				continue;
 			fdm_core_tick(&mc->hosts[i].core, mc->now, &mc->actions);
 			execute(mc, i);

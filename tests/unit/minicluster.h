@@ -44,15 +44,30 @@ struct mc_datastore {
 	uint64_t hb_incarnation[MC_MAX_HOSTS];
 };
 
+/* What a host sent, for the echo check: msg kind and receiver of each seq. */
+#define MC_SENT_LOG 4096
+struct mc_sent {
+	uint64_t incarnation, seq;
+	enum fdm_msg msg;
+	int to;
+};
+
 struct mc_host {
 	struct fdm_config cfg;
-	struct fdm_timing timing;     /* its own (mc_set_timing), else the cluster's */
+	struct fdm_timing timing;     /* its own [timing] (mc_set_timing) */
 	struct fdm_core core;
 	struct fdm_replay replay[FDM_MAX_HOSTS];
 	bool up;
+	bool paused;                  /* SIGSTOP: no ticks; datagrams to it wait queued */
 	uint32_t ds_mask;
 	uint64_t incarnation;
 	uint64_t storage_ms;          /* how long its I/O takes (MC_STORAGE_MS) */
+	uint64_t rx_timing_mismatch;  /* what the agent counts as dropped.timing_mismatch */
+	uint64_t rx_unconfirmed;      /* held back: its sender had not acked us yet */
+	struct mc_sent sent[MC_SENT_LOG];
+	/* The last datagram it sent to each host, as bytes (mc_replay_captured). */
+	uint8_t *last_to[MC_MAX_HOSTS];
+	size_t last_to_len[MC_MAX_HOSTS];
 };
 
 struct minicluster {
@@ -76,9 +91,14 @@ struct minicluster {
 	struct mc_io *ios;
 	size_t n_ios, cap_ios;
 	uint64_t lease_violations;    /* steps with two hosts acting on one datastore */
+	/* Master heartbeats whose echo named anything but a slave heartbeat that named
+	 * that master (what its "heard" rule counts), and the echoes checked. */
+	uint64_t echo_violations, echoes_checked;
 	struct fdm_outbox outbox;
 	struct fdm_actions actions;
 	char log[64][FDM_LOG_MAX];       /* the last log lines, for failure messages */
+	const char *log_watch;           /* set by a test: count log lines containing it */
+	size_t log_watch_hits;
 	size_t log_next;
 	const char *watch;               /* set by a test: log lines containing it ... */
 	unsigned watch_hits;             /* ... are counted here */
@@ -100,8 +120,15 @@ void mc_leave(struct minicluster *mc, size_t i);
 void mc_set_datastores(struct minicluster *mc, size_t i, unsigned count);
 /* SIGHUP of host i with its unchanged config. */
 void mc_reload(struct minicluster *mc, size_t i);
-/* Host i's own timing from now on (its next mc_start applies it). */
-void mc_set_timing(struct minicluster *mc, size_t i, uint32_t hb_ms, uint32_t io_ms);
+/* Host i's [timing] (hb, io_timeout in ms): it restarts with it. */
+void mc_set_timing(struct minicluster *mc, size_t i, uint32_t heartbeat_ms, uint32_t io_ms);
+/* SIGSTOP / SIGCONT of host i's agent: datagrams to it queue meanwhile. */
+void mc_pause(struct minicluster *mc, size_t i);
+void mc_resume(struct minicluster *mc, size_t i);
+/* Deliver again, now, the last datagram `from` sent to `to` (a captured packet
+ * replayed by an attacker); false when there is none. */
+bool mc_replay_captured(struct minicluster *mc, size_t from, size_t to);
+
 
 /* The master every up host agrees on (it says master, all others slave of it), or -1. */
 int mc_agreed_master(const struct minicluster *mc);

@@ -191,6 +191,122 @@ static void test_partition_heal_merges(void **state)
 	mc_free(mc);
 }
 
+/* Issue 14 a: a master echoes only the slave heartbeats its "heard" rule counts.
+ * When two partitions merge, the loser's master heartbeats reach the winner; an
+ * echo of one, once the loser follows, would vouch for it by a heartbeat the
+ * winner never counted as heard. The minicluster checks every echo sent. */
+static void test_echo_only_counted_heartbeats(void **state)
+{
+	uint64_t checked = 0;
+
+	(void)state;
+	for (uint32_t seed = 1; seed <= 12; seed++) {
+		struct minicluster *mc = mc_new(ids4, equal4, 4, seed);
+
+		mc->delay_max_ms = seed % 3 == 0 ? 300 : 20;
+		for (int i = 0; i < 4; i++)
+			for (int j = 0; j < 4; j++)
+				mc->blocked[i][j] = (i < 2) != (j < 2);
+		mc_run(mc, 6000);
+		memset(mc->blocked, 0, sizeof(mc->blocked));
+		expect_master(mc, "host-9", 10000);
+		mc_run(mc, 3000);
+		if (mc->echo_violations != 0) {
+			fprintf(stderr, "seed %u: %llu master heartbeat(s) echoed a datagram that "
+				"was no slave heartbeat naming that master\n", seed,
+				(unsigned long long)mc->echo_violations);
+			mc_dump(mc);
+			fail();
+		}
+		checked += mc->echoes_checked;
+		mc_free(mc);
+	}
+	assert_true(checked > 100);
+}
+
+/* Issue 14 b: a merge loser tells everyone but the winner to elect. A third
+ * master that the loser once followed must not take that for a request of its
+ * own slave: the loser has claimed mastership since, so it follows nobody.
+ * host-1 follows host-2; host-1 then loses host-2 (it hears nothing from it, but
+ * host-2 still hears host-1's bids and master heartbeats); host-9, alone so far,
+ * meets host-1 only, and host-1 steps down in its favour. */
+static void test_merge_loser_step_down_ignored(void **state)
+{
+	static const char *const ids3[] = { "host-1", "host-2", "host-9" };
+	static const unsigned ds3[] = { 1, 1, 1 };
+	struct minicluster *mc = mc_new(ids3, ds3, 3, 31);
+	int h1 = mc_index(mc, "host-1"), h2 = mc_index(mc, "host-2"), h9 = mc_index(mc, "host-9");
+	const struct fdm_core *c2 = &mc->hosts[h2].core, *c1 = &mc->hosts[h1].core;
+	uint64_t since;
+
+	(void)state;
+	mc->link_down[h9] = true;
+	mc_run(mc, 5000);
+	assert_int_equal(c2->role, FDM_ROLE_MASTER);
+	assert_int_equal(c1->master, h2);
+	mc->blocked[h2][h1] = true;            /* host-1 no longer hears host-2 */
+	mc_run(mc, 6000);
+	assert_int_equal(c1->role, FDM_ROLE_MASTER);
+	assert_int_equal(c2->role, FDM_ROLE_MASTER);
+	mc->link_down[h9] = false;             /* host-9 meets host-1 only */
+	mc->blocked[h9][h2] = mc->blocked[h2][h9] = true;
+	since = c2->role_since_ms;
+	mc_run(mc, 5000);
+	assert_int_equal(c1->master, h9);      /* host-1 lost the merge and stepped down */
+	if (c2->role != FDM_ROLE_MASTER || c2->role_since_ms != since) {
+		fprintf(stderr, "host-2 took host-1's merge StepDown for its slave's request\n");
+		mc_dump(mc);
+		fail();
+	}
+	mc_free(mc);
+}
+
+/* Issue 14 c: an agent that just started has no replay state for its peers; a
+ * captured old packet of a peer must not make it act. host-1 restarts, its
+ * master dies, and an attacker replays the master's last heartbeat to it: it
+ * must not follow a master that is gone. */
+static void test_captured_packet_at_fresh_receiver(void **state)
+{
+	struct minicluster *mc = mc_new(ids4, equal4, 4, 32);
+	int s = mc_index(mc, "host-1"), m = mc_index(mc, "host-9");
+	const struct fdm_core *c = &mc->hosts[s].core;
+
+	(void)state;
+	expect_master(mc, "host-9", 5000);
+	mc_run(mc, 2000);
+	mc_kill(mc, (size_t)m);
+	mc_start(mc, (size_t)s);
+	assert_true(mc_replay_captured(mc, (size_t)m, (size_t)s));
+	mc_run(mc, MC_STEP_MS);
+	if (c->role == FDM_ROLE_SLAVE) {
+		fprintf(stderr, "a fresh host-1 followed %s on a replayed old heartbeat\n",
+			c->peers[c->master].id);
+		fail();
+	}
+	assert_true(mc->hosts[s].rx_unconfirmed >= 1);
+	/* The living hosts agree on a master among themselves, host-1 with them. */
+	assert_true(mc_run_until_agreed(mc, 10000, NULL) >= 0);
+	mc_free(mc);
+}
+
+/* The ack handshake costs little: a host that (re)starts next to a living master
+ * follows it at once (its bid is answered with a heartbeat that acks it). */
+static void test_restarted_host_follows_at_once(void **state)
+{
+	struct minicluster *mc = mc_new(ids4, equal4, 4, 33);
+	int s = mc_index(mc, "host-1");
+	uint64_t took;
+
+	(void)state;
+	expect_master(mc, "host-9", 5000);
+	mc_kill(mc, (size_t)s);
+	mc_run(mc, 1000);
+	mc_start(mc, (size_t)s);
+	assert_int_equal(mc_run_until_agreed(mc, 5000, &took), mc_index(mc, "host-9"));
+	assert_true(took <= 200);
+	mc_free(mc);
+}
+
 /* ------------------------------------------------------------- bad networks */
 
 static void test_lossy_network_converges(void **state)
@@ -254,6 +370,10 @@ int main(void)
 		cmocka_unit_test(test_term_increases_on_each_election),
 		cmocka_unit_test(test_force_election),
 		cmocka_unit_test(test_partition_heal_merges),
+		cmocka_unit_test(test_echo_only_counted_heartbeats),
+		cmocka_unit_test(test_merge_loser_step_down_ignored),
+		cmocka_unit_test(test_captured_packet_at_fresh_receiver),
+		cmocka_unit_test(test_restarted_host_follows_at_once),
 		cmocka_unit_test(test_lossy_network_converges),
 		cmocka_unit_test(test_duplicates_reach_core_harmlessly),
 		cmocka_unit_test(test_replay_filter),

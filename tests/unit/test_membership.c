@@ -153,6 +153,112 @@ static void test_reconfigure(void **state)
 	mc_free(mc);
 }
 
+/* Safety fix 1 (DESIGN.md point 1): a host whose io_timeout differs is never
+ * followed, elected or vouched for. host-9, the best id, would be everybody's
+ * master; with another io_timeout it stays alone, the others elect host-2, and
+ * each side shows the other init-error with the reason, logged once a minute. */
+static void test_timing_mismatch_refused(void **state)
+{
+	struct minicluster *mc = mc_new(ids4, equal4, 4, 21);
+	int odd = mc_index(mc, "host-9"), best = mc_index(mc, "host-2");
+	char why[FDM_LOG_MAX];
+	const char *r;
+
+	(void)state;
+	mc->log_watch = "timing differs";
+	mc_set_timing(mc, (size_t)odd, 1000, 5000);
+	mc_run(mc, 130000);
+	for (size_t i = 0; i < 4; i++) {
+		const struct fdm_core *c = &mc->hosts[i].core;
+
+		if ((int)i == odd)
+			continue;
+		assert_int_equal(c->master, best);
+		assert_int_equal(state_at(mc, c->peers[c->self].id, "host-9"), FDM_HS_INIT_ERROR);
+		assert_true(mc->hosts[i].rx_timing_mismatch > 100);
+		r = fdm_core_host_reason(c, (size_t)odd, mc->now, why, sizeof(why));
+		assert_non_null(r);
+		assert_string_equal(r, "timing differs: io_timeout 5000 ms, ours 2000 ms");
+	}
+	assert_int_equal(mc->hosts[odd].core.role, FDM_ROLE_MASTER);
+	assert_int_equal(state_at(mc, "host-9", "host-2"), FDM_HS_INIT_ERROR);
+	r = fdm_core_host_reason(&mc->hosts[odd].core, (size_t)best, mc->now, why, sizeof(why));
+	assert_string_equal(r, "timing differs: io_timeout 2000 ms, ours 5000 ms");
+	assert_true(mc->hosts[odd].rx_timing_mismatch > 100);
+	/* Once a minute per peer: 4 pairs that keep hearing each other for 130 s,
+	 * and host-9's first view of the two slaves (silent toward it since). */
+	if (mc->log_watch_hits > 4 * 3 + 2)
+		fail_msg("%zu timing log lines in 130 s", mc->log_watch_hits);
+	assert_true(mc->log_watch_hits >= 4);
+	/* Fixed (the operator restarts it with the cluster's timing): it joins the
+	 * running master as a slave. */
+	mc_set_timing(mc, (size_t)odd, 1000, 2000);
+	mc_run(mc, 6000);
+	assert_int_equal(mc_agreed_master(mc), best);
+	assert_int_equal(state_at(mc, "host-2", "host-9"), FDM_HS_CONNECTED);
+	mc_free(mc);
+}
+
+/* A packet that carries no timing (an older agent) is refused the same way. */
+static void test_timing_unknown_refused(void **state)
+{
+	struct minicluster *mc = agreed_cluster(22);
+	int m = mc_index(mc, "host-9"), s = mc_index(mc, "host-1");
+	struct fdm_core *c = &mc->hosts[m].core;
+	Fdm__Packet p = FDM__PACKET__INIT;
+	Fdm__Leaving leaving = FDM__LEAVING__INIT;
+	char why[FDM_LOG_MAX];
+
+	(void)state;
+	p.cluster = (char *)"unit";
+	p.sender = (char *)"host-1";
+	p.incarnation = mc->hosts[s].incarnation;
+	p.seq = 1000000;
+	p.body_case = FDM__PACKET__BODY_LEAVING;
+	p.leaving = &leaving;
+	assert_int_equal(fdm_core_packet(c, s, &p, mc->now, &mc->actions), FDM_RX_TIMING_MISMATCH);
+	mc->actions.n = 0;
+	/* Not taken: a Leaving would have made it "stopped". */
+	assert_false(c->peers[s].stopped);
+	fdm_core_tick(c, mc->now, &mc->actions);
+	mc->actions.n = 0;
+	assert_int_equal(c->peers[s].state, FDM_HS_INIT_ERROR);
+	assert_string_equal(fdm_core_host_reason(c, (size_t)s, mc->now, why, sizeof(why)),
+			    "timing unknown: its packets carry none (an older fdm?)");
+	mc_free(mc);
+}
+
+/* Issue 14 d: a slave shows heartbeat ages from the master's ages carried through
+ * the echo, never from the receipt time of a master heartbeat. host-1 is paused
+ * (SIGSTOP) while the master still sends, then the master dies; at resume host-1
+ * reads a master heartbeat sent 10 s ago, and must not show host-2 as heard
+ * just now. */
+static void test_slave_ages_not_from_receipt(void **state)
+{
+	struct minicluster *mc = agreed_cluster(23);
+	int s = mc_index(mc, "host-1"), other = mc_index(mc, "host-2");
+	int m = mc_index(mc, "host-9");
+	const struct fdm_core *c = &mc->hosts[s].core;
+	uint32_t age;
+
+	(void)state;
+	age = fdm_core_heartbeat_age(c, (size_t)other, mc->now);
+	assert_true(age <= 2 * 1000 + 100);    /* a living cluster: about a period */
+	mc_pause(mc, (size_t)s);
+	mc_run(mc, 1500);                      /* master heartbeats queue for host-1 */
+	mc_kill(mc, (size_t)m);
+	mc_run(mc, 10000);
+	mc_resume(mc, (size_t)s);
+	mc_run(mc, MC_STEP_MS);
+	assert_int_equal(c->role, FDM_ROLE_SLAVE);   /* it read the queued heartbeats */
+	age = fdm_core_heartbeat_age(c, (size_t)other, mc->now);
+	if (age < 10000)
+		fail_msg("host-1 shows host-2 heard %u ms ago; the master last heard it more "
+			 "than 10 s ago", age);
+	assert_true(fdm_core_heartbeat_age(c, (size_t)m, mc->now) >= 10000);
+	mc_free(mc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -162,6 +268,9 @@ int main(void)
 		cmocka_unit_test(test_echo_times_never_later_than_truth),
 		cmocka_unit_test(test_heard_offsets),
 		cmocka_unit_test(test_reconfigure),
+		cmocka_unit_test(test_timing_mismatch_refused),
+		cmocka_unit_test(test_timing_unknown_refused),
+		cmocka_unit_test(test_slave_ages_not_from_receipt),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
