@@ -83,45 +83,61 @@ static json_object *no_protectedlist(void)
 	return o;
 }
 
-static json_object *protectedlist(struct inspect *in)
+static void add_lease(json_object *o, const Fdm__LeaseRecord *lease)
 {
-	struct fdm_ds_result res;
-	Fdm__LeaseRecord *lease = NULL;
-	Fdm__ProtectedList *list = NULL;
-	json_object *o = json_object_new_object(), *vms = json_object_new_array();
-	enum fdm_ds_status st;
-	uint32_t fp;
-
-	st = fdm_ds_lease_read_full(in->ds, fdm_ds_deadline(in->ds), &lease, &fp, &res);
-	if (note(in, st, &res, FDM_DS_REC_LEASE, "") && lease != NULL) {
-		json_object_object_add(o, "lock_holder", lease->owner && lease->owner[0] ?
-				       json_object_new_string(lease->owner) : NULL);
-		json_object_object_add(o, "generation", json_object_new_int64((int64_t)lease->generation));
-		json_object_object_add(o, "renewal", json_object_new_int64((int64_t)lease->renewal));
-		json_object_object_add(o, "age_ms", json_object_new_int64(age_ms(lease->written_unix_ms)));
-	} else {
-		json_object_object_add(o, "lock_holder", NULL);
-		json_object_object_add(o, "generation", NULL);
-		json_object_object_add(o, "age_ms", NULL);
-	}
+	json_object_object_add(o, "lock_holder", lease != NULL && lease->owner && lease->owner[0] ?
+			       json_object_new_string(lease->owner) : NULL);
+	json_object_object_add(o, "generation", lease != NULL ?
+			       json_object_new_int64((int64_t)lease->generation) : NULL);
 	if (lease != NULL)
-		fdm__lease_record__free_unpacked(lease, NULL);
-	st = fdm_ds_vmlist_read(in->ds, fdm_ds_deadline(in->ds), &list, &res);
-	if (note(in, st, &res, FDM_DS_REC_VMLIST, "") && list != NULL) {
-		for (size_t i = 0; i < list->n_vms; i++) {
-			json_object *vm = json_object_new_object();
+		json_object_object_add(o, "renewal", json_object_new_int64((int64_t)lease->renewal));
+	json_object_object_add(o, "age_ms", lease != NULL ?
+			       json_object_new_int64(age_ms(lease->written_unix_ms)) : NULL);
+}
 
-			json_object_object_add(vm, "name", json_object_new_string(list->vms[i]->name));
-			json_object_object_add(vm, "priority",
-					       json_object_new_string(priority_name(list->vms[i]->priority)));
-			json_object_array_add(vms, vm);
-		}
-		json_object_object_add(o, "lease_generation",
-				       json_object_new_int64((int64_t)list->lease_generation));
+static void add_vms(json_object *o, json_object *vms, const Fdm__ProtectedList *list)
+{
+	for (size_t i = 0; list != NULL && i < list->n_vms; i++) {
+		json_object *vm = json_object_new_object();
+
+		json_object_object_add(vm, "name", json_object_new_string(list->vms[i]->name));
+		json_object_object_add(vm, "priority",
+				       json_object_new_string(priority_name(list->vms[i]->priority)));
+		json_object_array_add(vms, vm);
 	}
 	if (list != NULL)
-		fdm__protected_list__free_unpacked(list, NULL);
+		json_object_object_add(o, "lease_generation",
+				       json_object_new_int64((int64_t)list->lease_generation));
 	json_object_object_add(o, "vms", vms);
+}
+
+/* The lease part and the VM part of one file: the file is an empty record
+ * only when neither holds anything (a lease never taken is not an error). */
+static json_object *protectedlist(struct inspect *in)
+{
+	struct fdm_ds_result lres, vres;
+	Fdm__LeaseRecord *lease = NULL;
+	Fdm__ProtectedList *list = NULL;
+	json_object *o = json_object_new_object();
+	enum fdm_ds_status lst, vst;
+	uint32_t fp;
+
+	lst = fdm_ds_lease_read_full(in->ds, fdm_ds_deadline(in->ds), &lease, &fp, &lres);
+	vst = fdm_ds_vmlist_read(in->ds, fdm_ds_deadline(in->ds), &list, &vres);
+	if (lst == FDM_DS_EMPTY && vst == FDM_DS_EMPTY && (lres.present || vres.present)) {
+		lres.present = true;
+		note(in, lst, &lres, FDM_DS_REC_VMLIST, "");      /* "protectedlist" */
+	} else {
+		lres.present = false;
+		note(in, lst, &lres, FDM_DS_REC_LEASE, "");
+		note(in, vst, &vres, FDM_DS_REC_VMLIST, "");
+	}
+	add_lease(o, lst == FDM_DS_OK ? lease : NULL);
+	add_vms(o, json_object_new_array(), vst == FDM_DS_OK ? list : NULL);
+	if (lease != NULL)
+		fdm__lease_record__free_unpacked(lease, NULL);
+	if (list != NULL)
+		fdm__protected_list__free_unpacked(list, NULL);
 	return o;
 }
 
