@@ -165,6 +165,14 @@ def uninitialized(t):
                            capture_output=True, text=True, timeout=60)
         check(r.returncode == 1 and "no fdm cluster found" in r.stderr,
               "blank LUN not formatted: %s %s" % (r.stdout, r.stderr))
+    if t.url.startswith("file://"):
+        for argv, code in ((["datastore"], 2), (["datastore", "init"], 2),
+                           (["datastore", "init", t.url, "--config", "/nonexistent.conf"], 2),
+                           (["datastore", "frob", t.url], 2)):
+            r = subprocess.run([dstest.FDMCTL] + argv, capture_output=True, text=True, timeout=30)
+            check(r.returncode == code and r.stderr, "fdmctl %s: exit %d %r" % (
+                " ".join(argv), r.returncode, r.stderr))
+        check(os.listdir(path) == [], "usage errors created nothing")
     r = t.init()
     check("initialised for cluster c1" in r.stdout, "init: %s" % r.stdout)
     check(t.tool("h1", "write-records").returncode == 0, "write-records after init")
