@@ -62,7 +62,9 @@ enum fdm_ds_rec {
 enum fdm_ds_status {
 	FDM_DS_OK = 0,
 	FDM_DS_EMPTY,          /* read: never written */
-	FDM_DS_CORRUPT,        /* read: something there, no valid slot (rec_err: why) */
+	FDM_DS_CORRUPT,        /* read: something there, no valid slot (rec_err: why);
+				* file://: a FIFO, device or directory in a record's
+				* place (FDM_REC_NOT_A_FILE), never read or written */
 	FDM_DS_TIMEOUT,        /* not done by the deadline (connection dropped) */
 	FDM_DS_IO,             /* the server or disk failed the request (msg) */
 	FDM_DS_TOO_BIG,        /* write larger than its slot */
