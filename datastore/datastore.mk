@@ -1,7 +1,8 @@
 # libfdmds: records, the delta lease, the three backends, the storage worker;
 # fdm-inspect; the datastore tests (unit: cmocka; system: Python + real servers).
-DS_SRCS := datastore/record.c datastore/ds.c \
-           datastore/ds_file.c datastore/ds_nfs.c datastore/ds_iscsi.c datastore/dsio.c
+DS_SRCS := datastore/record.c datastore/ds.c datastore/ds_identity.c datastore/ds_slots.c \
+           datastore/ds_records.c datastore/ds_file.c datastore/ds_nfs.c datastore/ds_iscsi.c \
+           datastore/ds_iscsi_layout.c datastore/ds_iscsi_claims.c datastore/dsio.c
 DS_OBJS := $(DS_SRCS:%.c=$(OBJ)/%.o)
 
 # libfdmds needs libnfs, libiscsi and sd-event (dsio); fdm-inspect adds JSON.

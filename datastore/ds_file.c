@@ -3,6 +3,16 @@
  * O_DIRECT where the filesystem takes it (no page cache between us and the
  * other hosts), falling back to buffered I/O where it does not (tmpfs), and
  * writes are O_DSYNC.
+ *
+ * <path> must exist; .fdm-ha/<cluster>/ is created only by fdm_ds_init. The
+ * "connection" of a file:// datastore is its cluster folder as the kernel names
+ * it (device and inode): every call looks at it first, and when it is another
+ * folder than last time (the filesystem was unmounted, or mounted again) the
+ * identity is checked again before anything is read or written.
+ *
+ * Every file is opened O_NONBLOCK and must be a regular file (fstat): a FIFO,
+ * device or directory in a record's place is reported as a bad record
+ * (FDM_REC_NOT_A_FILE), never waited on and never written to.
  * The kernel cannot be told to abandon a read or write: on a hung hard NFS mount
  * the call returns when the kernel does, and is then reported as a timeout.
  * dsio.h reports it to the agent at the deadline regardless. */
@@ -21,6 +31,10 @@
 
 struct file_be {
 	char root[512];          /* <path> */
+	/* The cluster folder of the current "connection" (have_folder). */
+	bool have_folder;
+	dev_t folder_dev;
+	ino_t folder_ino;
 };
 
 static struct file_be *be_of(struct fdm_ds *ds) { return ds->priv; }
@@ -60,17 +74,117 @@ static uint64_t path_of(struct fdm_ds *ds, enum fdm_ds_rec rec, const char *host
 	return base;
 }
 
+static const char *kind_of(mode_t m)
+{
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISCHR(m) || S_ISBLK(m))
+		return "a device";
+	if (S_ISSOCK(m))
+		return "a socket";
+	return "not a regular file";
+}
+
+/* The root must be a directory; the cluster folder decides the connection. */
+static enum fdm_ds_status file_connect(struct fdm_ds *ds, bool for_init, uint64_t deadline,
+				       struct fdm_ds_result *res)
+{
+	struct file_be *b = be_of(ds);
+	char dir[768];
+	struct stat st;
+	int rc;
+
+	(void)for_init; (void)deadline;
+	if (stat(b->root, &st) != 0)
+		return fdm_ds_fail(ds, res, FDM_DS_IO, "%s: %s", b->root, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return fdm_ds_fail(ds, res, FDM_DS_IO, "%s: not a directory", b->root);
+	cluster_dir(ds, dir, sizeof(dir));
+	rc = stat(dir, &st);
+	if (rc != 0 && errno != ENOENT)
+		return fdm_ds_fail(ds, res, FDM_DS_IO, "%s: %s", dir, strerror(errno));
+	if (rc != 0 || !S_ISDIR(st.st_mode)) {
+		/* No folder: a new "connection" each time, so the identity check
+		 * runs and says "uninitialized". */
+		b->have_folder = false;
+		ds->conn_gen++;
+		return FDM_DS_OK;
+	}
+	if (!b->have_folder || st.st_dev != b->folder_dev || st.st_ino != b->folder_ino) {
+		b->have_folder = true;
+		b->folder_dev = st.st_dev;
+		b->folder_ino = st.st_ino;
+		ds->conn_gen++;
+	}
+	return FDM_DS_OK;
+}
+
+static enum fdm_ds_status file_prepare(struct fdm_ds *ds, uint64_t deadline,
+				       struct fdm_ds_result *res)
+{
+	char dir[768];
+
+	(void)deadline;
+	snprintf(dir, sizeof(dir), "%s/.fdm-ha", be_of(ds)->root);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return fdm_ds_fail(ds, res, FDM_DS_IO, "mkdir %s: %s", dir, strerror(errno));
+	cluster_dir(ds, dir, sizeof(dir));
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return fdm_ds_fail(ds, res, FDM_DS_IO, "mkdir %s: %s", dir, strerror(errno));
+	return FDM_DS_OK;
+}
+
 /* O_DIRECT first; filesystems without it (tmpfs) say EINVAL at open, and an
  * unaligned buffer or length (raw tool access) says EINVAL at the I/O: then
- * the caller retries buffered. */
+ * the caller retries buffered. Always O_NONBLOCK: opening a FIFO must not wait
+ * for its other end. */
 static int open_direct(const char *path, int flags, bool direct)
 {
 	int fd = -1;
 
+	flags |= O_NONBLOCK | O_CLOEXEC;
 	if (direct)
-		fd = open(path, flags | O_DIRECT | O_CLOEXEC, 0600);
+		fd = open(path, flags | O_DIRECT, 0600);
 	if (!direct || (fd < 0 && errno == EINVAL))
-		fd = open(path, flags | O_CLOEXEC, 0600);
+		fd = open(path, flags, 0600);
+	return fd;
+}
+
+/* Open path and make sure it is a regular file. -1 with res set, or -2 when
+ * it does not exist (res untouched). */
+static int open_record(struct fdm_ds *ds, const char *path, int flags, bool direct,
+		       struct fdm_ds_result *res)
+{
+	struct stat st;
+	int fd = open_direct(path, flags, direct);
+
+	if (fd < 0 && (errno == ENXIO || errno == EISDIR)) {
+		/* A FIFO without a reader, a socket, a directory. */
+		res->rec_err = FDM_REC_NOT_A_FILE;
+		fdm_ds_fail(ds, res, FDM_DS_CORRUPT, "%s: not a regular file (%s)", path,
+			    strerror(errno));
+		return -1;
+	}
+	if (fd < 0 && errno == ENOENT)
+		return -2;
+	if (fd < 0) {
+		fdm_ds_fail(ds, res, FDM_DS_IO, "open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0) {
+		fdm_ds_fail(ds, res, FDM_DS_IO, "fstat %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		res->rec_err = FDM_REC_NOT_A_FILE;
+		fdm_ds_fail(ds, res, FDM_DS_CORRUPT, "%s: not a regular file (%s)", path,
+			    kind_of(st.st_mode));
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
@@ -80,33 +194,26 @@ static bool aligned(const void *buf, uint64_t off, size_t len)
 	       len % FDM_REC_ALIGN == 0;
 }
 
-static enum fdm_ds_status late(struct fdm_ds *ds, struct fdm_ds_result *res, uint64_t deadline,
-			       const char *what, const char *path)
-{
-	if (fdm_now_mono_ms() <= deadline)
-		return FDM_DS_OK;
-	return fdm_ds_fail(ds, res, FDM_DS_TIMEOUT,
-			   "%s %s: done after its deadline (the kernel cannot abort it)", what, path);
-}
-
 static enum fdm_ds_status file_read(struct fdm_ds *ds, enum fdm_ds_rec rec, const char *host,
 				    uint64_t off, void *buf, size_t len, size_t *got,
 				    uint64_t deadline, struct fdm_ds_result *res)
 {
 	char path[1024];
+	uint64_t base;
 	size_t done = 0;
 	int fd;
 
-	off += path_of(ds, rec, host, path, sizeof(path));
+	(void)deadline;
+	base = path_of(ds, rec, host, path, sizeof(path));
 	memset(buf, 0, len);
 	*got = 0;
-	fd = open_direct(path, O_RDONLY, aligned(buf, off, len));
-	if (fd < 0 && errno == ENOENT)
-		return late(ds, res, deadline, "open", path);
+	fd = open_record(ds, path, O_RDONLY, aligned(buf, base + off, len), res);
+	if (fd == -2)
+		return FDM_DS_OK;          /* never written */
 	if (fd < 0)
-		return fdm_ds_fail(ds, res, FDM_DS_IO, "open %s: %s", path, strerror(errno));
+		return res->status;
 	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(base + off + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -122,20 +229,11 @@ static enum fdm_ds_status file_read(struct fdm_ds *ds, enum fdm_ds_rec rec, cons
 	}
 	close(fd);
 	*got = done;
-	return late(ds, res, deadline, "read", path);
-}
-
-static int make_dirs(struct fdm_ds *ds)
-{
-	char dir[768];
-
-	snprintf(dir, sizeof(dir), "%s/.fdm-ha", be_of(ds)->root);
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		return -1;
-	cluster_dir(ds, dir, sizeof(dir));
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		return -1;
-	return 0;
+	/* The file is there: bytes of this area, or an empty file where the
+	 * area starts it. fdm-inspect names such an empty record. */
+	if (done > 0 || (base == 0 && off == 0))
+		res->present = true;
+	return FDM_DS_OK;
 }
 
 static enum fdm_ds_status file_write(struct fdm_ds *ds, enum fdm_ds_rec rec, const char *host,
@@ -143,17 +241,22 @@ static enum fdm_ds_status file_write(struct fdm_ds *ds, enum fdm_ds_rec rec, con
 				     uint64_t deadline, struct fdm_ds_result *res)
 {
 	char path[1024];
+	uint64_t base;
 	size_t done = 0;
 	int fd;
 
-	off += path_of(ds, rec, host, path, sizeof(path));
-	fd = open_direct(path, O_WRONLY | O_CREAT | O_DSYNC, aligned(buf, off, len));
-	if (fd < 0 && errno == ENOENT && make_dirs(ds) == 0)
-		fd = open_direct(path, O_WRONLY | O_CREAT | O_DSYNC, aligned(buf, off, len));
+	(void)deadline;
+	base = path_of(ds, rec, host, path, sizeof(path));
+	/* The folder exists (identity checked); a missing one is an error here,
+	 * never created. */
+	fd = open_record(ds, path, O_WRONLY | O_CREAT | O_DSYNC, aligned(buf, base + off, len), res);
+	if (fd == -2)
+		return fdm_ds_fail(ds, res, FDM_DS_IO, "open %s: no such directory", path);
 	if (fd < 0)
-		return fdm_ds_fail(ds, res, FDM_DS_IO, "open %s: %s", path, strerror(errno));
+		return res->status;
 	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
+		ssize_t n = pwrite(fd, (const char *)buf + done, len - done,
+				   (off_t)(base + off + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -166,7 +269,7 @@ static enum fdm_ds_status file_write(struct fdm_ds *ds, enum fdm_ds_rec rec, con
 		done += (size_t)n;
 	}
 	close(fd);
-	return late(ds, res, deadline, "write", path);
+	return FDM_DS_OK;
 }
 
 static enum fdm_ds_status file_truncate(struct fdm_ds *ds, enum fdm_ds_rec rec, const char *host,
@@ -175,9 +278,10 @@ static enum fdm_ds_status file_truncate(struct fdm_ds *ds, enum fdm_ds_rec rec, 
 	char path[1024];
 	uint64_t base = path_of(ds, rec, host, path, sizeof(path));
 
+	(void)deadline;
 	if (truncate(path, (off_t)(base + len)) != 0)
 		return fdm_ds_fail(ds, res, FDM_DS_IO, "truncate %s: %s", path, strerror(errno));
-	return late(ds, res, deadline, "truncate", path);
+	return FDM_DS_OK;
 }
 
 /* Names in dir: host ids (hosts) or cluster folders (!hosts). */
@@ -189,8 +293,9 @@ static enum fdm_ds_status list_dir(struct fdm_ds *ds, const char *dir, bool host
 	char id[FDM_DS_ID_MAX];
 	DIR *d = opendir(dir);
 
+	(void)deadline;
 	if (d == NULL && errno == ENOENT)
-		return late(ds, res, deadline, "list", dir);
+		return FDM_DS_OK;
 	if (d == NULL)
 		return fdm_ds_fail(ds, res, FDM_DS_IO, "list %s: %s", dir, strerror(errno));
 	while ((e = readdir(d)) != NULL) {
@@ -200,7 +305,7 @@ static enum fdm_ds_status list_dir(struct fdm_ds *ds, const char *dir, bool host
 			fdm_ds_list_add(out, e->d_name);
 	}
 	closedir(d);
-	return late(ds, res, deadline, "list", dir);
+	return FDM_DS_OK;
 }
 
 static enum fdm_ds_status file_list_hosts(struct fdm_ds *ds, uint64_t deadline,
@@ -216,12 +321,20 @@ static enum fdm_ds_status file_list_clusters(struct fdm_ds *ds, uint64_t deadlin
 					     struct fdm_ds_hostlist *out, struct fdm_ds_result *res)
 {
 	char dir[768];
+	enum fdm_ds_status st = file_connect(ds, true, deadline, res);
 
+	if (st != FDM_DS_OK)
+		return st;
 	snprintf(dir, sizeof(dir), "%s/.fdm-ha", be_of(ds)->root);
 	return list_dir(ds, dir, false, deadline, out, res);
 }
 
-static void file_disconnect(struct fdm_ds *ds) { (void)ds; }
+/* The next call looks at the folder afresh and checks the identity again. */
+static void file_disconnect(struct fdm_ds *ds)
+{
+	be_of(ds)->have_folder = false;
+	ds->conn_gen++;
+}
 
 static void file_destroy(struct fdm_ds *ds)
 {
@@ -232,6 +345,8 @@ static void file_destroy(struct fdm_ds *ds)
 const struct fdm_ds_backend fdm_ds_file_backend = {
 	.scheme = "file://",
 	.init = file_init,
+	.connect = file_connect,
+	.prepare = file_prepare,
 	.read = file_read,
 	.write = file_write,
 	.truncate = file_truncate,

@@ -1,35 +1,19 @@
-/* iscsi://portal[:port]/target-iqn/lun: a raw LUN through libiscsi's async API.
+/* iscsi://address[:port]/target-iqn/lun: a raw LUN through libiscsi's async API.
+ * This file: the connection and bounded SCSI I/O, and the backend's entry
+ * points; the layout is in ds_iscsi.h and ds_iscsi_layout.c, host regions in
+ * ds_iscsi_claims.c.
  *
- * LUN layout (version 1; bytes; every offset and size a multiple of 4096, so
- * 512- and 4096-byte logical blocks both work; the LUN needs >= 43 MiB):
+ * Connecting logs in, reads the capacity and checks the format block; a blank
+ * LUN is FDM_DS_UNINITIALIZED (only fdm_ds_init formats it), and so is one that
+ * another cluster formatted. The portal is a numeric address (IPv4, or IPv6 in
+ * brackets): libiscsi would resolve a name with a synchronous getaddrinfo that
+ * no deadline bounds.
  *
- *   0          format block: a LunLayout record (kind LAYOUT, one slot). Written
- *              by the first host that finds block 0 all zero, identically by any
- *              host (no time, no nonce), so concurrent formatting is harmless.
- *              A block 0 that is neither zero nor our exact layout is never
- *              overwritten: the LUN is refused ("not an fdm LUN", another
- *              cluster, another key).
- *   1 MiB      lease: two 4 KiB slots           (file: protectedlist @ 0)
- *   2 MiB      VM list: two 4 MiB slots         (file: protectedlist @ 8 KiB)
- *   10 MiB     claim table: 128 blocks of 4 KiB, block i a HostSlotClaim naming
- *              the host that owns host region i
- *   11 MiB     host regions, 128 x 256 KiB; region i:
- *                +0       hb: two 4 KiB slots   (file: host-<id>-hb)
- *                +64 KiB  poweron: two 64 KiB slots (file: host-<id>-poweron)
- *   43 MiB     end
- *
- * Claiming a host region: read the claim table; if a block names us, it is ours.
- * Otherwise write our claim (host, random nonce) into the first free block right
- * after that read, wait 2 x io_timeout, and re-read it: ours only if our exact
- * claim is still there (the delta lease's write-wait-read: two hosts starting at
- * once cannot both keep the block). The wait does not block: writes of our hb and
- * poweron return FDM_DS_CLAIMING until the re-read has confirmed the claim. A
- * claim block that fails to verify is never reused: reformat to reclaim.
- *
- * Bounded I/O: as nfs://, the context is destroyed at the deadline or on a
- * connection error (libiscsi's own reconnect is off), so a command that missed
- * its deadline is never resent on a later connection. Writes use FUA. */
-#include "datastore/ds_backend.h"
+ * Bounded I/O: as nfs://, the context is destroyed at the deadline, on a
+ * connection error, or when an answer comes after the deadline (libiscsi's own
+ * reconnect is off), so a command that missed its deadline is never resent on a
+ * later connection. Writes use FUA. */
+#include "datastore/ds_iscsi.h"
 
 #include <errno.h>
 #include <iscsi/iscsi.h>
@@ -42,39 +26,6 @@
 
 #include "lib/util.h"
 
-#define KIB 1024ull
-#define MIB (1024ull * KIB)
-#define LAYOUT_VERSION  1
-#define MAX_HOSTS       128
-#define LEASE_OFF       (1 * MIB)
-#define VMLIST_OFF      (2 * MIB)
-#define CLAIMS_OFF      (10 * MIB)
-#define HOSTS_OFF       (11 * MIB)
-#define HOST_STRIDE     (256 * KIB)
-#define HOST_HB         0
-#define HOST_POWERON    (64 * KIB)
-#define LUN_END         (HOSTS_OFF + MAX_HOSTS * HOST_STRIDE)
-#define BLOCK           4096u
-
-enum claim_state { CLAIM_NONE, CLAIM_WRITTEN, CLAIM_OWNED };
-
-struct iscsi_be {
-	char portal[256];
-	char target[256];
-	int lun;
-	struct iscsi_context *iscsi;   /* NULL: not connected */
-	uint32_t block_size;
-	uint64_t lun_bytes;
-	bool format_checked;
-	char lun_cluster[FDM_REC_CLUSTER_MAX];  /* from the format block */
-	/* The claim table as last read (hosts never give a region back). */
-	char owners[MAX_HOSTS][FDM_DS_ID_MAX];
-	enum claim_state claim;
-	int my_slot;
-	uint64_t claim_nonce;
-	uint64_t claim_done_ms;
-};
-
 struct task_call {
 	bool done;
 	int status;
@@ -85,19 +36,57 @@ struct task_call {
 	char err[160];
 };
 
-static struct iscsi_be *be_of(struct fdm_ds *ds) { return ds->priv; }
+
+/* "address[:port]" with a numeric address, IPv6 in brackets. */
+static bool numeric_portal(const char *portal)
+{
+	char host[256];
+	const char *colon;
+	size_t n;
+	uint32_t port;
+
+	if (portal[0] == '[') {
+		const char *close = strchr(portal, ']');
+
+		if (close == NULL)
+			return false;
+		n = (size_t)(close - portal) + 1;
+		colon = close[1] == ':' ? close + 1 : NULL;
+		if (close[1] != '\0' && colon == NULL)
+			return false;
+	} else {
+		colon = strchr(portal, ':');
+		n = colon != NULL ? (size_t)(colon - portal) : strlen(portal);
+	}
+	if (n >= sizeof(host))
+		return false;
+	memcpy(host, portal, n);
+	host[n] = '\0';
+	if (colon != NULL && !fdm_parse_u32(colon + 1, 1, 65535, &port))
+		return false;
+	return fdm_ds_numeric_host(host);
+}
 
 static int iscsi_be_init(struct fdm_ds *ds, const char *rest, char *err, size_t errlen)
 {
 	const char *slash = strchr(rest, '/');
 	const char *last = strrchr(rest, '/');
 	struct iscsi_be *b;
+	char portal[256];
 	uint32_t lun;
 
 	if (slash == NULL || slash == rest || last == slash || last[1] == '\0' ||
-	    !fdm_parse_u32(last + 1, 0, 255, &lun) || (size_t)(slash - rest) >= sizeof(b->portal) ||
+	    !fdm_parse_u32(last + 1, 0, 255, &lun) || (size_t)(slash - rest) >= sizeof(portal) ||
 	    (size_t)(last - slash - 1) >= sizeof(b->target)) {
-		snprintf(err, errlen, "%s: want iscsi://portal[:port]/target-iqn/lun", ds->url);
+		snprintf(err, errlen, "%s: want iscsi://address[:port]/target-iqn/lun", ds->url);
+		return -1;
+	}
+	memcpy(portal, rest, (size_t)(slash - rest));
+	portal[slash - rest] = '\0';
+	if (!numeric_portal(portal)) {
+		snprintf(err, errlen, "%s: \"%s\" is not a numeric address[:port] (IPv4, or IPv6 in "
+			 "brackets): host names are not resolved, the lookup could not be bounded",
+			 ds->url, portal);
 		return -1;
 	}
 	b = calloc(1, sizeof(*b));
@@ -105,7 +94,7 @@ static int iscsi_be_init(struct fdm_ds *ds, const char *rest, char *err, size_t 
 		snprintf(err, errlen, "%s: out of memory", ds->url);
 		return -1;
 	}
-	memcpy(b->portal, rest, (size_t)(slash - rest));
+	fdm_strlcpy(b->portal, portal, sizeof(b->portal));
 	memcpy(b->target, slash + 1, (size_t)(last - slash - 1));
 	b->lun = (int)lun;
 	b->my_slot = -1;
@@ -115,7 +104,7 @@ static int iscsi_be_init(struct fdm_ds *ds, const char *rest, char *err, size_t 
 
 static void drop(struct fdm_ds *ds)
 {
-	struct iscsi_be *b = be_of(ds);
+	struct iscsi_be *b = iscsi_be_of(ds);
 
 	if (b->iscsi == NULL)
 		return;
@@ -163,7 +152,7 @@ static void connect_cb(struct iscsi_context *iscsi, int status, void *command_da
 static enum fdm_ds_status wait_task(struct fdm_ds *ds, struct task_call *c, uint64_t deadline,
 				    const char *what, struct fdm_ds_result *res)
 {
-	struct iscsi_be *b = be_of(ds);
+	struct iscsi_be *b = iscsi_be_of(ds);
 
 	while (!c->done) {
 		uint64_t left = fdm_ds_left(deadline);
@@ -191,6 +180,12 @@ static enum fdm_ds_status wait_task(struct fdm_ds *ds, struct task_call *c, uint
 			return fdm_ds_fail(ds, res, FDM_DS_IO, "%s: connection failed: %s", what, why);
 		}
 	}
+	if (fdm_ds_past(deadline)) {
+		/* Answered, but too late to count (DESIGN.md point 1). */
+		drop(ds);
+		return fdm_ds_fail(ds, res, FDM_DS_TIMEOUT,
+				   "%s: answered after the deadline: connection dropped", what);
+	}
 	if (c->status != SCSI_STATUS_GOOD) {
 		/* A failed command leaves the session in doubt: start afresh. */
 		drop(ds);
@@ -199,14 +194,16 @@ static enum fdm_ds_status wait_task(struct fdm_ds *ds, struct task_call *c, uint
 	return FDM_DS_OK;
 }
 
-static enum fdm_ds_status lun_io(struct fdm_ds *ds, bool write, uint64_t off, void *buf,
-				 size_t len, uint64_t deadline, struct fdm_ds_result *res)
+enum fdm_ds_status fdm_iscsi_lun_io(struct fdm_ds *ds, bool write, uint64_t off, void *buf,
+				    size_t len, uint64_t deadline, struct fdm_ds_result *res)
 {
-	struct iscsi_be *b = be_of(ds);
+	struct iscsi_be *b = iscsi_be_of(ds);
 	struct task_call c = { 0 };
 	struct scsi_task *t;
 	uint32_t bs = b->block_size;
 
+	if (b->iscsi == NULL)
+		return fdm_ds_fail(ds, res, FDM_DS_IO, "connection lost during the call");
 	if (off % bs != 0 || len % bs != 0 || off + len > b->lun_bytes)
 		return fdm_ds_fail(ds, res, FDM_DS_IO, "%s of %zu bytes at %llu: outside the LUN or "
 				   "not block aligned", write ? "write" : "read", len,
@@ -227,105 +224,12 @@ static enum fdm_ds_status lun_io(struct fdm_ds *ds, bool write, uint64_t off, vo
 	return wait_task(ds, &c, deadline, write ? "write" : "read", res);
 }
 
-/* ------------------------------------------------------------ connect, format */
-
-static void layout_of(Fdm__LunLayout *l, uint32_t bs)
-{
-	l->layout_version = LAYOUT_VERSION;
-	l->max_hosts = MAX_HOSTS;
-	l->lease_offset = LEASE_OFF;
-	l->hosts_offset = HOSTS_OFF;
-	l->host_stride = HOST_STRIDE;
-	l->protected_offset = VMLIST_OFF;
-	l->protected_slot_size = FDM_DS_VMLIST_SLOT;
-	l->end_offset = LUN_END;
-	l->has_claims_offset = true;
-	l->claims_offset = CLAIMS_OFF;
-	l->has_sector_size = bs != 0;
-	l->sector_size = bs;
-}
-
-static bool layout_matches(const Fdm__LunLayout *l)
-{
-	Fdm__LunLayout want = FDM__LUN_LAYOUT__INIT;
-
-	layout_of(&want, 0);
-	return l->layout_version == want.layout_version && l->max_hosts == want.max_hosts &&
-	       l->lease_offset == want.lease_offset && l->hosts_offset == want.hosts_offset &&
-	       l->host_stride == want.host_stride && l->protected_offset == want.protected_offset &&
-	       l->protected_slot_size == want.protected_slot_size &&
-	       l->end_offset == want.end_offset && l->claims_offset == want.claims_offset;
-}
-
-static enum fdm_ds_status write_format(struct fdm_ds *ds, uint8_t *blk, uint64_t deadline,
-				       struct fdm_ds_result *res)
-{
-	Fdm__LunLayout l = FDM__LUN_LAYOUT__INIT;
-	uint8_t body[128];
-	size_t n;
-
-	layout_of(&l, be_of(ds)->block_size);
-	n = fdm__lun_layout__pack(&l, body);
-	fdm_rec_encode(&ds->auth, FDM_REC_KIND_LAYOUT, 1, body, n, blk, BLOCK);
-	return lun_io(ds, true, 0, blk, BLOCK, deadline, res);
-}
-
-/* Block 0: format it if blank, else accept only our own layout. */
-static enum fdm_ds_status check_format(struct fdm_ds *ds, bool may_format, uint64_t deadline,
-				       struct fdm_ds_result *res)
-{
-	struct iscsi_be *b = be_of(ds);
-	uint8_t *blk = NULL;
-	struct fdm_rec_view v;
-	Fdm__LunLayout *l;
-	enum fdm_rec_err e;
-	enum fdm_ds_status st;
-
-	if (posix_memalign((void **)&blk, BLOCK, BLOCK) != 0)
-		return fdm_ds_fail(ds, res, FDM_DS_IO, "out of memory");
-	st = lun_io(ds, false, 0, blk, BLOCK, deadline, res);
-	if (st != FDM_DS_OK)
-		goto out;
-	fdm_rec_cluster_of(blk, BLOCK, b->lun_cluster);
-	e = fdm_rec_decode(&ds->auth, blk, BLOCK, BLOCK, FDM_REC_KIND_LAYOUT, &v);
-	if (e == FDM_REC_EMPTY && !may_format) {
-		st = fdm_ds_fail(ds, res, FDM_DS_EMPTY, "LUN not formatted for fdm yet");
-		goto out;
-	}
-	if (e == FDM_REC_EMPTY) {
-		st = write_format(ds, blk, deadline, res);
-		if (st == FDM_DS_OK)
-			b->format_checked = true;
-		fdm_strlcpy(b->lun_cluster, ds->auth.cluster, sizeof(b->lun_cluster));
-		goto out;
-	}
-	if (e != FDM_REC_OK) {
-		res->rec_err = e;
-		st = fdm_ds_fail(ds, res, FDM_DS_CORRUPT, "format block: %s%s%s", fdm_rec_err_name(e),
-				 b->lun_cluster[0] ? " (LUN of cluster " : " (not an fdm LUN?)",
-				 b->lun_cluster[0] ? b->lun_cluster : "");
-		if (b->lun_cluster[0])
-			strncat(res->msg, ")", sizeof(res->msg) - strlen(res->msg) - 1);
-		goto out;
-	}
-	l = fdm__lun_layout__unpack(NULL, v.body_len, v.body);
-	if (l == NULL || !layout_matches(l)) {
-		res->rec_err = FDM_REC_BAD_BODY;
-		st = fdm_ds_fail(ds, res, FDM_DS_CORRUPT, "format block: unsupported layout");
-	} else {
-		b->format_checked = true;
-	}
-	if (l != NULL)
-		fdm__lun_layout__free_unpacked(l, NULL);
-out:
-	free(blk);
-	return st;
-}
+/* ------------------------------------------------------------ connect */
 
 static enum fdm_ds_status read_capacity(struct fdm_ds *ds, uint64_t deadline,
 					struct fdm_ds_result *res)
 {
-	struct iscsi_be *b = be_of(ds);
+	struct iscsi_be *b = iscsi_be_of(ds);
 	struct task_call c = { 0 };
 	enum fdm_ds_status st;
 
@@ -352,10 +256,10 @@ static enum fdm_ds_status read_capacity(struct fdm_ds *ds, uint64_t deadline,
 	return FDM_DS_OK;
 }
 
-static enum fdm_ds_status connect_lun(struct fdm_ds *ds, bool may_format, uint64_t deadline,
-				      struct fdm_ds_result *res)
+static enum fdm_ds_status iscsi_be_connect(struct fdm_ds *ds, bool for_init, uint64_t deadline,
+					   struct fdm_ds_result *res)
 {
-	struct iscsi_be *b = be_of(ds);
+	struct iscsi_be *b = iscsi_be_of(ds);
 	struct task_call c = { 0 };
 	char initiator[160];
 	enum fdm_ds_status st;
@@ -384,170 +288,20 @@ static enum fdm_ds_status connect_lun(struct fdm_ds *ds, bool may_format, uint64
 	st = wait_task(ds, &c, deadline, "connect", res);
 	if (st == FDM_DS_OK)
 		st = read_capacity(ds, deadline, res);
-	if (st == FDM_DS_OK && !b->format_checked)
-		st = check_format(ds, may_format, deadline, res);
-	if (st != FDM_DS_OK)
+	if (st == FDM_DS_OK)
+		st = fdm_iscsi_check_format(ds, for_init, deadline, res);
+	if (st != FDM_DS_OK) {
 		drop(ds);
-	return st;
-}
-
-/* ------------------------------------------------------------ host regions */
-
-static enum fdm_ds_status read_claims(struct fdm_ds *ds, uint64_t deadline,
-				      struct fdm_ds_result *res)
-{
-	struct iscsi_be *b = be_of(ds);
-	size_t len = (size_t)MAX_HOSTS * BLOCK;
-	uint8_t *tab = NULL;
-	enum fdm_ds_status st;
-
-	if (posix_memalign((void **)&tab, BLOCK, len) != 0)
-		return fdm_ds_fail(ds, res, FDM_DS_IO, "out of memory");
-	st = lun_io(ds, false, CLAIMS_OFF, tab, len, deadline, res);
-	for (int i = 0; st == FDM_DS_OK && i < MAX_HOSTS; i++) {
-		struct fdm_rec_view v;
-		Fdm__HostSlotClaim *cl;
-		enum fdm_rec_err e = fdm_rec_decode(&ds->auth, tab + (size_t)i * BLOCK, BLOCK, BLOCK,
-						    FDM_REC_KIND_CLAIM, &v);
-
-		b->owners[i][0] = '\0';
-		if (e == FDM_REC_EMPTY)
-			continue;
-		/* Unreadable: "?" keeps it from being claimed again. */
-		fdm_strlcpy(b->owners[i], "?", FDM_DS_ID_MAX);
-		if (e != FDM_REC_OK)
-			continue;
-		cl = fdm__host_slot_claim__unpack(NULL, v.body_len, v.body);
-		if (cl == NULL)
-			continue;
-		if (fdm_ds_valid_id(cl->host))
-			fdm_strlcpy(b->owners[i], cl->host, FDM_DS_ID_MAX);
-		if (i == b->my_slot && b->claim == CLAIM_WRITTEN && cl->nonce != b->claim_nonce)
-			fdm_strlcpy(b->owners[i], "~", FDM_DS_ID_MAX);   /* same id, not our claim */
-		fdm__host_slot_claim__free_unpacked(cl, NULL);
-	}
-	free(tab);
-	return st;
-}
-
-static int slot_of(const struct iscsi_be *b, const char *host)
-{
-	for (int i = 0; i < MAX_HOSTS; i++)
-		if (strcmp(b->owners[i], host) == 0)
-			return i;
-	return -1;
-}
-
-static enum fdm_ds_status write_claim(struct fdm_ds *ds, int slot, uint64_t deadline,
-				      struct fdm_ds_result *res)
-{
-	struct iscsi_be *b = be_of(ds);
-	Fdm__HostSlotClaim cl = FDM__HOST_SLOT_CLAIM__INIT;
-	uint8_t body[128], *blk = NULL;
-	enum fdm_ds_status st;
-	size_t n;
-
-	if (posix_memalign((void **)&blk, BLOCK, BLOCK) != 0)
-		return fdm_ds_fail(ds, res, FDM_DS_IO, "out of memory");
-	cl.host = ds->host;
-	cl.nonce = fdm_ds_random_u64();
-	cl.has_written_unix_ms = true;
-	cl.written_unix_ms = fdm_now_unix_ms();
-	n = fdm__host_slot_claim__pack(&cl, body);
-	fdm_rec_encode(&ds->auth, FDM_REC_KIND_CLAIM, 1, body, n, blk, BLOCK);
-	st = lun_io(ds, true, CLAIMS_OFF + (uint64_t)slot * BLOCK, blk, BLOCK, deadline, res);
-	free(blk);
-	b->my_slot = slot;
-	b->claim_nonce = cl.nonce;
-	b->claim = CLAIM_WRITTEN;
-	b->claim_done_ms = fdm_now_mono_ms();
-	return st;
-}
-
-/* Our host region, or FDM_DS_CLAIMING while a claim waits for its re-read. */
-static enum fdm_ds_status own_slot(struct fdm_ds *ds, uint64_t deadline, struct fdm_ds_result *res)
-{
-	struct iscsi_be *b = be_of(ds);
-	enum fdm_ds_status st;
-	int free_slot = -1;
-
-	if (b->claim == CLAIM_OWNED)
-		return FDM_DS_OK;
-	/* Write, wait 2 x io_timeout, re-read, as for the lease: any other
-	 * claimant's read-then-write in flight when ours landed has landed too. */
-	if (b->claim == CLAIM_WRITTEN &&
-	    fdm_now_mono_ms() < b->claim_done_ms + 2ull * ds->io_timeout_ms)
-		return fdm_ds_fail(ds, res, FDM_DS_CLAIMING, "host slot %d claimed, confirming",
-				   b->my_slot);
-	st = read_claims(ds, deadline, res);
-	if (st != FDM_DS_OK)
 		return st;
-	if (b->claim == CLAIM_WRITTEN) {
-		if (strcmp(b->owners[b->my_slot], ds->host) == 0) {
-			/* Readers take the first block naming a host: so do we, should
-			 * an earlier claim of ours (a write that timed out) have landed. */
-			b->my_slot = slot_of(b, ds->host);
-			b->claim = CLAIM_OWNED;
-			return FDM_DS_OK;
-		}
-		b->claim = CLAIM_NONE;   /* lost it: try another below */
-		b->my_slot = -1;
 	}
-	b->my_slot = slot_of(b, ds->host);
-	if (b->my_slot >= 0) {
-		b->claim = CLAIM_OWNED;
-		return FDM_DS_OK;
-	}
-	for (int i = 0; i < MAX_HOSTS && free_slot < 0; i++)
-		if (b->owners[i][0] == '\0')
-			free_slot = i;
-	if (free_slot < 0)
-		return fdm_ds_fail(ds, res, FDM_DS_IO, "no free host slot (%d in use)", MAX_HOSTS);
-	st = write_claim(ds, free_slot, deadline, res);
-	if (st != FDM_DS_OK)
-		return st;
-	return fdm_ds_fail(ds, res, FDM_DS_CLAIMING, "host slot %d claimed, confirming", free_slot);
-}
-
-/* Where rec of host starts on the LUN. */
-static enum fdm_ds_status locate(struct fdm_ds *ds, enum fdm_ds_rec rec, const char *host,
-				 bool write, uint64_t deadline, uint64_t *base, bool *none,
-				 struct fdm_ds_result *res)
-{
-	struct iscsi_be *b = be_of(ds);
-	enum fdm_ds_status st;
-	int slot;
-
-	*none = false;
-	if (rec == FDM_DS_REC_LEASE) {
-		*base = LEASE_OFF;
-		return FDM_DS_OK;
-	}
-	if (rec == FDM_DS_REC_VMLIST) {
-		*base = VMLIST_OFF;
-		return FDM_DS_OK;
-	}
-	if (write && strcmp(host, ds->host) == 0) {
-		st = own_slot(ds, deadline, res);
-		slot = b->my_slot;
-	} else {
-		slot = slot_of(b, host);
-		st = FDM_DS_OK;
-		if (slot < 0) {
-			st = read_claims(ds, deadline, res);
-			slot = slot_of(b, host);
-		}
-		if (st == FDM_DS_OK && slot < 0) {
-			if (write)
-				return fdm_ds_fail(ds, res, FDM_DS_IO, "host %s has no slot", host);
-			*none = true;
-		}
-	}
-	if (st != FDM_DS_OK)
-		return st;
-	*base = HOSTS_OFF + (uint64_t)(slot < 0 ? 0 : slot) * HOST_STRIDE +
-		(rec == FDM_DS_REC_HB ? HOST_HB : HOST_POWERON);
+	ds->conn_gen++;
 	return FDM_DS_OK;
+}
+
+static enum fdm_ds_status iscsi_be_prepare(struct fdm_ds *ds, uint64_t deadline,
+					   struct fdm_ds_result *res)
+{
+	return fdm_iscsi_format(ds, deadline, res);
 }
 
 static enum fdm_ds_status iscsi_be_read(struct fdm_ds *ds, enum fdm_ds_rec rec, const char *host,
@@ -560,17 +314,10 @@ static enum fdm_ds_status iscsi_be_read(struct fdm_ds *ds, enum fdm_ds_rec rec, 
 
 	memset(buf, 0, len);
 	*got = 0;
-	st = connect_lun(ds, false, deadline, res);
-	if (st == FDM_DS_EMPTY) {
-		memset(res, 0, sizeof(*res));   /* blank LUN: nothing written yet */
-		res->damaged_slot = -1;
-		return FDM_DS_OK;
-	}
-	if (st == FDM_DS_OK)
-		st = locate(ds, rec, host, false, deadline, &base, &none, res);
+	st = fdm_iscsi_locate(ds, rec, host, false, deadline, &base, &none, res);
 	if (st != FDM_DS_OK || none)
 		return st;
-	st = lun_io(ds, false, base + off, buf, len, deadline, res);
+	st = fdm_iscsi_lun_io(ds, false, base + off, buf, len, deadline, res);
 	if (st == FDM_DS_OK)
 		*got = len;
 	return st;
@@ -584,11 +331,9 @@ static enum fdm_ds_status iscsi_be_write(struct fdm_ds *ds, enum fdm_ds_rec rec,
 	uint64_t base;
 	bool none;
 
-	st = connect_lun(ds, true, deadline, res);
+	st = fdm_iscsi_locate(ds, rec, host, true, deadline, &base, &none, res);
 	if (st == FDM_DS_OK)
-		st = locate(ds, rec, host, true, deadline, &base, &none, res);
-	if (st == FDM_DS_OK)
-		st = lun_io(ds, true, base + off, (void *)buf, len, deadline, res);
+		st = fdm_iscsi_lun_io(ds, true, base + off, (void *)buf, len, deadline, res);
 	return st;
 }
 
@@ -596,15 +341,9 @@ static enum fdm_ds_status iscsi_be_list_hosts(struct fdm_ds *ds, uint64_t deadli
 					      struct fdm_ds_hostlist *out,
 					      struct fdm_ds_result *res)
 {
-	struct iscsi_be *b = be_of(ds);
-	enum fdm_ds_status st = connect_lun(ds, false, deadline, res);
+	struct iscsi_be *b = iscsi_be_of(ds);
+	enum fdm_ds_status st = fdm_iscsi_read_claims(ds, deadline, res);
 
-	if (st == FDM_DS_EMPTY) {
-		fdm_ds_result_clear(res);
-		return FDM_DS_OK;
-	}
-	if (st == FDM_DS_OK)
-		st = read_claims(ds, deadline, res);
 	for (int i = 0; st == FDM_DS_OK && i < MAX_HOSTS; i++)
 		if (fdm_ds_valid_id(b->owners[i]))
 			fdm_ds_list_add(out, b->owners[i]);
@@ -616,16 +355,18 @@ static enum fdm_ds_status iscsi_be_list_clusters(struct fdm_ds *ds, uint64_t dea
 						 struct fdm_ds_hostlist *out,
 						 struct fdm_ds_result *res)
 {
-	struct iscsi_be *b = be_of(ds);
-	enum fdm_ds_status st = connect_lun(ds, false, deadline, res);
+	struct iscsi_be *b = iscsi_be_of(ds);
+	enum fdm_ds_status st;
 
-	/* A key mismatch or a blank LUN fails connect, but block 0 was read. */
+	drop(ds);       /* read block 0 afresh */
+	st = iscsi_be_connect(ds, true, deadline, res);
+	/* A key mismatch fails connect, but block 0 was read; blank: none. */
 	if (b->lun_cluster[0] != '\0' && fdm_ds_valid_id(b->lun_cluster)) {
 		fdm_ds_list_add(out, b->lun_cluster);
 		fdm_ds_result_clear(res);
 		return FDM_DS_OK;
 	}
-	return st == FDM_DS_EMPTY ? FDM_DS_OK : st;
+	return st;
 }
 
 static void iscsi_be_disconnect(struct fdm_ds *ds)
@@ -643,6 +384,8 @@ static void iscsi_be_destroy(struct fdm_ds *ds)
 const struct fdm_ds_backend fdm_ds_iscsi_backend = {
 	.scheme = "iscsi://",
 	.init = iscsi_be_init,
+	.connect = iscsi_be_connect,
+	.prepare = iscsi_be_prepare,
 	.read = iscsi_be_read,
 	.write = iscsi_be_write,
 	.truncate = NULL,

@@ -1,14 +1,22 @@
-/* nfs://server/export[/dir]: NFSv3 through libnfs's async API, nothing mounted in
- * the kernel. Records are files under [/dir]/.fdm-ha/<cluster>/, as for file://.
+/* nfs://address/export[/dir]: NFSv3 through libnfs's async API, nothing mounted
+ * in the kernel. Records are files under [/dir]/.fdm-ha/<cluster>/, as for file://.
  *
  * Bounded I/O (DESIGN.md safety point 2): every call runs libnfs's event loop
  * here until the answer or the deadline. At the deadline, or when the connection
  * fails, the whole libnfs context is destroyed: its socket is closed, its queued
  * requests are cancelled, and libnfs's own reconnect-and-resend is switched off,
  * so a write that missed its deadline is never sent again later on a new
- * connection. The next call connects afresh. Writes are FILE_SYNC (O_SYNC).
+ * connection; an answer that comes after the deadline is a timeout too. The next
+ * call connects afresh (and ds.c checks the identity again). Writes are
+ * FILE_SYNC (O_SYNC).
+ *
+ * The address is numeric (IPv4, or IPv6 in brackets): libnfs would resolve a
+ * name with a synchronous getaddrinfo that no deadline bounds.
  * The URL's path may name an export or a directory below one: the longest
- * prefix the server mounts is the export. */
+ * prefix the server mounts is the export, and the rest of the path must exist
+ * in it. A missing directory is an error naming it; it is never created and no
+ * other export is used in its place. Only fdm_ds_init creates anything (the
+ * .fdm-ha/<cluster> folder below the URL's directory). */
 #include "datastore/ds_backend.h"
 
 #include <errno.h>
@@ -19,13 +27,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lib/util.h"
 
 struct nfs_be {
-	char server[256];
+	char server[256];             /* numeric, no brackets */
 	char path[512];               /* from the URL, "/export/dir" */
-	size_t export_len;            /* path[0..export_len) is the export; 0: unknown */
+	size_t export_len;            /* path[0..export_len) is the export (connected) */
 	struct nfs_context *nfs;      /* NULL: not connected */
 };
 
@@ -36,6 +45,7 @@ struct call {
 	void *data;                   /* open: nfsfh, opendir: nfsdir */
 	uint8_t *rbuf;                /* read: copy the data here */
 	size_t rlen;
+	struct nfs_stat_64 *st;       /* stat: copy the attributes here */
 	char err[160];
 };
 
@@ -57,6 +67,8 @@ static void call_cb(int status, struct nfs_context *nfs, void *data, void *priv)
 
 		memcpy(c->rbuf, data, n);
 		c->status = (int)n;
+	} else if (c->st != NULL) {
+		*c->st = *(const struct nfs_stat_64 *)data;
 	} else {
 		c->data = data;
 	}
@@ -70,11 +82,21 @@ static void ignore_cb(int status, struct nfs_context *nfs, void *data, void *pri
 static int nfs_be_init(struct fdm_ds *ds, const char *rest, char *err, size_t errlen)
 {
 	const char *slash = strchr(rest, '/');
+	char server[256];
 	struct nfs_be *b;
 
 	if (slash == NULL || slash == rest || slash[1] == '\0' || strchr(rest, '?') != NULL ||
-	    (size_t)(slash - rest) >= sizeof(b->server) || strlen(slash) >= sizeof(b->path) - 200) {
-		snprintf(err, errlen, "%s: want nfs://server/export[/dir] (NFSv3, no options)", ds->url);
+	    (size_t)(slash - rest) >= sizeof(server) || strlen(slash) >= sizeof(b->path) - 200) {
+		snprintf(err, errlen, "%s: want nfs://address/export[/dir] (NFSv3, no options)",
+			 ds->url);
+		return -1;
+	}
+	memcpy(server, rest, (size_t)(slash - rest));
+	server[slash - rest] = '\0';
+	if (!fdm_ds_numeric_host(server)) {
+		snprintf(err, errlen, "%s: \"%s\" is not a numeric address (IPv4, or IPv6 in "
+			 "brackets): host names are not resolved, the lookup could not be bounded",
+			 ds->url, server);
 		return -1;
 	}
 	b = calloc(1, sizeof(*b));
@@ -82,7 +104,11 @@ static int nfs_be_init(struct fdm_ds *ds, const char *rest, char *err, size_t er
 		snprintf(err, errlen, "%s: out of memory", ds->url);
 		return -1;
 	}
-	memcpy(b->server, rest, (size_t)(slash - rest));
+	if (server[0] == '[') {
+		memcpy(b->server, server + 1, strlen(server) - 2);
+	} else {
+		fdm_strlcpy(b->server, server, sizeof(b->server));
+	}
 	fdm_strlcpy(b->path, slash, sizeof(b->path));
 	while (strlen(b->path) > 1 && b->path[strlen(b->path) - 1] == '/')
 		b->path[strlen(b->path) - 1] = '\0';
@@ -138,6 +164,12 @@ static enum fdm_ds_status wait_call(struct fdm_ds *ds, struct call *c, uint64_t 
 			return fdm_ds_fail(ds, res, FDM_DS_IO, "%s: connection failed: %s", what, why);
 		}
 	}
+	if (fdm_ds_past(deadline)) {
+		/* Answered, but too late to count (DESIGN.md point 1). */
+		drop(ds, open_fh);
+		return fdm_ds_fail(ds, res, FDM_DS_TIMEOUT,
+				   "%s: answered after the deadline: connection dropped", what);
+	}
 	return FDM_DS_OK;
 }
 
@@ -180,34 +212,64 @@ static enum fdm_ds_status mount_one(struct fdm_ds *ds, size_t export_len, uint64
 	return st;
 }
 
-/* Mount the export: the whole path, or the longest prefix the server exports. */
-static enum fdm_ds_status connect_nfs(struct fdm_ds *ds, uint64_t deadline,
-				      struct fdm_ds_result *res)
+/* The rest of the URL's path below the export must be a directory there. */
+static enum fdm_ds_status check_dir(struct fdm_ds *ds, uint64_t deadline,
+				    struct fdm_ds_result *res)
+{
+	struct nfs_be *b = be_of(ds);
+	const char *below = b->path + b->export_len;
+	struct nfs_stat_64 attr;
+	struct call c = { .st = &attr };
+	enum fdm_ds_status st;
+
+	if (below[0] == '\0')
+		return FDM_DS_OK;
+	st = run_call(ds, nfs_stat64_async(b->nfs, below, call_cb, &c), &c, deadline, NULL,
+		      below, res);
+	if (st == FDM_DS_OK && c.status < 0)
+		st = fdm_ds_fail(ds, res, FDM_DS_IO, "%s does not exist in export %.*s of %s (%s): "
+				 "fdm never creates it nor uses another export", b->path,
+				 (int)b->export_len, b->path, b->server, c.err);
+	else if (st == FDM_DS_OK && (attr.nfs_mode & S_IFMT) != S_IFDIR)
+		st = fdm_ds_fail(ds, res, FDM_DS_IO, "%s is not a directory on %s", b->path,
+				 b->server);
+	return st;
+}
+
+/* Mount the export: the whole path, or the longest prefix the server exports
+ * (found afresh on each connection); the rest must exist in it. */
+static enum fdm_ds_status nfs_be_connect(struct fdm_ds *ds, bool for_init, uint64_t deadline,
+					 struct fdm_ds_result *res)
 {
 	struct nfs_be *b = be_of(ds);
 	enum fdm_ds_status st = FDM_DS_IO;
-	bool refused;
+	bool refused = true;
 	size_t len;
 
+	(void)for_init;
 	if (b->nfs != NULL)
 		return FDM_DS_OK;
 	ds->stats.reconnects++;
-	if (b->export_len != 0)
-		return mount_one(ds, b->export_len, deadline, &refused, res);
-	for (len = strlen(b->path); len > 0; ) {
+	for (len = strlen(b->path); len > 0 && refused; ) {
 		st = mount_one(ds, len, deadline, &refused, res);
-		if (st == FDM_DS_OK) {
-			b->export_len = len;
-			return st;
-		}
-		if (!refused)
-			return st;      /* no answer, or not a "no such export" */
+		if (st == FDM_DS_OK)
+			break;
+		/* Refused: "no such export"; anything else (no answer) ends it. */
 		while (len > 0 && b->path[len - 1] != '/')
 			len--;
 		if (len > 0)
 			len--;          /* drop the slash too */
 	}
-	return st;
+	if (st != FDM_DS_OK)
+		return st;
+	b->export_len = len;
+	st = check_dir(ds, deadline, res);
+	if (st != FDM_DS_OK) {
+		drop(ds, NULL);
+		return st;
+	}
+	ds->conn_gen++;
+	return FDM_DS_OK;
 }
 
 static void file_path(struct fdm_ds *ds, const char *name, char *out, size_t len)
@@ -219,6 +281,15 @@ static void file_path(struct fdm_ds *ds, const char *name, char *out, size_t len
 		snprintf(out, len, "%s/.fdm-ha/%s/%s", below, ds->auth.cluster, name);
 	else
 		snprintf(out, len, "%s/.fdm-ha/%s", below, ds->auth.cluster);
+}
+
+/* ds.c connected us at the start of the call; a call that lost the connection
+ * half-way does not make a new one (the identity would go unchecked). */
+static enum fdm_ds_status connected(struct fdm_ds *ds, struct fdm_ds_result *res)
+{
+	if (be_of(ds)->nfs == NULL)
+		return fdm_ds_fail(ds, res, FDM_DS_IO, "connection lost during the call");
+	return FDM_DS_OK;
 }
 
 static enum fdm_ds_status open_file(struct fdm_ds *ds, const char *path, int flags,
@@ -265,7 +336,7 @@ static enum fdm_ds_status nfs_be_read(struct fdm_ds *ds, enum fdm_ds_rec rec, co
 
 	memset(buf, 0, len);
 	*got = 0;
-	st = connect_nfs(ds, deadline, res);
+	st = connected(ds, res);
 	if (st != FDM_DS_OK)
 		return st;
 	fdm_ds_file_of(rec, host, name, sizeof(name), &base);
@@ -273,7 +344,7 @@ static enum fdm_ds_status nfs_be_read(struct fdm_ds *ds, enum fdm_ds_rec rec, co
 	st = open_file(ds, path, O_RDONLY, deadline, &fh, &err, res);
 	if (st != FDM_DS_OK) {
 		if (err == ENOENT) {
-			fdm_ds_result_clear(res);
+			fdm_ds_result_clear(res);   /* never written */
 			return FDM_DS_OK;
 		}
 		return st;
@@ -295,6 +366,9 @@ static enum fdm_ds_status nfs_be_read(struct fdm_ds *ds, enum fdm_ds_rec rec, co
 	}
 	if (close_file(ds, fh, deadline, res) != FDM_DS_OK && st == FDM_DS_OK)
 		st = res->status;
+	/* The file is there: fdm-inspect names an empty record (ds.h). */
+	if (st == FDM_DS_OK && (*got > 0 || (base == 0 && off == 0)))
+		res->present = true;
 	return st;
 }
 
@@ -311,25 +385,21 @@ static enum fdm_ds_status mkdir_one(struct fdm_ds *ds, const char *path, uint64_
 	return st;
 }
 
-/* mkdir -p of the URL's directory below the export, .fdm-ha and the cluster's:
- * every prefix of "/dir/.fdm-ha/<cluster>" (EEXIST is fine). */
-static enum fdm_ds_status make_dirs(struct fdm_ds *ds, uint64_t deadline,
-				    struct fdm_ds_result *res)
+/* fdm_ds_init: .fdm-ha and .fdm-ha/<cluster> below the URL's directory, which
+ * exists (connect checked it); EEXIST is fine. */
+static enum fdm_ds_status nfs_be_prepare(struct fdm_ds *ds, uint64_t deadline,
+					 struct fdm_ds_result *res)
 {
 	char path[768];
-	enum fdm_ds_status st = FDM_DS_OK;
-	size_t n;
+	enum fdm_ds_status st = connected(ds, res);
 
+	if (st != FDM_DS_OK)
+		return st;
+	snprintf(path, sizeof(path), "%s/.fdm-ha", be_of(ds)->path + be_of(ds)->export_len);
+	st = mkdir_one(ds, path, deadline, res);
 	file_path(ds, NULL, path, sizeof(path));
-	n = strlen(path);
-	for (size_t i = 1; st == FDM_DS_OK && i <= n; i++) {
-		if (path[i] != '/' && path[i] != '\0')
-			continue;
-		path[i] = '\0';
+	if (st == FDM_DS_OK)
 		st = mkdir_one(ds, path, deadline, res);
-		if (i < n)
-			path[i] = '/';
-	}
 	return st;
 }
 
@@ -344,17 +414,17 @@ static enum fdm_ds_status nfs_be_write(struct fdm_ds *ds, enum fdm_ds_rec rec, c
 	uint64_t base;
 	int err = 0;
 
-	st = connect_nfs(ds, deadline, res);
+	st = connected(ds, res);
 	if (st != FDM_DS_OK)
 		return st;
 	fdm_ds_file_of(rec, host, name, sizeof(name), &base);
 	file_path(ds, name, path, sizeof(path));
-	/* Look up first: a CREATE on every write would cost a round trip. */
+	/* Look up first: a CREATE on every write would cost a round trip. The
+	 * folder exists (identity checked); it is never created here. */
 	st = open_file(ds, path, O_WRONLY | O_SYNC, deadline, &fh, &err, res);
 	if (st != FDM_DS_OK && err == ENOENT) {
-		st = make_dirs(ds, deadline, res);
-		if (st == FDM_DS_OK)
-			st = open_file(ds, path, O_WRONLY | O_CREAT | O_SYNC, deadline, &fh, &err, res);
+		fdm_ds_result_clear(res);
+		st = open_file(ds, path, O_WRONLY | O_CREAT | O_SYNC, deadline, &fh, &err, res);
 	}
 	if (st != FDM_DS_OK)
 		return st;
@@ -378,7 +448,7 @@ static enum fdm_ds_status nfs_be_truncate(struct fdm_ds *ds, enum fdm_ds_rec rec
 	enum fdm_ds_status st;
 	uint64_t base;
 
-	st = connect_nfs(ds, deadline, res);
+	st = connected(ds, res);
 	if (st != FDM_DS_OK)
 		return st;
 	fdm_ds_file_of(rec, host, name, sizeof(name), &base);
@@ -400,7 +470,7 @@ static enum fdm_ds_status list_dir(struct fdm_ds *ds, const char *dir, bool host
 	enum fdm_ds_status st;
 	char id[FDM_DS_ID_MAX];
 
-	st = connect_nfs(ds, deadline, res);
+	st = connected(ds, res);
 	if (st != FDM_DS_OK)
 		return st;
 	b = be_of(ds);
@@ -425,10 +495,7 @@ static enum fdm_ds_status nfs_be_list_hosts(struct fdm_ds *ds, uint64_t deadline
 					    struct fdm_ds_hostlist *out, struct fdm_ds_result *res)
 {
 	char dir[768];
-	enum fdm_ds_status st = connect_nfs(ds, deadline, res);
 
-	if (st != FDM_DS_OK)
-		return st;
 	file_path(ds, NULL, dir, sizeof(dir));
 	return list_dir(ds, dir, true, deadline, out, res);
 }
@@ -438,7 +505,7 @@ static enum fdm_ds_status nfs_be_list_clusters(struct fdm_ds *ds, uint64_t deadl
 					       struct fdm_ds_result *res)
 {
 	char dir[768];
-	enum fdm_ds_status st = connect_nfs(ds, deadline, res);
+	enum fdm_ds_status st = nfs_be_connect(ds, true, deadline, res);
 
 	if (st != FDM_DS_OK)
 		return st;
@@ -461,6 +528,8 @@ static void nfs_be_destroy(struct fdm_ds *ds)
 const struct fdm_ds_backend fdm_ds_nfs_backend = {
 	.scheme = "nfs://",
 	.init = nfs_be_init,
+	.connect = nfs_be_connect,
+	.prepare = nfs_be_prepare,
 	.read = nfs_be_read,
 	.write = nfs_be_write,
 	.truncate = nfs_be_truncate,

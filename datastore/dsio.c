@@ -1,9 +1,12 @@
 /* The datastore worker (dsio.h). Ownership of a job: the loop thread creates it
  * and keeps it on `outstanding` until it is both finished by the worker and
  * reported to the caller; the worker only touches a job between taking it from
- * `queue` and putting it on `done`, both under the mutex. The loop timer never
- * reads a running job's results: a timeout report is made from the request
- * alone, so a stuck worker can hold its job as long as it likes. */
+ * the queue and putting it on the done list, both under the mutex. The loop
+ * timer never reads a running job's results: a timeout report is made from the
+ * request alone, so a stuck worker can hold its job as long as it likes.
+ * fdm_dsio_free never waits for a worker that is in a call: it leaves it behind
+ * with its job and the shared state (struct shared, reference counted), which
+ * the worker frees when its call returns. Every time is CLOCK_BOOTTIME ms. */
 #include "datastore/dsio.h"
 
 #include <errno.h>
@@ -40,28 +43,40 @@ struct job {
 	struct fdm_dsio_req req;
 	uint8_t *packed;               /* req.msg, packed at submit */
 	size_t packed_len;
-	bool finished;                 /* worker done (under mutex) */
+	uint64_t worker_done_ms;       /* when the worker's call returned (CLOCK_BOOTTIME) */
 	bool reported;                 /* callback made (loop thread) */
 	struct fdm_dsio_done out;      /* worker's result */
+};
+
+/* What the loop and the worker thread share, under mu. Two references, the
+ * loop's and the worker's; whoever lets go last frees it (and closes ds). So a
+ * worker stuck in the kernel can be left behind by fdm_dsio_free: when its call
+ * returns it finds `stop`, frees its job and, being last, everything else. */
+struct shared {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int refs;
+	bool stop;
+	struct job *queue_head, *queue_tail;
+	struct job *done_head;
+	struct job *running;           /* the job the worker is in, NULL when idle */
+	uint64_t queued_now;
+	uint64_t expired_in_queue;
+	int efd;                       /* worker -> loop: something is on done */
+	struct fdm_ds *ds;             /* the worker's; the loop reads only its url */
 };
 
 struct fdm_dsio {
 	sd_event *ev;
 	sd_event_source *io_src;
 	sd_event_source *timer_src;
-	int efd;
-	struct fdm_ds *ds;
+	struct shared *sh;
 	uint32_t io_timeout_ms;
 	pthread_t thread;
 	bool thread_started;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct job *queue_head, *queue_tail;
-	struct job *done_head;
-	bool stop;
-	struct job *outstanding;
+	struct job *outstanding;       /* every job not yet freed (loop thread) */
 	uint64_t next_id;
-	struct fdm_dsio_stats stats;
+	struct fdm_dsio_stats stats;   /* the loop's counters */
 };
 
 static void free_job(struct job *j)
@@ -71,6 +86,23 @@ static void free_job(struct job *j)
 	free(j->out.hosts);
 	free(j->packed);
 	free(j);
+}
+
+static void shared_unref(struct shared *sh)
+{
+	bool last;
+
+	pthread_mutex_lock(&sh->mu);
+	last = --sh->refs == 0;
+	pthread_mutex_unlock(&sh->mu);
+	if (!last)
+		return;
+	if (sh->efd >= 0)
+		close(sh->efd);
+	pthread_mutex_destroy(&sh->mu);
+	pthread_cond_destroy(&sh->cv);
+	fdm_ds_close(sh->ds);
+	free(sh);
 }
 
 /* ------------------------------------------------------------ worker thread */
@@ -133,44 +165,56 @@ static enum fdm_ds_status run_job(struct fdm_ds *ds, struct job *j)
 
 static void *worker(void *arg)
 {
-	struct fdm_dsio *io = arg;
+	struct shared *sh = arg;
 	uint64_t one = 1;
 
-	pthread_mutex_lock(&io->mu);
+	pthread_mutex_lock(&sh->mu);
 	for (;;) {
 		struct job *j;
+		bool expired;
 
-		while (!io->stop && io->queue_head == NULL)
-			pthread_cond_wait(&io->cv, &io->mu);
-		if (io->stop)
+		while (!sh->stop && sh->queue_head == NULL)
+			pthread_cond_wait(&sh->cv, &sh->mu);
+		if (sh->stop)
 			break;
-		j = io->queue_head;
-		io->queue_head = j->next;
-		if (io->queue_head == NULL)
-			io->queue_tail = NULL;
-		io->stats.queued_now--;
-		pthread_mutex_unlock(&io->mu);
+		j = sh->queue_head;
+		sh->queue_head = j->next;
+		if (sh->queue_head == NULL)
+			sh->queue_tail = NULL;
+		sh->queued_now--;
+		sh->running = j;
+		pthread_mutex_unlock(&sh->mu);
 
 		/* A request that waited past its deadline is not started: a write
 		 * must land within io of the moment its caller decided on it. */
-		if (fdm_now_mono_ms() >= j->out.deadline_ms) {
-			j->out.status = fdm_ds_fail(io->ds, &j->out.res, FDM_DS_TIMEOUT,
+		expired = fdm_now_boottime_ms() >= j->out.deadline_ms;
+		if (expired)
+			j->out.status = fdm_ds_fail(sh->ds, &j->out.res, FDM_DS_TIMEOUT,
 						    "%s: deadline passed while queued",
 						    fdm_dsio_op_name(j->req.op));
-			pthread_mutex_lock(&io->mu);
-			io->stats.expired_in_queue++;
-		} else {
-			j->out.status = run_job(io->ds, j);
-			pthread_mutex_lock(&io->mu);
+		else
+			j->out.status = run_job(sh->ds, j);
+		j->worker_done_ms = fdm_now_boottime_ms();
+
+		pthread_mutex_lock(&sh->mu);
+		sh->running = NULL;
+		if (expired)
+			sh->expired_in_queue++;
+		if (sh->stop) {
+			/* fdm_dsio_free left us behind: the job is ours to free. */
+			pthread_mutex_unlock(&sh->mu);
+			free_job(j);
+			pthread_mutex_lock(&sh->mu);
+			break;
 		}
-		j->finished = true;
-		j->next = io->done_head;
-		io->done_head = j;
-		if (write(io->efd, &one, sizeof(one)) < 0) {
+		j->next = sh->done_head;
+		sh->done_head = j;
+		if (write(sh->efd, &one, sizeof(one)) < 0) {
 			/* The counter cannot overflow in practice; nothing to do. */
 		}
 	}
-	pthread_mutex_unlock(&io->mu);
+	pthread_mutex_unlock(&sh->mu);
+	shared_unref(sh);
 	return NULL;
 }
 
@@ -189,9 +233,24 @@ static void unlink_outstanding(struct fdm_dsio *io, struct job *j)
 static void report(struct job *j, struct fdm_dsio_done *d)
 {
 	j->reported = true;
-	d->finished_ms = fdm_now_mono_ms();
+	d->finished_ms = fdm_now_boottime_ms();
 	if (j->req.cb != NULL)
 		j->req.cb(d, j->req.userdata);
+}
+
+/* A timeout report made from the request alone (the loop never reads a
+ * running job's results). */
+static void report_timeout(struct fdm_dsio *io, struct job *j, const char *why)
+{
+	struct fdm_dsio_done d = j->out;
+
+	d.msg = NULL;
+	d.hosts = NULL;
+	memset(&d.res, 0, sizeof(d.res));
+	d.res.damaged_slot = -1;
+	d.status = fdm_ds_fail(io->sh->ds, &d.res, FDM_DS_TIMEOUT, "%s: %s",
+			       fdm_dsio_op_name(j->req.op), why);
+	report(j, &d);
 }
 
 static void arm_timer(struct fdm_dsio *io)
@@ -209,19 +268,24 @@ static void arm_timer(struct fdm_dsio *io)
 	sd_event_source_set_enabled(io->timer_src, SD_EVENT_ONESHOT);
 }
 
-/* Deliver what the worker finished. */
+/* Deliver what the worker finished. A result the worker got after the
+ * deadline is a timeout, whatever it was (DESIGN.md point 1), even when it
+ * beat the loop timer here. */
 static void drain(struct fdm_dsio *io)
 {
 	struct job *list, *next;
 
-	pthread_mutex_lock(&io->mu);
-	list = io->done_head;
-	io->done_head = NULL;
-	pthread_mutex_unlock(&io->mu);
+	pthread_mutex_lock(&io->sh->mu);
+	list = io->sh->done_head;
+	io->sh->done_head = NULL;
+	pthread_mutex_unlock(&io->sh->mu);
 	for (struct job *j = list; j != NULL; j = next) {
 		next = j->next;
 		if (j->reported) {
 			io->stats.late_discarded++;
+		} else if (j->worker_done_ms > j->out.deadline_ms) {
+			io->stats.late_completed++;
+			report_timeout(io, j, "completed after its deadline: counted as failed");
 		} else {
 			io->stats.completed++;
 			report(j, &j->out);
@@ -247,7 +311,7 @@ static int on_eventfd(sd_event_source *s, int fd, uint32_t revents, void *userda
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct fdm_dsio *io = userdata;
-	uint64_t now = fdm_now_mono_ms();
+	uint64_t now = fdm_now_boottime_ms();
 	bool again = true;
 
 	(void)s; (void)usec;
@@ -256,20 +320,10 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	while (again) {
 		again = false;
 		for (struct job *j = io->outstanding; j != NULL; j = j->onext) {
-			struct fdm_dsio_done d;
-
 			if (j->reported || j->out.deadline_ms > now)
 				continue;
-			d = j->out;
-			memset(&d.res, 0, sizeof(d.res));
-			d.msg = NULL;
-			d.hosts = NULL;
-			d.res.damaged_slot = -1;
-			d.status = fdm_ds_fail(io->ds, &d.res, FDM_DS_TIMEOUT,
-					       "%s: no result within its deadline",
-					       fdm_dsio_op_name(j->req.op));
 			io->stats.timed_out++;
-			report(j, &d);
+			report_timeout(io, j, "no result within its deadline");
 			again = true;
 			break;
 		}
@@ -278,26 +332,45 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+static struct shared *shared_new(struct fdm_ds *ds)
+{
+	struct shared *sh = calloc(1, sizeof(*sh));
+
+	if (sh == NULL)
+		return NULL;
+	sh->refs = 1;
+	sh->ds = ds;
+	sh->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pthread_mutex_init(&sh->mu, NULL);
+	pthread_cond_init(&sh->cv, NULL);
+	return sh;
+}
+
 struct fdm_dsio *fdm_dsio_new(sd_event *ev, struct fdm_ds *ds, char *err, size_t errlen)
 {
 	struct fdm_dsio *io = calloc(1, sizeof(*io));
 
-	if (io == NULL) {
+	if (io != NULL)
+		io->sh = shared_new(ds);
+	if (io == NULL || io->sh == NULL) {
 		snprintf(err, errlen, "%s: out of memory", fdm_ds_url(ds));
 		fdm_ds_close(ds);
+		free(io);
 		return NULL;
 	}
 	io->ev = sd_event_ref(ev);
-	io->ds = ds;
 	io->io_timeout_ms = fdm_ds_io_timeout(ds);
-	io->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	pthread_mutex_init(&io->mu, NULL);
-	pthread_cond_init(&io->cv, NULL);
-	if (io->efd < 0 ||
-	    sd_event_add_io(ev, &io->io_src, io->efd, EPOLLIN, on_eventfd, io) < 0 ||
-	    sd_event_add_time(ev, &io->timer_src, CLOCK_MONOTONIC, UINT64_MAX, 1000,
-			      on_timer, io) < 0 ||
-	    pthread_create(&io->thread, NULL, worker, io) != 0) {
+	if (io->sh->efd < 0 ||
+	    sd_event_add_io(ev, &io->io_src, io->sh->efd, EPOLLIN, on_eventfd, io) < 0 ||
+	    sd_event_add_time(ev, &io->timer_src, CLOCK_BOOTTIME, UINT64_MAX, 1000,
+			      on_timer, io) < 0) {
+		snprintf(err, errlen, "%s: cannot start the storage worker", fdm_ds_url(ds));
+		fdm_dsio_free(io);
+		return NULL;
+	}
+	io->sh->refs = 2;     /* the worker's, from its start */
+	if (pthread_create(&io->thread, NULL, worker, io->sh) != 0) {
+		io->sh->refs = 1;
 		snprintf(err, errlen, "%s: cannot start the storage worker", fdm_ds_url(ds));
 		fdm_dsio_free(io);
 		return NULL;
@@ -310,7 +383,7 @@ struct fdm_dsio *fdm_dsio_new(sd_event *ev, struct fdm_ds *ds, char *err, size_t
 int fdm_dsio_submit(struct fdm_dsio *io, const struct fdm_dsio_req *req, uint64_t *id)
 {
 	struct job *j = calloc(1, sizeof(*j));
-	uint64_t now = fdm_now_mono_ms();
+	uint64_t now = fdm_now_boottime_ms();
 
 	if (j == NULL)
 		return -1;
@@ -334,15 +407,15 @@ int fdm_dsio_submit(struct fdm_dsio *io, const struct fdm_dsio_req *req, uint64_
 	j->onext = io->outstanding;
 	io->outstanding = j;
 	io->stats.submitted++;
-	pthread_mutex_lock(&io->mu);
-	if (io->queue_tail != NULL)
-		io->queue_tail->next = j;
+	pthread_mutex_lock(&io->sh->mu);
+	if (io->sh->queue_tail != NULL)
+		io->sh->queue_tail->next = j;
 	else
-		io->queue_head = j;
-	io->queue_tail = j;
-	io->stats.queued_now++;
-	pthread_cond_signal(&io->cv);
-	pthread_mutex_unlock(&io->mu);
+		io->sh->queue_head = j;
+	io->sh->queue_tail = j;
+	io->sh->queued_now++;
+	pthread_cond_signal(&io->sh->cv);
+	pthread_mutex_unlock(&io->sh->mu);
 	if (id != NULL)
 		*id = j->out.id;
 	arm_timer(io);
@@ -351,41 +424,51 @@ int fdm_dsio_submit(struct fdm_dsio *io, const struct fdm_dsio_req *req, uint64_
 
 void fdm_dsio_get_stats(struct fdm_dsio *io, struct fdm_dsio_stats *out)
 {
-	pthread_mutex_lock(&io->mu);
 	*out = io->stats;
-	pthread_mutex_unlock(&io->mu);
+	pthread_mutex_lock(&io->sh->mu);
+	out->queued_now = io->sh->queued_now;
+	out->expired_in_queue = io->sh->expired_in_queue;
+	pthread_mutex_unlock(&io->sh->mu);
 }
 
 struct fdm_ds *fdm_dsio_ds(struct fdm_dsio *io)
 {
-	return io->ds;
+	return io->sh->ds;
 }
 
 void fdm_dsio_free(struct fdm_dsio *io)
 {
-	struct job *next;
+	struct job *running = NULL, *next;
 
 	if (io == NULL)
 		return;
 	if (io->thread_started) {
-		pthread_mutex_lock(&io->mu);
-		io->stop = true;
-		pthread_cond_signal(&io->cv);
-		pthread_mutex_unlock(&io->mu);
-		pthread_join(io->thread, NULL);
+		pthread_mutex_lock(&io->sh->mu);
+		io->sh->stop = true;
+		running = io->sh->running;
+		/* Queued and finished jobs are dropped (freed below, from
+		 * outstanding); the worker takes nothing more. */
+		io->sh->queue_head = io->sh->queue_tail = NULL;
+		io->sh->done_head = NULL;
+		io->sh->queued_now = 0;
+		pthread_cond_signal(&io->sh->cv);
+		pthread_mutex_unlock(&io->sh->mu);
+		/* An idle worker wakes and exits at once: wait for it. One in a
+		 * call may be stuck in the kernel for good (a hard NFS mount):
+		 * leave it; it frees its job and, last, the shared state. */
+		if (running == NULL)
+			pthread_join(io->thread, NULL);
+		else
+			pthread_detach(io->thread);
 	}
-	/* Every job is on outstanding until freed, queued or done alike. */
 	for (struct job *j = io->outstanding; j != NULL; j = next) {
 		next = j->onext;
-		free_job(j);
+		if (j != running)
+			free_job(j);
 	}
 	sd_event_source_unref(io->io_src);
 	sd_event_source_unref(io->timer_src);
-	if (io->efd >= 0)
-		close(io->efd);
 	sd_event_unref(io->ev);
-	pthread_mutex_destroy(&io->mu);
-	pthread_cond_destroy(&io->cv);
-	fdm_ds_close(io->ds);
+	shared_unref(io->sh);
 	free(io);
 }

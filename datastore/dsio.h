@@ -1,11 +1,15 @@
 /* Storage I/O off the agent's event loop. One worker thread per open datastore
  * runs the synchronous ds.h calls from a small FIFO queue; completions reach the
- * sd-event loop through an eventfd. Every request has a deadline (default now +
- * io_timeout): if its completion has not arrived by then, a loop timer reports
- * FDM_DS_TIMEOUT to the caller at the deadline, and the late completion, when the
- * worker finally returns, is discarded and counted. So a hung NFS server or iSCSI
- * target never delays the loop (network heartbeats), and every request gets
- * exactly one callback, in the loop thread, by its deadline.
+ * sd-event loop through an eventfd. Every request has a deadline, an absolute
+ * CLOCK_BOOTTIME time in ms like every time here (the agent passes "decision
+ * time + io_timeout"; 0 means now + io_timeout). If its completion has not
+ * arrived by then, a loop timer reports FDM_DS_TIMEOUT to the caller at the
+ * deadline, and the late completion, when the worker finally returns, is
+ * discarded and counted. A completion that the worker got after the deadline is
+ * reported as FDM_DS_TIMEOUT too, even when it beats the timer (DESIGN.md point
+ * 1: an I/O that completes late has failed, whatever it returned). So a hung NFS
+ * server or iSCSI target never delays the loop (network heartbeats), and every
+ * request gets exactly one callback, in the loop thread, by its deadline.
  *
  *   io = fdm_dsio_new(event, ds, err, sizeof(err));     // takes ds
  *   struct fdm_dsio_req r = { .op = FDM_DSIO_LEASE_READ, .cb = on_lease, .userdata = x };
@@ -46,7 +50,7 @@ struct fdm_dsio_req {
 	char host[FDM_DS_ID_MAX];
 	struct fdm_lease_rec lease;
 	const ProtobufCMessage *msg;   /* copied (packed) at submit */
-	uint64_t deadline_ms;          /* CLOCK_MONOTONIC ms; 0: now + io_timeout */
+	uint64_t deadline_ms;          /* CLOCK_BOOTTIME ms; 0: now + io_timeout */
 	fdm_dsio_cb cb;
 	void *userdata;
 };
@@ -58,7 +62,7 @@ struct fdm_dsio_done {
 	const char *host;              /* req.host */
 	enum fdm_ds_status status;
 	struct fdm_ds_result res;
-	uint64_t submitted_ms;         /* CLOCK_MONOTONIC */
+	uint64_t submitted_ms;         /* CLOCK_BOOTTIME, as every time here */
 	uint64_t deadline_ms;
 	uint64_t finished_ms;          /* when reported: use it as "now" */
 	struct fdm_lease_view lease;   /* LEASE_READ */
@@ -72,6 +76,8 @@ struct fdm_dsio_stats {
 	uint64_t submitted;
 	uint64_t completed;            /* reported with the worker's result */
 	uint64_t timed_out;            /* reported as FDM_DS_TIMEOUT by the loop timer */
+	uint64_t late_completed;       /* the worker finished after the deadline, before
+					* the timer: reported as FDM_DS_TIMEOUT */
 	uint64_t late_discarded;       /* worker results that came after that */
 	uint64_t expired_in_queue;     /* never started: deadline passed while queued */
 	uint64_t queued_now;
@@ -86,8 +92,10 @@ struct fdm_dsio *fdm_dsio_new(sd_event *ev, struct fdm_ds *ds, char *err, size_t
 int fdm_dsio_submit(struct fdm_dsio *io, const struct fdm_dsio_req *req, uint64_t *id);
 void fdm_dsio_get_stats(struct fdm_dsio *io, struct fdm_dsio_stats *out);
 struct fdm_ds *fdm_dsio_ds(struct fdm_dsio *io);   /* for its url, io_timeout */
-/* Drop queued requests without callbacks, wait for the worker's current call
- * (bounded for nfs and iscsi; for file:// as long as the kernel takes), close. */
+/* Returns at once, without callbacks: queued requests are dropped; an idle
+ * worker is stopped and joined; a worker in a call (perhaps stuck in the kernel
+ * on a hung file:// mount) is left to finish on its own, and then frees its
+ * request and closes the datastore. Nothing the caller owns is touched after. */
 void fdm_dsio_free(struct fdm_dsio *io);
 
 #endif

@@ -1,7 +1,9 @@
-/* fdm-inspect: read a datastore directly, no agent needed (INTERFACE.md): the
- * protectedlist with its lock holder, each host's heartbeat and poweron record,
- * and every record that is corrupt or fails authentication, by name and reason.
- * Exit 0 all readable, 1 some record bad or unreachable, 2 usage or config. */
+/* fdm-inspect: read a datastore directly, no agent needed (INTERFACE.md): its
+ * identity, the protectedlist with its lock holder, each host's heartbeat and
+ * poweron record, and every record that is corrupt, empty or fails
+ * authentication, by name and reason. --json prints one object of one shape
+ * (fdm-inspect.8). Exit 0 all readable, 1 some record bad, the datastore
+ * uninitialised or unreachable, 2 usage or config. */
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -36,72 +38,106 @@ static int64_t age_ms(uint64_t written_unix_ms)
 	return (int64_t)(fdm_now_unix_ms() - written_unix_ms);
 }
 
+static void add_error(json_object *errors, const char *record, const char *why)
+{
+	json_object *e = json_object_new_object();
+
+	json_object_object_add(e, "record", json_object_new_string(record));
+	json_object_object_add(e, "error", json_object_new_string(why));
+	json_object_array_add(errors, e);
+}
+
 /* Note a bad record (or a damaged slot of a good one). Returns true when the
- * record itself was read. */
+ * record itself was read. Never written is fine; written but empty is not. */
 static bool note(struct inspect *in, enum fdm_ds_status st, const struct fdm_ds_result *res,
 		 enum fdm_ds_rec rec, const char *host)
 {
 	char label[FDM_DS_ID_MAX + 32], why[600];
-	json_object *e;
 
-	if (st == FDM_DS_EMPTY)
+	if (st == FDM_DS_EMPTY && !res->present)
 		return false;
 	if (st == FDM_DS_OK && res->damaged_slot < 0)
 		return true;
 	fdm_ds_record_label(rec, host, label, sizeof(label));
-	if (st == FDM_DS_OK)
+	if (st == FDM_DS_EMPTY)
+		snprintf(why, sizeof(why), "empty record (the file holds nothing or only zeros)");
+	else if (st == FDM_DS_OK)
 		snprintf(why, sizeof(why), "slot %d: %s (older slot used)", res->damaged_slot,
 			 fdm_rec_err_name(res->rec_err));
 	else if (st == FDM_DS_CORRUPT)
 		snprintf(why, sizeof(why), "%s", fdm_rec_err_name(res->rec_err));
 	else
 		snprintf(why, sizeof(why), "%s: %s", fdm_ds_status_name(st), res->msg);
-	e = json_object_new_object();
-	json_object_object_add(e, "record", json_object_new_string(label));
-	json_object_object_add(e, "error", json_object_new_string(why));
-	json_object_array_add(in->errors, e);
+	add_error(in->errors, label, why);
 	return st == FDM_DS_OK;
 }
 
-static json_object *protectedlist(struct inspect *in)
+static json_object *no_protectedlist(void)
 {
-	struct fdm_ds_result res;
-	Fdm__LeaseRecord *lease = NULL;
-	Fdm__ProtectedList *list = NULL;
-	json_object *o = json_object_new_object(), *vms = json_object_new_array();
-	enum fdm_ds_status st;
-	uint32_t fp;
+	json_object *o = json_object_new_object();
 
-	st = fdm_ds_lease_read_full(in->ds, fdm_ds_deadline(in->ds), &lease, &fp, &res);
-	if (note(in, st, &res, FDM_DS_REC_LEASE, "") && lease != NULL) {
-		json_object_object_add(o, "lock_holder", lease->owner && lease->owner[0] ?
-				       json_object_new_string(lease->owner) : NULL);
-		json_object_object_add(o, "generation", json_object_new_int64((int64_t)lease->generation));
-		json_object_object_add(o, "renewal", json_object_new_int64((int64_t)lease->renewal));
-		json_object_object_add(o, "age_ms", json_object_new_int64(age_ms(lease->written_unix_ms)));
-	} else {
-		json_object_object_add(o, "lock_holder", NULL);
-		json_object_object_add(o, "generation", NULL);
-		json_object_object_add(o, "age_ms", NULL);
-	}
+	json_object_object_add(o, "lock_holder", NULL);
+	json_object_object_add(o, "generation", NULL);
+	json_object_object_add(o, "age_ms", NULL);
+	json_object_object_add(o, "vms", json_object_new_array());
+	return o;
+}
+
+static void add_lease(json_object *o, const Fdm__LeaseRecord *lease)
+{
+	json_object_object_add(o, "lock_holder", lease != NULL && lease->owner && lease->owner[0] ?
+			       json_object_new_string(lease->owner) : NULL);
+	json_object_object_add(o, "generation", lease != NULL ?
+			       json_object_new_int64((int64_t)lease->generation) : NULL);
 	if (lease != NULL)
-		fdm__lease_record__free_unpacked(lease, NULL);
-	st = fdm_ds_vmlist_read(in->ds, fdm_ds_deadline(in->ds), &list, &res);
-	if (note(in, st, &res, FDM_DS_REC_VMLIST, "") && list != NULL) {
-		for (size_t i = 0; i < list->n_vms; i++) {
-			json_object *vm = json_object_new_object();
+		json_object_object_add(o, "renewal", json_object_new_int64((int64_t)lease->renewal));
+	json_object_object_add(o, "age_ms", lease != NULL ?
+			       json_object_new_int64(age_ms(lease->written_unix_ms)) : NULL);
+}
 
-			json_object_object_add(vm, "name", json_object_new_string(list->vms[i]->name));
-			json_object_object_add(vm, "priority",
-					       json_object_new_string(priority_name(list->vms[i]->priority)));
-			json_object_array_add(vms, vm);
-		}
-		json_object_object_add(o, "lease_generation",
-				       json_object_new_int64((int64_t)list->lease_generation));
+static void add_vms(json_object *o, json_object *vms, const Fdm__ProtectedList *list)
+{
+	for (size_t i = 0; list != NULL && i < list->n_vms; i++) {
+		json_object *vm = json_object_new_object();
+
+		json_object_object_add(vm, "name", json_object_new_string(list->vms[i]->name));
+		json_object_object_add(vm, "priority",
+				       json_object_new_string(priority_name(list->vms[i]->priority)));
+		json_object_array_add(vms, vm);
 	}
 	if (list != NULL)
-		fdm__protected_list__free_unpacked(list, NULL);
+		json_object_object_add(o, "lease_generation",
+				       json_object_new_int64((int64_t)list->lease_generation));
 	json_object_object_add(o, "vms", vms);
+}
+
+/* The lease part and the VM part of one file: the file is an empty record
+ * only when neither holds anything (a lease never taken is not an error). */
+static json_object *protectedlist(struct inspect *in)
+{
+	struct fdm_ds_result lres, vres;
+	Fdm__LeaseRecord *lease = NULL;
+	Fdm__ProtectedList *list = NULL;
+	json_object *o = json_object_new_object();
+	enum fdm_ds_status lst, vst;
+	uint32_t fp;
+
+	lst = fdm_ds_lease_read_full(in->ds, fdm_ds_deadline(in->ds), &lease, &fp, &lres);
+	vst = fdm_ds_vmlist_read(in->ds, fdm_ds_deadline(in->ds), &list, &vres);
+	if (lst == FDM_DS_EMPTY && vst == FDM_DS_EMPTY && (lres.present || vres.present)) {
+		lres.present = true;
+		note(in, lst, &lres, FDM_DS_REC_VMLIST, "");      /* "protectedlist" */
+	} else {
+		lres.present = false;
+		note(in, lst, &lres, FDM_DS_REC_LEASE, "");
+		note(in, vst, &vres, FDM_DS_REC_VMLIST, "");
+	}
+	add_lease(o, lst == FDM_DS_OK ? lease : NULL);
+	add_vms(o, json_object_new_array(), vst == FDM_DS_OK ? list : NULL);
+	if (lease != NULL)
+		fdm__lease_record__free_unpacked(lease, NULL);
+	if (list != NULL)
+		fdm__protected_list__free_unpacked(list, NULL);
 	return o;
 }
 
@@ -159,16 +195,44 @@ static json_object *hosts(struct inspect *in)
 	return arr;
 }
 
+static json_object *identity_json(const struct fdm_ds_identity *id)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "uuid", json_object_new_string(id->uuid_text));
+	json_object_object_add(o, "created_unix_ms", json_object_new_int64((int64_t)id->created_unix_ms));
+	json_object_object_add(o, "format_version", json_object_new_int64(id->format_version));
+	json_object_object_add(o, "created_by", json_object_new_string(id->created_by));
+	return o;
+}
+
+/* One cluster's records; nothing but the identity error when the datastore
+ * is not initialised for it (or cannot be reached). */
 static json_object *inspect_cluster(struct fdm_ds *ds, const char *cluster)
 {
 	struct inspect in = { .ds = ds, .cluster = cluster, .errors = json_object_new_array() };
 	json_object *o = json_object_new_object();
+	struct fdm_ds_identity id;
+	struct fdm_ds_result res;
+	enum fdm_ds_status st;
+	char why[600];
 
 	fdm_ds_set_cluster(ds, cluster);
 	json_object_object_add(o, "url", json_object_new_string(fdm_ds_url(ds)));
 	json_object_object_add(o, "cluster", json_object_new_string(cluster));
-	json_object_object_add(o, "protectedlist", protectedlist(&in));
-	json_object_object_add(o, "hosts", hosts(&in));
+	st = fdm_ds_identity_read(ds, fdm_ds_deadline(ds), &id, &res);
+	if (st != FDM_DS_OK) {
+		fprintf(stderr, "fdm-inspect: %s\n", res.msg);
+		snprintf(why, sizeof(why), "%s: %s", fdm_ds_status_name(st), res.msg);
+		add_error(in.errors, st == FDM_DS_UNINITIALIZED ? "identity" : "datastore", why);
+		json_object_object_add(o, "identity", NULL);
+		json_object_object_add(o, "protectedlist", no_protectedlist());
+		json_object_object_add(o, "hosts", json_object_new_array());
+	} else {
+		json_object_object_add(o, "identity", identity_json(&id));
+		json_object_object_add(o, "protectedlist", protectedlist(&in));
+		json_object_object_add(o, "hosts", hosts(&in));
+	}
 	json_object_object_add(o, "errors", in.errors);
 	return o;
 }
@@ -189,7 +253,14 @@ static void print_human(json_object *o)
 	json_object *hs = json_object_object_get(o, "hosts");
 	json_object *errs = json_object_object_get(o, "errors");
 
+	json_object *id = json_object_object_get(o, "identity");
+
 	printf("datastore %s, cluster %s\n", str_or(o, "url", "?"), str_or(o, "cluster", "?"));
+	if (id != NULL)
+		printf("identity: uuid %s, format %s, %s\n", str_or(id, "uuid", "?"),
+		       str_or(id, "format_version", "?"), str_or(id, "created_by", ""));
+	else
+		printf("identity: NONE (not initialised for this cluster, or unreachable)\n");
 	printf("protectedlist: lock holder %s, generation %s, age %s ms\n",
 	       str_or(pl, "lock_holder", "(none)"), str_or(pl, "generation", "-"),
 	       str_or(pl, "age_ms", "-"));
@@ -300,9 +371,15 @@ static int load_auth(const struct opts *o, struct fdm_config *cfg, uint8_t key[F
 	return 0;
 }
 
-/* The clusters to show: the config's, or every folder found (--key). */
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* The clusters to show: the config's, or every folder found (--key), sorted.
+ * -1 with why set when the datastore cannot be listed. */
 static int clusters_of(struct fdm_ds *ds, const struct opts *o, const struct fdm_config *cfg,
-		       struct fdm_ds_hostlist *out)
+		       struct fdm_ds_hostlist *out, char *why, size_t len)
 {
 	struct fdm_ds_result res;
 	enum fdm_ds_status st;
@@ -315,46 +392,70 @@ static int clusters_of(struct fdm_ds *ds, const struct opts *o, const struct fdm
 	}
 	st = fdm_ds_list_clusters(ds, fdm_ds_deadline(ds), out, &res);
 	if (st != FDM_DS_OK) {
+		snprintf(why, len, "%s: %s", fdm_ds_status_name(st), res.msg);
 		fprintf(stderr, "fdm-inspect: %s\n", res.msg);
 		return -1;
 	}
-	if (out->n == 0)
-		fprintf(stderr, "fdm-inspect: %s: no fdm cluster found\n", o->url);
+	if (out->n == 0) {
+		snprintf(why, len, "no fdm cluster found (not initialised: fdmctl datastore init)");
+		fprintf(stderr, "fdm-inspect: %s: %s\n", o->url, why);
+		return -1;
+	}
+	qsort(out->ids, out->n, sizeof(out->ids[0]), cmp_id);
 	for (size_t i = 0; i < out->n && !o->json; i++)
 		printf("found cluster %s\n", out->ids[i]);
 	return 0;
 }
 
+/* The one shape of --json: the first cluster's fields at the top (the
+ * config's cluster, or the first found by name), and every cluster inspected,
+ * the first included, under "clusters". */
+static json_object *top_object(const char *url, json_object *all, const char *why)
+{
+	json_object *top = json_object_new_object();
+
+	if (json_object_array_length(all) > 0) {
+		json_object_object_foreach(json_object_array_get_idx(all, 0), key, val)
+			json_object_object_add(top, key, json_object_get(val));
+	} else {
+		json_object *errors = json_object_new_array();
+
+		add_error(errors, "datastore", why);
+		json_object_object_add(top, "url", json_object_new_string(url));
+		json_object_object_add(top, "cluster", NULL);
+		json_object_object_add(top, "identity", NULL);
+		json_object_object_add(top, "protectedlist", no_protectedlist());
+		json_object_object_add(top, "hosts", json_object_new_array());
+		json_object_object_add(top, "errors", errors);
+	}
+	json_object_object_add(top, "clusters", json_object_get(all));
+	return top;
+}
+
 static int inspect_all(struct fdm_ds *ds, const struct opts *o, const struct fdm_config *cfg)
 {
 	struct fdm_ds_hostlist *clusters = calloc(1, sizeof(*clusters));
-	json_object *all = json_object_new_array();
+	json_object *all = json_object_new_array(), *top;
+	char why[600] = "out of memory";
 	int rc = 0;
 
-	if (clusters == NULL || clusters_of(ds, o, cfg, clusters) != 0 || clusters->n == 0)
+	if (clusters == NULL || clusters_of(ds, o, cfg, clusters, why, sizeof(why)) != 0)
 		rc = 1;
-	for (size_t i = 0; clusters != NULL && i < clusters->n; i++) {
-		json_object *one = inspect_cluster(ds, clusters->ids[i]);
+	for (size_t i = 0; rc == 0 && i < clusters->n; i++)
+		json_object_array_add(all, inspect_cluster(ds, clusters->ids[i]));
+	for (size_t i = 0; i < json_object_array_length(all); i++) {
+		json_object *one = json_object_array_get_idx(all, i);
 
 		if (json_object_array_length(json_object_object_get(one, "errors")) > 0)
 			rc = 1;
 		if (!o->json)
 			print_human(one);
-		json_object_array_add(all, one);
 	}
-	if (o->json && json_object_array_length(all) == 1) {
-		printf("%s\n", json_object_to_json_string_ext(json_object_array_get_idx(all, 0),
-							      JSON_C_TO_STRING_PRETTY |
+	top = top_object(o->url, all, why);
+	if (o->json)
+		printf("%s\n", json_object_to_json_string_ext(top, JSON_C_TO_STRING_PRETTY |
 							      JSON_C_TO_STRING_NOSLASHESCAPE));
-	} else if (o->json) {
-		json_object *wrap = json_object_new_object();
-
-		json_object_object_add(wrap, "url", json_object_new_string(o->url));
-		json_object_object_add(wrap, "clusters", json_object_get(all));
-		printf("%s\n", json_object_to_json_string_ext(wrap, JSON_C_TO_STRING_PRETTY |
-							      JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(wrap);
-	}
+	json_object_put(top);
 	json_object_put(all);
 	free(clusters);
 	return rc;

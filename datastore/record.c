@@ -32,6 +32,7 @@ static const char *const err_names[FDM_REC_ERR_COUNT] = {
 	[FDM_REC_BAD_BODY] = "undecodable body",
 	[FDM_REC_WRONG_CLUSTER] = "record of another cluster",
 	[FDM_REC_WRONG_HOST] = "record names another host",
+	[FDM_REC_NOT_A_FILE] = "not a regular file",
 };
 
 const char *fdm_rec_err_name(enum fdm_rec_err e)

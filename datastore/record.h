@@ -40,6 +40,7 @@ enum fdm_rec_kind {
 	FDM_REC_KIND_POWERON = 4,    /* PowerOnRecord, host-<id>-poweron */
 	FDM_REC_KIND_LAYOUT = 5,     /* LunLayout, iscsi format block */
 	FDM_REC_KIND_CLAIM = 6,      /* HostSlotClaim, iscsi claim table */
+	FDM_REC_KIND_IDENTITY = 7,   /* DatastoreIdentity, identity (one slot) */
 };
 
 /* Why a slot was not accepted, in the order the decoder checks (fdm-inspect
@@ -57,6 +58,8 @@ enum fdm_rec_err {
 	FDM_REC_BAD_BODY,       /* authenticated, but the protobuf does not decode */
 	FDM_REC_WRONG_CLUSTER,
 	FDM_REC_WRONG_HOST,     /* the body names another host than its file/slot */
+	/* Found by the backend before any decoding: */
+	FDM_REC_NOT_A_FILE,     /* file://: a FIFO, device or directory in its place */
 	FDM_REC_ERR_COUNT
 };
 

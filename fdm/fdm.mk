@@ -7,7 +7,7 @@ CORE_OBJS := $(CORE_SRCS:%.c=$(OBJ)/%.o)
 # and the injector.
 WIRE_OBJS := $(OBJ)/fdm/wire.o $(OBJ)/fdm/net.o
 
-FDM_SRCS := $(filter-out fdm/wire.c fdm/net.c fdm/fdmctl.c,$(wildcard fdm/*.c))
+FDM_SRCS := $(filter-out fdm/wire.c fdm/net.c fdm/fdmctl.c fdm/fdmctl_datastore.c,$(wildcard fdm/*.c))
 FDM_OBJS := $(FDM_SRCS:%.c=$(OBJ)/%.o)
 
 # The agent: datastores (libnfs, libiscsi), sd-event, JSON; never libvirt.
@@ -15,8 +15,9 @@ FDM_LIBS := $(call libs_of,libnfs libiscsi libsystemd json-c) $(LIB_LIBS)
 $(BUILD)/fdm: $(FDM_OBJS) $(CORE_OBJS) $(WIRE_OBJS) $(DS_OBJS) $(SHIM_CLIENT_OBJS) $(COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(FDM_LIBS) $(LDLIBS)
 
-FDMCTL_LIBS := $(call libs_of,json-c) $(LIB_LIBS)
-$(BUILD)/fdmctl: $(OBJ)/fdm/fdmctl.o $(COMMON_OBJS)
+# fdmctl talks to the agent, and initialises datastores itself (libfdmds).
+FDMCTL_LIBS := $(call libs_of,json-c) $(DS_LIBS)
+$(BUILD)/fdmctl: $(OBJ)/fdm/fdmctl.o $(OBJ)/fdm/fdmctl_datastore.o $(DS_OBJS) $(COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(FDMCTL_LIBS) $(LDLIBS)
 
 BINS += $(BUILD)/fdm $(BUILD)/fdmctl

@@ -17,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fdm/fdmctl_datastore.h"
 #include "lib/config.h"
 #include "lib/util.h"
 
@@ -45,7 +46,8 @@ static void usage(FILE *out)
 		"  unprotect VM\n"
 		"  maintenance enter|exit [HOST]\n"
 		"  events [--since DURATION]   the recent decisions (DURATION: 30s, 10m, 2h)\n"
-		"  keygen FILE                 write a new random cluster key, mode 0600\n");
+		"  keygen FILE                 write a new random cluster key, mode 0600\n"
+		"  datastore init URL [--config FILE]  initialise a datastore for this cluster\n");
 }
 
 static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -518,6 +520,8 @@ int main(int argc, char **argv)
 			return fail(2, "usage: fdmctl keygen FILE");
 		return keygen(argv[optind + 1]);
 	}
+	if (strcmp(argv[optind], "datastore") == 0)
+		return fdmctl_datastore(argc - optind, argv + optind, o.config, o.json);
 	rc = build_request(argc - optind, argv + optind, &req, &view);
 	if (rc != 0)
 		return rc;

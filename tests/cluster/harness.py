@@ -316,6 +316,20 @@ class Cluster:
             os.makedirs(host.dir, exist_ok=True)
             self.write_config(host)
             self.write_node_xml(host)
+        self._init_datastores()
+
+    def _init_datastores(self):
+        """`fdmctl datastore init` once per datastore, as an operator does before
+        the first agent starts (agents never create or format one themselves).
+        Run in the first host's namespace: NFS and iSCSI are on its storage network."""
+        first = next(iter(self.hosts.values()))
+        for ds in self.datastore_names + self.nfs_names + self.iscsi_names:
+            r = self.netns_exec(first.id, [binary("fdmctl"), "datastore", "init",
+                                           self.datastore_url(ds), "--config", first.config],
+                                check=False, timeout=60)
+            if r.returncode != 0:
+                raise HarnessError("fdmctl datastore init %s: %s%s" % (
+                    self.datastore_url(ds), r.stdout, r.stderr))
 
     def _make_key_and_datastores(self):
         self.key_file = os.path.join(self.workdir, "authkey")

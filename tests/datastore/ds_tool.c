@@ -1,6 +1,6 @@
 /* ds-tool: drives the real lease state machine, dsio and the sync datastore API
  * against a URL, for the Python system tests. One line per event on stdout:
- *   <CLOCK_MONOTONIC ms> <event> [key=value ...]
+ *   <CLOCK_BOOTTIME ms> <event> [key=value ...]
  * Commands:
  *   acquire-and-hold [--for MS] [--release-after MS]   lease via dsio + sd-event
  *   hold-without-renewing [--for MS]   acquire, then stop renewing (stay alive)
@@ -52,7 +52,7 @@ static void say(const char *fmt, ...)
 {
 	va_list ap;
 
-	printf("%llu ", (unsigned long long)fdm_now_mono_ms());
+	printf("%llu ", (unsigned long long)fdm_now_boottime_ms());
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -69,12 +69,16 @@ static void msleep(uint64_t ms)
 
 static enum fdm_ds_rec rec_by_name(const char *s)
 {
-	static const char *const names[FDM_DS_REC_COUNT] = { "lease", "vmlist", "hb", "poweron" };
+	static const char *const names[FDM_DS_REC_COUNT] = {
+		[FDM_DS_REC_LEASE] = "lease", [FDM_DS_REC_VMLIST] = "vmlist",
+		[FDM_DS_REC_HB] = "hb", [FDM_DS_REC_POWERON] = "poweron",
+		[FDM_DS_REC_IDENTITY] = "identity",
+	};
 
 	for (int i = 0; i < FDM_DS_REC_COUNT; i++)
-		if (strcmp(s, names[i]) == 0)
+		if (names[i] != NULL && strcmp(s, names[i]) == 0)
 			return (enum fdm_ds_rec)i;
-	fprintf(stderr, "ds-tool: unknown record %s (lease|vmlist|hb|poweron)\n", s);
+	fprintf(stderr, "ds-tool: unknown record %s (lease|vmlist|hb|poweron|identity)\n", s);
 	exit(2);
 }
 
@@ -126,7 +130,7 @@ static int on_lease_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	struct tool *t = userdata;
 
 	(void)s; (void)usec;
-	lease_apply(t, fdm_lease_tick(&t->lease, fdm_now_mono_ms()));
+	lease_apply(t, fdm_lease_tick(&t->lease, fdm_now_boottime_ms()));
 	return 0;
 }
 
@@ -160,7 +164,7 @@ static void lease_apply(struct tool *t, struct fdm_lease_action a)
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct tool *t = userdata;
-	uint64_t now = fdm_now_mono_ms();
+	uint64_t now = fdm_now_boottime_ms();
 
 	if (t->last_tick != 0 && now - t->last_tick > t->max_gap)
 		t->max_gap = now - t->last_tick;
@@ -182,10 +186,10 @@ static int loop_start(struct tool *t)
 		fprintf(stderr, "ds-tool: %s\n", err);
 		return -1;
 	}
-	sd_event_add_time(t->ev, &t->lease_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000,
+	sd_event_add_time(t->ev, &t->lease_timer, CLOCK_BOOTTIME, UINT64_MAX, 1000,
 			  on_lease_timer, t);
 	sd_event_source_set_enabled(t->lease_timer, SD_EVENT_OFF);
-	t->start_ms = fdm_now_mono_ms();
+	t->start_ms = fdm_now_boottime_ms();
 	return 0;
 }
 
@@ -194,13 +198,13 @@ static void loop_run(struct tool *t, uint64_t for_ms)
 	uint64_t end = t->start_ms + for_ms;
 	bool released = false;
 
-	while (fdm_now_mono_ms() < end) {
+	while (fdm_now_boottime_ms() < end) {
 		sd_event_run(t->ev, 50000);
 		if (t->release_after_ms && !released && fdm_lease_held(&t->lease) &&
-		    fdm_now_mono_ms() >= t->start_ms + t->release_after_ms) {
+		    fdm_now_boottime_ms() >= t->start_ms + t->release_after_ms) {
 			released = true;
 			say("releasing");
-			lease_apply(t, fdm_lease_release(&t->lease, fdm_now_mono_ms()));
+			lease_apply(t, fdm_lease_release(&t->lease, fdm_now_boottime_ms()));
 		}
 	}
 }
@@ -225,12 +229,12 @@ static int cmd_hold(struct tool *t, bool freeze)
 	if (loop_start(t) != 0)
 		return 1;
 	t->freeze_when_held = freeze;
-	fdm_lease_init(&t->lease, t->p.host, &t->lt, fdm_ds_random_u64(), fdm_now_mono_ms());
+	fdm_lease_init(&t->lease, t->p.host, &t->lt, fdm_ds_random_u64(), fdm_now_boottime_ms());
 	say("wanting lease host=%s expiry_ms=%u", t->p.host, t->lt.expiry_ms);
-	lease_apply(t, fdm_lease_want(&t->lease, fdm_now_mono_ms()));
+	lease_apply(t, fdm_lease_want(&t->lease, fdm_now_boottime_ms()));
 	loop_run(t, t->for_ms);
 	say("exit held=%d acting=%d", fdm_lease_held(&t->lease),
-	    fdm_lease_acting(&t->lease, fdm_now_mono_ms()));
+	    fdm_lease_acting(&t->lease, fdm_now_boottime_ms()));
 	loop_stop(t);
 	return 0;
 }
@@ -249,16 +253,16 @@ static int cmd_stall_probe(struct tool *t, uint64_t ms)
 
 	if (loop_start(t) != 0)
 		return 1;
-	sd_event_add_time(t->ev, &t->tick, CLOCK_MONOTONIC, fdm_now_mono_ms() * 1000 + 100000,
+	sd_event_add_time(t->ev, &t->tick, CLOCK_BOOTTIME, fdm_now_boottime_ms() * 1000 + 100000,
 			  1000, on_tick, t);
 	sd_event_source_set_enabled(t->tick, SD_EVENT_ON);
 	end = t->start_ms + ms;
-	while (fdm_now_mono_ms() < end) {
-		if (fdm_now_mono_ms() >= next) {
+	while (fdm_now_boottime_ms() < end) {
+		if (fdm_now_boottime_ms() >= next) {
 			struct fdm_dsio_req r = { .op = FDM_DSIO_HB_WRITE, .cb = on_probe_done };
 
 			fdm_dsio_submit(t->io, &r, NULL);
-			next = fdm_now_mono_ms() + t->p.io_timeout_ms;
+			next = fdm_now_boottime_ms() + t->p.io_timeout_ms;
 		}
 		sd_event_run(t->ev, 20000);
 	}
@@ -267,6 +271,21 @@ static int cmd_stall_probe(struct tool *t, uint64_t ms)
 }
 
 /* ------------------------------------------------------------ sync commands */
+
+static int cmd_init(struct tool *t)
+{
+	struct fdm_ds_identity id;
+	struct fdm_ds_result res;
+	bool created;
+
+	if (fdm_ds_init(t->ds, "ds-tool", fdm_ds_deadline(t->ds), &id, &created, &res) != FDM_DS_OK) {
+		say("init status=%s msg=\"%s\"", fdm_ds_status_name(res.status), res.msg);
+		return 1;
+	}
+	say("%s cluster=%s uuid=%s", created ? "initialised" : "already-initialised", id.cluster,
+	    id.uuid_text);
+	return 0;
+}
 
 static int cmd_write_hb(struct tool *t, int n)
 {
@@ -300,10 +319,10 @@ static enum fdm_lease_note sync_until_note(struct tool *t, struct fdm_lease_acti
 					   uint64_t *io_us)
 {
 	struct fdm_ds_result res;
-	uint64_t give_up = fdm_now_mono_ms() + 10ull * t->lt.expiry_ms;
+	uint64_t give_up = fdm_now_boottime_ms() + 10ull * t->lt.expiry_ms;
 
 	while (a.note == FDM_LEASE_NOTE_NONE) {
-		uint64_t t0 = fdm_now_mono_ms(), u0 = now_us();
+		uint64_t t0 = fdm_now_boottime_ms(), u0 = now_us();
 
 		if (t0 >= give_up)
 			return FDM_LEASE_NOTE_NONE;
@@ -313,17 +332,17 @@ static enum fdm_lease_note sync_until_note(struct tool *t, struct fdm_lease_acti
 			bool ok = fdm_ds_lease_read(t->ds, fdm_ds_deadline(t->ds), &v, &res) == FDM_DS_OK;
 
 			*io_us += now_us() - u0;
-			a = fdm_lease_read_done(&t->lease, fdm_now_mono_ms(), ok, &v);
+			a = fdm_lease_read_done(&t->lease, fdm_now_boottime_ms(), ok, &v);
 		} else if (a.io == FDM_LEASE_IO_WRITE) {
 			bool ok = fdm_ds_lease_write(t->ds, fdm_ds_deadline(t->ds), &a.write,
 						     &res) == FDM_DS_OK;
 
 			*io_us += now_us() - u0;
-			a = fdm_lease_write_done(&t->lease, fdm_now_mono_ms(), ok);
+			a = fdm_lease_write_done(&t->lease, fdm_now_boottime_ms(), ok);
 		} else {
 			if (a.wake_ms > t0)
 				msleep(a.wake_ms - t0);
-			a = fdm_lease_tick(&t->lease, fdm_now_mono_ms());
+			a = fdm_lease_tick(&t->lease, fdm_now_boottime_ms());
 		}
 	}
 	/* Finish the I/O that came with the note (the first renewal). */
@@ -332,7 +351,7 @@ static enum fdm_lease_note sync_until_note(struct tool *t, struct fdm_lease_acti
 		bool ok = fdm_ds_lease_write(t->ds, fdm_ds_deadline(t->ds), &a.write, &res) == FDM_DS_OK;
 
 		*io_us += now_us() - u0;
-		fdm_lease_write_done(&t->lease, fdm_now_mono_ms(), ok);
+		fdm_lease_write_done(&t->lease, fdm_now_boottime_ms(), ok);
 	}
 	return a.note;
 }
@@ -343,7 +362,7 @@ static int cmd_measure_acquire(struct tool *t, int n)
 	int done = 0;
 
 	for (int i = 0; i < n; i++) {
-		uint64_t t0 = fdm_now_mono_ms(), u0 = now_us(), io_us = 0;
+		uint64_t t0 = fdm_now_boottime_ms(), u0 = now_us(), io_us = 0;
 		enum fdm_lease_note note;
 
 		fdm_lease_init(&t->lease, t->p.host, &t->lt, fdm_ds_random_u64(), t0);
@@ -354,7 +373,7 @@ static int cmd_measure_acquire(struct tool *t, int n)
 		}
 		total[done] = now_us() - u0;
 		io[done++] = io_us;
-		note = sync_until_note(t, fdm_lease_release(&t->lease, fdm_now_mono_ms()), &io_us);
+		note = sync_until_note(t, fdm_lease_release(&t->lease, fdm_now_boottime_ms()), &io_us);
 		if (note != FDM_LEASE_NOTE_RELEASED) {
 			say("measure-release note=%s", fdm_lease_note_name(note));
 			break;
@@ -572,7 +591,9 @@ int main(int argc, char **argv)
 	}
 	fdm_lease_timing_of(&tm, &t->lt);
 	signal(SIGPIPE, SIG_IGN);
-	if (strcmp(cmd, "acquire-and-hold") == 0)
+	if (strcmp(cmd, "init") == 0)
+		rc = cmd_init(t);
+	else if (strcmp(cmd, "acquire-and-hold") == 0)
 		rc = cmd_hold(t, false);
 	else if (strcmp(cmd, "hold-without-renewing") == 0)
 		rc = cmd_hold(t, true);

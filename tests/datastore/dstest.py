@@ -1,6 +1,7 @@
-"""Helpers for the datastore system tests: run ds-tool and fdm-inspect against a
-URL (inside a namespace when the server lives in one), follow background
-ds-tool processes line by line, and clean up every process started."""
+"""Helpers for the datastore system tests: initialise a datastore with
+`fdmctl datastore init`, run ds-tool and fdm-inspect against a URL (inside a
+namespace when the server lives in one), follow background ds-tool processes
+line by line, and clean up every process started."""
 import json
 import os
 import signal
@@ -11,11 +12,12 @@ import time
 BUILD = os.environ.get("FDM_BUILD", os.path.join(os.getcwd(), "build"))
 DS_TOOL = os.path.join(BUILD, "tests", "datastore", "ds-tool")
 INSPECT = os.path.join(BUILD, "fdm-inspect")
+FDMCTL = os.path.join(BUILD, "fdmctl")
 
 
 def now_ms():
-    """CLOCK_MONOTONIC in ms, the clock ds-tool prints."""
-    return int(time.monotonic() * 1000)
+    """CLOCK_BOOTTIME in ms, the clock ds-tool prints (and the agent's)."""
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * 1000)
 
 
 class Proc:
@@ -95,6 +97,16 @@ class Target:
         p = Proc(self.tool_argv(host, *cmd, **kw))
         self.procs.append(p)
         return p
+
+    def init(self, conf=None, check=True, timeout=60):
+        """`fdmctl datastore init URL --config CONF`: what an operator does once."""
+        r = subprocess.run(self.prefix + [FDMCTL, "datastore", "init", self.url, "--config",
+                                          conf or self.conf],
+                           capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise RuntimeError("fdmctl datastore init %s: exit %d: %s%s" % (
+                self.url, r.returncode, r.stdout, r.stderr))
+        return r
 
     def inspect(self, json_out=True, timeout=60):
         argv = self.prefix + [INSPECT] + (["--json"] if json_out else []) + \

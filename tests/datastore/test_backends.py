@@ -3,14 +3,21 @@
 (nfs://, libnfs, NFSv3) and a real tgtd (iscsi://, libiscsi, 512- and 4096-byte
 blocks), all started here (servers.py) in a private network namespace.
 
-For each backend: records round-trip; two processes contend for the lease and
+For each backend: nothing is used or created before `fdmctl datastore init`
+(a blank LUN is not formatted, an NFS path that is not on the server is an
+error, no fallback to its export); init refuses a datastore of another cluster
+or key; records round-trip; two processes contend for the lease and
 exactly one wins; kill -9 the holder and the other takes over only after the
 expiry; a holder that stops renewing loses it; a corrupted byte, a truncated
 record and a record signed with another key are named by fdm-inspect (exit 1);
 a hung (SIGSTOP) and a gone (SIGKILL) server give timeouts within io_timeout
-while the caller's event loop keeps ticking. Then it measures lease acquire and
+while the caller's event loop keeps ticking, and no result reported ok came
+after its deadline; on file://, FIFOs in place of records are bad records,
+never waited on. fdm-inspect: a missing path exits 1 whatever the options, an
+empty record is an error, --json has one shape for one cluster or several. Then it measures lease acquire and
 heartbeat write latency. io_timeout is 500 ms, so lease_expiry is 2000 ms.
 Exit 0 pass, 1 fail, 77 skip (not root / no servers)."""
+import json
 import os
 import shutil
 import signal
@@ -125,6 +132,115 @@ def stop_renewing(t):
     return "h2 held it %d ms after h1's last write (holder alive, not renewing)" % gap
 
 
+def local_path(t):
+    """The datastore's directory on this machine (file://, and nfs:// whose
+    ganesha exports local directories by their real path); None for iscsi."""
+    if t.url.startswith("file://"):
+        return t.url[len("file://"):]
+    if t.url.startswith("nfs://"):
+        return "/" + t.url.split("/", 3)[3]
+    return None
+
+
+def uninitialized(t):
+    """Issue 14: before `fdmctl datastore init` nothing is read as free, nothing
+    is created or written (no folder, no LUN format, no hb), and fdm-inspect
+    says so; after it, everything works; init again is harmless."""
+    r = t.tool("h1", "write-records")
+    check(r.returncode == 1 and "uninitialized" in r.stdout and
+          "fdmctl datastore init" in r.stdout, "write-records before init: %s" % r.stdout)
+    r = t.tool("h1", "acquire-and-hold", extra=["--for", "1500"])
+    check("acquired" not in r.stdout, "lease taken on an uninitialised datastore: %s" % r.stdout)
+    rc, data, raw = t.inspect()
+    check(rc == 1 and data["identity"] is None and
+          any(e["record"] == "identity" for e in data["errors"]),
+          "inspect before init: exit %d %s" % (rc, raw.stdout))
+    check("fdmctl datastore init" in raw.stderr, "inspect says how: %s" % raw.stderr)
+    path = local_path(t)
+    if path is not None:
+        check(os.listdir(path) == [], "nothing created in %s: %s" % (path, os.listdir(path)))
+    else:
+        # A blank LUN stays blank: no cluster found on it.
+        r = subprocess.run(t.prefix + [dstest.INSPECT, "--key", t.keyfile, t.url],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 1 and "no fdm cluster found" in r.stderr,
+              "blank LUN not formatted: %s %s" % (r.stdout, r.stderr))
+    if t.url.startswith("file://"):
+        for argv, code in ((["datastore"], 2), (["datastore", "init"], 2),
+                           (["datastore", "init", t.url, "--config", "/nonexistent.conf"], 2),
+                           (["datastore", "frob", t.url], 2)):
+            r = subprocess.run([dstest.FDMCTL] + argv, capture_output=True, text=True, timeout=30)
+            check(r.returncode == code and r.stderr, "fdmctl %s: exit %d %r" % (
+                " ".join(argv), r.returncode, r.stderr))
+        check(os.listdir(path) == [], "usage errors created nothing")
+    r = t.init()
+    check("initialised for cluster c1" in r.stdout, "init: %s" % r.stdout)
+    check(t.tool("h1", "write-records").returncode == 0, "write-records after init")
+    r = t.init()
+    check("already initialised" in r.stdout, "init again: %s" % r.stdout)
+    rc, data, raw = t.inspect()
+    check(rc == 0 and data["identity"]["uuid"], "inspect after init: %s" % raw.stdout)
+    return "uninitialised: refused, nothing created; init, then records; init again harmless"
+
+
+def refuse_foreign(t):
+    """Init refuses a datastore that holds another cluster's identity (a LUN
+    formatted by another cluster; the same cluster name with another key)."""
+    work = os.path.dirname(t.conf)
+    other = os.path.join(work, "other-key.conf")
+    dstest.write_conf(other, "c1", t.other_key, IO)
+    r = t.init(conf=other, check=False)
+    check(r.returncode == 1 and "does not verify with this key" in r.stderr,
+          "init with another key: exit %d %s" % (r.returncode, r.stderr))
+    what = "another key refused"
+    if t.url.startswith("iscsi://"):
+        c2 = os.path.join(work, "c2.conf")
+        dstest.write_conf(c2, "c2", t.keyfile, IO)
+        r = t.init(conf=c2, check=False)
+        check(r.returncode == 1 and "cluster c1" in r.stderr,
+              "init of c1's LUN for c2: exit %d %s" % (r.returncode, r.stderr))
+        what += "; c1's LUN refused for c2"
+    check(t.tool("h1", "write-records").returncode == 0, "c1 still works")
+    return what
+
+
+def no_fallback(t):
+    """nfs://: a path the server does not have is an error naming it; the
+    export above it is not used, nothing is created."""
+    missing = dstest.Target(t.url + "/not-there", t.prefix, t.keyfile, t.conf, IO)
+    r = missing.tool("h1", "write-records")
+    check(r.returncode == 1 and "not-there does not exist" in r.stdout,
+          "write-records: %s" % r.stdout)
+    r = missing.init(check=False)
+    check(r.returncode == 1 and "not-there does not exist" in r.stderr,
+          "init: %s" % r.stderr)
+    rc, _, raw = missing.inspect()
+    check(rc == 1, "inspect exit %d" % rc)
+    check(os.listdir(local_path(t)) == [], "nothing created on the export: %s" %
+          os.listdir(local_path(t)))
+    return "missing directory below the export: error, no fallback, nothing created"
+
+
+def fifo(t):
+    """Issue 15: FIFOs in place of records: fdm-inspect returns (exit 1, "not a
+    regular file"), a write fails at once (no block, no SIGPIPE)."""
+    check(t.tool("h1", "write-records").returncode == 0, "write-records")
+    d = os.path.join(local_path(t), ".fdm-ha", "c1")
+    for name in ("protectedlist", "host-h1-hb"):
+        os.unlink(os.path.join(d, name))
+        os.mkfifo(os.path.join(d, name))
+    start = time.monotonic()
+    rc, data, raw = t.inspect(timeout=20)
+    errs = {e["record"]: e["error"] for e in data["errors"]}
+    check(rc == 1 and "not a regular file" in errs.get("host-h1-hb", "") and
+          "not a regular file" in errs.get("protectedlist:lease", ""),
+          "inspect: exit %d %s" % (rc, data["errors"]))
+    r = t.tool("h1", "write-hb", "1", timeout=20)
+    check(r.returncode == 1 and "not a regular file" in r.stdout,
+          "write-hb into a FIFO: exit %d %s" % (r.returncode, r.stdout))
+    return "inspect and a write returned in %.1f s" % (time.monotonic() - start)
+
+
 def inspect_error(t, record):
     rc, data, raw = t.inspect()
     check(rc == 1, "inspect exit %d (want 1): %s" % (rc, raw.stdout))
@@ -179,8 +295,45 @@ def inspect_cli(t):
     r = run("--key", t.keyfile, t.url)
     check(r.returncode == 0 and "found cluster c1" in r.stdout, "--key: %s" % r.stdout)
     r = run("--key", t.other_key, t.url)
-    check(r.returncode == 1 and "authentication failed" in r.stdout, "--key, wrong key: %s" % r.stdout)
-    return "usage and config errors exit 2; --key finds cluster c1; a wrong key exits 1"
+    check(r.returncode == 1 and "does not verify" in r.stdout, "--key, wrong key: %s" % r.stdout)
+    # A path that is not there: exit 1 and a message, whatever the options.
+    if t.url.startswith("iscsi://"):
+        gone = t.url.rsplit("/", 1)[0] + "/200"
+    elif t.url.startswith("nfs://"):
+        gone = t.url + "/nonexistent"
+    else:
+        gone = "file:///nonexistent/fdm-ds"
+    for opts in (["--config", t.conf], ["--json", "--config", t.conf], ["--key", t.keyfile],
+                 ["--json", "--key", t.keyfile]):
+        r = run(*(opts + [gone]))
+        check(r.returncode == 1 and "fdm-inspect: " in r.stderr,
+              "%s %s: exit %d %r" % (" ".join(opts), gone, r.returncode, r.stderr))
+        if "--json" in opts:
+            j = json.loads(r.stdout)
+            check(j["errors"] and "clusters" in j and "protectedlist" in j, "shape: %s" % j)
+    what = "usage and config errors exit 2; --key finds cluster c1; a wrong key or a " \
+        "missing path exits 1"
+    path = local_path(t)
+    if path is not None:
+        # A second cluster in the folder: the same JSON shape, both listed.
+        c0 = os.path.join(os.path.dirname(t.conf), "c0.conf")
+        dstest.write_conf(c0, "c0", t.keyfile, IO)
+        t.init(conf=c0)
+        r = run("--json", "--key", t.keyfile, t.url)
+        j = json.loads(r.stdout)
+        check(r.returncode == 0 and j["cluster"] == "c0" and
+              [c["cluster"] for c in j["clusters"]] == ["c0", "c1"] and
+              set(j) == set(j["clusters"][0]) | {"clusters"}, "two clusters: %s" % r.stdout)
+        # An empty (zeroed) record is an error.
+        hb = os.path.join(path, ".fdm-ha", "c1", "host-h1-hb")
+        with open(hb, "r+b") as f:
+            f.write(b"\0" * 8192)
+        rc, data, raw = t.inspect()
+        errs = {e["record"]: e["error"] for e in data["errors"]}
+        check(rc == 1 and errs.get("host-h1-hb", "").startswith("empty record"),
+              "zeroed record: %s" % data["errors"])
+        what += "; one JSON shape for two clusters; a zeroed record is an error"
+    return what
 
 
 def probe_results(p):
@@ -213,6 +366,9 @@ def stall(t, pause, resume, label, recovers=True):
     res = probe_results(p)
     timeouts = [r for r in res if r[1] == "timeout"]
     check(timeouts, "%s: a timeout during the stall:\n%s" % (label, p.text()))
+    # A result that came after its deadline is never reported ok.
+    late_ok = [r for r in res if r[1] == "ok" and r[2] > IO]
+    check(not late_ok, "%s: ok after the deadline: %s" % (label, late_ok))
     worst = max(r[2] for r in timeouts)
     check(worst <= IO + SLACK, "%s: timeout reported after %d ms" % (label, worst))
     gap, n = tick_gap(p, t0 - 200, t1 + 200)
@@ -274,14 +430,18 @@ class Run:
         self.conf = os.path.join(work, "fdm.conf")
         dstest.write_conf(self.conf, "c1", self.key, IO)
 
-    def target(self, url, prefix=()):
+    def target(self, url, prefix=(), init=True):
         t = dstest.Target(url, prefix, self.key, self.conf, IO)
         t.other_key = self.other_key
+        if init:
+            t.init()
         return t
 
     def case(self, backend, name, fn, t):
         start = time.monotonic()
         try:
+            if callable(t):
+                t = t()            # made (and initialised) inside the case
             what = fn(t)
             self.passed += 1
             print("ok   %-10s %-14s %5.1fs  %s" % (backend, name, time.monotonic() - start, what),
@@ -295,61 +455,54 @@ class Run:
                 traceback.print_exc()
             return None
         finally:
-            t.cleanup()
+            if isinstance(t, dstest.Target):
+                t.cleanup()
+
+    # (name, scenario, whether its datastore is initialised first)
+    TABLE = [("uninitialized", uninitialized, False), ("refuse-foreign", refuse_foreign, True),
+             ("round-trip", round_trip, True), ("many-hosts", many_hosts, True),
+             ("contention", contention, True),
+             ("kill-holder", kill_holder, True), ("stop-renewing", stop_renewing, True),
+             ("corrupt-byte", corrupt_byte, True), ("truncated", truncated, True),
+             ("other-key", other_key, True), ("inspect-cli", inspect_cli, True)]
 
     def scenarios(self, backend, make_target, names):
-        table = [("round-trip", round_trip), ("many-hosts", many_hosts),
-                 ("contention", contention),
-                 ("kill-holder", kill_holder), ("stop-renewing", stop_renewing),
-                 ("corrupt-byte", corrupt_byte), ("truncated", truncated),
-                 ("other-key", other_key), ("inspect-cli", inspect_cli)]
-        for i, (name, fn) in enumerate(table):
+        for i, (name, fn, init) in enumerate(self.TABLE):
             if name in names:
-                self.case(backend, name, fn, make_target(i))
+                self.case(backend, name, fn, make_target(i, init))
         if "measure" in names:
-            figs = self.case(backend, "measure", measure, make_target(len(table)))
+            figs = self.case(backend, "measure", measure, make_target(len(self.TABLE), True))
             if figs:
                 self.figures[backend] = figs
 
 
-ALL = ("round-trip", "many-hosts", "contention", "kill-holder", "stop-renewing", "corrupt-byte",
-       "truncated", "other-key", "inspect-cli", "measure")
+ALL = ("uninitialized", "refuse-foreign", "round-trip", "many-hosts", "contention",
+       "kill-holder", "stop-renewing", "corrupt-byte", "truncated", "other-key", "inspect-cli",
+       "measure")
+ALL_FILE = ALL + ("fifo",)
 
 
-def run_file(run, names=ALL):
+def run_file(run, names=ALL_FILE):
     root = os.path.join(run.work, "file")
 
-    def target(i):
+    def target(i, init=True):
         d = os.path.join(root, "s%d" % i)
         os.makedirs(d, exist_ok=True)
-        return run.target("file://" + d)
+        return lambda: run.target("file://" + d, init=init)
     run.scenarios("file", target, names)
-    # A hung filesystem: the record is a FIFO, so open() blocks in the kernel
-    # until the test opens the other end (file:// cannot abort a stuck call).
-    t = target(20)
-    d = os.path.join(root, "s20", ".fdm-ha", "c1")
-    os.makedirs(d, exist_ok=True)
-    fifo = os.path.join(d, "host-h9-hb")
-    os.mkfifo(fifo)
-    fds = []
-
-    def unblock():
-        fds.append(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
-        fds.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-    try:
-        run.case("file", "stall", lambda t: stall(t, lambda: None, unblock,
-                                                  "hung (blocked open)", recovers=False), t)
-    finally:
-        for fd in fds:
-            os.close(fd)
+    if "fifo" in names:
+        run.case("file", "fifo", fifo, target(20))
 
 
 def run_nfs(run, ns):
     g = servers.Ganesha(os.path.join(run.work, "nfs"), ns, exports=["ds1"]).start()
     try:
-        def target(i):
-            return run.target(g.url("ds1", "s%d" % i), ns.prefix())
+        def target(i, init=True):
+            # The URL's directory exists on the server; fdm never creates it.
+            os.makedirs(os.path.join(g.export_path("ds1"), "s%d" % i), exist_ok=True)
+            return lambda: run.target(g.url("ds1", "s%d" % i), ns.prefix(), init=init)
         run.scenarios("nfs", target, ALL)
+        run.case("nfs", "no-fallback", no_fallback, target(19, init=False))
         run.case("nfs", "stall", lambda t: stall(t, g.pause, g.resume, "SIGSTOP ganesha"),
                  target(20))
         run.case("nfs", "gone", lambda t: gone(t, g.kill), target(21))
@@ -362,12 +515,13 @@ def run_iscsi(run, ns):
     tg = servers.Tgtd(os.path.join(run.work, "tgt"), ns,
                       luns=[("b512", 512, 64, n), ("b4096", 4096, 64, n)]).start()
     try:
-        run.scenarios("iscsi-4k", lambda i: run.target(tg.url("b4096", i + 1), ns.prefix()),
-                      ("round-trip", "many-hosts", "contention", "corrupt-byte", "other-key",
-                       "measure"))
+        run.scenarios("iscsi-4k", lambda i, init=True: lambda: run.target(
+            tg.url("b4096", i + 1), ns.prefix(), init=init),
+                      ("uninitialized", "round-trip", "many-hosts", "contention", "corrupt-byte",
+                       "other-key", "measure"))
 
-        def target(i):
-            return run.target(tg.url("b512", i + 1), ns.prefix())
+        def target(i, init=True):
+            return lambda: run.target(tg.url("b512", i + 1), ns.prefix(), init=init)
         run.scenarios("iscsi", target, ALL)
         run.case("iscsi", "stall", lambda t: stall(t, tg.pause, tg.resume, "SIGSTOP tgtd"),
                  target(n - 2))
@@ -386,7 +540,7 @@ def report(run, start):
     return 0 if run.failed == 0 else 1
 
 
-def main(backends=None, file_names=ALL):
+def main(backends=None, file_names=ALL_FILE):
     """backends: a subset of file, nfs, iscsi (default: FDM_DS_BACKENDS or all)."""
     if os.geteuid() != 0 or not os.path.exists(dstest.DS_TOOL):
         print("skip: needs root and %s" % dstest.DS_TOOL)

@@ -1,20 +1,112 @@
 /* dsio on file://: results reach the sd-event loop; a worker stuck in the kernel
- * (a FIFO stands in for a hung mount: open() blocks) is reported as a timeout at
- * the deadline while the loop keeps ticking, and its late result is discarded. */
+ * is reported as a timeout at the deadline while the loop keeps ticking, and its
+ * late result is discarded; a result the worker gets after its deadline is a
+ * timeout even when it beats the loop timer; fdm_dsio_free returns at once with
+ * a worker stuck in a call, which cleans up after itself when the call returns.
+ *
+ * A stuck kernel call is injected: this file defines pread(), which the file://
+ * backend calls, and blocks it while `hook.block` is set (the test's stand-in
+ * for a read on a hung hard NFS mount). */
+#include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "datastore/dsio.h"
 #include "lib/util.h"
+
+/* ------------------------------------------------------------ the injected stall */
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool block;           /* preads wait while set */
+	int inside;           /* preads waiting now */
+	int returned;         /* preads that waited, then returned */
+} hook = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, 0 };
+
+ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+	bool waited = false;
+
+	pthread_mutex_lock(&hook.mu);
+	while (hook.block) {
+		if (!waited)
+			hook.inside++;
+		waited = true;
+		pthread_cond_broadcast(&hook.cv);
+		pthread_cond_wait(&hook.cv, &hook.mu);
+	}
+	if (waited) {
+		hook.inside--;
+		hook.returned++;
+		pthread_cond_broadcast(&hook.cv);
+	}
+	pthread_mutex_unlock(&hook.mu);
+	return syscall(SYS_pread64, fd, buf, n, off);
+}
+
+static void stall(bool on)
+{
+	pthread_mutex_lock(&hook.mu);
+	hook.block = on;
+	pthread_cond_broadcast(&hook.cv);
+	pthread_mutex_unlock(&hook.mu);
+}
+
+/* Wait (bounded) until a pread is stuck, or until `n` stuck ones came back. */
+static bool wait_hook(bool for_inside, int n, uint64_t max_ms)
+{
+	uint64_t end = fdm_now_boottime_ms() + max_ms;
+	bool ok;
+
+	pthread_mutex_lock(&hook.mu);
+	for (;;) {
+		ok = for_inside ? hook.inside > 0 : hook.returned >= n;
+		if (ok || fdm_now_boottime_ms() >= end)
+			break;
+		pthread_mutex_unlock(&hook.mu);
+		usleep(2000);
+		pthread_mutex_lock(&hook.mu);
+	}
+	pthread_mutex_unlock(&hook.mu);
+	return ok;
+}
+
+static void msleep(uint64_t ms)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Threads of this process now. */
+static int threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* ------------------------------------------------------------ fixture */
 
 struct fx {
 	char dir[64];
@@ -31,7 +123,7 @@ static uint8_t key[32] = { 5 };
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct fx *f = userdata;
-	uint64_t now = fdm_now_mono_ms();
+	uint64_t now = fdm_now_boottime_ms();
 
 	if (f->last_tick != 0 && now - f->last_tick > f->max_gap)
 		f->max_gap = now - f->last_tick;
@@ -53,29 +145,43 @@ static void on_done(struct fdm_dsio_done *d, void *userdata)
 
 static void run_until(struct fx *f, int done, uint64_t max_ms)
 {
-	uint64_t end = fdm_now_mono_ms() + max_ms;
+	uint64_t end = fdm_now_boottime_ms() + max_ms;
 
-	while (f->done < done && fdm_now_mono_ms() < end)
+	while (f->done < done && fdm_now_boottime_ms() < end)
 		sd_event_run(f->ev, 50000);
+}
+
+static struct fdm_ds *open_ds(const char *dir, bool init)
+{
+	struct fdm_ds_params p = { .cluster = "c1", .key = key, .key_len = 32, .host = "host-1",
+				   .io_timeout_ms = 300 };
+	struct fdm_ds_identity id;
+	struct fdm_ds_result res;
+	struct fdm_ds *ds;
+	char url[128], err[256];
+	bool created;
+
+	snprintf(url, sizeof(url), "file://%s", dir);
+	assert_int_equal(fdm_ds_open(url, &p, &ds, err, sizeof(err)), 0);
+	/* A generous deadline: the first call is slow under valgrind. */
+	if (init)
+		assert_int_equal(fdm_ds_init(ds, "test", fdm_now_boottime_ms() + 10000, &id, &created,
+					     &res), FDM_DS_OK);
+	return ds;
 }
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct fdm_ds_params p = { .cluster = "c1", .key = key, .key_len = 32, .host = "host-1",
-				   .io_timeout_ms = 300 };
-	struct fdm_ds *ds;
-	char url[128], err[256];
+	char err[256];
 
 	strcpy(f->dir, "/tmp/fdm-dsio-test-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	snprintf(url, sizeof(url), "file://%s", f->dir);
-	assert_int_equal(fdm_ds_open(url, &p, &ds, err, sizeof(err)), 0);
 	assert_int_equal(sd_event_new(&f->ev), 0);
-	f->io = fdm_dsio_new(f->ev, ds, err, sizeof(err));
+	f->io = fdm_dsio_new(f->ev, open_ds(f->dir, true), err, sizeof(err));
 	assert_non_null(f->io);
-	assert_int_equal(sd_event_add_time(f->ev, &f->tick_src, CLOCK_MONOTONIC,
-					   fdm_now_mono_ms() * 1000 + 20000, 1000, on_tick, f), 0);
+	assert_int_equal(sd_event_add_time(f->ev, &f->tick_src, CLOCK_BOOTTIME,
+					   fdm_now_boottime_ms() * 1000 + 20000, 1000, on_tick, f), 0);
 	sd_event_source_set_enabled(f->tick_src, SD_EVENT_ON);
 	*state = f;
 	return 0;
@@ -86,6 +192,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 	char cmd[128];
 
+	stall(false);
 	fdm_dsio_free(f->io);
 	sd_event_source_unref(f->tick_src);
 	sd_event_unref(f->ev);
@@ -104,11 +211,14 @@ static void submit(struct fx *f, enum fdm_dsio_op op, const char *host, uint64_t
 	assert_int_equal(fdm_dsio_submit(f->io, &r, NULL), 0);
 }
 
+/* ------------------------------------------------------------ tests */
+
 static void test_round_trip(void **state)
 {
 	struct fx *f = *state;
 	struct fdm_dsio_req r = { .op = FDM_DSIO_LEASE_WRITE, .cb = on_done, .userdata = f,
-				  .lease = { .owner = "host-1", .generation = 1, .nonce = 5 } };
+				  .lease = { .owner = "host-1", .generation = 1, .nonce = 5,
+					     .io_timeout_ms = 300, .expiry_ms = 1200 } };
 	Fdm__PowerOnRecord po = FDM__POWER_ON_RECORD__INIT;
 
 	submit(f, FDM_DSIO_HB_WRITE, NULL, 0);
@@ -118,13 +228,19 @@ static void test_round_trip(void **state)
 	assert_int_equal(f->last.op, FDM_DSIO_HB_READ);
 	assert_int_equal(f->last.status, FDM_DS_OK);
 	assert_int_equal(f->last.hb.counter, 1);
+	/* Deadlines and report times are on CLOCK_BOOTTIME, the agent's clock. */
+	assert_true(f->last.finished_ms <= fdm_now_boottime_ms());
+	assert_true(f->last.finished_ms + 2000 > fdm_now_boottime_ms());
+	assert_int_equal(f->last.deadline_ms, f->last.submitted_ms + 300);
 	submit(f, FDM_DSIO_LEASE_READ, NULL, 0);
 	assert_int_equal(fdm_dsio_submit(f->io, &r, NULL), 0);
-	submit(f, FDM_DSIO_LEASE_READ, NULL, 0);
+	submit(f, FDM_DSIO_LEASE_READ, NULL, fdm_now_boottime_ms() + 500);
 	run_until(f, 5, 2000);
 	assert_int_equal(f->last.status, FDM_DS_OK);
 	assert_int_equal(f->last.lease.kind, FDM_LEASE_VIEW_VALID);
 	assert_string_equal(f->last.lease.rec.owner, "host-1");
+	assert_int_equal(f->last.lease.rec.io_timeout_ms, 300);
+	assert_int_equal(f->last.lease.rec.expiry_ms, 1200);
 	po.host = "host-1";
 	r.op = FDM_DSIO_POWERON_WRITE;
 	r.msg = &po.base;
@@ -140,46 +256,132 @@ static void test_stuck_worker_times_out(void **state)
 {
 	struct fx *f = *state;
 	struct fdm_dsio_stats st;
-	char fifo[128];
 	uint64_t t0;
-	int fd;
 
-	snprintf(fifo, sizeof(fifo), "%s/.fdm-ha", f->dir);
-	mkdir(fifo, 0700);
-	snprintf(fifo, sizeof(fifo), "%s/.fdm-ha/c1", f->dir);
-	mkdir(fifo, 0700);
-	snprintf(fifo, sizeof(fifo), "%s/.fdm-ha/c1/host-host-9-hb", f->dir);
-	assert_int_equal(mkfifo(fifo, 0600), 0);
-
-	t0 = fdm_now_mono_ms();
-	submit(f, FDM_DSIO_HB_READ, "host-9", 0);      /* blocks in open() */
+	submit(f, FDM_DSIO_HB_WRITE, NULL, 0);
+	run_until(f, 1, 2000);
+	assert_int_equal(f->last.status, FDM_DS_OK);
+	f->done = 0;
+	stall(true);
+	t0 = fdm_now_boottime_ms();
+	submit(f, FDM_DSIO_HB_READ, "host-1", 0);      /* stuck in pread */
 	submit(f, FDM_DSIO_LEASE_READ, NULL, 0);       /* queued behind it */
 	f->max_gap = 0;
 	run_until(f, 2, 3000);
 	assert_int_equal(f->done, 2);
 	assert_int_equal(f->last.status, FDM_DS_TIMEOUT);
 	print_message("timeouts reported after %llu ms (io_timeout 300), loop max gap %llu ms\n",
-		      (unsigned long long)(fdm_now_mono_ms() - t0), (unsigned long long)f->max_gap);
-	assert_true(fdm_now_mono_ms() - t0 >= 300);
-	assert_true(fdm_now_mono_ms() - t0 < 600);
+		      (unsigned long long)(fdm_now_boottime_ms() - t0), (unsigned long long)f->max_gap);
+	assert_true(fdm_now_boottime_ms() - t0 >= 300);
+	assert_true(fdm_now_boottime_ms() - t0 < 600);
 	assert_true(f->max_gap < 200);
 
-	/* Unblock the worker (the writer stays open while it may open the FIFO
-	 * again): its results arrive late and are dropped. */
-	fd = open(fifo, O_WRONLY | O_NONBLOCK);
-	assert_true(fd >= 0);
+	/* Unblock the worker: its results arrive late and are dropped. */
+	stall(false);
 	for (int i = 0; i < 40; i++) {
 		sd_event_run(f->ev, 50000);
 		fdm_dsio_get_stats(f->io, &st);
 		if (st.late_discarded == 2)
 			break;
 	}
-	close(fd);
 	assert_int_equal(f->done, 2);
 	fdm_dsio_get_stats(f->io, &st);
+	assert_int_equal(st.completed, 1);
 	assert_int_equal(st.timed_out, 2);
 	assert_int_equal(st.late_discarded, 2);
 	assert_int_equal(st.expired_in_queue, 1);
+}
+
+/* Issue 14 fix 4: the worker finishes after the deadline but before the loop
+ * looks (the loop was busy): that result is a timeout, whatever it was. */
+static void test_late_completion_is_timeout(void **state)
+{
+	struct fx *f = *state;
+	struct fdm_dsio_stats st;
+	uint64_t deadline;
+
+	submit(f, FDM_DSIO_HB_WRITE, NULL, 0);
+	run_until(f, 1, 2000);
+	assert_int_equal(f->last.status, FDM_DS_OK);
+	stall(true);
+	deadline = fdm_now_boottime_ms() + 100;
+	submit(f, FDM_DSIO_HB_READ, "host-1", deadline);
+	assert_true(wait_hook(true, 0, 2000));
+	/* The loop does not run: the timer cannot fire. Past the deadline the
+	 * read comes back with a valid record. */
+	msleep(150);
+	stall(false);
+	assert_true(wait_hook(false, 1, 2000));
+	msleep(20);
+	run_until(f, 2, 2000);
+	assert_int_equal(f->done, 2);
+	assert_int_equal(f->last.status, FDM_DS_TIMEOUT);
+	assert_non_null(strstr(f->last.res.msg, "after its deadline"));
+	fdm_dsio_get_stats(f->io, &st);
+	assert_int_equal(st.completed + st.late_completed, 2);
+	assert_int_equal(st.timed_out, 0);
+}
+
+static void *lift_stall_later(void *arg)
+{
+	(void)arg;
+	msleep(150);
+	stall(false);
+	return NULL;
+}
+
+/* The same for a synchronous call: done after its deadline is a timeout. */
+static void test_sync_late(void **state)
+{
+	struct fx *f = *state;
+	struct fdm_ds *ds = open_ds(f->dir, false);
+	struct fdm_ds_result res;
+	struct fdm_ds_hb hb;
+	struct fdm_ds_stats st;
+	pthread_t t;
+
+	assert_int_equal(fdm_ds_hb_write(ds, fdm_ds_deadline(ds), &res), FDM_DS_OK);
+	stall(true);
+	assert_int_equal(pthread_create(&t, NULL, lift_stall_later, NULL), 0);
+	assert_int_equal(fdm_ds_hb_read(ds, "host-1", fdm_now_boottime_ms() + 100, &hb, &res),
+			 FDM_DS_TIMEOUT);
+	assert_non_null(strstr(res.msg, "after its deadline"));
+	pthread_join(t, NULL);
+	fdm_ds_get_stats(ds, &st);
+	assert_int_equal(st.timeouts, 1);
+	/* In time, the same read is fine. */
+	assert_int_equal(fdm_ds_hb_read(ds, "host-1", fdm_ds_deadline(ds), &hb, &res), FDM_DS_OK);
+	assert_int_equal(hb.counter, 1);
+	fdm_ds_close(ds);
+}
+
+/* Issue 14 fix 5 / issue 15: freeing a dsio whose worker is stuck in a call
+ * returns at once (a reload that drops a datastore, the agent's exit); the
+ * worker frees everything when its call returns. */
+static void test_free_with_stuck_worker(void **state)
+{
+	struct fx *f = *state;
+	int before = threads();
+	uint64_t t0, took;
+
+	stall(true);
+	submit(f, FDM_DSIO_HB_READ, "host-1", 0);
+	submit(f, FDM_DSIO_LEASE_READ, NULL, 0);       /* queued: dropped */
+	assert_true(wait_hook(true, 0, 2000));
+	t0 = fdm_now_boottime_ms();
+	fdm_dsio_free(f->io);
+	took = fdm_now_boottime_ms() - t0;
+	f->io = NULL;
+	print_message("fdm_dsio_free with a stuck worker took %llu ms\n", (unsigned long long)took);
+	assert_true(took < 100);
+	assert_int_equal(f->done, 0);                  /* no callbacks after free */
+	/* The call returns: the worker frees its job and the datastore, exits. */
+	stall(false);
+	for (int i = 0; i < 200 && threads() >= before; i++)
+		msleep(10);
+	assert_true(threads() < before);
+	run_until(f, 1, 100);
+	assert_int_equal(f->done, 0);
 }
 
 int main(void)
@@ -187,6 +389,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stuck_worker_times_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_late_completion_is_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_late, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_free_with_stuck_worker, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,8 @@
 # needs, build it, and start a demo cluster on this one machine: 4 agents and 4
 # hostd-shims (libvirt test driver, 2 running test domains each), each host in its
 # own network namespace, an NFS datastore (nfs-ganesha) and an iSCSI datastore
-# (tgtd) on a storage network; then print `fdmctl status`.
+# (tgtd) on a storage network, each initialised once with `fdmctl datastore init`
+# before the agents start (harness.py setup); then print `fdmctl status`.
 #   tests/demo/demo.sh [start|stop|status]
 # Everything lives under /var/tmp/fdm-demo; `stop` removes it all.
 set -euo pipefail

@@ -12,6 +12,7 @@ static const ProtobufCMessageDescriptor *const bodies[] = {
 	&fdm__lease_record__descriptor, &fdm__protected_list__descriptor,
 	&fdm__host_heartbeat_record__descriptor, &fdm__power_on_record__descriptor,
 	&fdm__lun_layout__descriptor, &fdm__host_slot_claim__descriptor,
+	&fdm__datastore_identity__descriptor,
 };
 
 static void unpack(unsigned kind, const uint8_t *body, size_t len)
@@ -46,6 +47,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fdm_rec_cluster_of(data, size, cluster);
 	/* The body parsers behind the MAC, reached directly. */
 	if (size > 1)
-		unpack(data[0] % 7, data + 1, size - 1);
+		unpack(data[0] % 8, data + 1, size - 1);
 	return 0;
 }

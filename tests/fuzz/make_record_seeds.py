@@ -43,6 +43,8 @@ def main():
                          field(6, field(1, "db1") + field(2, 3))),
         "layout": frame(5, 1, field(1, 1) + field(2, 128) + field(3, 1 << 20)),
         "claim": frame(6, 1, field(1, "host-3") + field(2, 12345)),
+        "identity": frame(7, 1, field(1, "fuzz") + field(2, bytes(range(16))) +
+                          field(3, 1795980894068) + field(4, 1) + field(5, "fdmctl")),
     }
     seeds["torn"] = seeds["hb"][:120] + b"\0" * (4096 - 120)
     seeds["empty"] = b"\0" * 4096
