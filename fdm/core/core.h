@@ -131,7 +131,7 @@ enum fdm_ds_state {
 const char *fdm_ds_state_name(enum fdm_ds_state s);
 
 #define FDM_WHY_MAX 160               /* a reason from the shell, for the log */
-#define FDM_LOG_MAX 200               /* one log line of the core */
+#define FDM_LOG_MAX 320               /* one log line of the core */
 
 /* One configured datastore as this host uses it (storage.c): its storage
  * heartbeat and the delta lease on its protectedlist. Every host writes the hb

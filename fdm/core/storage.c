@@ -229,9 +229,10 @@ static void log_change(struct fdm_core *c, int d, enum fdm_ds_state was, uint64_
 			     was == FDM_DSS_UNKNOWN ? " from the start" : "", s->why);
 		break;
 	case FDM_DSS_UNINITIALIZED:
-		warn(out, "%s: datastore %s (%s) is not initialised for this cluster (%s); it "
-		     "is not used until it is: run `fdmctl datastore init %s` once, on one host",
-		     self_id(c), name, s->url, s->why, s->url);
+		/* The hint first: a long reason must not push it out of the line. */
+		warn(out, "%s: datastore %s is not initialised for this cluster and is not used "
+		     "until it is: run `fdmctl datastore init %s` once, on one host (%s)",
+		     self_id(c), name, s->url, s->why);
 		break;
 	case FDM_DSS_UNKNOWN:
 		break;
@@ -246,9 +247,9 @@ static void log_still_down(struct fdm_core *c, int d, uint64_t now, struct fdm_a
 	unsigned long long secs = (now - s->down_since_ms) / 1000;
 
 	if (s->state == FDM_DSS_UNINITIALIZED)
-		warn(out, "%s: datastore %s (%s) still not initialised for this cluster after "
-		     "%llu s (%s): run `fdmctl datastore init %s` once, on one host", self_id(c),
-		     name, s->url, secs, s->why, s->url);
+		warn(out, "%s: datastore %s still not initialised for this cluster after %llu s: "
+		     "run `fdmctl datastore init %s` once, on one host (%s)", self_id(c), name,
+		     secs, s->url, s->why);
 	else
 		fdm_core_log(out, "%s: datastore %s still unreachable after %llu s: %s",
 			     self_id(c), name, secs, s->why);
