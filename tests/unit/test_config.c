@@ -32,6 +32,7 @@ static int setup(void **state)
 	f = fopen(e->key, "w");
 	fputs("0123456789abcdef0123456789abcdef", f);
 	fclose(f);
+	chmod(e->key, 0600);
 	*state = e;
 	return 0;
 }
