@@ -6,7 +6,10 @@ CORE_OBJS := $(CORE_SRCS:%.c=$(OBJ)/%.o)
 # The authenticated wire format: used by the agent, its tests and the injector.
 WIRE_OBJS := $(OBJ)/fdm/wire.o
 
-FDM_SRCS := $(filter-out fdm/wire.c fdm/fdmctl.c,$(wildcard fdm/*.c))
+# fdmctl's own files are fdm/fdmctl*.c.
+FDMCTL_SRCS := $(wildcard fdm/fdmctl*.c)
+FDMCTL_OBJS := $(FDMCTL_SRCS:%.c=$(OBJ)/%.o)
+FDM_SRCS := $(filter-out fdm/wire.c $(FDMCTL_SRCS),$(wildcard fdm/*.c))
 FDM_OBJS := $(FDM_SRCS:%.c=$(OBJ)/%.o)
 
 # The agent: datastores (libnfs, libiscsi), sd-event, JSON; never libvirt.
@@ -15,7 +18,7 @@ $(BUILD)/fdm: $(FDM_OBJS) $(CORE_OBJS) $(WIRE_OBJS) $(DS_OBJS) $(SHIM_CLIENT_OBJ
 	$(CC) $(LDFLAGS) -o $@ $^ $(FDM_LIBS) $(LDLIBS)
 
 FDMCTL_LIBS := $(call libs_of,json-c) $(LIB_LIBS)
-$(BUILD)/fdmctl: $(OBJ)/fdm/fdmctl.o $(COMMON_OBJS)
+$(BUILD)/fdmctl: $(FDMCTL_OBJS) $(COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(FDMCTL_LIBS) $(LDLIBS)
 
 BINS += $(BUILD)/fdm $(BUILD)/fdmctl
