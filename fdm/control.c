@@ -2,8 +2,9 @@
  * machine (read a line, answer, write, close) with a deadline, so a stuck or
  * hostile client can never stall the agent's loop or hold memory for long:
  * FDM_CONTROL_REQUEST_MS to send the request, then FDM_CONTROL_TIMEOUT_MS to read
- * the answer. Slots are few; a newcomer takes the slot of the oldest client that
- * has not sent a whole request yet, so idle connections cannot lock fdmctl out. */
+ * the answer. Slots are few; a newcomer takes the slot of a client that has not
+ * sent a whole request yet (the oldest of the process holding the most), so idle
+ * connections cannot lock fdmctl out. */
 #include "fdm/control.h"
 
 #include <errno.h>
@@ -30,6 +31,7 @@ struct fdm_control_client {
 	size_t in_len, in_cap;
 	char *out;                 /* the answer; NULL while the request is incomplete */
 	size_t out_len, out_done;
+	pid_t pid;                 /* the connecting process (SO_PEERCRED), 0 if unknown */
 };
 
 static void client_free(struct fdm_control_client *cl)
@@ -197,27 +199,58 @@ static int on_client_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-/* Every slot is taken: free the one of the oldest client that has not sent a
- * whole request (a client being answered is about to leave by itself). */
+/* How many clients still sending their request the process pid holds. */
+static unsigned idle_slots_of(const struct fdm_control *ctl, pid_t pid)
+{
+	unsigned n = 0;
+
+	for (const struct fdm_control_client *cl = ctl->clients; cl != NULL; cl = cl->next)
+		if (cl->out == NULL && cl->pid == pid)
+			n++;
+	return n;
+}
+
+/* Every slot is taken: free one of a client that has not sent a whole request
+ * (a client being answered is about to leave by itself): the oldest of the
+ * process that holds the most such slots. A process that floods the socket thus
+ * only ever pushes out its own connections, never the one of an fdmctl that was
+ * accepted just before it wrote its request (a flood reconnects faster than
+ * that). */
 static bool drop_oldest_idle(struct fdm_control *ctl)
 {
-	for (struct fdm_control_client *cl = ctl->clients; cl != NULL; cl = cl->next)
-		if (cl->out == NULL) {
-			ctl->rejected++;
-			client_free(cl);
-			return true;
+	struct fdm_control_client *victim = NULL;
+	unsigned most = 0;
+
+	for (struct fdm_control_client *cl = ctl->clients; cl != NULL; cl = cl->next) {
+		unsigned n;
+
+		if (cl->out != NULL)
+			continue;
+		n = idle_slots_of(ctl, cl->pid);
+		if (n > most) {      /* strictly more: the oldest of that process stays first */
+			most = n;
+			victim = cl;
 		}
-	return false;
+	}
+	if (victim == NULL)
+		return false;
+	ctl->rejected++;
+	client_free(victim);
+	return true;
 }
 
 static struct fdm_control_client *client_new(struct fdm_control *ctl, int cfd)
 {
 	struct fdm_control_client *cl = calloc(1, sizeof(*cl)), **tail;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
 
 	if (cl == NULL)
 		return NULL;
 	cl->ctl = ctl;
 	cl->fd = cfd;
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+		cl->pid = cred.pid;
 	if (sd_event_add_io(ctl->event, &cl->io_src, cfd, EPOLLIN, on_client_io, cl) < 0 ||
 	    sd_event_add_time_relative(ctl->event, &cl->timer_src, CLOCK_MONOTONIC,
 				       FDM_CONTROL_REQUEST_MS * 1000ULL, 0,
