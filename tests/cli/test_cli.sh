@@ -94,8 +94,13 @@ conf_check "same peer address" 's/^host-2 = 127.0.0.2$/host-2 = 127.0.0.1:18999/
 	"10: host-2: same address and port \(127.0.0.1:18999\) as host-1 on line 9"
 conf_check "wildcard address" 's/^address = 127.0.0.1$/address = 0.0.0.0/' \
 	"6: address: must be an address of this host, not the wildcard 0.0.0.0"
-conf_check "foreign address" 's/127.0.0.1\(:18999\)*$/192.0.2.77\1/' \
-	"6: address: 192.0.2.77 is not an address of this host"
+# A documentation address (RFC 5737) this machine does not have.
+foreign=
+for a in 203.0.113.77 198.51.100.77 192.0.2.177; do
+	ip -o addr 2>/dev/null | grep -q " $a/" || { foreign=$a; break; }
+done
+conf_check "foreign address" "s/127.0.0.1\(:18999\)*\$/$foreign\1/" \
+	"6: address: $foreign is not an address of this host"
 conf_check "nfs URL without server" 's|^ds1 = .*|ds1 = nfs:///export/ds1|' \
 	"12: ds1: no server name or address after //"
 conf_check "nfs URL with port" 's|^ds1 = .*|ds1 = nfs://10.0.0.5:2049/export|' \
@@ -208,8 +213,8 @@ reload_refused() {   # reload_refused NAME REGEX
 }
 conf 's/^host-2 = 127.0.0.2$/host-2 = 127.0.0.1:18999/'
 reload_refused "SIGHUP, same peer address" "$T/c.conf:10: host-2: same address and port"
-conf 's/127.0.0.1\(:18999\)*$/192.0.2.77\1/'
-reload_refused "SIGHUP, foreign address" "$T/c.conf:6: address: 192.0.2.77 is not an address of this host"
+conf "s/127.0.0.1\(:18999\)*\$/$foreign\1/"
+reload_refused "SIGHUP, foreign address" "$T/c.conf:6: address: $foreign is not an address of this host"
 rm "$T/c.conf"; mkfifo "$T/c.conf"
 reload_refused "SIGHUP, config replaced by a FIFO" "$T/c.conf: not a regular file"
 rm "$T/c.conf"; conf 's/x/x/'
