@@ -99,14 +99,13 @@ static int answer(struct fdm_control_client *cl)
 	return set_reply(cl, reply);
 }
 
-/* Room for n more bytes and the NUL; false past the request limit. */
+/* Room for n more bytes and the NUL (the caller checked the request limit);
+ * the buffer grows with the request, so an idle client costs little. */
 static bool reserve(struct fdm_control_client *cl, size_t n)
 {
 	size_t cap = cl->in_cap ? cl->in_cap : 1024;
 	char *p;
 
-	if (cl->in_len + n > FDM_CONTROL_REQUEST_MAX)
-		return false;
 	while (cap < cl->in_len + n + 1)
 		cap *= 2;
 	if (cap == cl->in_cap)
@@ -129,7 +128,7 @@ static int client_read(struct fdm_control_client *cl)
 		return errno == EAGAIN || errno == EINTR ? 0 : -1;
 	if (n == 0 && cl->in_len == 0)
 		return -1;
-	if (!reserve(cl, (size_t)n)) {
+	if (cl->in_len + (size_t)n > FDM_CONTROL_REQUEST_MAX) {
 		char why[96];
 
 		/* Said, not just hung up on: fdmctl (or a script) can tell why. */
@@ -138,6 +137,8 @@ static int client_read(struct fdm_control_client *cl)
 			 FDM_CONTROL_REQUEST_MAX);
 		return set_reply(cl, fdm_control_error(why));
 	}
+	if (!reserve(cl, (size_t)n))
+		return -1;
 	memcpy(cl->in + cl->in_len, buf, (size_t)n);
 	cl->in_len += (size_t)n;
 	cl->in[cl->in_len] = '\0';
