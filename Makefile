@@ -69,6 +69,8 @@ $(OBJ)/%.o: %.c $(BUILD)/gen/proto/fdm.pb-c.h
 # project (tests/layering checks that).
 COMMON_SRCS := $(wildcard lib/*.c)
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(OBJ)/%.o) $(PROTO_OBJ)
+# The config loader and the key it checks (for fuzz targets built from sources).
+CONFIG_SRCS := $(wildcard lib/config*.c) lib/key.c
 
 # Order matters: fdm.mk links the libraries the two fragments before it define
 # (DS_OBJS, SHIM_CLIENT_OBJS).
@@ -127,11 +129,11 @@ $(BUILD)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c fdm/wire.c lib/util.c $(PROTO_C)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/fuzz/fuzz_core: tests/fuzz/fuzz_core.c $(CORE_SRCS) lib/timing.c \
-		lib/config.c lib/util.c $(PROTO_C)
+		$(CONFIG_SRCS) lib/util.c $(PROTO_C)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c lib/config.c lib/timing.c lib/util.c
+$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(CONFIG_SRCS) lib/timing.c lib/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
 

@@ -165,6 +165,21 @@ static const char *needs_restart(const struct fdm_config *old, const struct fdm_
 	return NULL;
 }
 
+/* The key is read once, at start: the wire and the datastores hold it. A reload
+ * that applied the rest of the file while the key on disk differs would leave
+ * the operator believing the new key is in use. */
+static bool key_changed(const struct fdm_agent *a, const char *path)
+{
+	uint8_t key[FDM_KEY_MAX];
+	char err[512];
+	int len = fdm_key_load(path, key, err, sizeof(err));
+	bool changed = len < 0 || (size_t)len != a->key.len ||
+		       memcmp(key, a->key.bytes, a->key.len) != 0;
+
+	memset(key, 0, sizeof(key));
+	return changed;
+}
+
 /* SIGHUP: a file that fails validation changes nothing. */
 static void reload(struct fdm_agent *a, uint64_t now)
 {
@@ -177,11 +192,15 @@ static void reload(struct fdm_agent *a, uint64_t now)
 		fdm_err("reload refused: out of memory");
 		return;
 	}
-	if (fdm_config_load(a->cfg.path, FDM_NEED_AGENT, next, err, sizeof(err)) < 0) {
+	if (fdm_config_load(a->cfg.path, FDM_NEED_AGENT | FDM_NEED_THIS_HOST, next, err,
+			    sizeof(err)) < 0) {
 		fdm_err("reload refused, the running config stays: %s", err);
 	} else if ((why = needs_restart(&a->cfg, next)) != NULL) {
 		fdm_err("reload refused, the running config stays: %s changed in %s; restart fdm "
 			"to apply it", why, next->path);
+	} else if (key_changed(a, next->key_file)) {
+		fdm_err("reload refused, the running config stays: %s: key_file content changed: "
+			"restart fdm to use the new key", next->key_file);
 	} else if (fdm_timing_derive(next->heartbeat_interval_ms, next->io_timeout_ms, &t, err,
 				     sizeof(err)) < 0 ||
 		   fdm_datastores_reconfigure(&a->datastores, next, err, sizeof(err)) < 0 ||

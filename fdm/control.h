@@ -1,6 +1,9 @@
 /* The agent's control socket ([control] socket, mode 0660): the only code that
  * talks to fdmctl. One request per connection: a JSON object on one line (at most
- * FDM_CONTROL_REQUEST_MAX bytes), answered by one JSON object, then close. */
+ * FDM_CONTROL_REQUEST_MAX bytes), answered by one JSON object, then close.
+ * A client has FDM_CONTROL_REQUEST_MS to send its request; when every slot is
+ * taken, the oldest client still sending is dropped for the newcomer, so that no
+ * number of idle local connections keeps fdmctl out. */
 #ifndef FDM_CONTROL_H
 #define FDM_CONTROL_H
 
@@ -9,7 +12,8 @@
 
 #define FDM_CONTROL_REQUEST_MAX 65536
 #define FDM_CONTROL_CLIENTS_MAX 32
-#define FDM_CONTROL_TIMEOUT_MS  5000
+#define FDM_CONTROL_REQUEST_MS  1000   /* from accept to a complete request */
+#define FDM_CONTROL_TIMEOUT_MS  5000   /* from the request to the answer read */
 
 /* Answers one request; returns a new JSON object (the reply). A failed operation
  * answers {"error": "why"}; fdmctl exits 1 on it. */
@@ -24,9 +28,9 @@ struct fdm_control {
 	sd_event_source *listen_src;
 	fdm_control_handler handler;
 	void *userdata;
-	struct fdm_control_client *clients;
+	struct fdm_control_client *clients;   /* oldest first */
 	unsigned n_clients;
-	unsigned long long rejected;    /* malformed, oversized or timed-out requests */
+	unsigned long long rejected;    /* malformed, oversized, timed-out or dropped */
 };
 
 /* The reply of a request that failed: {"error": why}. */

@@ -7,7 +7,10 @@ CORE_OBJS := $(CORE_SRCS:%.c=$(OBJ)/%.o)
 # and the injector.
 WIRE_OBJS := $(OBJ)/fdm/wire.o $(OBJ)/fdm/net.o
 
-FDM_SRCS := $(filter-out fdm/wire.c fdm/net.c fdm/fdmctl.c fdm/fdmctl_datastore.c,$(wildcard fdm/*.c))
+# fdmctl's own files are fdm/fdmctl*.c.
+FDMCTL_SRCS := $(wildcard fdm/fdmctl*.c)
+FDMCTL_OBJS := $(FDMCTL_SRCS:%.c=$(OBJ)/%.o)
+FDM_SRCS := $(filter-out fdm/wire.c fdm/net.c $(FDMCTL_SRCS),$(wildcard fdm/*.c))
 FDM_OBJS := $(FDM_SRCS:%.c=$(OBJ)/%.o)
 
 # The agent: datastores (libnfs, libiscsi), sd-event, JSON; never libvirt.
@@ -17,7 +20,7 @@ $(BUILD)/fdm: $(FDM_OBJS) $(CORE_OBJS) $(WIRE_OBJS) $(DS_OBJS) $(SHIM_CLIENT_OBJ
 
 # fdmctl talks to the agent, and initialises datastores itself (libfdmds).
 FDMCTL_LIBS := $(call libs_of,json-c) $(DS_LIBS)
-$(BUILD)/fdmctl: $(OBJ)/fdm/fdmctl.o $(OBJ)/fdm/fdmctl_datastore.o $(DS_OBJS) $(COMMON_OBJS)
+$(BUILD)/fdmctl: $(FDMCTL_OBJS) $(DS_OBJS) $(COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(FDMCTL_LIBS) $(LDLIBS)
 
 BINS += $(BUILD)/fdm $(BUILD)/fdmctl

@@ -6,7 +6,10 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
+#include <libgen.h>
 #include <openssl/rand.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fdm/fdmctl.h"
 #include "fdm/fdmctl_datastore.h"
 #include "lib/config.h"
 #include "lib/util.h"
@@ -37,7 +41,8 @@ struct options {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: fdmctl [--config FILE] [--socket PATH] [--json] COMMAND\n"
+		"usage: fdmctl [--config FILE] [--socket PATH] [--json] COMMAND [ARGS]\n"
+		"  (--config, --socket and --json may also follow the command)\n"
 		"commands:\n"
 		"  status                      cluster, role, master, hosts, datastores, VMs\n"
 		"  hosts | vms | datastores    one table\n"
@@ -144,6 +149,48 @@ static int connect_agent(const char *path)
 	return fd;
 }
 
+/* Why connect() failed, in the operator's terms: "is fdm running?" only where
+ * that is the likely answer, not for a permission or a wrong path. */
+static int explain_connect_error(const char *path, int e)
+{
+	char copy[PATH_MAX];
+	const char *dir;
+	struct stat st;
+
+	fdm_strlcpy(copy, path, sizeof(copy));
+	dir = dirname(copy);
+	switch (e) {
+	case EACCES:
+	case EPERM:
+		return fail(1, "cannot reach the fdm agent at %s: permission denied (the socket "
+			    "is for root and group fdm: run as root, or join group fdm)", path);
+	case ENOENT:
+		if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+			return fail(1, "cannot reach the fdm agent at %s: no such socket, and no "
+				    "directory %s (wrong --socket or [control] socket? is fdm "
+				    "running? systemctl status fdm)", path, dir);
+		return fail(1, "cannot reach the fdm agent at %s: no such socket in %s (is fdm "
+			    "running? systemctl status fdm)", path, dir);
+	case ECONNREFUSED:
+		if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+			return fail(1, "cannot reach the fdm agent at %s: not a socket but a %s "
+				    "(wrong --socket or [control] socket?)", path,
+				    S_ISREG(st.st_mode) ? "regular file" :
+				    S_ISDIR(st.st_mode) ? "directory" : "special file");
+		return fail(1, "cannot reach the fdm agent at %s: nothing listens there (a socket "
+			    "left by a stopped agent? is fdm running? systemctl status fdm)", path);
+	case ENOTDIR:
+		return fail(1, "cannot reach the fdm agent at %s: a part of the path is not a "
+			    "directory (wrong --socket or [control] socket?)", path);
+	case ENAMETOOLONG:
+		return fail(1, "cannot reach the fdm agent at %s: path too long for a unix socket",
+			    path);
+	default:
+		return fail(1, "cannot reach the fdm agent at %s: %s (is fdm running? "
+			    "systemctl status fdm)", path, strerror(e));
+	}
+}
+
 static int write_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {
@@ -171,9 +218,10 @@ static int call_agent(const char *path, json_object *req, json_object **reply)
 		return fail(1, "out of memory");
 	fd = connect_agent(path);
 	if (fd < 0) {
+		int e = errno;
+
 		free(buf);
-		return fail(1, "cannot reach the fdm agent at %s: %s (is fdm running? "
-			    "systemctl status fdm)", path, strerror(errno));
+		return explain_connect_error(path, e);
 	}
 	if (write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0) {
 		close(fd);
@@ -183,6 +231,10 @@ static int call_agent(const char *path, json_object *req, json_object **reply)
 	while (len < REPLY_MAX && (n = read(fd, buf + len, REPLY_MAX - len)) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
+		/* The agent may close at once after a whole answer (a reset, when it
+		 * left part of an oversized request unread): the answer counts. */
+		if (n < 0 && len > 0 && memchr(buf, '\n', len) != NULL)
+			break;
 		if (n < 0) {
 			close(fd);
 			free(buf);
@@ -200,179 +252,6 @@ static int call_agent(const char *path, json_object *req, json_object **reply)
 		return fail(1, "%s: the agent's answer is not a JSON object", path);
 	}
 	return 0;
-}
-
-/* ------------------------------------------------------------------ printing */
-
-static const char *str_of(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || v == NULL)
-		return "-";
-	return json_object_get_string(v);
-}
-
-static json_object *field(json_object *o, const char *key)
-{
-	json_object *v = NULL;
-
-	json_object_object_get_ex(o, key, &v);
-	return v;
-}
-
-static size_t array_len(json_object *a)
-{
-	return a != NULL && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
-}
-
-static void join_strings(json_object *arr, char *buf, size_t len)
-{
-	size_t used = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < array_len(arr); i++) {
-		const char *s = json_object_get_string(json_object_array_get_idx(arr, i));
-		int w = snprintf(buf + used, len - used, "%s%s", i ? "," : "", s ? s : "?");
-		if (w < 0 || (size_t)w >= len - used)
-			break;
-		used += (size_t)w;
-	}
-	if (used == 0)
-		fdm_strlcpy(buf, "-", len);
-}
-
-static void age_text(json_object *v, char *buf, size_t len)
-{
-	if (v == NULL)
-		fdm_strlcpy(buf, "never", len);
-	else if (json_object_get_int64(v) < 10000)
-		snprintf(buf, len, "%lldms", (long long)json_object_get_int64(v));
-	else
-		snprintf(buf, len, "%.1fs", json_object_get_int64(v) / 1000.0);
-}
-
-static void print_hosts(json_object *hosts)
-{
-	char ds[256], age[32];
-
-	printf("%-16s %-40s %-13s %-9s %s\n", "HOST", "ADDRESS", "STATE", "HB AGE", "DATASTORES");
-	for (size_t i = 0; i < array_len(hosts); i++) {
-		json_object *h = json_object_array_get_idx(hosts, i);
-
-		join_strings(field(h, "datastores"), ds, sizeof(ds));
-		age_text(field(h, "heartbeat_age_ms"), age, sizeof(age));
-		printf("%-16s %-40s %-13s %-9s %s\n", str_of(h, "id"), str_of(h, "address"),
-		       str_of(h, "state"), age, ds);
-	}
-}
-
-static void print_datastores(json_object *dss)
-{
-	char deadline[32];
-
-	printf("%-12s %-9s %-16s %-9s %-9s %s\n", "DATASTORE", "REACHABLE", "LOCK HOLDER",
-	       "HEARTBEAT", "DEADLINE", "URL");
-	for (size_t i = 0; i < array_len(dss); i++) {
-		json_object *d = json_object_array_get_idx(dss, i);
-		json_object *dl = field(d, "deadline_ms");
-
-		if (dl == NULL)
-			fdm_strlcpy(deadline, "-", sizeof(deadline));
-		else
-			age_text(dl, deadline, sizeof(deadline));
-		printf("%-12s %-9s %-16s %-9s %-9s %s\n", str_of(d, "name"),
-		       json_object_get_boolean(field(d, "reachable")) ? "yes" : "no",
-		       str_of(d, "lock_holder"),
-		       json_object_get_boolean(field(d, "heartbeat")) ? "yes" : "no", deadline,
-		       str_of(d, "url"));
-	}
-}
-
-static void print_vms(json_object *vms)
-{
-	printf("%-24s %-16s %-16s %-12s %-9s %s\n", "VM", "STATE", "HOST", "DATASTORE",
-	       "PRIORITY", "RESTARTS");
-	for (size_t i = 0; i < array_len(vms); i++) {
-		json_object *v = json_object_array_get_idx(vms, i);
-
-		printf("%-24s %-16s %-16s %-12s %-9s %s\n", str_of(v, "name"), str_of(v, "state"),
-		       str_of(v, "host"), str_of(v, "datastore"), str_of(v, "priority"),
-		       str_of(v, "restarts"));
-	}
-	if (array_len(vms) == 0)
-		printf("(no protected VMs)\n");
-}
-
-static void print_election(json_object *e)
-{
-	json_object *bids = field(e, "bids");
-
-	printf("state:    %s\n", str_of(e, "state"));
-	if (field(e, "reason") != NULL)
-		printf("reason:   %s\n", str_of(e, "reason"));
-	if (field(e, "started_age_ms") != NULL)
-		printf("started:  %s ms ago\n", str_of(e, "started_age_ms"));
-	if (field(e, "winner") != NULL)
-		printf("winner:   %s (term %s, decided in %s ms)\n", str_of(e, "winner"),
-		       str_of(e, "term"), str_of(e, "duration_ms"));
-	if (array_len(bids) > 0)
-		printf("bids seen (besides this host's own):\n  %-16s %s\n", "HOST", "DATASTORES");
-	for (size_t i = 0; i < array_len(bids); i++) {
-		json_object *b = json_object_array_get_idx(bids, i);
-		printf("  %-16s %s\n", str_of(b, "host"), str_of(b, "datastores"));
-	}
-}
-
-static void print_status(json_object *st)
-{
-	json_object *dropped = field(st, "dropped");
-
-	printf("cluster %s   host %s   role %s   master %s   term %s\n\n", str_of(st, "cluster"),
-	       str_of(st, "host"), str_of(st, "role"), str_of(st, "master"), str_of(st, "term"));
-	print_hosts(field(st, "hosts"));
-	printf("\n");
-	print_datastores(field(st, "datastores"));
-	printf("\nVMs: %zu", array_len(field(st, "vms")));
-	printf("\ndropped packets:");
-	json_object_object_foreach(dropped, key, val)
-		printf(" %s %s", key, json_object_get_string(val));
-	printf("\n");
-}
-
-static void print_events(json_object *reply)
-{
-	json_object *evs = field(reply, "events");
-
-	for (size_t i = 0; i < array_len(evs); i++) {
-		json_object *e = json_object_array_get_idx(evs, i);
-		time_t t = (time_t)(json_object_get_int64(field(e, "unix_ms")) / 1000);
-		struct tm tm;
-		char when[32];
-
-		localtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-		printf("%s  %s\n", when, str_of(e, "text"));
-	}
-	if (array_len(evs) == 0)
-		printf("(no events)\n");
-}
-
-static void print_json(json_object *o)
-{
-	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-						      JSON_C_TO_STRING_SPACED));
-}
-
-/* `fdmctl --json hosts` prints {"hosts": [...]}: the status field by its name. */
-static void print_part_json(json_object *st, const char *key)
-{
-	json_object *o = json_object_new_object();
-	json_object *v = field(st, key);
-
-	json_object_object_add(o, key, json_object_get(v));
-	print_json(o);
-	json_object_put(o);
 }
 
 /* ------------------------------------------------------------------ commands */
@@ -408,7 +287,70 @@ static json_object *request(const char *command)
 	return req;
 }
 
-/* Builds the request for argv (after the global options); *view names what to print. */
+static const char *const priorities[] = {
+	"highest", "high", "medium", "low", "lowest", "disabled",
+};
+
+static bool valid_priority(const char *p)
+{
+	for (size_t i = 0; i < sizeof(priorities) / sizeof(priorities[0]); i++)
+		if (strcmp(p, priorities[i]) == 0)
+			return true;
+	return false;
+}
+
+/* protect VM [--priority P] [--datastore DS] */
+static int build_protect(int argc, char **argv, json_object **req)
+{
+	const char *priority = NULL, *datastore = NULL;
+
+	if (argc < 2 || argv[1][0] == '-')
+		return fail(2, "usage: fdmctl protect VM [--priority P] [--datastore DS]");
+	for (int i = 2; i < argc; i += 2) {
+		if (i + 1 == argc)
+			return fail(2, "%s needs a value", argv[i]);
+		if (strcmp(argv[i], "--priority") == 0 && valid_priority(argv[i + 1]))
+			priority = argv[i + 1];
+		else if (strcmp(argv[i], "--priority") == 0)
+			return fail(2, "--priority %s: one of highest, high, medium, low, lowest, "
+				    "disabled", argv[i + 1]);
+		else if (strcmp(argv[i], "--datastore") == 0)
+			datastore = argv[i + 1];
+		else
+			return fail(2, "protect: unknown option \"%s\" (fdmctl --help)", argv[i]);
+	}
+	*req = request("protect");
+	json_object_object_add(*req, "vm", json_object_new_string(argv[1]));
+	if (priority != NULL)
+		json_object_object_add(*req, "priority", json_object_new_string(priority));
+	if (datastore != NULL)
+		json_object_object_add(*req, "datastore", json_object_new_string(datastore));
+	return 0;
+}
+
+/* unprotect VM | maintenance enter|exit [HOST] */
+static int build_vm_or_host(int argc, char **argv, json_object **req)
+{
+	const char *cmd = argv[0];
+
+	if (strcmp(cmd, "unprotect") == 0) {
+		if (argc != 2 || argv[1][0] == '-')
+			return fail(2, "usage: fdmctl unprotect VM");
+		*req = request(cmd);
+		json_object_object_add(*req, "vm", json_object_new_string(argv[1]));
+		return 0;
+	}
+	if (argc < 2 || argc > 3 || (strcmp(argv[1], "enter") != 0 && strcmp(argv[1], "exit") != 0))
+		return fail(2, "usage: fdmctl maintenance enter|exit [HOST]");
+	*req = request(cmd);
+	json_object_object_add(*req, "action", json_object_new_string(argv[1]));
+	if (argc == 3)
+		json_object_object_add(*req, "host", json_object_new_string(argv[2]));
+	return 0;
+}
+
+/* Builds the request for argv (the command and its own arguments); *view names
+ * what to print. Every usage error is exit 2, before the agent is asked. */
 static int build_request(int argc, char **argv, json_object **req, const char **view)
 {
 	const char *cmd = argv[0];
@@ -417,7 +359,7 @@ static int build_request(int argc, char **argv, json_object **req, const char **
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "hosts") == 0 ||
 	    strcmp(cmd, "vms") == 0 || strcmp(cmd, "datastores") == 0) {
 		if (argc != 1)
-			return fail(2, "%s takes no arguments", cmd);
+			return fail(2, "%s takes no arguments (got \"%s\")", cmd, argv[1]);
 		*req = request("status");
 		return 0;
 	}
@@ -445,43 +387,63 @@ static int build_request(int argc, char **argv, json_object **req, const char **
 		json_object_object_add(*req, "since_ms", json_object_new_int64((int64_t)since));
 		return 0;
 	}
-	if (strcmp(cmd, "protect") == 0 || strcmp(cmd, "unprotect") == 0 ||
-	    strcmp(cmd, "maintenance") == 0) {
-		if (argc < 2)
-			return fail(2, "%s needs an argument (fdmctl --help)", cmd);
-		*req = request(cmd);
-		*view = "message";
-		return 0;
-	}
+	*view = "message";
+	if (strcmp(cmd, "protect") == 0)
+		return build_protect(argc, argv, req);
+	if (strcmp(cmd, "unprotect") == 0 || strcmp(cmd, "maintenance") == 0)
+		return build_vm_or_host(argc, argv, req);
 	return fail(2, "unknown command \"%s\" (fdmctl --help)", cmd);
 }
 
-static void print_reply(json_object *reply, const char *view, bool json)
+/* "--socket X", "--socket=X", "-s X" (and likewise --config, -c): true when
+ * argv[*i] is that option, with *value set and *i past it; *missing when the
+ * value is absent. */
+static bool take_value(int argc, char **argv, int *i, const char *lng, const char *shrt,
+		       const char **value, bool *missing)
 {
-	if (strcmp(view, "status") == 0 || strcmp(view, "message") == 0 ||
-	    strcmp(view, "events") == 0) {
-		if (json)
-			print_json(reply);
-		else if (strcmp(view, "status") == 0)
-			print_status(reply);
-		else if (strcmp(view, "events") == 0)
-			print_events(reply);
-		else
-			printf("%s\n", str_of(reply, "message"));
-		return;
+	const char *a = argv[*i];
+	size_t n = strlen(lng);
+
+	if (strncmp(a, lng, n) == 0 && a[n] == '=') {
+		*value = a + n + 1;
+		return true;
 	}
-	if (json) {
-		print_part_json(reply, view);
-		return;
+	if (strcmp(a, lng) != 0 && strcmp(a, shrt) != 0)
+		return false;
+	if (*i + 1 >= argc) {
+		*missing = true;
+		return true;
 	}
-	if (strcmp(view, "hosts") == 0)
-		print_hosts(field(reply, "hosts"));
-	else if (strcmp(view, "vms") == 0)
-		print_vms(field(reply, "vms"));
-	else if (strcmp(view, "datastores") == 0)
-		print_datastores(field(reply, "datastores"));
-	else if (strcmp(view, "election") == 0)
-		print_election(field(reply, "election"));
+	*value = argv[++*i];
+	return true;
+}
+
+/* The global options may also follow the command (`fdmctl status --json`,
+ * `fdmctl hosts --socket X`): take them out of argv[1..], leaving the command
+ * and its own arguments. "--" ends the options. Returns 0 or an exit status. */
+static int take_global_options(int *argc, char **argv, struct options *o)
+{
+	int out = 1;
+	bool missing = false;
+
+	for (int i = 1; i < *argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			while (++i < *argc)
+				argv[out++] = argv[i];
+			break;
+		}
+		if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0)
+			o->json = true;
+		else if (take_value(*argc, argv, &i, "--socket", "-s", &o->socket, &missing) ||
+			 take_value(*argc, argv, &i, "--config", "-c", &o->config, &missing)) {
+			if (missing)
+				return fail(2, "%s needs a value", argv[i]);
+		} else {
+			argv[out++] = argv[i];
+		}
+	}
+	*argc = out;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -500,7 +462,11 @@ int main(int argc, char **argv)
 	const char *view;
 	int opt, rc;
 
-	/* "+": options end at the command, so `election --force` reaches the command. */
+	/* fdmctl's own writes to a socket the agent closed must fail with EPIPE and a
+	 * message, not kill it silently. */
+	signal(SIGPIPE, SIG_IGN);
+	/* "+": options before the command stop at it; those after it are taken out
+	 * below, so that a command's own options (`election --force`) reach it. */
 	while ((opt = getopt_long(argc, argv, "+c:s:jh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': o.config = optarg; break;
@@ -515,14 +481,21 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* Commands that need no agent take their arguments as they come. */
 	if (strcmp(argv[optind], "keygen") == 0) {
 		if (argc - optind != 2)
 			return fail(2, "usage: fdmctl keygen FILE");
 		return keygen(argv[optind + 1]);
 	}
-	if (strcmp(argv[optind], "datastore") == 0)
-		return fdmctl_datastore(argc - optind, argv + optind, o.config, o.json);
-	rc = build_request(argc - optind, argv + optind, &req, &view);
+	argc -= optind;
+	argv += optind;
+	/* `datastore init URL [--config FILE]` parses its own options. */
+	if (strcmp(argv[0], "datastore") == 0)
+		return fdmctl_datastore(argc, argv, o.config, o.json);
+	rc = take_global_options(&argc, argv, &o);
+	if (rc != 0)
+		return rc;
+	rc = build_request(argc, argv, &req, &view);
 	if (rc != 0)
 		return rc;
 	rc = resolve_socket(&o, path, sizeof(path));
@@ -534,9 +507,9 @@ int main(int argc, char **argv)
 	if (json_object_object_get_ex(reply, "error", &err)) {
 		rc = fail(1, "%s", json_object_get_string(err));
 		if (o.json)
-			print_json(reply);
+			fdmctl_print_json(reply);
 	} else {
-		print_reply(reply, view, o.json);
+		fdmctl_print_reply(reply, view, o.json);
 	}
 	json_object_put(reply);
 	return rc;

@@ -1,6 +1,7 @@
 /* fdm, the HA agent: command line, config, then the agent's loop (agent.c).
  * Exit status: 0 clean stop, 1 failure at run time, 2 usage or config error. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,13 +72,18 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* A control client that closes before reading its answer must cost the
+	 * agent one EPIPE, not its life (SIGPIPE's default action is to exit). */
+	signal(SIGPIPE, SIG_IGN);
 	cfg = calloc(1, sizeof(*cfg));
 	agent = calloc(1, sizeof(*agent));
 	if (cfg == NULL || agent == NULL) {
 		fprintf(stderr, "fdm: out of memory\n");
 		return 1;
 	}
-	if (fdm_config_load(config, FDM_NEED_AGENT, cfg, err, sizeof(err)) < 0) {
+	/* --print-timing checks what a start would: the file is for this host. */
+	if (fdm_config_load(config, FDM_NEED_AGENT | FDM_NEED_THIS_HOST, cfg, err,
+			    sizeof(err)) < 0) {
 		fprintf(stderr, "fdm: %s\n", err);
 		rc = 2;
 	} else if (timing_only) {

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/key.h"
+
 #define FDM_MAX_HOSTS        64   /* a vSphere HA cluster's limit too */
 #define FDM_MAX_DATASTORES   32
 #define FDM_MAX_ISO_ADDRS    8
@@ -24,6 +26,11 @@ enum fdm_config_need {
 	FDM_NEED_SHIM    = 1 << 1,  /* [hostd] */
 	FDM_NEED_CONTROL = 1 << 2,  /* [control] */
 	FDM_NEED_CLUSTER = 1 << 3,  /* [cluster] id and key_file */
+	/* With FDM_NEED_AGENT: the file is for the machine we run on (the agent's
+	 * start, reload and --print-timing): [host] address must be one of its
+	 * addresses and [control] socket's directory must exist. Not for tools that
+	 * may read another host's file. */
+	FDM_NEED_THIS_HOST = 1 << 4,
 };
 
 struct fdm_peer {
@@ -77,10 +84,12 @@ struct fdm_config {
 #define FDM_DEFAULT_LIBVIRT_URI     "qemu:///system"
 #define FDM_DEFAULT_CONFIG          "/etc/fdm/fdm.conf"
 
-/* Parse and validate `path` into *out. On error returns -1 and writes one line
- * into err, "FILE:LINE: KEY: what is wrong" (no program prefix, no newline);
- * callers print it with their name and exit 2. `need` is a mask of fdm_config_need.
- * Timing inequalities are checked too when FDM_NEED_AGENT is set. */
+/* Parse and validate `path` into *out. The file must be a regular file (a FIFO
+ * or a directory is refused at once, never waited on). On error returns -1 and
+ * writes one line into err, "FILE:LINE: KEY: what is wrong" (no program prefix,
+ * no newline); callers print it with their name and exit 2. `need` is a mask of
+ * fdm_config_need. Timing inequalities and the key file are checked too when
+ * FDM_NEED_AGENT is set. */
 int fdm_config_load(const char *path, unsigned need, struct fdm_config *out,
                     char *err, size_t errlen);
 
@@ -91,10 +100,5 @@ int fdm_config_peer_index(const struct fdm_config *c, const char *host_id);
 
 /* Index of a datastore by name, or -1. */
 int fdm_config_datastore_index(const struct fdm_config *c, const char *name);
-
-/* Read the cluster key (key_file): exactly 32 bytes or more. Returns the length
- * read (>= 32) or -1 with a "FILE: why" message in err. */
-#define FDM_KEY_MAX 64
-int fdm_key_load(const char *path, uint8_t key[FDM_KEY_MAX], char *err, size_t errlen);
 
 #endif

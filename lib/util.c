@@ -1,10 +1,13 @@
-/* Clocks, bounded string copies and strict number parsing for every fdm program. */
+/* Clocks, bounded string copies, strict number parsing and the safe opening of
+ * input files, for every fdm program. */
 #include "lib/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static uint64_t clock_ms(clockid_t id)
 {
@@ -59,4 +62,33 @@ void fdm_put_be32(uint8_t *p, uint32_t v)
 uint32_t fdm_get_be32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int fdm_open_regular(const char *path, struct stat *st, const char **why)
+{
+	/* A FIFO opened for reading blocks until a writer appears, for good if none
+	 * does; with O_NONBLOCK open returns at once and fstat tells what it is. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	int flags;
+
+	if (fd < 0) {
+		*why = strerror(errno);
+		return -1;
+	}
+	if (fstat(fd, st) < 0) {
+		*why = strerror(errno);
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		*why = "not a regular file";
+		close(fd);
+		return -1;
+	}
+	/* Reads of a regular file never block anyway; clear the flag so that stdio
+	 * on top of this fd behaves as usual. */
+	flags = fcntl(fd, F_GETFL);
+	if (flags >= 0)
+		fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	return fd;
 }

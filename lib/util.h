@@ -1,11 +1,12 @@
 /* Small helpers every program shares: clocks, string copies that never overflow,
- * and parsing of numbers with range checks. No state. */
+ * parsing of numbers with range checks, and opening an input file safely. No state. */
 #ifndef FDM_UTIL_H
 #define FDM_UTIL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 /* Milliseconds on CLOCK_MONOTONIC / CLOCK_BOOTTIME / wall clock. */
 uint64_t fdm_now_mono_ms(void);
@@ -21,5 +22,12 @@ bool fdm_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 /* Big-endian u32, the length prefix of every framed message (wire, shim socket). */
 void fdm_put_be32(uint8_t *p, uint32_t v);
 uint32_t fdm_get_be32(const uint8_t *p);
+
+/* Open an existing file for reading that must be a regular file (a config or a
+ * key). O_NONBLOCK, so that a FIFO or a device named by mistake cannot hang the
+ * caller in open(); then fstat: anything but a regular file (FIFO, directory,
+ * device, socket) is refused. Returns the fd (O_CLOEXEC) with *st filled, or -1
+ * with *why set to a static text: strerror(errno), or "not a regular file". */
+int fdm_open_regular(const char *path, struct stat *st, const char **why);
 
 #endif

@@ -20,6 +20,9 @@ BINS += $(BUILD)/tests/fdm-inject
 SYSTEM_TESTS += tests/cli/test_cli.sh
 CHECK_TESTS += tests/cli/test_cli.sh
 SYSTEM_TESTS += tests/cli/test_notify.py
+# A hostile local client holding control connections cannot lock fdmctl out.
+SYSTEM_TESTS += tests/cli/test_control_flood.py
+CHECK_TESTS += tests/cli/test_control_flood.py
 
 # One scenario per file, each on its own namespace cluster of real agents.
 CLUSTER_TESTS := $(sort $(wildcard tests/cluster/test_*.py))

@@ -53,6 +53,7 @@ def body():
         other_key = c.key_file + ".copy"
         with open(c.key_file, "rb") as src, open(other_key, "wb") as dst:
             dst.write(src.read())
+        os.chmod(other_key, 0o600)      # a key others can read is refused first
         c.write_config(c.host("host-1"), text=c.config_text(c.host("host-1")).replace(
             c.key_file, other_key))
         c.kill("host-1", signal.SIGHUP)

@@ -427,6 +427,7 @@ class Run:
         for k in (self.key, self.other_key):
             with open(k, "wb") as f:
                 f.write(os.urandom(32))
+            os.chmod(k, 0o600)     # fdm_key_load refuses a key others can read
         self.conf = os.path.join(work, "fdm.conf")
         dstest.write_conf(self.conf, "c1", self.key, IO)
 

@@ -116,6 +116,17 @@ def main():
     write("config", "example", example.replace(b"/etc/fdm/authkey", b"/dev/null"))
     write("config", "minimal", b"[cluster]\nid = c\nkey_file = /dev/zero\n[host]\nid = h\n"
                                b"address = 127.0.0.1\n[peers]\nh = 127.0.0.1\n")
+    # What the value and line checks look at: every URL form, peers sharing an
+    # endpoint, a header without its ], NUL bytes, a long socket path.
+    write("config", "datastores", b"[datastores]\na = nfs://10.0.0.5/export/a\n"
+                                  b"b = nfs://[fd00::5]/x\nc = nfs://nas-1.example/x/y\n"
+                                  b"d = iscsi://10.0.0.6:3260/iqn.2026-01.lan.example:d/1\n"
+                                  b"e = iscsi://[fd00::6]:3260/eui.0123/0\nf = file:///srv/f\n"
+                                  b"g = nfs://10.0.0.5:2049/x\n")
+    write("config", "peers", b"[peers]\nh1 = 10.0.0.1\nh2 = [fd00::1]:9000\nh3 = 10.0.0.1:8182\n"
+                             b"h4 = 0.0.0.0\n[host]\naddress = ::\n")
+    write("config", "header", b"[cluster\nid = c\n[control]\nsocket = /" + b"s" * 120 + b"\n")
+    write("config", "nul", b"[cluster]\nid = c\x00d\n\x00\x00\n")
 
 
 if __name__ == "__main__":
