@@ -236,6 +236,31 @@ static void test_mixed_timing_free_lease_one_winner(void **state)
 	assert_int_equal(announced, 33);
 }
 
+/* What a peer announced is kept for as long as the agent runs: on every
+ * datastore, after the peer falls silent, and on a datastore a reload adds. */
+static void test_peer_timing_kept(void **state)
+{
+	static const char *const ids[] = { "host-1", "host-2" };
+	static const unsigned ds[] = { 3, 3 };
+	struct minicluster *mc = mc_new(ids, ds, 2, 48);
+	const struct fdm_core *c = &mc->hosts[0].core;
+
+	(void)state;
+	mc_set_timing(mc, 1, 1000, 6000);
+	while (mc->hosts[0].rx_timing_mismatch == 0)
+		mc_run(mc, MC_STEP_MS);
+	mc_kill(mc, 1);
+	mc_run(mc, 30000);
+	snprintf(mc->hosts[0].cfg.datastores[2].url, FDM_URL_MAX, "file:///ds3-moved");
+	mc_reload(mc, 0);
+	assert_string_equal(c->ds[2].url, "file:///ds3-moved");
+	for (int d = 0; d < 3; d++) {
+		assert_int_equal(fdm_lease_claim_wait(&c->ds[d].lease), 12000);
+		assert_int_equal(fdm_lease_expiry_wait(&c->ds[d].lease), 24000);
+	}
+	mc_free(mc);
+}
+
 /* DESIGN.md point 1: a heartbeat write that answers after io_timeout is a
  * failure, whatever it returned: the datastore is unreachable, not bid with,
  * and hb_ok_ms does not move. At exactly io_timeout it is in time. */
@@ -420,6 +445,7 @@ int main(void)
 		cmocka_unit_test(test_reachability_from_heartbeats),
 		cmocka_unit_test(test_mixed_timing_never_two_actors),
 		cmocka_unit_test(test_mixed_timing_free_lease_one_winner),
+		cmocka_unit_test(test_peer_timing_kept),
 		cmocka_unit_test(test_late_heartbeat_is_a_failure),
 		cmocka_unit_test(test_uninitialized_datastore),
 		cmocka_unit_test(test_down_from_start_is_logged),
