@@ -302,8 +302,9 @@ static struct fdm_lease_action plan(struct fdm_lease *l, uint64_t now)
 		 * we saw + the expiry that record announces, which is ours only if
 		 * its timing is ours. So we wait max(our expiry, the largest expiry
 		 * announced in any record read here or by any configured peer in an
-		 * authenticated packet: the owner's is one of them, however its
-		 * record was overwritten since). By induction on the owner's
+		 * authenticated packet: the owner is one of those hosts, and a
+		 * record that announces nothing, corrupt or written by an older
+		 * fdm, still has one). By induction on the owner's
 		 * writes after the content we saw: the first of them is issued
 		 * within the announced expiry - io of it and lands within the
 		 * expiry, so before our re-read, which then sees a change. A host
