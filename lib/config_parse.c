@@ -9,6 +9,7 @@
 #include <ini.h>
 
 #include "lib/config_internal.h"
+#include "lib/timing.h"
 #include "lib/util.h"
 
 /* inih's line buffer: a longer line would be split by it. */
@@ -263,9 +264,11 @@ static int set_fixed_key(struct config_parser *p, int k, const char *value)
 	case K_SHUTDOWN_TIMEOUT:
 		return set_u32(p, name, value, 1, 3600, &c->shutdown_timeout_s);
 	case K_HB_INTERVAL:
-		return set_u32(p, name, value, 100, 10000, &c->heartbeat_interval_ms);
+		return set_u32(p, name, value, FDM_HEARTBEAT_MIN_MS, FDM_HEARTBEAT_MAX_MS,
+			       &c->heartbeat_interval_ms);
 	case K_IO_TIMEOUT:
-		return set_u32(p, name, value, 500, 60000, &c->io_timeout_ms);
+		return set_u32(p, name, value, FDM_IO_TIMEOUT_MIN_MS, FDM_IO_TIMEOUT_MAX_MS,
+			       &c->io_timeout_ms);
 	case K_MAX_ATTEMPTS:
 		return set_u32(p, name, value, 1, 100, &c->max_attempts);
 	case K_HOST_FAILURES:

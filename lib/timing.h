@@ -8,6 +8,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* The [timing] values a config may hold (lib/config.c refuses any other), so
+ * the only ones a running agent can announce in its packets. */
+#define FDM_HEARTBEAT_MIN_MS 100
+#define FDM_HEARTBEAT_MAX_MS 10000
+#define FDM_IO_TIMEOUT_MIN_MS 500
+#define FDM_IO_TIMEOUT_MAX_MS 60000
+
 struct fdm_timing {
 	uint32_t heartbeat_interval_ms;  /* network heartbeat period (config) */
 	uint32_t io_timeout_ms;          /* bound on every storage I/O (config) */

@@ -166,6 +166,9 @@ enum fdm_rx fdm_core_packet(struct fdm_core *c, int from, const Fdm__Packet *p, 
 	/* A host that is stopping only finishes its lease releases. */
 	if (from < 0 || (size_t)from >= c->n_peers || (size_t)from == c->self || c->leaving)
 		return FDM_RX_IGNORED;
+	/* Its timing counts for our lease waits even when it differs from ours
+	 * (storage.c): read before the packet may be dropped for it. */
+	fdm_storage_peer_timing(c, from, p, out);
 	/* A host whose timing differs is never followed, elected or vouched for. */
 	if (!fdm_membership_timing_ok(c, from, p, now, out))
 		return FDM_RX_TIMING_MISMATCH;

@@ -199,6 +199,11 @@ struct fdm_core {
 	size_t n_reported;
 
 	struct fdm_core_ds ds[FDM_MAX_DATASTORES];
+	/* The largest io_timeout any configured peer announced in an authenticated
+	 * packet (timing refused or not), and the lease expiry derived from it:
+	 * every lease waits at least that, for as long as this agent runs, on
+	 * datastores added by a reload too (storage.c). 0: none heard. */
+	uint32_t peer_io_max_ms, peer_expiry_max_ms;
 	bool leaving;                 /* clean stop: release, then exit */
 	uint64_t born_ms;             /* fdm_core_init: this agent's start */
 	/* Another agent writes our hb record (same host id, storage.c): "" none.
@@ -332,6 +337,10 @@ void fdm_storage_init(struct fdm_core *c, size_t d, const char *url, uint64_t no
 /* After a reload: every datastore still down is logged again at its next answer. */
 void fdm_storage_reloaded(struct fdm_core *c);
 void fdm_storage_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
+/* An authenticated packet of a configured peer, before any check of its
+ * timing: the lease waits cover the timing it announces. */
+void fdm_storage_peer_timing(struct fdm_core *c, int from, const Fdm__Packet *p,
+			     struct fdm_actions *out);
 /* The reachable set changed (from storage results): feeds bids. */
 void fdm_core_datastores(struct fdm_core *c, uint32_t mask, uint64_t now,
 			 struct fdm_actions *out);

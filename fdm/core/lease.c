@@ -22,8 +22,10 @@
  * - Hosts whose configured timing differs (a rolling change, a typo): every
  *   record carries its writer's io and expiry, and the writer keeps the promise
  *   its record makes (its writes land within its own expiry of the one a
- *   contender saw). A contender therefore waits the larger of its own values and
- *   those it has read in records here; see plan() for each wait.
+ *   contender saw). A contender therefore waits the larger of its own values,
+ *   those it has read in records here, and those any configured peer has
+ *   announced in an authenticated packet (a host that never wrote here is
+ *   invisible to the storage, not to the network); see plan() for each wait.
  */
 #include "fdm/core/lease.h"
 
@@ -140,6 +142,16 @@ static bool observe(struct fdm_lease *l, uint64_t now, const struct fdm_lease_vi
 	if (v->kind == FDM_LEASE_VIEW_VALID && v->rec.expiry_ms > l->max_expiry_seen_ms)
 		l->max_expiry_seen_ms = v->rec.expiry_ms;
 	return changed;
+}
+
+void fdm_lease_note_peer_timing(struct fdm_lease *l, uint32_t io_ms, uint32_t expiry_ms)
+{
+	/* Kept for as long as this agent runs, like what records announce: a
+	 * host heard once may contend later, with its network cut. */
+	if (io_ms > l->max_io_seen_ms)
+		l->max_io_seen_ms = io_ms;
+	if (expiry_ms > l->max_expiry_seen_ms)
+		l->max_expiry_seen_ms = expiry_ms;
 }
 
 static uint64_t max_u64(uint64_t a, uint64_t b)
@@ -289,7 +301,10 @@ static struct fdm_lease_action plan(struct fdm_lease *l, uint64_t now)
 		 * "Expiry" is the OWNER's: its writes land by the issue of the one
 		 * we saw + the expiry that record announces, which is ours only if
 		 * its timing is ours. So we wait max(our expiry, the largest expiry
-		 * announced in any record read here). By induction on the owner's
+		 * announced in any record read here or by any configured peer in an
+		 * authenticated packet: the owner is one of those hosts, and a
+		 * record that announces nothing, corrupt or written by an older
+		 * fdm, still has one). By induction on the owner's
 		 * writes after the content we saw: the first of them is issued
 		 * within the announced expiry - io of it and lands within the
 		 * expiry, so before our re-read, which then sees a change. A host
@@ -308,14 +323,22 @@ static struct fdm_lease_action plan(struct fdm_lease *l, uint64_t now)
 		 * 2 x that io every such write has landed, so the re-read shows the
 		 * last one and at most one contender finds its own record
 		 * (Chockler-Malkhi). The io is the CONTENDER's, so the wait is
-		 * 2 x max(our io, the largest io announced in any record read here):
-		 * it covers the previous owner contending again, and every host
-		 * whose record we have seen. A contender with a longer io that has
-		 * never written here is beyond what storage can tell us: its write
-		 * may land after our re-read; then either our renewal lands after
-		 * it (its re-read sees ours, it backs off) or our next renewal read
-		 * sees its record and ends our ownership before its own, longer,
-		 * claim wait is over, unless its io is under 1.5 x ours. */
+		 * 2 x the largest of: our io; any io announced in a record read
+		 * here (the previous owner contending again, every host that wrote
+		 * here); any io a configured peer announced in an authenticated
+		 * packet, even one refused for its timing. A host with a longer io
+		 * that never wrote here is invisible to the storage; the network
+		 * hears it, and its packets carry its timing
+		 * (fdm_lease_note_peer_timing, test_storage.c
+		 * test_mixed_timing_free_lease_one_winner).
+		 * What remains is a host we never heard and whose record we never
+		 * saw. Its write may land after our re-read, and both of us find
+		 * our own record. Then either our renewal lands after its write
+		 * (its re-read sees ours, it backs off), or our renewals all landed
+		 * before it: our next renewal read (within our io) sees its record
+		 * and we stop acting by our last write + acting (2 x our io), before
+		 * its own claim wait (2 x its longer io) ends. Two winners for a
+		 * while, one after the other, never two acting at once. */
 		due = l->claim_done_ms + fdm_lease_claim_wait(l);
 		break;
 	case FDM_LEASE_HELD:

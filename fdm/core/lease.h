@@ -14,7 +14,8 @@
  * says (DESIGN.md point 1): its content is stale, and a write that took longer
  * may land later than the waits below allow for.
  * Every record written carries this host's io_timeout and expiry; a contender
- * waits the larger of its own and those it has read here (lease.c says why).
+ * waits the larger of its own and those it has read here, or that a peer has
+ * announced in its packets (fdm_lease_note_peer_timing; lease.c says why).
  * The algorithm is sanlock's delta lease after Chockler and Malkhi, "Light-Weight
  * Leases for Storage-Centric Coordination" (2004); lease.c explains each wait. */
 #ifndef FDM_CORE_LEASE_H
@@ -79,7 +80,8 @@ struct fdm_lease {
 	struct fdm_lease_view last;
 	uint64_t unchanged_since_ms;
 	uint64_t max_generation;
-	/* The largest timing any writer announced in a record read here (0: none). */
+	/* The largest timing any writer announced in a record read here, or any
+	 * configured peer in an authenticated packet (0: none). Never lowered. */
 	uint32_t max_io_seen_ms;
 	uint32_t max_expiry_seen_ms;
 
@@ -112,6 +114,11 @@ struct fdm_lease_action fdm_lease_read_done(struct fdm_lease *l, uint64_t now_ms
 					    const struct fdm_lease_view *view);
 /* The WRITE finished (ok false: failed or timed out; it may still land late). */
 struct fdm_lease_action fdm_lease_write_done(struct fdm_lease *l, uint64_t now_ms, bool ok);
+
+/* A configured peer announced this io_timeout and the lease expiry derived
+ * from it (lib/timing.c) in an authenticated packet: the waits cover it from
+ * now on, even if it never writes here (see plan() in lease.c). Only raises. */
+void fdm_lease_note_peer_timing(struct fdm_lease *l, uint32_t io_ms, uint32_t expiry_ms);
 
 /* Queries. */
 bool fdm_lease_held(const struct fdm_lease *l);

@@ -89,6 +89,40 @@ void fdm_storage_init(struct fdm_core *c, size_t d, const char *url, uint64_t no
 	/* Nonces only need to differ between this host's attempts and other hosts'
 	 * records; the incarnation (wall clock at start) and index make them so. */
 	fdm_lease_init(&s->lease, self_id(c), &lt, c->incarnation * 64 + d, now);
+	fdm_lease_note_peer_timing(&s->lease, c->peer_io_max_ms, c->peer_expiry_max_ms);
+}
+
+/* A peer's timing, as its packets announce it, widens our lease waits (lease.c,
+ * plan(): the claim wait covers the io of every contender, the expiry wait the
+ * expiry of every owner). A contender that never wrote on a datastore leaves
+ * no timing there for us to read; the network may still hear it, even cut off
+ * from it later, or refused for its timing. Only a pair that a config may hold
+ * and lib/timing.c accepts is taken: no agent runs with another, and an absurd
+ * value must not hold every acquisition off for days. */
+void fdm_storage_peer_timing(struct fdm_core *c, int from, const Fdm__Packet *p,
+			     struct fdm_actions *out)
+{
+	struct fdm_timing t;
+	char err[256];
+
+	if (!p->has_heartbeat_interval_ms || !p->has_io_timeout_ms ||
+	    p->io_timeout_ms <= c->peer_io_max_ms)
+		return;
+	if (p->heartbeat_interval_ms < FDM_HEARTBEAT_MIN_MS ||
+	    p->heartbeat_interval_ms > FDM_HEARTBEAT_MAX_MS ||
+	    p->io_timeout_ms < FDM_IO_TIMEOUT_MIN_MS || p->io_timeout_ms > FDM_IO_TIMEOUT_MAX_MS ||
+	    fdm_timing_derive(p->heartbeat_interval_ms, p->io_timeout_ms, &t, err, sizeof(err)) < 0)
+		return;
+	c->peer_io_max_ms = t.io_timeout_ms;
+	if (t.lease_expiry_ms > c->peer_expiry_max_ms)
+		c->peer_expiry_max_ms = t.lease_expiry_ms;
+	for (size_t d = 0; d < c->n_datastores; d++)
+		fdm_lease_note_peer_timing(&c->ds[d].lease, c->peer_io_max_ms, c->peer_expiry_max_ms);
+	if (t.io_timeout_ms > c->timing.io_timeout_ms)
+		fdm_core_log(out, "%s: host %s announces io_timeout %u ms, ours %u ms: lease "
+			     "waits on every datastore now cover it (claim %u ms, expiry %u ms)",
+			     self_id(c), c->peers[from].id, t.io_timeout_ms,
+			     c->timing.io_timeout_ms, 2 * t.io_timeout_ms, t.lease_expiry_ms);
 }
 
 void fdm_storage_reloaded(struct fdm_core *c)

@@ -406,11 +406,29 @@ static void test_idle_observation_counts(void **state)
 	assert_int_equal(a.io, FDM_LEASE_IO_WRITE);       /* unchanged for 6 io already */
 }
 
+/* What peers announce only ever raises the waits, and never below our own. */
+static void test_peer_timing_only_raises(void **state)
+{
+	struct fdm_lease l;
+
+	(void)state;
+	fdm_lease_init(&l, "host-1", &T, 1, 0);
+	fdm_lease_note_peer_timing(&l, IO / 2, 2 * IO);         /* shorter than ours */
+	assert_int_equal(fdm_lease_claim_wait(&l), 2 * IO);
+	assert_int_equal(fdm_lease_expiry_wait(&l), 4 * IO);
+	fdm_lease_note_peer_timing(&l, 3 * IO, 12 * IO);
+	fdm_lease_note_peer_timing(&l, 2 * IO, 8 * IO);         /* another, shorter peer */
+	assert_int_equal(fdm_lease_claim_wait(&l), 6 * IO);
+	assert_int_equal(fdm_lease_expiry_wait(&l), 12 * IO);
+}
+
 /* ------------------------------------------------------------ event tables */
 
 enum ev { E_WANT, E_RELEASE, E_TICK, E_READ_OK, E_READ_FAIL, E_WRITE_OK, E_WRITE_FAIL };
-/* D_SLOW_WRITES: host-2 writes with io 2000 and expiry 8000 (twice ours). */
-enum disk_op { D_AS_IS, D_OTHER_WRITES, D_OTHER_RELEASES, D_SLOW_WRITES };
+/* D_SLOW_WRITES: host-2 writes with io 2000 and expiry 8000 (twice ours).
+ * D_PEER_ANNOUNCES: no write; host-2's packets announce io 2000 and expiry
+ * 8000 (fdm_lease_note_peer_timing). */
+enum disk_op { D_AS_IS, D_OTHER_WRITES, D_OTHER_RELEASES, D_SLOW_WRITES, D_PEER_ANNOUNCES };
 
 struct tstep {
 	enum ev ev;
@@ -537,6 +555,55 @@ static const struct tseq seqs[] = {
 		{ E_READ_OK, 12030, D_AS_IS, W, FDM_LEASE_NOTE_ACQUIRED, 0, 3, "host-1", 0, 4000 },
 		{ E_WRITE_OK, 12040, D_AS_IS, N, NONE, 0, 0, NULL, 12030 + 2000, 0 },
 	} },
+	/* Issue 14: a contender with a longer io that never wrote here leaves
+	 * nothing on the disk; its packets announce its timing. The claim wait
+	 * after our write on a free record is then 2 x its io (4000), and our
+	 * acquisition record announces an expiry that covers it (6000). */
+	{ "a peer's longer io, from its packets: the claim wait is 2 x its io", {
+		{ E_WANT, 0, D_PEER_ANNOUNCES, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 10, D_AS_IS, W, NONE, 0, 1, "host-1", 0, 6000 },
+		{ E_WRITE_OK, 20, D_AS_IS, N, NONE, 4020, 0, NULL, 0, 0 },
+		{ E_TICK, 4020, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 4030, D_AS_IS, W, FDM_LEASE_NOTE_ACQUIRED, 0, 1, "host-1", 0, 4000 },
+		{ E_WRITE_OK, 4040, D_AS_IS, N, NONE, 0, 0, NULL, 4030 + 2000, 0 },
+	} },
+	/* Heard while our claim waits: the re-read waits for it too. Our record
+	 * promised writes only until 10 + 4000 - 1000, so the re-read at 4030
+	 * is too late to act on: not won, never unsafe. */
+	{ "a peer's longer io heard during our claim wait: the re-read waits for it", {
+		{ E_WANT, 0, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 10, D_AS_IS, W, NONE, 0, 1, "host-1", 0, 4000 },
+		{ E_WRITE_OK, 20, D_AS_IS, N, NONE, 2020, 0, NULL, 0, 0 },
+		{ E_TICK, 1000, D_PEER_ANNOUNCES, N, NONE, 4020, 0, NULL, 0, 0 },
+		{ E_TICK, 2020, D_AS_IS, N, NONE, 4020, 0, NULL, 0, 0 },
+		{ E_TICK, 4020, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 4030, D_AS_IS, N, FDM_LEASE_NOTE_RACE_LOST, 5020, 0, NULL, 0, 0 },
+	} },
+	/* The owner's record carries no timing we can use (here none at all);
+	 * a peer announced expiry 8000: the confirming read waits that long. */
+	{ "a peer's longer expiry, from its packets: the expiry wait is its expiry", {
+		{ E_WANT, 0, D_PEER_ANNOUNCES, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 10, D_OTHER_WRITES, N, NONE, 1000, 0, NULL, 0, 0 },
+		{ E_TICK, 1000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 1010, D_AS_IS, N, NONE, 2000, 0, NULL, 0, 0 },
+		{ E_TICK, 2000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 2010, D_AS_IS, N, NONE, 3000, 0, NULL, 0, 0 },
+		{ E_TICK, 3000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 3010, D_AS_IS, N, NONE, 4000, 0, NULL, 0, 0 },
+		{ E_TICK, 4000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 4005, D_AS_IS, N, NONE, 5000, 0, NULL, 0, 0 },   /* own expiry: 4010 */
+		{ E_TICK, 5000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 5010, D_AS_IS, N, NONE, 6000, 0, NULL, 0, 0 },   /* own expiry: a write */
+		{ E_TICK, 6000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 6010, D_AS_IS, N, NONE, 7000, 0, NULL, 0, 0 },
+		{ E_TICK, 7000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 7010, D_AS_IS, N, NONE, 8000, 0, NULL, 0, 0 },
+		{ E_TICK, 8000, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 8005, D_AS_IS, N, NONE, 8010, 0, NULL, 0, 0 },   /* issued before 10 + 8000 */
+		{ E_TICK, 8010, D_AS_IS, R, NONE, 0, 0, NULL, 0, 0 },
+		{ E_READ_OK, 8015, D_AS_IS, W, NONE, 0, 3, "host-1", 0, 6000 },
+		{ E_WRITE_OK, 8020, D_AS_IS, N, NONE, 12020, 0, NULL, 0, 0 },  /* 2 x its io */
+	} },
 	/* DESIGN.md point 1: an I/O that completes after issue + io failed,
 	 * whatever it returned. In time at exactly issue + io. */
 	{ "a renewal that succeeds late does not extend acting", {
@@ -598,6 +665,8 @@ static void test_event_tables(void **state)
 				disk_put_owner(&d, "", 2, ++other_renewal);
 			else if (st->disk == D_SLOW_WRITES)
 				disk_put(&d, &slow);
+			else if (st->disk == D_PEER_ANNOUNCES)
+				fdm_lease_note_peer_timing(&l, 2 * IO, 8 * IO);
 			switch (st->ev) {
 			case E_WANT: a = fdm_lease_want(&l, st->t); break;
 			case E_RELEASE: a = fdm_lease_release(&l, st->t); break;
@@ -653,6 +722,7 @@ int main(void)
 		cmocka_unit_test(test_release_during_acquisition),
 		cmocka_unit_test(test_stray_completion_counted),
 		cmocka_unit_test(test_idle_observation_counts),
+		cmocka_unit_test(test_peer_timing_only_raises),
 		cmocka_unit_test(test_event_tables),
 	};
 

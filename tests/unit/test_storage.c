@@ -183,6 +183,86 @@ static void test_mixed_timing_never_two_actors(void **state)
 	mc_free(mc);
 }
 
+/* DESIGN.md point 1, hosts whose timing differs, on a FREE lease (issue 14):
+ * host-1 (io 500, claim wait 1000) and host-2 (io 6000, storage answering in
+ * 2900) start, exchange one packet each (refused: timing differs), then are
+ * cut off from each other; both become master and contend for free leases
+ * that neither has written. host-2's read of the free record can end just
+ * before host-1's acquisition write lands, and its own write land 2900 later:
+ * after host-1's re-read if host-1 waited only 2 x its own io. Both would then
+ * find their own record (two winners of one race); host-1 would act until its
+ * next renewal read sees host-2's record. host-1 heard host-2 announce io 6000
+ * in that one packet, so it waits 2 x 6000 and sees the late write at its
+ * re-read. (When that packet arrives during host-1's claim, the re-read waits
+ * for it too and ends past what host-1's record promised: not won, retried.)
+ * Start offsets across host-2's read period: never two actors, and no
+ * acquisition is ever overturned by the other host's write. */
+static void test_mixed_timing_free_lease_one_winner(void **state)
+{
+	static const char *const ids[] = { "host-1", "host-2" };
+	static const unsigned ds[] = { 3, 3 };
+	unsigned overturned = 0, announced = 0, won_by_2 = 0, runs = 0;
+
+	(void)state;
+	for (uint64_t offset = 0; offset < 6000; offset += 500, runs++) {
+		struct minicluster *mc = mc_new(ids, ds, 2, 47 + (uint32_t)offset);
+
+		mc->watch = "lost: the record is no longer ours";
+		mc->log_watch = "host-1: host host-2 announces io_timeout 6000 ms, ours 500 ms";
+		mc_kill(mc, 0);
+		mc_set_timing(mc, 0, 500, 500);
+		mc_kill(mc, 0);
+		mc_set_timing(mc, 1, 1000, 6000);
+		mc->hosts[1].storage_ms = 2900;
+		mc_run(mc, offset);
+		mc_start(mc, 0);
+		while (mc->hosts[0].rx_timing_mismatch == 0 || mc->hosts[1].rx_timing_mismatch == 0)
+			mc_run(mc, MC_STEP_MS);
+		mc->blocked[0][1] = mc->blocked[1][0] = true;
+		mc_run(mc, 90000);   /* a wait that grew during a claim: not won, retried */
+		assert_int_equal(mc_count_masters(mc), 2);
+		for (int d = 0; d < 3; d++) {
+			assert_true(mc_lease_actor(mc, d) >= 0);
+			won_by_2 += mc_lease_actor(mc, d) == 1;
+		}
+		if (mc->lease_violations != 0 || mc->watch_hits != 0)
+			mc_dump(mc);
+		assert_int_equal(mc->lease_violations, 0);
+		overturned += mc->watch_hits;
+		announced += mc->log_watch_hits;
+		mc_free(mc);
+	}
+	printf("      %u start offsets: %u acquisitions overturned, io 6000 announced %u times, "
+	       "%u of %u leases to host-2\n", runs, overturned, announced, won_by_2, 3 * runs);
+	assert_int_equal(overturned, 0);
+	assert_int_equal(announced, runs);
+}
+
+/* What a peer announced is kept for as long as the agent runs: on every
+ * datastore, after the peer falls silent, and on a datastore a reload adds. */
+static void test_peer_timing_kept(void **state)
+{
+	static const char *const ids[] = { "host-1", "host-2" };
+	static const unsigned ds[] = { 3, 3 };
+	struct minicluster *mc = mc_new(ids, ds, 2, 48);
+	const struct fdm_core *c = &mc->hosts[0].core;
+
+	(void)state;
+	mc_set_timing(mc, 1, 1000, 6000);
+	while (mc->hosts[0].rx_timing_mismatch == 0)
+		mc_run(mc, MC_STEP_MS);
+	mc_kill(mc, 1);
+	mc_run(mc, 30000);
+	snprintf(mc->hosts[0].cfg.datastores[2].url, FDM_URL_MAX, "file:///ds3-moved");
+	mc_reload(mc, 0);
+	assert_string_equal(c->ds[2].url, "file:///ds3-moved");
+	for (int d = 0; d < 3; d++) {
+		assert_int_equal(fdm_lease_claim_wait(&c->ds[d].lease), 12000);
+		assert_int_equal(fdm_lease_expiry_wait(&c->ds[d].lease), 24000);
+	}
+	mc_free(mc);
+}
+
 /* DESIGN.md point 1: a heartbeat write that answers after io_timeout is a
  * failure, whatever it returned: the datastore is unreachable, not bid with,
  * and hb_ok_ms does not move. At exactly io_timeout it is in time. */
@@ -366,6 +446,8 @@ int main(void)
 		cmocka_unit_test(test_partition_never_two_owners),
 		cmocka_unit_test(test_reachability_from_heartbeats),
 		cmocka_unit_test(test_mixed_timing_never_two_actors),
+		cmocka_unit_test(test_mixed_timing_free_lease_one_winner),
+		cmocka_unit_test(test_peer_timing_kept),
 		cmocka_unit_test(test_late_heartbeat_is_a_failure),
 		cmocka_unit_test(test_uninitialized_datastore),
 		cmocka_unit_test(test_down_from_start_is_logged),
