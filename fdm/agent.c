@@ -73,6 +73,9 @@ static void execute(struct fdm_agent *a, uint64_t now)
 		case FDM_ACT_STORAGE:
 			fdm_datastores_submit(&a->datastores, act);
 			break;
+		case FDM_ACT_POWER_ON:
+			/* VM protection: wired to the local shim next (vmhost.c). */
+			break;
 		}
 	}
 	if (acts->overflow)

@@ -216,6 +216,12 @@ void fdm_datastores_submit(struct fdm_datastores *dss, const struct fdm_action *
 		req.op = FDM_DSIO_LEASE_WRITE;
 		req.lease = a->lease;
 		break;
+	case FDM_STORAGE_VMLIST_READ:
+	case FDM_STORAGE_POWERON_WRITE:
+	case FDM_STORAGE_HOSTS_READ:
+	case FDM_STORAGE_VMLIST_WRITE:
+		/* VM protection: not performed yet (the core does not ask for them). */
+		return;
 	case FDM_STORAGE_OP_COUNT:
 		return;
 	}

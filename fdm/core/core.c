@@ -84,6 +84,7 @@ int fdm_core_init(struct fdm_core *c, const struct fdm_config *cfg,
 	c->master = -1;
 	c->role = FDM_ROLE_ELECTION;
 	c->role_since_ms = now;
+	fdm_ha_init(c);
 	return 0;
 }
 

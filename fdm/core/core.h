@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fdm/core/ha.h"
 #include "fdm/core/lease.h"
 #include "lib/config.h"
 #include "lib/timing.h"
@@ -212,6 +213,8 @@ struct fdm_core {
 	uint64_t impostor_incarnation;   /* the other incarnation seen last */
 	uint64_t impostor_seen_ms;
 	uint64_t impostor_logged_ms;
+
+	struct fdm_ha ha;             /* VM protection (ha.h, vms.c) */
 };
 
 /* ------------------------------------------------------------------ actions */
@@ -223,12 +226,19 @@ enum fdm_action_kind {
 	FDM_ACT_LOG,         /* one log line, text */
 	FDM_ACT_ROLE,        /* role changed (shell: sd_notify STATUS) */
 	FDM_ACT_STORAGE,     /* one I/O on datastore `ds`: op (and lease for a write) */
+	FDM_ACT_POWER_ON,    /* power VM `vm` of datastore `ds` on here (restarts) */
 };
 
 /* The storage I/O the core asks the shell for; each ends in fdm_core_storage_done.
  * HB_READ reads this host's own hb record. */
 enum fdm_storage_op { FDM_STORAGE_HB_WRITE, FDM_STORAGE_LEASE_READ, FDM_STORAGE_LEASE_WRITE,
-		      FDM_STORAGE_HB_READ, FDM_STORAGE_OP_COUNT };
+		      FDM_STORAGE_HB_READ,
+		      /* VM protection (ha.h): */
+		      FDM_STORAGE_VMLIST_READ,     /* every host: d's protectedlist, VM part */
+		      FDM_STORAGE_POWERON_WRITE,   /* every host: its poweron record on d */
+		      FDM_STORAGE_HOSTS_READ,      /* master: every other host's hb + poweron */
+		      FDM_STORAGE_VMLIST_WRITE,    /* master: fdm_ha_vmlist_desired, written */
+		      FDM_STORAGE_OP_COUNT };
 
 /* How it ended. ANSWERED: the datastore answered but did not take the write yet
  * (an iSCSI host slot being claimed): reachable, not written. UNINITIALIZED: it
@@ -244,6 +254,9 @@ struct fdm_storage_outcome {
 	const char *why;                     /* not OK: one line from the backend (or NULL) */
 	const struct fdm_lease_view *lease;  /* LEASE_READ, OK: what it found */
 	uint64_t hb_incarnation;             /* HB_READ, OK: its writer's; 0 never written */
+	const struct fdm_vmlist_view *vmlist;     /* VMLIST_READ, OK */
+	const struct fdm_host_records *hosts;     /* HOSTS_READ, OK: n_hosts of them */
+	size_t n_hosts;
 };
 
 #define FDM_ACTIONS_MAX (4 * FDM_MAX_HOSTS + 16)
@@ -261,6 +274,8 @@ struct fdm_action {
 	 * shell should abort the I/O by then (dsio deadline). */
 	uint64_t deadline_ms;
 	bool warning;                 /* FDM_ACT_LOG: an operator must act */
+	char vm[FDM_VM_NAME_MAX];     /* FDM_ACT_POWER_ON */
+	uint32_t restarts;            /* FDM_ACT_POWER_ON: the count it is ordered under */
 	char text[FDM_LOG_MAX];
 };
 

@@ -408,6 +408,12 @@ void fdm_core_storage_done(struct fdm_core *c, int d, enum fdm_storage_op op,
 		s->lease_busy = false;
 		follow_lease(c, d, fdm_lease_write_done(&s->lease, now, ok), now, out);
 		break;
+	case FDM_STORAGE_VMLIST_READ:
+	case FDM_STORAGE_POWERON_WRITE:
+	case FDM_STORAGE_HOSTS_READ:
+	case FDM_STORAGE_VMLIST_WRITE:
+		/* VM protection (ha.h): scheduled and handled by the HA plumbing. */
+		break;
 	case FDM_STORAGE_OP_COUNT:
 		return;
 	}

@@ -408,7 +408,7 @@ static void test_impostor_needs_two_sightings(void **state)
 	static const unsigned ds[] = { 3, 3 };
 	struct minicluster *mc = mc_new(ids, ds, 2, 46);
 	struct fdm_core *c = &mc->hosts[0].core;
-	struct fdm_storage_outcome ok = { FDM_STORAGE_OK, NULL, NULL, 0 };
+	struct fdm_storage_outcome ok = { .result = FDM_STORAGE_OK };
 	struct fdm_actions *out = &mc->actions;
 	uint64_t now = mc->now + 3000;   /* past start + io */
 

@@ -1,0 +1,304 @@
+/* VM protection in the core (DESIGN.md "Restart", safety point 2): what every
+ * host knows of the protected VMs and their hosts, and the interface through which
+ * the shell feeds it and carries out its decisions. Pure, like the rest of the
+ * core: the shell reads records and heartbeats, the core decides; vms.c holds the
+ * decisions (verdicts, the restart rule, placement, retries), this header the data.
+ *
+ * Where each piece of evidence comes from:
+ *   protectedlist of d (VM part)   every host reads it every io: the VMs homed on
+ *                                  d, their restart counts, maintenance, `stopped`
+ *   host-<h>-poweron on d          h writes it every io: the VMs homed on d that h
+ *                                  runs, with the generation and restart counts it
+ *                                  last read there (the echo that makes it count)
+ *   host-<h>-hb on d               h writes it every io; the master reads it for
+ *                                  its dead verdict
+ *   slave heartbeat of h           VMs h runs, free memory, VMs that stopped on h
+ *                                  and why, results of power-on orders
+ *   the local hostd-shim           the same for this host (vmhost.c in the shell)
+ *
+ * Memory: every table is fixed-size (FDM_MAX_VMS protected VMs in the cluster,
+ * FDM_MAX_HOSTS hosts); the per-(VM, host) evidence is 8 bytes. */
+#ifndef FDM_CORE_HA_H
+#define FDM_CORE_HA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/config.h"
+#include "proto/fdm.pb-c.h"
+
+#define FDM_MAX_VMS        512     /* protected VMs per cluster */
+#define FDM_VM_NAME_MAX    64      /* libvirt allows longer: protect refuses them */
+#define FDM_UUID_MAX       37
+#define FDM_HA_WHY_MAX     160
+#define FDM_MAX_ORDERS     32      /* power-on orders in flight to one host */
+#define FDM_MAX_LOCAL_VMS  1024    /* domains listed by the local shim */
+
+/* INTERFACE.md VM states. */
+enum fdm_vm_state {
+	FDM_VM_PROTECTED,        /* in a protectedlist, running where expected */
+	FDM_VM_RESTARTING,       /* a power-on order is out */
+	FDM_VM_RESTART_PENDING,  /* not running, waiting: evidence, capacity or a retry */
+	FDM_VM_FAILED,           /* max_attempts power-ons failed */
+	FDM_VM_ISOLATED_OFF,     /* powered off by an isolation response (HA part 2) */
+	FDM_VM_STOPPED,          /* shut down by its guest or an operator: stays off */
+	FDM_VM_UNPROTECTED,      /* (display only: a running domain not protected) */
+	FDM_VM_STATE_COUNT
+};
+const char *fdm_vm_state_name(enum fdm_vm_state s);
+
+/* Why a domain stopped, as the shim reports it (libvirt's lifecycle detail). */
+enum fdm_stop_reason { FDM_STOP_CRASHED, FDM_STOP_USER, FDM_STOP_OTHER };
+
+/* ------------------------------------------------------------- shell -> core */
+
+/* One VM of a protectedlist as read from d (XML stays in the shell). */
+struct fdm_vmlist_entry {
+	char name[FDM_VM_NAME_MAX];
+	char uuid[FDM_UUID_MAX];
+	Fdm__Priority priority;
+	uint32_t restarts;
+	uint64_t memory_kib;
+	bool stopped;                  /* shut down by its guest or an operator */
+};
+
+/* What one read of d's protectedlist (VM part) found. */
+struct fdm_vmlist_view {
+	bool empty;                    /* never written: no VM homed on d */
+	uint64_t generation;           /* lease generation it was written under */
+	size_t n;
+	const struct fdm_vmlist_entry *vms;
+	uint64_t maintenance_mask;     /* peer indices in maintenance */
+};
+
+/* One host's poweron record on d, as the master read it. */
+struct fdm_poweron_view {
+	bool empty;                    /* never written */
+	uint64_t generation_seen;      /* lease generation it echoes */
+	bool stopped;                  /* its agent stopped cleanly */
+	bool isolated;
+	size_t n_runs;
+	const char (*runs)[FDM_VM_NAME_MAX];     /* VMs homed on d it runs */
+	size_t n_seen;
+	const char (*seen_names)[FDM_VM_NAME_MAX];  /* restart counts it echoes */
+	const uint32_t *seen_restarts;
+};
+
+/* One host's hb record on d as the master read it: content changes with every
+ * write (fingerprint); `issued_ms`: when the read was asked for. */
+struct fdm_hb_view {
+	bool ok;                       /* the read answered (empty counts as content) */
+	uint32_t fingerprint;
+};
+
+/* A VM that stopped on a host, reported once (seq rises per host). */
+struct fdm_vm_stop {
+	char name[FDM_VM_NAME_MAX];
+	enum fdm_stop_reason reason;
+	uint64_t seq;
+};
+
+/* The result of a power-on order, keyed by (name, restarts). */
+struct fdm_order_result {
+	char name[FDM_VM_NAME_MAX];
+	uint32_t restarts;
+	bool ok;
+	char message[FDM_HA_WHY_MAX];
+};
+
+/* A power-on order of the master: power `name` of datastore `ds` on, the restart
+ * count it was written under being `restarts`. Idempotent: a host carries out a
+ * given (name, restarts) once, and reports the result until it is acked. */
+struct fdm_order {
+	char name[FDM_VM_NAME_MAX];
+	int ds;
+	uint32_t restarts;
+	uint64_t issued_ms;            /* master side: when it went out */
+};
+
+/* What a slave heartbeat reports (decoded by membership.c from SlaveHeartbeat). */
+struct fdm_slave_report {
+	uint64_t free_kib, total_kib;
+	size_t n_runs;
+	const char (*runs)[FDM_VM_NAME_MAX];
+	size_t n_stops;
+	const struct fdm_vm_stop *stops;
+	size_t n_results;
+	const struct fdm_order_result *results;
+};
+
+/* This host, from its shim (vmhost.c): domains running, memory, when listed. */
+struct fdm_local_view {
+	bool connected;
+	uint64_t listed_ms;            /* the listing was taken at (core clock) */
+	uint64_t free_kib, total_kib;
+	size_t n_runs;
+	const char (*runs)[FDM_VM_NAME_MAX];
+};
+
+/* ---------------------------------------------------------- the core's tables */
+
+/* What the master knows of VM v on host h. */
+struct fdm_vm_evidence {
+	uint32_t poweron_restarts;     /* restart count h's poweron record echoes */
+	bool poweron;                  /* ... v was listed in it with a count */
+	bool poweron_runs;
+	bool net_runs;                 /* h's latest heartbeat lists v running */
+};
+
+struct fdm_vm {
+	bool used;
+	char name[FDM_VM_NAME_MAX];
+	char uuid[FDM_UUID_MAX];
+	int ds;                        /* home datastore (config index) */
+	Fdm__Priority priority;
+	uint64_t memory_kib;
+	uint32_t restarts;             /* in the protectedlist */
+	bool stopped;                  /* in the protectedlist */
+
+	enum fdm_vm_state state;
+	int host;                      /* where it runs (peer index), -1 none known */
+	uint32_t attempts;             /* power-ons tried since it went down */
+	uint64_t first_attempt_ms;
+	uint64_t next_attempt_ms;
+	uint64_t last_restart_ms;      /* our last order (master clock), 0 none */
+	int order_host;                /* where the order went, -1 none */
+	int avoid_host;                /* where the last attempt failed, -1 */
+	char waiting[FDM_HA_WHY_MAX];  /* what holds it back now (fdmctl vms) */
+	char last_failure[FDM_HA_WHY_MAX];
+
+	struct fdm_vm_evidence ev[FDM_MAX_HOSTS];
+};
+
+/* What the master knows of a host for VM protection. */
+struct fdm_ha_host {
+	uint64_t free_kib, total_kib;
+	bool maintenance;
+	/* Its latest slave heartbeat: the send time (our clock) of the master
+	 * heartbeat it echoed; 0: none since we became master. */
+	uint64_t net_echo_sent_ms;
+	uint64_t last_stop_seq;        /* stops already taken into account */
+	struct fdm_order orders[FDM_MAX_ORDERS];   /* out to it, not yet answered */
+	size_t n_orders;
+	/* Per datastore: its hb record as our reads saw it (verdict.c inputs). */
+	struct {
+		bool seen;
+		uint32_t fingerprint;
+		uint64_t unchanged_since_ms;
+		uint64_t last_read_issued_ms;
+		bool poweron_seen;
+		uint64_t poweron_generation;
+	} ds[FDM_MAX_DATASTORES];
+};
+
+/* Per datastore: the protectedlist as last read, and the master's pending edits. */
+struct fdm_ha_ds {
+	bool listed;                   /* a good read of the VM list happened */
+	uint64_t generation;
+	uint64_t lease_acquired_ms;    /* master: when we acquired d's lease, 0 not held */
+	bool write_pending;            /* the VM list must be written (edits below) */
+	bool writing;
+};
+
+struct fdm_ha {
+	struct fdm_vm vms[FDM_MAX_VMS];
+	size_t n_vms;                  /* slots in use are below this */
+	struct fdm_ha_host hosts[FDM_MAX_HOSTS];
+	struct fdm_ha_ds ds[FDM_MAX_DATASTORES];
+	/* This host as a slave: orders received, and their results to report. */
+	struct fdm_order my_orders[FDM_MAX_ORDERS];
+	size_t n_my_orders;
+	struct fdm_order_result results[FDM_MAX_ORDERS];
+	size_t n_results;
+	struct fdm_vm_stop stops[16];  /* recent stops here, reported in heartbeats */
+	size_t n_stops;
+	uint64_t next_stop_seq;
+	/* This host, from its shim. */
+	bool local_connected;
+	uint64_t local_listed_ms;
+	uint64_t local_free_kib, local_total_kib;
+	size_t n_local;
+	char local_runs[FDM_MAX_LOCAL_VMS][FDM_VM_NAME_MAX];
+	int64_t spare_kib;             /* admission control: what is left (status) */
+};
+
+/* ====================================================== the interface (vms.c) */
+struct fdm_core;
+struct fdm_actions;
+
+void fdm_ha_init(struct fdm_core *c);
+
+/* ---- storage (storage.c schedules the I/O, datastores.c performs it) */
+
+/* Every host reads d's protectedlist (VM part) every io, and writes its poweron
+ * record there: the content is asked for when the write is submitted. */
+void fdm_ha_on_vmlist(struct fdm_core *c, int ds, const struct fdm_vmlist_view *v,
+		      uint64_t now, struct fdm_actions *out);
+
+/* The poweron record this host writes on d now. names/restarts point into the
+ * core; valid until the next call into the core. */
+struct fdm_poweron_out {
+	uint64_t generation_seen;
+	size_t n_runs;
+	const char (*runs)[FDM_VM_NAME_MAX];
+	size_t n_seen;
+	const char *seen_names[FDM_MAX_VMS];
+	uint32_t seen_restarts[FDM_MAX_VMS];
+	bool stopped;                  /* clean stop */
+	char runs_buf[FDM_MAX_VMS][FDM_VM_NAME_MAX];
+};
+void fdm_ha_poweron_of(const struct fdm_core *c, int ds, struct fdm_poweron_out *out);
+
+/* Master: every io, the hb and poweron records of every other host on d. */
+struct fdm_host_records {
+	int peer;                      /* config index */
+	struct fdm_hb_view hb;
+	struct fdm_poweron_view poweron;
+	bool poweron_ok;               /* the poweron read answered (else ignored) */
+};
+void fdm_ha_on_host_records(struct fdm_core *c, int ds, const struct fdm_host_records *r,
+			    size_t n, uint64_t issued, uint64_t now, struct fdm_actions *out);
+
+/* Master: the protectedlist of d as it must be written now (the shell keeps
+ * each VM's XML, uuid, memory and vcpus from the last read or from a protect
+ * in progress, and writes the list under our lease generation). */
+struct fdm_vmlist_desired {
+	uint64_t generation;
+	size_t n;
+	struct fdm_vmlist_entry vms[FDM_MAX_VMS];
+	uint64_t maintenance_mask;
+};
+void fdm_ha_vmlist_desired(const struct fdm_core *c, int ds, struct fdm_vmlist_desired *out);
+void fdm_ha_on_vmlist_written(struct fdm_core *c, int ds, bool ok, uint64_t now,
+			      struct fdm_actions *out);
+
+/* ---- network (membership.c decodes, outbox.c encodes) */
+
+/* A slave heartbeat of peer `from` that named us as its master; echo_sent_ms:
+ * our send time of the master heartbeat it echoes (0: none or unknown). */
+void fdm_ha_on_slave_report(struct fdm_core *c, int from, const struct fdm_slave_report *r,
+			    uint64_t echo_sent_ms, uint64_t now, struct fdm_actions *out);
+/* A master heartbeat from our master: its orders for us (all of them, every
+ * heartbeat: an order absent now is done or withdrawn) and the highest stop seq
+ * it has taken into account. */
+void fdm_ha_on_orders(struct fdm_core *c, const struct fdm_order *o, size_t n,
+		      uint64_t stop_ack, uint64_t now, struct fdm_actions *out);
+/* What our slave heartbeat says (outbox.c). */
+void fdm_ha_slave_report_of(const struct fdm_core *c, struct fdm_slave_report *out);
+/* The orders for peer `to` in our master heartbeat. */
+size_t fdm_ha_orders_for(const struct fdm_core *c, int to, const struct fdm_order **out);
+
+/* ---- the local host (agent.c, from vmhost.c) */
+void fdm_ha_on_local(struct fdm_core *c, const struct fdm_local_view *v, uint64_t now,
+		     struct fdm_actions *out);
+void fdm_ha_on_local_stop(struct fdm_core *c, const char *name, enum fdm_stop_reason why,
+			  uint64_t now, struct fdm_actions *out);
+/* A power-on the core asked for (FDM_ACT_POWER_ON) ended. */
+void fdm_ha_on_power_on_done(struct fdm_core *c, const char *name, uint32_t restarts,
+			     bool ok, const char *message, uint64_t now, struct fdm_actions *out);
+
+/* ---- time */
+void fdm_ha_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
+
+#endif
