@@ -70,6 +70,7 @@ struct fdm_config {
 
 	uint32_t max_attempts;
 	uint32_t host_failures_tolerated;
+	uint32_t retry_first_gap_ms;    /* [restart] retry_delay_s; 0: the default */
 
 	char hostd_socket[PATH_MAX];
 	char libvirt_uri[FDM_URL_MAX];

@@ -33,6 +33,7 @@ const struct config_key config_keys[K_COUNT] = {
 	[K_IO_TIMEOUT] = { S_TIMING, "io_timeout_ms" },
 	[K_MAX_ATTEMPTS] = { S_RESTART, "max_attempts" },
 	[K_HOST_FAILURES] = { S_RESTART, "host_failures_tolerated" },
+	[K_RETRY_DELAY] = { S_RESTART, "retry_delay_s" },
 	[K_HOSTD_SOCKET] = { S_HOSTD, "socket" },
 	[K_LIBVIRT_URI] = { S_HOSTD, "libvirt_uri" },
 	[K_CONTROL_SOCKET] = { S_CONTROL, "socket" },
@@ -273,6 +274,14 @@ static int set_fixed_key(struct config_parser *p, int k, const char *value)
 		return set_u32(p, name, value, 1, 100, &c->max_attempts);
 	case K_HOST_FAILURES:
 		return set_u32(p, name, value, 0, FDM_MAX_HOSTS - 1, &c->host_failures_tolerated);
+	case K_RETRY_DELAY: {
+		/* The first gap of the doubling retry schedule (vSphere: 2 min). */
+		uint32_t s = 0;
+		int rc = set_u32(p, name, value, 1, 3600, &s);
+
+		c->retry_first_gap_ms = s * 1000;
+		return rc;
+	}
 	case K_HOSTD_SOCKET:
 		return set_socket_path(p, name, value, c->hostd_socket);
 	case K_LIBVIRT_URI:

@@ -85,6 +85,7 @@ int fdm_core_init(struct fdm_core *c, const struct fdm_config *cfg,
 	c->role = FDM_ROLE_ELECTION;
 	c->role_since_ms = now;
 	fdm_ha_init(c);
+	fdm_ha_configure(c, cfg);
 	return 0;
 }
 
@@ -159,6 +160,7 @@ void fdm_core_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 		fdm_election_tick(c, now, out);
 	fdm_membership_tick(c, now, out);
 	fdm_storage_tick(c, now, out);
+	fdm_ha_tick(c, now, out);
 }
 
 enum fdm_rx fdm_core_packet(struct fdm_core *c, int from, const Fdm__Packet *p, uint64_t now,

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fdm/core/placement.h"
 #include "lib/config.h"
 #include "proto/fdm.pb-c.h"
 
@@ -114,11 +115,14 @@ struct fdm_order {
 	char name[FDM_VM_NAME_MAX];
 	int ds;
 	uint32_t restarts;
-	uint64_t issued_ms;            /* master side: when it went out */
+	uint64_t issued_ms;            /* when it went out (master) or came in (host) */
+	bool done;                     /* host side: the power-on ended */
+	uint64_t done_ms;
 };
 
 /* What a slave heartbeat reports (decoded by membership.c from SlaveHeartbeat). */
 struct fdm_slave_report {
+	bool listed;                   /* runs is a real listing of its shim */
 	uint64_t free_kib, total_kib;
 	size_t n_runs;
 	const char (*runs)[FDM_VM_NAME_MAX];
@@ -163,8 +167,13 @@ struct fdm_vm {
 	uint64_t first_attempt_ms;
 	uint64_t next_attempt_ms;
 	uint64_t last_restart_ms;      /* our last order (master clock), 0 none */
-	int order_host;                /* where the order went, -1 none */
+	int order_host;                /* where the order goes or went, -1 none */
+	uint32_t order_restarts;       /* ... under this restart count */
+	bool order_sent;               /* ... sent (after the count was written) */
+	uint64_t order_issued_ms;
 	int avoid_host;                /* where the last attempt failed, -1 */
+	int crashed_host;              /* where it was reported crashed, -1 */
+	uint64_t missing_since_ms;     /* gone from a host that is up, no reason yet */
 	char waiting[FDM_HA_WHY_MAX];  /* what holds it back now (fdmctl vms) */
 	char last_failure[FDM_HA_WHY_MAX];
 
@@ -189,6 +198,7 @@ struct fdm_ha_host {
 		uint64_t last_read_issued_ms;
 		bool poweron_seen;
 		uint64_t poweron_generation;
+		bool poweron_stopped;      /* its agent stopped cleanly */
 	} ds[FDM_MAX_DATASTORES];
 };
 
@@ -197,11 +207,27 @@ struct fdm_ha_ds {
 	bool listed;                   /* a good read of the VM list happened */
 	uint64_t generation;
 	uint64_t lease_acquired_ms;    /* master: when we acquired d's lease, 0 not held */
-	bool write_pending;            /* the VM list must be written (edits below) */
+	bool listed_under_lease;       /* master: read once since the acquisition */
+	bool write_pending;            /* the VM list must be written */
 	bool writing;
 };
 
+/* The master's working space for one round of decisions (failover.c). */
+struct fdm_ha_scratch {
+	size_t wanted[FDM_MAX_VMS];
+	struct fdm_place_vm place[FDM_MAX_VMS];
+	struct fdm_place_result result[FDM_MAX_VMS];
+	char dead_why[FDM_MAX_HOSTS][FDM_HA_WHY_MAX];
+};
+
 struct fdm_ha {
+	/* [restart] settings (fdm_ha_configure). */
+	uint32_t max_attempts;
+	uint32_t retry_first_gap_ms;
+	uint32_t host_failures_tolerated;
+	uint32_t max_inflight;
+	bool was_master;
+
 	struct fdm_vm vms[FDM_MAX_VMS];
 	size_t n_vms;                  /* slots in use are below this */
 	struct fdm_ha_host hosts[FDM_MAX_HOSTS];
@@ -220,7 +246,12 @@ struct fdm_ha {
 	uint64_t local_free_kib, local_total_kib;
 	size_t n_local;
 	char local_runs[FDM_MAX_LOCAL_VMS][FDM_VM_NAME_MAX];
+	/* What our reports say runs here: the listing, and every power-on under way
+	 * or ended since the last listing (vms.c). */
+	char report_runs[FDM_MAX_LOCAL_VMS][FDM_VM_NAME_MAX];
+	size_t n_report_runs;
 	int64_t spare_kib;             /* admission control: what is left (status) */
+	struct fdm_ha_scratch scratch;
 };
 
 /* ====================================================== the interface (vms.c) */
@@ -228,6 +259,11 @@ struct fdm_core;
 struct fdm_actions;
 
 void fdm_ha_init(struct fdm_core *c);
+/* [restart] settings, at start and on every reload. */
+void fdm_ha_configure(struct fdm_core *c, const struct fdm_config *cfg);
+/* A reload that may have moved peers and datastores: forget what is indexed by
+ * them (it is all read again within an io); keep the power-ons under way here. */
+void fdm_ha_reset(struct fdm_core *c);
 
 /* ---- storage (storage.c schedules the I/O, datastores.c performs it) */
 
@@ -300,5 +336,18 @@ void fdm_ha_on_power_on_done(struct fdm_core *c, const char *name, uint32_t rest
 
 /* ---- time */
 void fdm_ha_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
+
+/* ---- shared by vms.c and failover.c */
+struct fdm_vm *fdm_ha_find(struct fdm_core *c, const char *name);
+/* Runs here, or a power-on of it here is under way or not yet seen in a listing. */
+bool fdm_ha_runs_here(const struct fdm_core *c, const char *name);
+/* Carry out a power-on order (ours as master, or our master's) once. */
+void fdm_ha_take_order(struct fdm_core *c, const struct fdm_order *o, uint64_t now,
+		       struct fdm_actions *out);
+
+/* failover.c: the master's decisions. */
+void fdm_failover_on_result(struct fdm_core *c, int host, const char *name, uint32_t restarts,
+			    bool ok, const char *message, uint64_t now, struct fdm_actions *out);
+void fdm_failover_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
 
 #endif

@@ -121,6 +121,9 @@ int fdm_core_reconfigure(struct fdm_core *c, const struct fdm_config *cfg,
 	c->self = (size_t)self;
 	c->timing = *t;     /* new datastores get the new timing; held leases keep theirs */
 	remap_datastores(c, cfg, now, out);
+	/* VM protection indexes peers and datastores: read it all again. */
+	fdm_ha_reset(c);
+	fdm_ha_configure(c, cfg);
 	c->my_datastore_mask = 0;
 	for (size_t d = 0; d < c->n_datastores; d++)
 		if (c->ds[d].reachable)
