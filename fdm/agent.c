@@ -74,7 +74,12 @@ static void execute(struct fdm_agent *a, uint64_t now)
 			fdm_datastores_submit(&a->datastores, act);
 			break;
 		case FDM_ACT_POWER_ON:
-			/* VM protection: wired to the local shim next (vmhost.c). */
+		case FDM_ACT_VM_DEFINE:
+		case FDM_ACT_FORWARD:
+		case FDM_ACT_CONTROL_REPLY:
+			/* VM protection: wired to the local shim and the control
+			 * socket next (vmhost.c); the core asks for none of them
+			 * until protectedlists are read. */
 			break;
 		}
 	}

@@ -89,6 +89,14 @@ int fdm_core_init(struct fdm_core *c, const struct fdm_config *cfg,
 	return 0;
 }
 
+int fdm_core_peer_index(const struct fdm_core *c, const char *id)
+{
+	for (size_t i = 0; i < c->n_peers; i++)
+		if (strcmp(c->peers[i].id, id) == 0)
+			return (int)i;
+	return -1;
+}
+
 struct fdm_action *fdm_core_action(struct fdm_actions *out, enum fdm_action_kind kind)
 {
 	struct fdm_action *a;

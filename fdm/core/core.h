@@ -227,6 +227,10 @@ enum fdm_action_kind {
 	FDM_ACT_ROLE,        /* role changed (shell: sd_notify STATUS) */
 	FDM_ACT_STORAGE,     /* one I/O on datastore `ds`: op (and lease for a write) */
 	FDM_ACT_POWER_ON,    /* power VM `vm` of datastore `ds` on here (restarts) */
+	FDM_ACT_VM_DEFINE,   /* ask host `to` (self: our shim) for VM `vm`'s definition,
+			      * for request `request_id`: fdm_ha_on_define answers */
+	FDM_ACT_FORWARD,     /* send request `request_id` to our master `to` */
+	FDM_ACT_CONTROL_REPLY, /* answer request `request_id` of `to` (-1: local): ok, text */
 };
 
 /* The storage I/O the core asks the shell for; each ends in fdm_core_storage_done.
@@ -274,7 +278,9 @@ struct fdm_action {
 	 * shell should abort the I/O by then (dsio deadline). */
 	uint64_t deadline_ms;
 	bool warning;                 /* FDM_ACT_LOG: an operator must act */
-	char vm[FDM_VM_NAME_MAX];     /* FDM_ACT_POWER_ON */
+	char vm[FDM_VM_NAME_MAX];     /* FDM_ACT_POWER_ON, FDM_ACT_VM_DEFINE */
+	uint64_t request_id;          /* FDM_ACT_VM_DEFINE, _FORWARD, _CONTROL_REPLY */
+	bool ok;                      /* FDM_ACT_CONTROL_REPLY */
 	uint32_t restarts;            /* FDM_ACT_POWER_ON: the count it is ordered under */
 	char text[FDM_LOG_MAX];
 };
@@ -362,6 +368,8 @@ void fdm_core_datastores(struct fdm_core *c, uint32_t mask, uint64_t now,
 
 /* membership.c */
 int fdm_core_datastore_index(const struct fdm_core *c, const char *name);
+/* A configured host by id; -1 if none. */
+int fdm_core_peer_index(const struct fdm_core *c, const char *id);
 /* ms since host i was last heard (as master: as our slave); UINT32_MAX: never. */
 uint32_t fdm_core_heartbeat_age(const struct fdm_core *c, size_t i, uint64_t now);
 /* Datastores host i reaches (config index bits), as far as this host knows. */

@@ -283,6 +283,7 @@ void fdm_ha_on_vmlist_written(struct fdm_core *c, int d, bool ok, uint64_t now,
 {
 	if (d < 0 || (size_t)d >= c->n_datastores)
 		return;
+	fdm_protect_on_written(c, d, ok, now, out);
 	if (!ok) {
 		c->ha.ds[d].write_pending = true;   /* again at the next io */
 		return;

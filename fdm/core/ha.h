@@ -141,6 +141,43 @@ struct fdm_local_view {
 	const char (*runs)[FDM_VM_NAME_MAX];
 };
 
+/* An operator's request (fdmctl protect, unprotect, maintenance), from our
+ * control socket or forwarded by a slave; the master carries it out (protect.c). */
+enum fdm_ha_op { FDM_HA_PROTECT, FDM_HA_UNPROTECT, FDM_HA_MAINT_ENTER, FDM_HA_MAINT_EXIT };
+
+struct fdm_ha_request {
+	uint64_t id;                   /* the shell's: it matches the reply */
+	int origin;                    /* -1: our control socket; else the peer that forwarded it */
+	enum fdm_ha_op op;
+	char name[FDM_VM_NAME_MAX];    /* the VM, or the host for maintenance */
+	int priority;                  /* Fdm__Priority, -1: keep / medium */
+	int ds;                        /* home datastore, -1: from its first disk */
+};
+
+/* What the host that runs a VM says of it (the XML stays in that host's shell,
+ * or in the master's once it received it: fdm_datastores_stage_vm). */
+struct fdm_vm_define {
+	bool found;                    /* it runs there and its definition was read */
+	char uuid[FDM_UUID_MAX];
+	uint64_t memory_kib;
+	uint32_t vcpus;
+	int disk_ds;                   /* datastore holding its first disk, -1 none */
+	char message[FDM_HA_WHY_MAX];  /* not found: why */
+};
+
+#define FDM_HA_REQUESTS 8
+
+/* A request in progress on the master. */
+struct fdm_ha_pending {
+	bool used;
+	struct fdm_ha_request req;
+	uint64_t started_ms;
+	uint64_t asked_mask;           /* hosts asked for the definition, not answered */
+	int host;                      /* where the VM runs (protect), -1 not yet */
+	struct fdm_vm_define def;
+	uint32_t writes;               /* datastores whose list write must complete */
+};
+
 /* ---------------------------------------------------------- the core's tables */
 
 /* What the master knows of VM v on host h. */
@@ -251,6 +288,7 @@ struct fdm_ha {
 	char report_runs[FDM_MAX_LOCAL_VMS][FDM_VM_NAME_MAX];
 	size_t n_report_runs;
 	int64_t spare_kib;             /* admission control: what is left (status) */
+	struct fdm_ha_pending requests[FDM_HA_REQUESTS];
 	struct fdm_ha_scratch scratch;
 };
 
@@ -334,11 +372,28 @@ void fdm_ha_on_local_stop(struct fdm_core *c, const char *name, enum fdm_stop_re
 void fdm_ha_on_power_on_done(struct fdm_core *c, const char *name, uint32_t restarts,
 			     bool ok, const char *message, uint64_t now, struct fdm_actions *out);
 
+/* ---- operators' requests (protect.c) */
+
+/* Start a request. A slave forwards it to its master (FDM_ACT_FORWARD), a host
+ * with no master refuses it; the master answers with FDM_ACT_CONTROL_REPLY, at
+ * once or when its protectedlist write is durable. */
+void fdm_ha_request(struct fdm_core *c, const struct fdm_ha_request *r, uint64_t now,
+		    struct fdm_actions *out);
+/* The answer of host `from` to FDM_ACT_VM_DEFINE for request `id`. */
+void fdm_ha_on_define(struct fdm_core *c, uint64_t id, int from, const struct fdm_vm_define *d,
+		      uint64_t now, struct fdm_actions *out);
+/* Time and list writes move requests on (called from fdm_ha_tick and the write). */
+void fdm_protect_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
+void fdm_protect_on_written(struct fdm_core *c, int ds, bool ok, uint64_t now,
+			    struct fdm_actions *out);
+
 /* ---- time */
 void fdm_ha_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
 
 /* ---- shared by vms.c and failover.c */
 struct fdm_vm *fdm_ha_find(struct fdm_core *c, const char *name);
+struct fdm_vm *fdm_ha_add_vm(struct fdm_core *c, const char *name, int ds);
+void fdm_ha_remove_vm(struct fdm_core *c, struct fdm_vm *v);
 /* Runs here, or a power-on of it here is under way or not yet seen in a listing. */
 bool fdm_ha_runs_here(const struct fdm_core *c, const char *name);
 /* Carry out a power-on order (ours as master, or our master's) once. */

@@ -75,6 +75,7 @@ void fdm_ha_reset(struct fdm_core *c)
  * master may have moved VMs meanwhile, safety point 2). */
 static void forget_master_state(struct fdm_core *c)
 {
+	memset(c->ha.requests, 0, sizeof(c->ha.requests));
 	for (size_t h = 0; h < FDM_MAX_HOSTS; h++) {
 		struct fdm_ha_host *host = &c->ha.hosts[h];
 
@@ -113,8 +114,10 @@ void fdm_ha_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 		forget_master_state(c);
 		c->ha.was_master = master;
 	}
-	if (master)
+	if (master) {
 		fdm_failover_tick(c, now, out);
+		fdm_protect_tick(c, now, out);
+	}
 }
 
 /* ------------------------------------------------------------- the VM table */
@@ -127,7 +130,7 @@ struct fdm_vm *fdm_ha_find(struct fdm_core *c, const char *name)
 	return NULL;
 }
 
-static struct fdm_vm *vm_add(struct fdm_core *c, const char *name, int ds)
+struct fdm_vm *fdm_ha_add_vm(struct fdm_core *c, const char *name, int ds)
 {
 	struct fdm_vm *v = NULL;
 
@@ -150,8 +153,9 @@ static struct fdm_vm *vm_add(struct fdm_core *c, const char *name, int ds)
 	return v;
 }
 
-static void vm_remove(struct fdm_vm *v)
+void fdm_ha_remove_vm(struct fdm_core *c, struct fdm_vm *v)
 {
+	(void)c;
 	memset(v, 0, sizeof(*v));
 }
 
@@ -192,13 +196,13 @@ void fdm_ha_on_vmlist(struct fdm_core *c, int d, const struct fdm_vmlist_view *v
 		struct fdm_vm *vm = &c->ha.vms[i];
 
 		if (vm->used && vm->ds == d && !listed(v, vm->name))
-			vm_remove(vm);
+			fdm_ha_remove_vm(c, vm);
 	}
 	for (size_t i = 0; i < v->n; i++) {
 		const struct fdm_vmlist_entry *e = &v->vms[i];
 		struct fdm_vm *vm = fdm_ha_find(c, e->name);
 
-		if (vm == NULL && (vm = vm_add(c, e->name, d)) == NULL) {
+		if (vm == NULL && (vm = fdm_ha_add_vm(c, e->name, d)) == NULL) {
 			fdm_core_log(out, "%s: more than %d protected VMs: %s of %s ignored",
 				     c->peers[c->self].id, FDM_MAX_VMS, e->name,
 				     c->datastore_names[d]);

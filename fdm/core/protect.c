@@ -1,0 +1,358 @@
+/* fdmctl protect, unprotect and maintenance, as the master carries them out
+ * (INTERFACE.md; DESIGN.md "Restart"). A request comes from the local control
+ * socket or from a slave that forwarded it. For a protect, the master asks every
+ * connected host for the VM's definition (the one that runs it answers; the XML
+ * itself stays in the shells, which stage it for the datastore write), checks the
+ * home datastore's lease and admission control, writes the protectedlist, and
+ * replies only once the write is durable: protection survives every agent's
+ * restart because it is on the datastore. */
+#include "fdm/core/core.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fdm/core/placement.h"
+#include "lib/util.h"
+
+/* How long a request may take: the hosts' answers, then the list writes. */
+#define REQUEST_TIMEOUT_MS 15000u
+
+static const char *self_id(const struct fdm_core *c)
+{
+	return c->peers[c->self].id;
+}
+
+static double gib(uint64_t kib)
+{
+	return (double)kib / (1024.0 * 1024.0);
+}
+
+static void answer(struct fdm_actions *out, const struct fdm_ha_request *r, bool ok,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void answer(struct fdm_actions *out, const struct fdm_ha_request *r, bool ok,
+		   const char *fmt, ...)
+{
+	struct fdm_action *a = fdm_core_action(out, FDM_ACT_CONTROL_REPLY);
+	va_list ap;
+
+	if (a == NULL)
+		return;
+	a->request_id = r->id;
+	a->to = r->origin;
+	a->ok = ok;
+	va_start(ap, fmt);
+	vsnprintf(a->text, sizeof(a->text), fmt, ap);
+	va_end(ap);
+}
+
+static void finish(struct fdm_ha_pending *p)
+{
+	memset(p, 0, sizeof(*p));
+}
+
+static struct fdm_ha_pending *pending_of(struct fdm_core *c, uint64_t id)
+{
+	for (size_t i = 0; i < FDM_HA_REQUESTS; i++)
+		if (c->ha.requests[i].used && c->ha.requests[i].req.id == id)
+			return &c->ha.requests[i];
+	return NULL;
+}
+
+static struct fdm_ha_pending *new_pending(struct fdm_core *c, const struct fdm_ha_request *r,
+					  uint64_t now)
+{
+	for (size_t i = 0; i < FDM_HA_REQUESTS; i++) {
+		struct fdm_ha_pending *p = &c->ha.requests[i];
+
+		if (!p->used) {
+			memset(p, 0, sizeof(*p));
+			p->used = true;
+			p->req = *r;
+			p->started_ms = now;
+			p->host = -1;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* Mark d's list for writing; the request completes when the write does. */
+static void write_list(struct fdm_core *c, struct fdm_ha_pending *p, int d)
+{
+	c->ha.ds[d].write_pending = true;
+	p->writes |= 1u << d;
+}
+
+static bool acting_on(const struct fdm_core *c, int d, uint64_t now)
+{
+	return fdm_lease_acting(&c->ds[d].lease, now) && c->ha.ds[d].lease_acquired_ms != 0 &&
+	       c->ha.ds[d].listed_under_lease;
+}
+
+/* ------------------------------------------------------------------ protect */
+
+/* Admission control: every protected VM, and this one, must still fit after the
+ * configured number of the largest hosts fail. */
+static bool admitted(struct fdm_core *c, uint64_t more_kib, char *why, size_t len)
+{
+	uint64_t host_kib[FDM_MAX_HOSTS], need = more_kib;
+
+	for (size_t h = 0; h < c->n_peers; h++)
+		host_kib[h] = h == c->self ? c->ha.local_total_kib : c->ha.hosts[h].total_kib;
+	for (size_t i = 0; i < c->ha.n_vms; i++)
+		if (c->ha.vms[i].used)
+			need += c->ha.vms[i].memory_kib;
+	return fdm_admission_ok(host_kib, c->n_peers, c->ha.host_failures_tolerated, need,
+				&c->ha.spare_kib, why, len);
+}
+
+static void protect_defined(struct fdm_core *c, struct fdm_ha_pending *p, uint64_t now,
+			    struct fdm_actions *out)
+{
+	const struct fdm_ha_request *r = &p->req;
+	int d = r->ds >= 0 ? r->ds : p->def.disk_ds;
+	char why[200];
+	struct fdm_vm *v;
+
+	if (d < 0) {
+		answer(out, r, false, "cannot tell the home datastore of %s (its first disk is on "
+		       "no configured datastore): give --datastore", r->name);
+		finish(p);
+		return;
+	}
+	if (!acting_on(c, d, now)) {
+		answer(out, r, false, "datastore %s is not held by the master (%s) right now: "
+		       "try again when `fdmctl datastores` shows it held", c->datastore_names[d],
+		       self_id(c));
+		finish(p);
+		return;
+	}
+	if (!admitted(c, p->def.memory_kib, why, sizeof(why))) {
+		answer(out, r, false, "admission control refuses %s: %s (host_failures_tolerated "
+		       "= %u)", r->name, why, c->ha.host_failures_tolerated);
+		finish(p);
+		return;
+	}
+	v = fdm_ha_add_vm(c, r->name, d);
+	if (v == NULL) {
+		answer(out, r, false, "more than %d protected VMs", FDM_MAX_VMS);
+		finish(p);
+		return;
+	}
+	fdm_strlcpy(v->uuid, p->def.uuid, sizeof(v->uuid));
+	v->memory_kib = p->def.memory_kib;
+	v->priority = r->priority >= 0 ? (Fdm__Priority)r->priority : FDM__PRIORITY__PRIORITY_MEDIUM;
+	v->host = p->host;
+	write_list(c, p, d);
+	fdm_core_log(out, "%s: protecting vm %s on %s (priority %s, %.1f GiB, runs on %s)",
+		     self_id(c), v->name, c->datastore_names[d], fdm_priority_name(v->priority),
+		     gib(v->memory_kib), c->peers[p->host].id);
+}
+
+static void protect_start(struct fdm_core *c, const struct fdm_ha_request *r, uint64_t now,
+			  struct fdm_actions *out)
+{
+	struct fdm_vm *v = fdm_ha_find(c, r->name);
+	struct fdm_ha_pending *p;
+
+	if (v != NULL) {
+		/* Already protected: a new priority is the only change. */
+		if (r->priority < 0 || (int)v->priority == r->priority) {
+			answer(out, r, true, "%s is already protected on %s (priority %s)", v->name,
+			       c->datastore_names[v->ds], fdm_priority_name(v->priority));
+			return;
+		}
+		if (!acting_on(c, v->ds, now)) {
+			answer(out, r, false, "datastore %s is not held by the master right now",
+			       c->datastore_names[v->ds]);
+			return;
+		}
+		p = new_pending(c, r, now);
+		if (p == NULL) {
+			answer(out, r, false, "too many requests in progress: try again");
+			return;
+		}
+		v->priority = (Fdm__Priority)r->priority;
+		write_list(c, p, v->ds);
+		return;
+	}
+	p = new_pending(c, r, now);
+	if (p == NULL) {
+		answer(out, r, false, "too many requests in progress: try again");
+		return;
+	}
+	/* Ask every host that can answer now; the one that runs it will. */
+	for (size_t h = 0; h < c->n_peers; h++) {
+		struct fdm_action *a;
+
+		if (h != c->self && c->peers[h].state != FDM_HS_CONNECTED)
+			continue;
+		a = fdm_core_action(out, FDM_ACT_VM_DEFINE);
+		if (a == NULL)
+			continue;
+		a->to = (int)h;
+		a->request_id = r->id;
+		fdm_strlcpy(a->vm, r->name, sizeof(a->vm));
+		p->asked_mask |= 1ull << h;
+	}
+}
+
+void fdm_ha_on_define(struct fdm_core *c, uint64_t id, int from, const struct fdm_vm_define *d,
+		      uint64_t now, struct fdm_actions *out)
+{
+	struct fdm_ha_pending *p = pending_of(c, id);
+
+	if (p == NULL || from < 0 || (size_t)from >= c->n_peers ||
+	    !(p->asked_mask & (1ull << from)))
+		return;
+	p->asked_mask &= ~(1ull << from);
+	if (d->found && p->host < 0) {
+		p->host = from;
+		p->def = *d;
+		protect_defined(c, p, now, out);
+		return;
+	}
+	if (p->asked_mask == 0 && p->host < 0) {
+		answer(out, &p->req, false, "%s does not run on any connected host (%s)",
+		       p->req.name, d->message[0] ? d->message : "no host answered that it runs it");
+		finish(p);
+	}
+}
+
+/* --------------------------------------------------- unprotect, maintenance */
+
+static void unprotect(struct fdm_core *c, const struct fdm_ha_request *r, uint64_t now,
+		      struct fdm_actions *out)
+{
+	struct fdm_vm *v = fdm_ha_find(c, r->name);
+	struct fdm_ha_pending *p;
+	int d;
+
+	if (v == NULL) {
+		answer(out, r, true, "%s is not protected", r->name);
+		return;
+	}
+	d = v->ds;
+	if (!acting_on(c, d, now)) {
+		answer(out, r, false, "datastore %s is not held by the master right now",
+		       c->datastore_names[d]);
+		return;
+	}
+	p = new_pending(c, r, now);
+	if (p == NULL) {
+		answer(out, r, false, "too many requests in progress: try again");
+		return;
+	}
+	fdm_ha_remove_vm(c, v);
+	write_list(c, p, d);
+	fdm_core_log(out, "%s: vm %s unprotected", self_id(c), r->name);
+}
+
+static void maintenance(struct fdm_core *c, const struct fdm_ha_request *r, bool enter,
+			uint64_t now, struct fdm_actions *out)
+{
+	int h = fdm_core_peer_index(c, r->name);
+	struct fdm_ha_pending *p;
+
+	if (h < 0) {
+		answer(out, r, false, "no host %s in [peers]", r->name);
+		return;
+	}
+	p = new_pending(c, r, now);
+	if (p == NULL) {
+		answer(out, r, false, "too many requests in progress: try again");
+		return;
+	}
+	c->ha.hosts[h].maintenance = enter;
+	/* On every datastore we hold, so that it survives a restart of every agent. */
+	for (size_t d = 0; d < c->n_datastores; d++)
+		if (acting_on(c, (int)d, now))
+			write_list(c, p, (int)d);
+	fdm_core_log(out, "%s: host %s %s maintenance", self_id(c), r->name,
+		     enter ? "enters" : "leaves");
+	if (p->writes == 0) {
+		answer(out, r, false, "the master holds no datastore right now: maintenance of "
+		       "%s set in memory only", r->name);
+		finish(p);
+	}
+}
+
+void fdm_ha_request(struct fdm_core *c, const struct fdm_ha_request *r, uint64_t now,
+		    struct fdm_actions *out)
+{
+	if (c->role != FDM_ROLE_MASTER) {
+		struct fdm_action *a;
+
+		if (c->role != FDM_ROLE_SLAVE || c->master < 0 || r->origin >= 0) {
+			answer(out, r, false, "no master elected right now: try again in a few "
+			       "seconds (`fdmctl status`)");
+			return;
+		}
+		a = fdm_core_action(out, FDM_ACT_FORWARD);
+		if (a != NULL) {
+			a->to = c->master;
+			a->request_id = r->id;
+		}
+		return;
+	}
+	switch (r->op) {
+	case FDM_HA_PROTECT:
+		protect_start(c, r, now, out);
+		break;
+	case FDM_HA_UNPROTECT:
+		unprotect(c, r, now, out);
+		break;
+	case FDM_HA_MAINT_ENTER:
+	case FDM_HA_MAINT_EXIT:
+		maintenance(c, r, r->op == FDM_HA_MAINT_ENTER, now, out);
+		break;
+	}
+}
+
+void fdm_protect_on_written(struct fdm_core *c, int d, bool ok, uint64_t now,
+			    struct fdm_actions *out)
+{
+	(void)now;
+	if (!ok)
+		return;   /* written again at the next io; the request waits */
+	for (size_t i = 0; i < FDM_HA_REQUESTS; i++) {
+		struct fdm_ha_pending *p = &c->ha.requests[i];
+
+		if (!p->used || !(p->writes & (1u << d)))
+			continue;
+		p->writes &= ~(1u << d);
+		if (p->writes != 0)
+			continue;
+		switch (p->req.op) {
+		case FDM_HA_PROTECT:
+			answer(out, &p->req, true, "%s protected on %s", p->req.name,
+			       c->datastore_names[d]);
+			break;
+		case FDM_HA_UNPROTECT:
+			answer(out, &p->req, true, "%s unprotected", p->req.name);
+			break;
+		case FDM_HA_MAINT_ENTER:
+		case FDM_HA_MAINT_EXIT:
+			answer(out, &p->req, true, "host %s %s maintenance", p->req.name,
+			       p->req.op == FDM_HA_MAINT_ENTER ? "in" : "out of");
+			break;
+		}
+		finish(p);
+	}
+}
+
+void fdm_protect_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
+{
+	for (size_t i = 0; i < FDM_HA_REQUESTS; i++) {
+		struct fdm_ha_pending *p = &c->ha.requests[i];
+
+		if (!p->used || now < p->started_ms + REQUEST_TIMEOUT_MS)
+			continue;
+		answer(out, &p->req, false, "%s: no answer within %u s (%s)", p->req.name,
+		       REQUEST_TIMEOUT_MS / 1000, p->host < 0 && p->req.op == FDM_HA_PROTECT ?
+		       "no host said it runs it" : "the protectedlist write did not complete");
+		finish(p);
+	}
+}
