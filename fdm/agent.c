@@ -49,7 +49,7 @@ static void send_packet(struct fdm_agent *a, const struct fdm_action *act, uint6
 }
 
 /* Carry out what the core decided, then forget it. */
-static void execute(struct fdm_agent *a, uint64_t now)
+void fdm_agent_execute(struct fdm_agent *a, uint64_t now)
 {
 	struct fdm_actions *acts = &a->actions;
 
@@ -73,13 +73,15 @@ static void execute(struct fdm_agent *a, uint64_t now)
 		case FDM_ACT_STORAGE:
 			fdm_datastores_submit(&a->datastores, act);
 			break;
+		case FDM_ACT_CONTROL_REPLY:
+			fdm_ha_control_reply(a, act);
+			break;
 		case FDM_ACT_POWER_ON:
 		case FDM_ACT_VM_DEFINE:
 		case FDM_ACT_FORWARD:
-		case FDM_ACT_CONTROL_REPLY:
-			/* VM protection: wired to the local shim and the control
-			 * socket next (vmhost.c); the core asks for none of them
-			 * until protectedlists are read. */
+			/* VM protection: wired to the local shim and the network
+			 * next (vmhost.c); the core asks for none of them until
+			 * protectedlists are read. */
 			break;
 		}
 	}
@@ -96,7 +98,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 	uint64_t next;
 
 	fdm_core_tick(&a->core, now, &a->actions);
-	execute(a, now);
+	fdm_agent_execute(a, now);
 	if (a->stopping) {
 		bool released = fdm_core_released(&a->core);
 
@@ -126,7 +128,7 @@ static void on_storage_done(void *userdata, const char *datastore, enum fdm_stor
 	if (d < 0)
 		return;   /* removed by a reload meanwhile */
 	fdm_core_storage_done(&a->core, d, op, o, now, &a->actions);
-	execute(a, now);
+	fdm_agent_execute(a, now);
 }
 
 static int on_datagram(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -151,7 +153,7 @@ static int on_datagram(sd_event_source *s, int fd, uint32_t revents, void *userd
 		if (fdm_core_packet(&a->core, from, p, now, &a->actions) == FDM_RX_TIMING_MISMATCH)
 			a->net.dropped[FDM_DROP_TIMING_MISMATCH]++;
 		fdm__packet__free_unpacked(p, NULL);
-		execute(a, now);
+		fdm_agent_execute(a, now);
 	}
 	return 0;
 }
@@ -218,7 +220,7 @@ static void reload(struct fdm_agent *a, uint64_t now)
 		a->cfg = *next;
 		a->timing = t;
 		fdm_core_reconfigure(&a->core, &a->cfg, &a->timing, now, &a->actions);
-		execute(a, now);
+		fdm_agent_execute(a, now);
 	}
 	free(next);
 }
@@ -245,7 +247,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 	 * read, bounded too. The tick exits once they are done. */
 	a->stop_deadline_ms = now + 2 * a->timing.io_timeout_ms + 500;
 	fdm_core_leave(&a->core, now, &a->actions);
-	execute(a, now);
+	fdm_agent_execute(a, now);
 	return 0;
 }
 
@@ -263,7 +265,7 @@ static json_object *force_election(struct fdm_agent *a, uint64_t now)
 	enum fdm_role was = a->core.role;
 
 	fdm_core_force_election(&a->core, now, &a->actions);
-	execute(a, now);
+	fdm_agent_execute(a, now);
 	switch (was) {
 	case FDM_ROLE_MASTER:
 		return reply_ok("this host stepped down as master; a new election runs now");
@@ -298,8 +300,7 @@ static json_object *on_control(void *userdata, json_object *req)
 	}
 	if (strcmp(cmd, "protect") == 0 || strcmp(cmd, "unprotect") == 0 ||
 	    strcmp(cmd, "maintenance") == 0)
-		return fdm_control_error("not available yet in this version of fdm (VM protection "
-				   "and maintenance arrive with the HA release)");
+		return fdm_ha_control(a, cmd, req, now);
 	return fdm_control_error("unknown command");
 }
 

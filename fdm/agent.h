@@ -58,6 +58,14 @@ void fdm_agent_free(struct fdm_agent *a);
  * deadlines, DESIGN.md point 5). */
 uint64_t fdm_agent_now(void);
 
+/* Carry out what the core asked for (a->actions), then forget it. */
+void fdm_agent_execute(struct fdm_agent *a, uint64_t now);
+
+/* ha_control.c: fdmctl protect/unprotect/maintenance (answered later: NULL), and
+ * the core's answer to one. */
+json_object *fdm_ha_control(struct fdm_agent *a, const char *cmd, json_object *req, uint64_t now);
+void fdm_ha_control_reply(struct fdm_agent *a, const struct fdm_action *act);
+
 /* status.c: the JSON objects of INTERFACE.md ("fdmctl --json status"). */
 json_object *fdm_status_json(const struct fdm_agent *a, uint64_t now);
 json_object *fdm_events_json(const struct fdm_agent *a, uint64_t now, uint64_t since_ms);

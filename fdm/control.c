@@ -32,6 +32,8 @@ struct fdm_control_client {
 	char *out;                 /* the answer; NULL while the request is incomplete */
 	size_t out_len, out_done;
 	pid_t pid;                 /* the connecting process (SO_PEERCRED), 0 if unknown */
+	bool deferred;             /* the agent answers later (fdm_control_answer) */
+	uint64_t ticket;
 };
 
 static void client_free(struct fdm_control_client *cl)
@@ -93,10 +95,44 @@ static int answer(struct fdm_control_client *cl)
 		ctl->rejected++;
 		reply = fdm_control_error("malformed request: expected one JSON object");
 	} else {
+		ctl->current = cl;
 		reply = ctl->handler(ctl->userdata, req);
+		ctl->current = NULL;
 	}
 	json_object_put(req);
+	if (reply == NULL && cl->out != NULL)
+		return 0;   /* deferred, and answered before the handler returned */
+	if (reply == NULL && cl->deferred) {
+		/* Answered later; meanwhile only a hang-up is of interest. */
+		sd_event_source_set_time_relative(cl->timer_src, FDM_CONTROL_DEFER_MS * 1000ULL);
+		return 0;
+	}
+	if (reply == NULL)
+		reply = fdm_control_error("internal: no answer");
 	return set_reply(cl, reply);
+}
+
+uint64_t fdm_control_defer(struct fdm_control *ctl)
+{
+	struct fdm_control_client *cl = ctl->current;
+
+	if (cl == NULL)
+		return 0;
+	cl->deferred = true;
+	cl->ticket = ++ctl->next_ticket;
+	return cl->ticket;
+}
+
+void fdm_control_answer(struct fdm_control *ctl, uint64_t ticket, json_object *reply)
+{
+	for (struct fdm_control_client *cl = ctl->clients; cl != NULL; cl = cl->next)
+		if (cl->deferred && cl->ticket == ticket) {
+			cl->deferred = false;
+			if (set_reply(cl, reply) < 0)
+				client_free(cl);
+			return;
+		}
+	json_object_put(reply);   /* its client is gone */
 }
 
 /* Room for n more bytes and the NUL (the caller checked the request limit);
@@ -126,6 +162,8 @@ static int client_read(struct fdm_control_client *cl)
 
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	if (cl->deferred)
+		return n == 0 ? -1 : 0;   /* gone before its answer; more input ignored */
 	if (n == 0 && cl->in_len == 0)
 		return -1;
 	if (cl->in_len + (size_t)n > FDM_CONTROL_REQUEST_MAX) {
@@ -195,6 +233,11 @@ static int on_client_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 
 	(void)s;
 	(void)usec;
+	if (cl->deferred) {
+		cl->deferred = false;
+		if (set_reply(cl, fdm_control_error("no answer from the cluster in time")) == 0)
+			return 0;
+	}
 	cl->ctl->rejected++;
 	client_free(cl);
 	return 0;
@@ -206,7 +249,7 @@ static unsigned idle_slots_of(const struct fdm_control *ctl, pid_t pid)
 	unsigned n = 0;
 
 	for (const struct fdm_control_client *cl = ctl->clients; cl != NULL; cl = cl->next)
-		if (cl->out == NULL && cl->pid == pid)
+		if (cl->out == NULL && !cl->deferred && cl->pid == pid)
 			n++;
 	return n;
 }
@@ -225,7 +268,7 @@ static bool drop_oldest_idle(struct fdm_control *ctl)
 	for (struct fdm_control_client *cl = ctl->clients; cl != NULL; cl = cl->next) {
 		unsigned n;
 
-		if (cl->out != NULL)
+		if (cl->out != NULL || cl->deferred)
 			continue;
 		n = idle_slots_of(ctl, cl->pid);
 		if (n > most) {      /* strictly more: the oldest of that process stays first */

@@ -14,6 +14,7 @@
 #define FDM_CONTROL_CLIENTS_MAX 32
 #define FDM_CONTROL_REQUEST_MS  1000   /* from accept to a complete request */
 #define FDM_CONTROL_TIMEOUT_MS  5000   /* from the request to the answer read */
+#define FDM_CONTROL_DEFER_MS    30000  /* a deferred answer (fdm_control_defer) */
 
 /* Answers one request; returns a new JSON object (the reply). A failed operation
  * answers {"error": "why"}; fdmctl exits 1 on it. */
@@ -29,9 +30,19 @@ struct fdm_control {
 	fdm_control_handler handler;
 	void *userdata;
 	struct fdm_control_client *clients;   /* oldest first */
+	struct fdm_control_client *current;   /* the one being answered by the handler */
+	uint64_t next_ticket;
 	unsigned n_clients;
 	unsigned long long rejected;    /* malformed, oversized, timed-out or dropped */
 };
+
+/* Called by the handler to answer later: it then returns NULL, and the agent
+ * calls fdm_control_answer with the ticket (a request that needs the master or a
+ * datastore write). A client not answered within FDM_CONTROL_DEFER_MS gets an
+ * error. Returns 0 outside a handler. */
+uint64_t fdm_control_defer(struct fdm_control *ctl);
+/* Answer a deferred request (takes reply; dropped if its client is gone). */
+void fdm_control_answer(struct fdm_control *ctl, uint64_t ticket, json_object *reply);
 
 /* The reply of a request that failed: {"error": why}. */
 json_object *fdm_control_error(const char *why);
