@@ -103,6 +103,11 @@ static void print_vms(json_object *vms)
 		printf("%-24s %-16s %-16s %-12s %-9s %s\n", str_of(v, "name"), str_of(v, "state"),
 		       str_of(v, "host"), str_of(v, "datastore"), str_of(v, "priority"),
 		       str_of(v, "restarts"));
+		/* What holds it back now: no HA stack tells this; fdm does. */
+		if (field(v, "waiting") != NULL)
+			printf("%-24s   waiting: %s\n", "", str_of(v, "waiting"));
+		if (field(v, "last_failure") != NULL)
+			printf("%-24s   last failure: %s\n", "", str_of(v, "last_failure"));
 	}
 	if (array_len(vms) == 0)
 		printf("(no protected VMs)\n");
