@@ -51,6 +51,12 @@ PKG_OUT  := $(BUILD)/packages
 PKG_WORK := $(PKG_OUT)/work
 PKG_NAME := fdm-$(FDM_VERSION)
 
+# The package builds run from a clean environment, as a build daemon's would:
+# make exports its command line (BUILD=, PREFIX=, CFLAGS=...) and MAKEFLAGS to
+# its children, and the build inside the copy must not see them.
+PKG_ENV = env -i PATH="$$PATH" HOME="$$HOME" LANG=C.UTF-8 \
+	$${SOURCE_DATE_EPOCH:+SOURCE_DATE_EPOCH=$$SOURCE_DATE_EPOCH}
+
 # Copy the source tree: everything but build directories (build/, build-*/, the
 # current $(BUILD)) and .git.
 define copy_tree
@@ -67,7 +73,8 @@ deb:
 	cp -r packaging/debian $(PKG_WORK)/deb/$(PKG_NAME)/debian
 	packaging/debian-changelog $(FDM_VERSION) > $(PKG_WORK)/deb/$(PKG_NAME)/debian/changelog
 	cd $(PKG_WORK)/deb/$(PKG_NAME) && \
-		DEB_BUILD_OPTIONS="parallel=2 $(DEB_BUILD_OPTIONS)" dpkg-buildpackage -b -us -uc
+		$(PKG_ENV) DEB_BUILD_OPTIONS="parallel=2 $(DEB_BUILD_OPTIONS)" \
+		dpkg-buildpackage -b -us -uc
 	mkdir -p $(PKG_OUT)
 	rm -f $(PKG_OUT)/*.deb
 	mv $(PKG_WORK)/deb/*.deb $(PKG_OUT)/
@@ -81,7 +88,7 @@ rpm:
 	$(call copy_tree,$(RPM_TOP)/tar/$(PKG_NAME))
 	tar -C $(RPM_TOP)/tar -czf $(RPM_TOP)/SOURCES/$(PKG_NAME).tar.gz $(PKG_NAME)
 	rm -rf $(RPM_TOP)/tar
-	rpmbuild -bb --nodeps --define '_topdir $(RPM_TOP)' \
+	$(PKG_ENV) rpmbuild -bb --nodeps --define '_topdir $(RPM_TOP)' \
 		--define 'fdm_version $(FDM_VERSION)' packaging/rpm/fdm.spec
 	mkdir -p $(PKG_OUT)
 	rm -f $(PKG_OUT)/*.rpm
