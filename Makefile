@@ -8,7 +8,9 @@
 #   make check      rebuild with -fsanitize=address,undefined into build-asan/,
 #                   run the unit tests and CHECK_TESTS there, then the unit tests
 #                   under valgrind
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (programs, man pages, units, completion)
+#   make deb        Debian packages fdm and fdm-hostd-shim into build/packages/
+#   make rpm        the same as RPMs (rpmbuild) into build/packages/
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (tests/fuzz/)
 #   make bench      benchmark table (bench/bench.py, ROWS=election,...; needs root)
 #   make demo       a local demo cluster in network namespaces (needs root)
@@ -78,6 +80,7 @@ CONFIG_SRCS := $(wildcard lib/config*.c) lib/key.c
 -include hostd-shim/hostd-shim.mk
 include fdm/fdm.mk
 include tests/tests.mk
+include packaging/packaging.mk
 
 build-all: $(BINS) $(UNIT_TESTS)
 
@@ -162,6 +165,6 @@ demo: build-all
 clean:
 	rm -rf build build-asan
 
-.PHONY: all build-all test unit check install bench fuzz demo clean
+.PHONY: all build-all test unit check install bench fuzz demo clean deb rpm
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

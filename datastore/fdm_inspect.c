@@ -311,6 +311,7 @@ static void usage(FILE *f)
 		"  reads a datastore's fdm records directly (no agent needed)\n"
 		"  --config FILE  cluster id and key from FILE's [cluster] (default %s)\n"
 		"  --key FILE     key only: inspect every cluster folder found\n"
+		"  --version      print the version and exit\n"
 		"  exit 0: all readable; 1: some record corrupt, unauthenticated or unreachable;"
 		" 2: usage\n", FDM_DEFAULT_CONFIG);
 }
@@ -329,6 +330,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "config", required_argument, NULL, 'c' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -339,6 +341,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'c': o->config = optarg; break;
 		case 'k': o->key_file = optarg; break;
 		case 'h': usage(stdout); exit(0);
+		case 'V': printf("fdm-inspect %s\n", FDM_VERSION); exit(0);
 		default: usage(stderr); return -1;
 		}
 	}

@@ -11,10 +11,6 @@
 #include "lib/timing.h"
 #include "lib/log.h"
 
-#ifndef FDM_VERSION
-#define FDM_VERSION "0.1.0"
-#endif
-
 static void usage(FILE *out)
 {
 	fprintf(out,

@@ -50,7 +50,8 @@ static void usage(FILE *f)
 		"  poweroff DOMAIN | undefine DOMAIN | shutdown DOMAIN TIMEOUT_MS\n"
 		"  set-deadlines [DOMAIN=+MS | DOMAIN=@BOOTTIME_MS ...] [--refresh-ms MS]\n"
 		"  subscribe [--count N]\n"
-		"DOMAIN is a name or a UUID. Replies and events are printed as JSON lines.\n");
+		"DOMAIN is a name or a UUID. Replies and events are printed as JSON lines.\n"
+		"--version prints the version and exits.\n");
 }
 
 /* ---------------------------------------------------- protobuf -> JSON */
@@ -481,6 +482,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		{ "refresh-ms", required_argument, NULL, 'r' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint32_t v;
@@ -511,6 +513,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		case 'r': if (!okv || v == 0) return 2; cli->refresh_ms = v; break;
 		case 'n': if (!okv || v == 0) return 2; cli->count = v; break;
 		case 'h': usage(stdout); exit(0);
+		case 'V': printf("hostd-shim-cli %s\n", FDM_VERSION); exit(0);
 		default: return 2;
 		}
 	}

@@ -19,10 +19,6 @@
 #include "hostd-shim/shim.h"
 #include "hostd-shim/statefile.h"
 
-#ifndef FDM_VERSION
-#define FDM_VERSION "0.1"
-#endif
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: hostd-shim --config FILE\n"
