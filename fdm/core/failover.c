@@ -518,6 +518,7 @@ static void place_and_order(struct fdm_core *c, size_t *wanted, size_t n_wanted,
 		/* A crashed VM goes back to its own host first; one whose power-on
 		 * failed tries elsewhere first. */
 		pv[i].avoid = v->avoid_host >= 0 ? index_of[v->avoid_host] : -1;
+		pv[i].prefer = v->crashed_host >= 0 ? index_of[v->crashed_host] : -1;
 	}
 	fdm_place(hosts, n_hosts, pv, n_wanted, c->ha.max_inflight, res);
 	for (size_t i = 0; i < n_wanted; i++) {

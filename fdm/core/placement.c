@@ -114,7 +114,14 @@ static void place_one(struct fdm_place_host *hosts, size_t n, const struct fdm_p
 		snprintf(r->why, sizeof(r->why), "restart priority disabled");
 		return;
 	}
-	h = best_host(hosts, n, vm, max_inflight, vm->avoid);
+	h = -1;
+	if (vm->prefer >= 0 && (size_t)vm->prefer < n && vm->prefer != vm->avoid &&
+	    (hosts[vm->prefer].ds_mask & (1u << vm->ds)) &&
+	    hosts[vm->prefer].free_kib >= vm->memory_kib &&
+	    hosts[vm->prefer].inflight < max_inflight)
+		h = vm->prefer;
+	if (h < 0)
+		h = best_host(hosts, n, vm, max_inflight, vm->avoid);
 	if (h < 0 && vm->avoid >= 0)
 		h = best_host(hosts, n, vm, max_inflight, -1);
 	if (h < 0) {

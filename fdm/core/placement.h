@@ -37,6 +37,7 @@ struct fdm_place_vm {
 	int ds;                 /* home datastore (config index) */
 	int avoid;              /* host index its last attempt failed on, or -1: tried
 				 * elsewhere first, used when nothing else fits */
+	int prefer;             /* host index to try first (a crashed VM's own), or -1 */
 };
 
 struct fdm_place_result {

@@ -23,7 +23,7 @@ static void test_most_free_memory_first(void **state)
 	struct fdm_place_host h[] = {
 		{ "host-1", 1, 4 * GIB, 0 }, { "host-2", 1, 16 * GIB, 0 }, { "host-3", 1, 8 * GIB, 0 },
 	};
-	struct fdm_place_vm v[] = { { "db1", MED, 2 * GIB, 0, -1 } };
+	struct fdm_place_vm v[] = { { "db1", MED, 2 * GIB, 0, -1, -1 } };
 	struct fdm_place_result r[1];
 
 	(void)state;
@@ -39,8 +39,8 @@ static void test_priority_order_when_short(void **state)
 	 * they are listed in; the low one waits, with the reason. */
 	struct fdm_place_host h[] = { { "host-1", 1, 8 * GIB, 0 } };
 	struct fdm_place_vm v[] = {
-		{ "low", LOW, 4 * GIB, 0, -1 }, { "high", HIGH, 4 * GIB, 0, -1 },
-		{ "top", HI, 4 * GIB, 0, -1 },
+		{ "low", LOW, 4 * GIB, 0, -1, -1 }, { "high", HIGH, 4 * GIB, 0, -1, -1 },
+		{ "top", HI, 4 * GIB, 0, -1, -1 },
 	};
 	struct fdm_place_result r[3];
 
@@ -55,7 +55,7 @@ static void test_priority_order_when_short(void **state)
 static void test_disabled_never(void **state)
 {
 	struct fdm_place_host h[] = { { "host-1", 1, 64 * GIB, 0 } };
-	struct fdm_place_vm v[] = { { "scratch", OFF, 1 * GIB, 0, -1 } };
+	struct fdm_place_vm v[] = { { "scratch", OFF, 1 * GIB, 0, -1, -1 } };
 	struct fdm_place_result r[1];
 
 	(void)state;
@@ -69,7 +69,7 @@ static void test_only_hosts_alive_on_home_datastore(void **state)
 {
 	/* host-2 has the most memory, but its hb on ds1 (bit 1) was not just seen. */
 	struct fdm_place_host h[] = { { "host-1", 3, 4 * GIB, 0 }, { "host-2", 1, 32 * GIB, 0 } };
-	struct fdm_place_vm v[] = { { "web", MED, 1 * GIB, 1, -1 }, { "db", MED, 64 * GIB, 1, -1 } };
+	struct fdm_place_vm v[] = { { "web", MED, 1 * GIB, 1, -1, -1 }, { "db", MED, 64 * GIB, 1, -1, -1 } };
 	struct fdm_place_result r[2];
 
 	(void)state;
@@ -82,7 +82,7 @@ static void test_only_hosts_alive_on_home_datastore(void **state)
 static void test_no_candidate_says_so(void **state)
 {
 	struct fdm_place_host h[] = { { "host-1", 0, 64 * GIB, 0 } };
-	struct fdm_place_vm v[] = { { "web", MED, 1 * GIB, 0, -1 } };
+	struct fdm_place_vm v[] = { { "web", MED, 1 * GIB, 0, -1, -1 } };
 	struct fdm_place_result r[1];
 
 	(void)state;
@@ -99,7 +99,7 @@ static void test_inflight_bound(void **state)
 
 	(void)state;
 	for (int i = 0; i < 4; i++)
-		v[i] = (struct fdm_place_vm){ "vm", MED, 2 * GIB, 0, -1 };
+		v[i] = (struct fdm_place_vm){ "vm", MED, 2 * GIB, 0, -1, -1 };
 	fdm_place(h, 2, v, 4, 2, r);
 	assert_int_equal(r[0].host, 0);
 	assert_int_equal(r[1].host, 0);
@@ -108,10 +108,22 @@ static void test_inflight_bound(void **state)
 	assert_int_equal(h[0].inflight, 2);
 }
 
+static void test_crashed_vm_back_on_its_host_first(void **state)
+{
+	struct fdm_place_host h[] = { { "host-1", 1, 64 * GIB, 0 }, { "host-2", 1, 8 * GIB, 0 } };
+	struct fdm_place_vm v[] = { { "db", MED, 4 * GIB, 0, -1, 1 }, { "big", MED, 16 * GIB, 0, -1, 1 } };
+	struct fdm_place_result r[2];
+
+	(void)state;
+	fdm_place(h, 2, v, 2, FDM_PLACE_DEFAULT_INFLIGHT, r);
+	assert_int_equal(r[1].host, 0);    /* does not fit its own host: elsewhere */
+	assert_int_equal(r[0].host, 1);    /* fits its own host: there */
+}
+
 static void test_failed_host_avoided_when_possible(void **state)
 {
 	struct fdm_place_host h[] = { { "host-1", 1, 64 * GIB, 0 }, { "host-2", 1, 8 * GIB, 0 } };
-	struct fdm_place_vm v[] = { { "db", MED, 4 * GIB, 0, 0 }, { "big", MED, 32 * GIB, 0, 0 } };
+	struct fdm_place_vm v[] = { { "db", MED, 4 * GIB, 0, 0, -1 }, { "big", MED, 32 * GIB, 0, 0, -1 } };
 	struct fdm_place_result r[2];
 
 	(void)state;
@@ -267,6 +279,7 @@ int main(void)
 		cmocka_unit_test(test_no_candidate_says_so),
 		cmocka_unit_test(test_inflight_bound),
 		cmocka_unit_test(test_failed_host_avoided_when_possible),
+		cmocka_unit_test(test_crashed_vm_back_on_its_host_first),
 		cmocka_unit_test(test_admission_table),
 		cmocka_unit_test(test_retry_schedule),
 		cmocka_unit_test(test_runs_table),
