@@ -71,7 +71,7 @@ static void execute(struct fdm_agent *a, uint64_t now)
 			notify_status(a);
 			break;
 		case FDM_ACT_STORAGE:
-			fdm_datastores_submit(&a->datastores, act);
+			fdm_datastores_submit(&a->datastores, &a->core, act);
 			break;
 		case FDM_ACT_POWER_ON:
 			/* VM protection: wired to the local shim next (vmhost.c). */
