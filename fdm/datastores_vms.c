@@ -24,7 +24,8 @@ struct staged {
 struct fdm_ds_vms {
 	char ds_name[FDM_ID_MAX];
 	Fdm__ProtectedList *list;          /* as last read; NULL none or never written */
-	uint64_t warned_written_ms;        /* the list whose oddities were logged */
+	bool warned;                       /* oddities of a list were logged ... */
+	uint64_t warned_written_ms;        /* ... of the list written then */
 	struct staged staged[FDM_MAX_VMS];
 	size_t n_staged;
 	/* VM list read -> view */
@@ -153,7 +154,8 @@ void fdm_ds_vms_read(struct fdm_ds_vms *v, Fdm__ProtectedList *list,
 		out->empty = true;
 		return;
 	}
-	warn = list->written_unix_ms != v->warned_written_ms;
+	warn = !v->warned || list->written_unix_ms != v->warned_written_ms;
+	v->warned = true;
 	v->warned_written_ms = list->written_unix_ms;
 	out->generation = list->lease_generation;
 	for (size_t i = 0; i < list->n_vms; i++) {
@@ -209,24 +211,24 @@ static bool protected_vm(struct fdm_ds_vms *v, const struct fdm_vmlist_entry *e,
 	return true;
 }
 
-const ProtobufCMessage *fdm_ds_vms_vmlist(struct fdm_ds_vms *v, const struct fdm_core *c,
-					  int d, const struct fdm_ds_peers *peers)
+const ProtobufCMessage *fdm_ds_vms_list_of(struct fdm_ds_vms *v,
+					   const struct fdm_vmlist_desired *w,
+					   const struct fdm_ds_peers *peers)
 {
 	Fdm__ProtectedList *l = &v->out_list;
 	size_t n = 0, m = 0;
 
-	fdm_ha_vmlist_desired(c, d, &v->desired);
 	fdm__protected_list__init(l);
-	for (size_t i = 0; i < v->desired.n && i < FDM_MAX_VMS; i++)
-		if (protected_vm(v, &v->desired.vms[i], &v->pvms[n])) {
+	for (size_t i = 0; i < w->n && i < FDM_MAX_VMS; i++)
+		if (protected_vm(v, &w->vms[i], &v->pvms[n])) {
 			v->pvms_p[n] = &v->pvms[n];
 			n++;
 		}
 	for (size_t p = 0; p < peers->n && p < 64; p++)
-		if (v->desired.maintenance_mask & (1ull << p))
+		if (w->maintenance_mask & (1ull << p))
 			v->maintenance[m++] = (char *)peers->ids[p];
 	l->has_lease_generation = true;
-	l->lease_generation = v->desired.generation;
+	l->lease_generation = w->generation;
 	l->n_vms = n;
 	l->vms = v->pvms_p;
 	l->n_maintenance = m;
@@ -234,16 +236,21 @@ const ProtobufCMessage *fdm_ds_vms_vmlist(struct fdm_ds_vms *v, const struct fdm
 	return &l->base;
 }
 
+const ProtobufCMessage *fdm_ds_vms_vmlist(struct fdm_ds_vms *v, const struct fdm_core *c,
+					  int d, const struct fdm_ds_peers *peers)
+{
+	fdm_ha_vmlist_desired(c, d, &v->desired);
+	return fdm_ds_vms_list_of(v, &v->desired, peers);
+}
+
 /* ------------------------------------------------------------ poweron */
 
-const ProtobufCMessage *fdm_ds_vms_poweron(struct fdm_ds_vms *v, const struct fdm_core *c,
-					   int d, const char *host)
+const ProtobufCMessage *fdm_ds_vms_poweron_of(struct fdm_ds_vms *v,
+					      const struct fdm_poweron_out *o, const char *host)
 {
-	struct fdm_poweron_out *o = &v->po_out;
 	Fdm__PowerOnRecord *r = &v->po;
 	size_t n_runs, n_seen = 0;
 
-	fdm_ha_poweron_of(c, d, o);
 	fdm__power_on_record__init(r);
 	r->host = (char *)host;
 	n_runs = o->n_runs < FDM_MAX_VMS ? o->n_runs : FDM_MAX_VMS;
@@ -267,6 +274,13 @@ const ProtobufCMessage *fdm_ds_vms_poweron(struct fdm_ds_vms *v, const struct fd
 	r->has_stopped = true;
 	r->stopped = o->stopped;
 	return &r->base;
+}
+
+const ProtobufCMessage *fdm_ds_vms_poweron(struct fdm_ds_vms *v, const struct fdm_core *c,
+					   int d, const char *host)
+{
+	fdm_ha_poweron_of(c, d, &v->po_out);
+	return fdm_ds_vms_poweron_of(v, &v->po_out, host);
 }
 
 /* ------------------------------------------------------------ other hosts */

@@ -30,6 +30,13 @@ const ProtobufCMessage *fdm_ds_vms_poweron(struct fdm_ds_vms *v, const struct fd
 const ProtobufCMessage *fdm_ds_vms_vmlist(struct fdm_ds_vms *v, const struct fdm_core *c,
 					  int d, const struct fdm_ds_peers *peers);
 
+/* The same from tables given (tests): valid until the next call on v. */
+const ProtobufCMessage *fdm_ds_vms_poweron_of(struct fdm_ds_vms *v,
+					      const struct fdm_poweron_out *o, const char *host);
+const ProtobufCMessage *fdm_ds_vms_list_of(struct fdm_ds_vms *v,
+					   const struct fdm_vmlist_desired *w,
+					   const struct fdm_ds_peers *peers);
+
 /* A VM list read: `list` is taken (NULL: never written). The view points into
  * v until the next call. */
 void fdm_ds_vms_read(struct fdm_ds_vms *v, Fdm__ProtectedList *list,
