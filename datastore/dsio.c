@@ -30,6 +30,7 @@ static const char *const op_names[FDM_DSIO_OP_COUNT] = {
 	[FDM_DSIO_VMLIST_WRITE] = "vmlist-write",
 	[FDM_DSIO_VMLIST_READ] = "vmlist-read",
 	[FDM_DSIO_LIST_HOSTS] = "list-hosts",
+	[FDM_DSIO_HOSTS_READ] = "hosts-read",
 };
 
 const char *fdm_dsio_op_name(enum fdm_dsio_op op)
@@ -43,6 +44,7 @@ struct job {
 	struct fdm_dsio_req req;
 	uint8_t *packed;               /* req.msg, packed at submit */
 	size_t packed_len;
+	char (*hosts)[FDM_DS_ID_MAX];  /* req.hosts, copied at submit */
 	uint64_t worker_done_ms;       /* when the worker's call returned (CLOCK_BOOTTIME) */
 	bool reported;                 /* callback made (loop thread) */
 	struct fdm_dsio_done out;      /* worker's result */
@@ -79,11 +81,21 @@ struct fdm_dsio {
 	struct fdm_dsio_stats stats;   /* the loop's counters */
 };
 
+static void free_host_recs(struct fdm_dsio_host *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (r[i].poweron != NULL)
+			fdm__power_on_record__free_unpacked(r[i].poweron, NULL);
+	free(r);
+}
+
 static void free_job(struct job *j)
 {
 	if (j->out.msg != NULL)
 		protobuf_c_message_free_unpacked(j->out.msg, NULL);
 	free(j->out.hosts);
+	free_host_recs(j->out.host_recs, j->out.n_host_recs);
+	free(j->hosts);
 	free(j->packed);
 	free(j);
 }
@@ -130,6 +142,40 @@ static enum fdm_ds_status write_packed(struct fdm_ds *ds, struct job *j, uint64_
 	return st;
 }
 
+/* A failure of the datastore itself, not of one record: the batch stops. */
+static bool datastore_failed(enum fdm_ds_status st)
+{
+	return st != FDM_DS_OK && st != FDM_DS_EMPTY && st != FDM_DS_CORRUPT &&
+	       st != FDM_DS_TOO_BIG;
+}
+
+/* The master's read of every other host's records (DESIGN.md point 2), in one
+ * call under one deadline: hb (its fingerprint) and poweron, host by host. */
+static enum fdm_ds_status read_hosts(struct fdm_ds *ds, struct job *j, uint64_t dl)
+{
+	struct fdm_dsio_done *o = &j->out;
+	struct fdm_ds_result res;
+
+	fdm_ds_result_clear(&res);
+	o->host_recs = calloc(j->req.n_hosts + 1, sizeof(*o->host_recs));
+	if (o->host_recs == NULL)
+		return fdm_ds_fail(ds, &o->res, FDM_DS_IO, "out of memory");
+	for (size_t i = 0; i < j->req.n_hosts; i++) {
+		struct fdm_dsio_host *h = &o->host_recs[i];
+
+		o->n_host_recs = i + 1;
+		fdm_strlcpy(h->host, j->hosts[i], sizeof(h->host));
+		h->hb_status = fdm_ds_hb_read(ds, h->host, dl, &h->hb, &res);
+		if (!datastore_failed(h->hb_status))
+			h->poweron_status = fdm_ds_poweron_read(ds, h->host, dl, &h->poweron, &res);
+		if (datastore_failed(h->hb_status) || datastore_failed(h->poweron_status)) {
+			o->res = res;
+			return datastore_failed(h->hb_status) ? h->hb_status : h->poweron_status;
+		}
+	}
+	return FDM_DS_OK;
+}
+
 static enum fdm_ds_status run_job(struct fdm_ds *ds, struct job *j)
 {
 	struct fdm_dsio_done *o = &j->out;
@@ -157,6 +203,8 @@ static enum fdm_ds_status run_job(struct fdm_ds *ds, struct job *j)
 		if (o->hosts == NULL)
 			return fdm_ds_fail(ds, &o->res, FDM_DS_IO, "out of memory");
 		return fdm_ds_list_hosts(ds, dl, o->hosts, &o->res);
+	case FDM_DSIO_HOSTS_READ:
+		return read_hosts(ds, j, dl);
 	case FDM_DSIO_OP_COUNT:
 		break;
 	}
@@ -246,6 +294,8 @@ static void report_timeout(struct fdm_dsio *io, struct job *j, const char *why)
 
 	d.msg = NULL;
 	d.hosts = NULL;
+	d.host_recs = NULL;
+	d.n_host_recs = 0;
 	memset(&d.res, 0, sizeof(d.res));
 	d.res.damaged_slot = -1;
 	d.status = fdm_ds_fail(io->sh->ds, &d.res, FDM_DS_TIMEOUT, "%s: %s",
@@ -389,10 +439,22 @@ int fdm_dsio_submit(struct fdm_dsio *io, const struct fdm_dsio_req *req, uint64_
 		return -1;
 	j->req = *req;
 	j->req.msg = NULL;
+	j->req.hosts = NULL;
+	if (req->op == FDM_DSIO_HOSTS_READ && req->n_hosts > 0) {
+		j->hosts = malloc(req->n_hosts * sizeof(*j->hosts));
+		if (j->hosts == NULL) {
+			free(j);
+			return -1;
+		}
+		memcpy(j->hosts, req->hosts, req->n_hosts * sizeof(*j->hosts));
+	} else {
+		j->req.n_hosts = 0;
+	}
 	if (req->msg != NULL) {
 		j->packed_len = protobuf_c_message_get_packed_size(req->msg);
 		j->packed = malloc(j->packed_len + 1);
 		if (j->packed == NULL) {
+			free(j->hosts);
 			free(j);
 			return -1;
 		}

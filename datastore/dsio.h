@@ -37,6 +37,7 @@ enum fdm_dsio_op {
 	FDM_DSIO_VMLIST_WRITE,     /* req.msg: Fdm__ProtectedList */
 	FDM_DSIO_VMLIST_READ,
 	FDM_DSIO_LIST_HOSTS,
+	FDM_DSIO_HOSTS_READ,       /* req.hosts: each one's hb and poweron record */
 	FDM_DSIO_OP_COUNT
 };
 
@@ -50,9 +51,21 @@ struct fdm_dsio_req {
 	char host[FDM_DS_ID_MAX];
 	struct fdm_lease_rec lease;
 	const ProtobufCMessage *msg;   /* copied (packed) at submit */
+	const char (*hosts)[FDM_DS_ID_MAX];   /* HOSTS_READ: n_hosts ids, copied at submit */
+	size_t n_hosts;
 	uint64_t deadline_ms;          /* CLOCK_BOOTTIME ms; 0: now + io_timeout */
 	fdm_dsio_cb cb;
 	void *userdata;
+};
+
+/* HOSTS_READ: what one host's records held. A record never written reads
+ * FDM_DS_EMPTY; a damaged one FDM_DS_CORRUPT (or TOO_BIG): only that record. */
+struct fdm_dsio_host {
+	char host[FDM_DS_ID_MAX];
+	enum fdm_ds_status hb_status;
+	struct fdm_ds_hb hb;           /* OK: content and fingerprint */
+	enum fdm_ds_status poweron_status;
+	Fdm__PowerOnRecord *poweron;   /* OK: decoded; freed after the callback */
 };
 
 /* Valid during the callback only. */
@@ -70,6 +83,11 @@ struct fdm_dsio_done {
 	ProtobufCMessage *msg;         /* POWERON_READ, VMLIST_READ: take it by
 					* setting it NULL, or it is freed after */
 	struct fdm_ds_hostlist *hosts; /* LIST_HOSTS */
+	/* HOSTS_READ, OK: one per requested host, in request order. The whole
+	 * batch fails (status) at the first failure of the datastore itself: a
+	 * timeout, an I/O error, no identity record. */
+	struct fdm_dsio_host *host_recs;
+	size_t n_host_recs;
 };
 
 struct fdm_dsio_stats {

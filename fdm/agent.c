@@ -71,7 +71,7 @@ void fdm_agent_execute(struct fdm_agent *a, uint64_t now)
 			notify_status(a);
 			break;
 		case FDM_ACT_STORAGE:
-			fdm_datastores_submit(&a->datastores, act);
+			fdm_datastores_submit(&a->datastores, &a->core, act);
 			break;
 		case FDM_ACT_CONTROL_REPLY:
 			fdm_ha_control_reply(a, act);

@@ -1,6 +1,7 @@
 /* Storage workers of the agent (datastores.h). The core decides which I/O to do
  * and when; this file only maps its actions onto dsio requests and the results
- * back, so nothing here can make a wrong decision about a lease. */
+ * back, so nothing here can make a wrong decision about a lease. The records of
+ * VM protection are translated by datastores_vms.c, one table per datastore. */
 #include "fdm/datastores.h"
 
 #include <stdio.h>
@@ -19,6 +20,8 @@ struct fdm_ds_slot {
 	 * failure, from the loop: never from inside the core's action list. */
 	sd_event_source *unqueued_src;
 	unsigned unqueued;            /* bit per enum fdm_storage_op */
+	struct fdm_ds_vms *vms;       /* VM list, XML, the records' tables */
+	char hosts[FDM_MAX_HOSTS][FDM_DS_ID_MAX];   /* HOSTS_READ: whom to read */
 };
 
 static enum fdm_storage_result result_of(const struct fdm_dsio_done *d)
@@ -27,8 +30,10 @@ static enum fdm_storage_result result_of(const struct fdm_dsio_done *d)
 	case FDM_DS_OK:
 		return FDM_STORAGE_OK;
 	case FDM_DS_EMPTY:
-		/* Our own hb record never written: nothing to compare, no failure. */
-		return d->op == FDM_DSIO_HB_READ ? FDM_STORAGE_OK : FDM_STORAGE_FAILED;
+		/* Our own hb record never written: nothing to compare, no failure.
+		 * A VM list never written: no VM is homed there yet. */
+		return d->op == FDM_DSIO_HB_READ || d->op == FDM_DSIO_VMLIST_READ
+		       ? FDM_STORAGE_OK : FDM_STORAGE_FAILED;
 	case FDM_DS_CLAIMING:
 		return FDM_STORAGE_ANSWERED;
 	case FDM_DS_UNINITIALIZED:
@@ -38,11 +43,29 @@ static enum fdm_storage_result result_of(const struct fdm_dsio_done *d)
 	}
 }
 
+/* What a VM list read or a hosts read found, for the core. */
+static void vm_records(struct fdm_ds_slot *slot, struct fdm_dsio_done *d,
+		       struct fdm_storage_outcome *o, struct fdm_vmlist_view *view)
+{
+	const struct fdm_ds_peers *peers = &slot->owner->peers;
+
+	if (o->result != FDM_STORAGE_OK)
+		return;
+	if (d->op == FDM_DSIO_VMLIST_READ) {
+		fdm_ds_vms_read(slot->vms, (Fdm__ProtectedList *)d->msg, peers, view);
+		d->msg = NULL;            /* kept: each VM's XML, for writes and power-ons */
+		o->vmlist = view;
+	} else if (d->op == FDM_DSIO_HOSTS_READ) {
+		o->n_hosts = fdm_ds_vms_hosts(slot->vms, d, peers, &o->hosts);
+	}
+}
+
 static void on_done(struct fdm_dsio_done *d, void *userdata)
 {
 	struct fdm_ds_slot *slot = userdata;
 	struct fdm_datastores *dss = slot->owner;
 	struct fdm_storage_outcome o;
+	struct fdm_vmlist_view view;
 	enum fdm_storage_op op;
 
 	switch (d->op) {
@@ -50,10 +73,15 @@ static void on_done(struct fdm_dsio_done *d, void *userdata)
 	case FDM_DSIO_HB_READ: op = FDM_STORAGE_HB_READ; break;
 	case FDM_DSIO_LEASE_READ: op = FDM_STORAGE_LEASE_READ; break;
 	case FDM_DSIO_LEASE_WRITE: op = FDM_STORAGE_LEASE_WRITE; break;
+	case FDM_DSIO_VMLIST_READ: op = FDM_STORAGE_VMLIST_READ; break;
+	case FDM_DSIO_POWERON_WRITE: op = FDM_STORAGE_POWERON_WRITE; break;
+	case FDM_DSIO_HOSTS_READ: op = FDM_STORAGE_HOSTS_READ; break;
+	case FDM_DSIO_VMLIST_WRITE: op = FDM_STORAGE_VMLIST_WRITE; break;
 	default: return;   /* not one the core asks for */
 	}
 	memset(&o, 0, sizeof(o));
 	o.result = result_of(d);
+	vm_records(slot, d, &o, &view);
 	/* The backend's line names the datastore and the record; the core logs it
 	 * when the datastore goes (or stays) down. */
 	o.why = d->res.msg[0] != '\0' ? d->res.msg : fdm_ds_status_name(d->status);
@@ -92,6 +120,7 @@ static void slot_close(struct fdm_ds_slot *slot)
 	sd_event_source_disable_unref(slot->unqueued_src);
 	if (slot->io != NULL)
 		fdm_dsio_free(slot->io);
+	fdm_ds_vms_free(slot->vms);
 	free(slot);
 }
 
@@ -109,6 +138,12 @@ static struct fdm_ds_slot *slot_open(struct fdm_datastores *dss,
 	slot->owner = dss;
 	fdm_strlcpy(slot->name, conf->name, sizeof(slot->name));
 	fdm_strlcpy(slot->url, conf->url, sizeof(slot->url));
+	slot->vms = fdm_ds_vms_new(conf->name);
+	if (slot->vms == NULL) {
+		snprintf(err, errlen, "out of memory");
+		slot_close(slot);
+		return NULL;
+	}
 	if (sd_event_add_defer(dss->event, &slot->unqueued_src, on_unqueued, slot) < 0 ||
 	    sd_event_source_set_enabled(slot->unqueued_src, SD_EVENT_OFF) < 0) {
 		snprintf(err, errlen, "%s: cannot set up the event loop", conf->name);
@@ -162,6 +197,9 @@ int fdm_datastores_reconfigure(struct fdm_datastores *dss, const struct fdm_conf
 	int kept[FDM_MAX_DATASTORES];
 
 	dss->params.io_timeout_ms = cfg->io_timeout_ms;
+	dss->peers.n = cfg->n_peers;
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		fdm_strlcpy(dss->peers.ids[i], cfg->peers[i].id, FDM_ID_MAX);
 	/* Open what is new first: on failure nothing has changed. */
 	for (size_t d = 0; d < cfg->n_datastores; d++) {
 		kept[d] = kept_index(dss, &cfg->datastores[d]);
@@ -191,7 +229,19 @@ void fdm_datastores_close(struct fdm_datastores *dss)
 	dss->n = 0;
 }
 
-void fdm_datastores_submit(struct fdm_datastores *dss, const struct fdm_action *a)
+/* HOSTS_READ: every configured host but this one. */
+static size_t other_hosts(const struct fdm_datastores *dss, struct fdm_ds_slot *slot)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < dss->peers.n; i++)
+		if (strcmp(dss->peers.ids[i], dss->host) != 0)
+			fdm_strlcpy(slot->hosts[n++], dss->peers.ids[i], FDM_DS_ID_MAX);
+	return n;
+}
+
+void fdm_datastores_submit(struct fdm_datastores *dss, const struct fdm_core *c,
+			   const struct fdm_action *a)
 {
 	struct fdm_dsio_req req;
 	struct fdm_ds_slot *slot;
@@ -216,12 +266,21 @@ void fdm_datastores_submit(struct fdm_datastores *dss, const struct fdm_action *
 		req.op = FDM_DSIO_LEASE_WRITE;
 		req.lease = a->lease;
 		break;
-	case FDM_STORAGE_VMLIST_READ:
+	case FDM_STORAGE_VMLIST_READ: req.op = FDM_DSIO_VMLIST_READ; break;
 	case FDM_STORAGE_POWERON_WRITE:
+		/* The content is the core's answer now, at submit (dsio packs it). */
+		req.op = FDM_DSIO_POWERON_WRITE;
+		req.msg = fdm_ds_vms_poweron(slot->vms, c, a->ds, dss->host);
+		break;
 	case FDM_STORAGE_HOSTS_READ:
+		req.op = FDM_DSIO_HOSTS_READ;
+		req.n_hosts = other_hosts(dss, slot);
+		req.hosts = (const char (*)[FDM_DS_ID_MAX])slot->hosts;
+		break;
 	case FDM_STORAGE_VMLIST_WRITE:
-		/* VM protection: not performed yet (the core does not ask for them). */
-		return;
+		req.op = FDM_DSIO_VMLIST_WRITE;
+		req.msg = fdm_ds_vms_vmlist(slot->vms, c, a->ds, &dss->peers);
+		break;
 	case FDM_STORAGE_OP_COUNT:
 		return;
 	}
@@ -238,4 +297,35 @@ void fdm_datastores_stats(const struct fdm_datastores *dss, size_t d,
 	memset(out, 0, sizeof(*out));
 	if (d < dss->n && dss->slots[d] != NULL)
 		fdm_dsio_get_stats(dss->slots[d]->io, out);
+}
+
+static struct fdm_ds_vms *vms_of(const struct fdm_datastores *dss, int d)
+{
+	if (d < 0 || (size_t)d >= dss->n || dss->slots[d] == NULL)
+		return NULL;
+	return dss->slots[d]->vms;
+}
+
+int fdm_datastores_stage_vm(struct fdm_datastores *dss, int d, const char *name,
+			    const char *uuid, const char *xml, uint64_t memory_kib,
+			    uint32_t vcpus)
+{
+	struct fdm_ds_vms *v = vms_of(dss, d);
+
+	return v != NULL ? fdm_ds_vms_stage(v, name, uuid, xml, memory_kib, vcpus) : -1;
+}
+
+void fdm_datastores_unstage_vm(struct fdm_datastores *dss, int d, const char *name)
+{
+	struct fdm_ds_vms *v = vms_of(dss, d);
+
+	if (v != NULL)
+		fdm_ds_vms_unstage(v, name);
+}
+
+const char *fdm_datastores_vm_xml(const struct fdm_datastores *dss, int d, const char *name)
+{
+	const struct fdm_ds_vms *v = vms_of(dss, d);
+
+	return v != NULL ? fdm_ds_vms_xml(v, name) : NULL;
 }

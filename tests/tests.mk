@@ -2,13 +2,15 @@
 # core and common objects. System tests are scripts; fragments add their own.
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 # The in-process cluster (fake clock and network) that core tests drive.
-UNIT_HELPER_OBJS := $(OBJ)/tests/unit/minicluster.o
+UNIT_HELPER_OBJS := $(OBJ)/tests/unit/minicluster.o $(OBJ)/tests/unit/mc_storage.o
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 UNIT_TESTS += $(UNIT_BINS)
 
 $(BUILD)/tests/unit/%: $(OBJ)/tests/unit/%.o $(UNIT_HELPER_OBJS) $(CORE_OBJS) $(COMMON_OBJS) $(WIRE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
+# The shell's translation of VM protection records, tested without a datastore.
+$(BUILD)/tests/unit/test_datastores_vms: $(OBJ)/fdm/datastores_vms.o
 
 # The packet injector of the cluster tests (authentication and replay checks).
 $(BUILD)/tests/fdm-inject: $(OBJ)/tests/cluster/inject.o $(WIRE_OBJS) $(COMMON_OBJS)

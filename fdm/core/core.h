@@ -134,6 +134,17 @@ const char *fdm_ds_state_name(enum fdm_ds_state s);
 #define FDM_WHY_MAX 160               /* a reason from the shell, for the log */
 #define FDM_LOG_MAX 320               /* one log line of the core */
 
+/* One VM-protection I/O of a datastore (storage_ha.c): at most one in flight.
+ * Indexed by op - FDM_STORAGE_VMLIST_READ (VMLIST_READ .. VMLIST_WRITE). */
+#define FDM_HA_IO_OPS 4
+struct fdm_ds_io {
+	bool busy;
+	uint64_t issued_ms;           /* its decision time */
+	uint64_t deadline_ms;         /* a completion after it is a failure */
+	uint64_t next_ms;             /* the periodic ones: the next is due then */
+	uint64_t ok, failed;          /* completions (late ones among the failed) */
+};
+
 /* One configured datastore as this host uses it (storage.c): its storage
  * heartbeat and the delta lease on its protectedlist. Every host writes the hb
  * and reads the lease record every io_timeout; the master also holds the lease. */
@@ -158,6 +169,9 @@ struct fdm_core_ds {
 	bool lease_busy;              /* a lease read or write is in flight */
 	uint64_t lease_wake_ms;
 	uint64_t lease_release_ms;    /* last release: its write's issue time */
+	struct fdm_ds_io ha_io[FDM_HA_IO_OPS];   /* VM protection records (storage_ha.c) */
+	/* Clean stop: a poweron record written after it began (its `stopped`). */
+	bool stop_issued, stop_done;
 };
 
 struct fdm_core {
@@ -263,7 +277,8 @@ struct fdm_storage_outcome {
 	size_t n_hosts;
 };
 
-#define FDM_ACTIONS_MAX (4 * FDM_MAX_HOSTS + 16)
+/* Sends to every peer and then some, and every I/O of every datastore at once. */
+#define FDM_ACTIONS_MAX (4 * FDM_MAX_HOSTS + 8 * FDM_MAX_DATASTORES + 16)
 
 struct fdm_action {
 	enum fdm_action_kind kind;
@@ -365,6 +380,18 @@ void fdm_storage_peer_timing(struct fdm_core *c, int from, const Fdm__Packet *p,
 /* The reachable set changed (from storage results): feeds bids. */
 void fdm_core_datastores(struct fdm_core *c, uint32_t mask, uint64_t now,
 			 struct fdm_actions *out);
+
+/* One storage action; false when out is full (nothing asked: try again later). */
+bool fdm_storage_action(struct fdm_actions *out, int d, enum fdm_storage_op op,
+			const struct fdm_lease_rec *rec, uint64_t deadline);
+
+/* storage_ha.c: the VM protection records of datastore d, every io. */
+void fdm_storage_ha_tick(struct fdm_core *c, size_t d, uint64_t now, struct fdm_actions *out);
+void fdm_storage_ha_done(struct fdm_core *c, int d, enum fdm_storage_op op,
+			 const struct fdm_storage_outcome *o, uint64_t now,
+			 struct fdm_actions *out);
+/* Clean stop: every reachable datastore has had its last poweron write. */
+bool fdm_storage_ha_stopped(const struct fdm_core *c);
 
 /* membership.c */
 int fdm_core_datastore_index(const struct fdm_core *c, const char *name);

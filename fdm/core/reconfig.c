@@ -56,11 +56,13 @@ static void remap_datastores(struct fdm_core *c, const struct fdm_config *cfg, u
 			     struct fdm_actions *out)
 {
 	struct fdm_core_ds old[FDM_MAX_DATASTORES];
+	struct fdm_ha_ds old_ha[FDM_MAX_DATASTORES];
 	char names[FDM_MAX_DATASTORES][FDM_ID_MAX];
 	size_t n_old = c->n_datastores;
 
 	memcpy(names, c->datastore_names, sizeof(names));
 	memcpy(old, c->ds, sizeof(old));
+	memcpy(old_ha, c->ha.ds, sizeof(old_ha));
 	for (size_t d = 0; d < cfg->n_datastores; d++) {
 		size_t o;
 
@@ -71,7 +73,10 @@ static void remap_datastores(struct fdm_core *c, const struct fdm_config *cfg, u
 				break;
 		if (o < n_old) {
 			c->ds[d] = old[o];
+			c->ha.ds[d] = old_ha[o];
 		} else {
+			/* Nothing in flight on the old handle ever reports back. */
+			memset(&c->ha.ds[d], 0, sizeof(c->ha.ds[d]));
 			fdm_storage_init(c, d, cfg->datastores[d].url, now);
 			fdm_core_log(out, "%s: reload: datastore %s (%s) added", cfg->host_id,
 				     cfg->datastores[d].name, cfg->datastores[d].url);

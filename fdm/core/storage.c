@@ -61,18 +61,19 @@ static void warn(struct fdm_actions *out, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void storage_action(struct fdm_actions *out, int d, enum fdm_storage_op op,
-			   const struct fdm_lease_rec *rec, uint64_t deadline)
+bool fdm_storage_action(struct fdm_actions *out, int d, enum fdm_storage_op op,
+			const struct fdm_lease_rec *rec, uint64_t deadline)
 {
 	struct fdm_action *a = fdm_core_action(out, FDM_ACT_STORAGE);
 
 	if (a == NULL)
-		return;
+		return false;
 	a->ds = d;
 	a->op = op;
 	a->deadline_ms = deadline;
 	if (rec != NULL)
 		a->lease = *rec;
+	return true;
 }
 
 void fdm_storage_init(struct fdm_core *c, size_t d, const char *url, uint64_t now)
@@ -159,14 +160,22 @@ static void follow_lease(struct fdm_core *c, int d, struct fdm_lease_action a, u
 			     a.note == FDM_LEASE_NOTE_RELEASED ? "released" : "not released", a.why);
 		break;
 	}
+	/* VM protection counts its evidence from the moment the lease became
+	 * ours (DESIGN.md point 2): the confirming re-read. While the machine
+	 * stays HELD nobody else can have held it (every renewal first reads that
+	 * the record is still ours), so only leaving HELD forgets it. */
+	if (a.note == FDM_LEASE_NOTE_ACQUIRED)
+		c->ha.ds[d].lease_acquired_ms = now;
+	if (!fdm_lease_held(&s->lease))
+		c->ha.ds[d].lease_acquired_ms = 0;
 	switch (a.io) {
 	case FDM_LEASE_IO_READ:
 		s->lease_busy = true;
-		storage_action(out, d, FDM_STORAGE_LEASE_READ, NULL, deadline);
+		fdm_storage_action(out, d, FDM_STORAGE_LEASE_READ, NULL, deadline);
 		break;
 	case FDM_LEASE_IO_WRITE:
 		s->lease_busy = true;
-		storage_action(out, d, FDM_STORAGE_LEASE_WRITE, &a.write, deadline);
+		fdm_storage_action(out, d, FDM_STORAGE_LEASE_WRITE, &a.write, deadline);
 		break;
 	case FDM_LEASE_IO_NONE:
 		s->lease_wake_ms = a.wake_ms > now ? a.wake_ms : now;
@@ -201,12 +210,13 @@ static void write_heartbeat(struct fdm_core *c, size_t d, uint64_t now,
 {
 	struct fdm_core_ds *s = &c->ds[d];
 
-	if (s->hb_busy || now < s->hb_next_ms || c->leaving)
+	if (s->hb_busy || now < s->hb_next_ms || c->leaving ||
+	    !fdm_storage_action(out, (int)d, FDM_STORAGE_HB_WRITE, NULL,
+				now + c->timing.io_timeout_ms))
 		return;
 	s->hb_busy = true;
 	s->hb_issued_ms = now;
 	s->hb_next_ms = now + c->timing.storage_hb_ms;
-	storage_action(out, (int)d, FDM_STORAGE_HB_WRITE, NULL, now + c->timing.io_timeout_ms);
 }
 
 /* Read our own hb record back, half an io after each of our hb writes that
@@ -219,12 +229,13 @@ static void read_own_heartbeat(struct fdm_core *c, size_t d, uint64_t now,
 	struct fdm_core_ds *s = &c->ds[d];
 
 	if (s->self_busy || now < s->self_next_ms || c->leaving ||
-	    s->state != FDM_DSS_REACHABLE)
+	    s->state != FDM_DSS_REACHABLE ||
+	    !fdm_storage_action(out, (int)d, FDM_STORAGE_HB_READ, NULL,
+				now + c->timing.io_timeout_ms))
 		return;
 	s->self_busy = true;
 	s->self_issued_ms = now;
 	s->self_next_ms = UINT64_MAX;      /* the next hb write success sets it */
-	storage_action(out, (int)d, FDM_STORAGE_HB_READ, NULL, now + c->timing.io_timeout_ms);
 }
 
 static void forget_impostor(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
@@ -242,6 +253,7 @@ void fdm_storage_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 		write_heartbeat(c, d, now, out);
 		read_own_heartbeat(c, d, now, out);
 		drive_lease(c, d, now, out);
+		fdm_storage_ha_tick(c, d, now, out);
 	}
 	forget_impostor(c, now, out);
 }
@@ -412,7 +424,7 @@ void fdm_core_storage_done(struct fdm_core *c, int d, enum fdm_storage_op op,
 	case FDM_STORAGE_POWERON_WRITE:
 	case FDM_STORAGE_HOSTS_READ:
 	case FDM_STORAGE_VMLIST_WRITE:
-		/* VM protection (ha.h): scheduled and handled by the HA plumbing. */
+		fdm_storage_ha_done(c, d, op, o, now, out);
 		break;
 	case FDM_STORAGE_OP_COUNT:
 		return;
@@ -430,7 +442,7 @@ bool fdm_core_released(const struct fdm_core *c)
 		    l->state == FDM_LEASE_HELD || l->state == FDM_LEASE_CLAIMED)
 			return false;
 	}
-	return true;
+	return fdm_storage_ha_stopped(c);
 }
 
 void fdm_core_datastores(struct fdm_core *c, uint32_t mask, uint64_t now,

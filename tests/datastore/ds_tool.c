@@ -9,7 +9,9 @@
  *   write-records              hb, poweron and a 2-VM protected list
  *   corrupt RECORD | truncate RECORD     RECORD: lease|vmlist|hb|poweron (own)
  *   forge RECORD KEYFILE       write RECORD (hb|poweron) framed with another key
- *   stall-probe MS             hb write every io via dsio, tick every 100 ms */
+ *   stall-probe MS             hb write every io via dsio, tick every 100 ms
+ *   read-hosts ID...           the master's batched read (dsio HOSTS_READ): per
+ *                              host its hb (fingerprint) and poweron record */
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -268,6 +270,58 @@ static int cmd_stall_probe(struct tool *t, uint64_t ms)
 	}
 	loop_stop(t);
 	return 0;
+}
+
+/* One word per status, for key=value lines. */
+static const char *status_word(enum fdm_ds_status st)
+{
+	return st == FDM_DS_OK ? "ok" : st == FDM_DS_EMPTY ? "empty"
+	       : st == FDM_DS_CORRUPT ? "corrupt" : "failed";
+}
+
+static void on_hosts_read(struct fdm_dsio_done *d, void *userdata)
+{
+	int *done = userdata;
+
+	say("hosts-read status=%s n=%zu msg=\"%s\"", status_word(d->status),
+	    d->n_host_recs, d->status == FDM_DS_OK ? "" : d->res.msg);
+	for (size_t i = 0; i < d->n_host_recs; i++) {
+		const struct fdm_dsio_host *h = &d->host_recs[i];
+		char vms[256] = "";
+		size_t len = 0;
+
+		for (size_t k = 0; h->poweron != NULL && k < h->poweron->n_vms; k++)
+			len += (size_t)snprintf(vms + len, len < sizeof(vms) ? sizeof(vms) - len : 0,
+						"%s%s", k > 0 ? "," : "", h->poweron->vms[k]);
+		say("host id=%s hb=%s fingerprint=%u poweron=%s vms=%s", h->host,
+		    status_word(h->hb_status), h->hb.fingerprint,
+		    status_word(h->poweron_status), vms);
+	}
+	*done = 1;
+}
+
+static int cmd_read_hosts(struct tool *t, char **ids, int n)
+{
+	char (*hosts)[FDM_DS_ID_MAX] = calloc((size_t)n + 1, sizeof(*hosts));
+	struct fdm_dsio_req r = { .op = FDM_DSIO_HOSTS_READ, .cb = on_hosts_read, .n_hosts = (size_t)n };
+	uint64_t end;
+	int done = 0;
+
+	if (hosts == NULL || loop_start(t) != 0) {
+		free(hosts);
+		return 1;
+	}
+	for (int i = 0; i < n; i++)
+		fdm_strlcpy(hosts[i], ids[i], FDM_DS_ID_MAX);
+	r.hosts = (const char (*)[FDM_DS_ID_MAX])hosts;
+	r.userdata = &done;
+	fdm_dsio_submit(t->io, &r, NULL);
+	end = fdm_now_boottime_ms() + 2 * t->p.io_timeout_ms + 1000;
+	while (!done && fdm_now_boottime_ms() < end)
+		sd_event_run(t->ev, 50000);
+	loop_stop(t);
+	free(hosts);
+	return done ? 0 : 1;
 }
 
 /* ------------------------------------------------------------ sync commands */
@@ -603,6 +657,8 @@ int main(int argc, char **argv)
 		rc = cmd_write_hb(t, atoi(argv[optind + 1]));
 	else if (strcmp(cmd, "measure-acquire") == 0 && optind + 1 < argc)
 		rc = cmd_measure_acquire(t, atoi(argv[optind + 1]));
+	else if (strcmp(cmd, "read-hosts") == 0 && optind + 1 < argc)
+		rc = cmd_read_hosts(t, argv + optind + 1, argc - optind - 1);
 	else if (strcmp(cmd, "write-records") == 0)
 		rc = cmd_write_records(t);
 	else if (strcmp(cmd, "corrupt") == 0 && optind + 1 < argc)

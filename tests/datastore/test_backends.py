@@ -6,7 +6,8 @@ blocks), all started here (servers.py) in a private network namespace.
 For each backend: nothing is used or created before `fdmctl datastore init`
 (a blank LUN is not formatted, an NFS path that is not on the server is an
 error, no fallback to its export); init refuses a datastore of another cluster
-or key; records round-trip; two processes contend for the lease and
+or key; records round-trip; the master's batched read of other hosts' hb and
+poweron records reads each host's own; two processes contend for the lease and
 exactly one wins; kill -9 the holder and the other takes over only after the
 expiry; a holder that stops renewing loses it; a corrupted byte, a truncated
 record and a record signed with another key are named by fdm-inspect (exit 1);
@@ -81,6 +82,44 @@ def many_hosts(t):
     check(all(seen[h]["counter"] >= 4 and seen[h]["poweron"] is not None for h in hosts),
           "every host's own hb and poweron: %s" % data["hosts"])
     return "4 hosts started at once, each reads back its own hb and poweron"
+
+
+def read_hosts(t, reader, *hosts):
+    """ds-tool read-hosts: {host: (hb status, fingerprint, poweron status, vms)}."""
+    r = t.tool(reader, "read-hosts", *hosts)
+    check(r.returncode == 0 and "hosts-read status=ok n=%d" % len(hosts) in r.stdout,
+          "read-hosts: %s %s" % (r.stdout, r.stderr))
+    out = {}
+    for line in r.stdout.splitlines():
+        f = dict(kv.split("=", 1) for kv in line.split()[2:] if "=" in kv)
+        if line.split()[1:2] == ["host"]:
+            out[f["id"]] = (f["hb"], int(f["fingerprint"]), f["poweron"], f["vms"])
+    check(sorted(out) == sorted(hosts), "hosts read: %s" % r.stdout)
+    return out
+
+
+def hosts_read(t):
+    """The master's batched read of the other hosts' records (dsio HOSTS_READ,
+    one worker call): each host's hb fingerprint and poweron record; a host
+    that never wrote reads empty, a damaged poweron is that host's alone, and
+    the fingerprint moves with each hb write of its host only."""
+    for h in ("h1", "h2"):
+        r = t.tool(h, "write-records")
+        check(r.returncode == 0, "write-records %s: %s" % (h, r.stdout))
+    r = t.tool("h1", "corrupt", "poweron")
+    check(r.returncode == 0, "corrupt: %s" % r.stdout)
+    got = read_hosts(t, "h3", "h1", "h2", "h9")
+    check(got["h1"][0] == "ok" and got["h1"][2] == "corrupt", "h1: %s" % (got["h1"],))
+    check(got["h2"][0] == "ok" and got["h2"][2] == "ok" and got["h2"][3] == "db1,web1",
+          "h2: %s" % (got["h2"],))
+    check(got["h9"][0] == "empty" and got["h9"][2] == "empty", "h9: %s" % (got["h9"],))
+    r = t.tool("h2", "write-hb", "1")
+    check(r.returncode == 0, "write-hb h2: %s" % r.stdout)
+    again = read_hosts(t, "h3", "h1", "h2", "h9")
+    check(again["h1"][1] == got["h1"][1], "h1's fingerprint moved: %s %s" % (got, again))
+    check(again["h2"][1] != got["h2"][1], "h2's fingerprint did not move: %s %s" % (got, again))
+    return "3 hosts in one call: written, damaged poweron, never written; fingerprints %d -> %d" % (
+        got["h2"][1], again["h2"][1])
 
 
 def contention(t):
@@ -462,6 +501,7 @@ class Run:
     # (name, scenario, whether its datastore is initialised first)
     TABLE = [("uninitialized", uninitialized, False), ("refuse-foreign", refuse_foreign, True),
              ("round-trip", round_trip, True), ("many-hosts", many_hosts, True),
+             ("hosts-read", hosts_read, True),
              ("contention", contention, True),
              ("kill-holder", kill_holder, True), ("stop-renewing", stop_renewing, True),
              ("corrupt-byte", corrupt_byte, True), ("truncated", truncated, True),
@@ -477,7 +517,7 @@ class Run:
                 self.figures[backend] = figs
 
 
-ALL = ("uninitialized", "refuse-foreign", "round-trip", "many-hosts", "contention",
+ALL = ("uninitialized", "refuse-foreign", "round-trip", "many-hosts", "hosts-read", "contention",
        "kill-holder", "stop-renewing", "corrupt-byte", "truncated", "other-key", "inspect-cli",
        "measure")
 ALL_FILE = ALL + ("fifo",)
@@ -518,8 +558,8 @@ def run_iscsi(run, ns):
     try:
         run.scenarios("iscsi-4k", lambda i, init=True: lambda: run.target(
             tg.url("b4096", i + 1), ns.prefix(), init=init),
-                      ("uninitialized", "round-trip", "many-hosts", "contention", "corrupt-byte",
-                       "other-key", "measure"))
+                      ("uninitialized", "round-trip", "many-hosts", "hosts-read", "contention",
+                       "corrupt-byte", "other-key", "measure"))
 
         def target(i, init=True):
             return lambda: run.target(tg.url("b512", i + 1), ns.prefix(), init=init)

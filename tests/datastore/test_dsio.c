@@ -151,9 +151,9 @@ static void run_until(struct fx *f, int done, uint64_t max_ms)
 		sd_event_run(f->ev, 50000);
 }
 
-static struct fdm_ds *open_ds(const char *dir, bool init)
+static struct fdm_ds *open_as(const char *dir, const char *host, bool init)
 {
-	struct fdm_ds_params p = { .cluster = "c1", .key = key, .key_len = 32, .host = "host-1",
+	struct fdm_ds_params p = { .cluster = "c1", .key = key, .key_len = 32, .host = host,
 				   .io_timeout_ms = 1000 };
 	struct fdm_ds_identity id;
 	struct fdm_ds_result res;
@@ -168,6 +168,11 @@ static struct fdm_ds *open_ds(const char *dir, bool init)
 		assert_int_equal(fdm_ds_init(ds, "test", fdm_now_boottime_ms() + 10000, &id, &created,
 					     &res), FDM_DS_OK);
 	return ds;
+}
+
+static struct fdm_ds *open_ds(const char *dir, bool init)
+{
+	return open_as(dir, "host-1", init);
 }
 
 static int setup(void **state)
@@ -384,6 +389,121 @@ static void test_free_with_stuck_worker(void **state)
 	assert_int_equal(f->done, 0);
 }
 
+/* What a HOSTS_READ callback saw (its records are freed after it). */
+static struct {
+	int done;
+	enum fdm_ds_status status;
+	size_t n;
+	struct {
+		char host[FDM_DS_ID_MAX];
+		enum fdm_ds_status hb, poweron;
+		uint32_t fingerprint;
+		size_t n_vms;
+		char vm0[32];
+	} h[4];
+} seen;
+
+static void on_hosts(struct fdm_dsio_done *d, void *userdata)
+{
+	(void)userdata;
+	memset(&seen, 0, sizeof(seen));
+	seen.done = 1;
+	seen.status = d->status;
+	seen.n = d->n_host_recs;
+	for (size_t i = 0; i < d->n_host_recs && i < 4; i++) {
+		const struct fdm_dsio_host *r = &d->host_recs[i];
+
+		strcpy(seen.h[i].host, r->host);
+		seen.h[i].hb = r->hb_status;
+		seen.h[i].poweron = r->poweron_status;
+		seen.h[i].fingerprint = r->hb.fingerprint;
+		if (r->poweron != NULL) {
+			seen.h[i].n_vms = r->poweron->n_vms;
+			if (r->poweron->n_vms > 0)
+				snprintf(seen.h[i].vm0, sizeof(seen.h[i].vm0), "%s", r->poweron->vms[0]);
+		}
+	}
+}
+
+static void read_hosts(struct fx *f)
+{
+	static const char ids[4][FDM_DS_ID_MAX] = { "host-1", "host-2", "host-3", "host-4" };
+	struct fdm_dsio_req r = { .op = FDM_DSIO_HOSTS_READ, .cb = on_hosts, .hosts = ids,
+				  .n_hosts = 4 };
+	uint64_t end = fdm_now_boottime_ms() + 2000;
+
+	seen.done = 0;
+	assert_int_equal(fdm_dsio_submit(f->io, &r, NULL), 0);
+	while (!seen.done && fdm_now_boottime_ms() < end)
+		sd_event_run(f->ev, 50000);
+	assert_int_equal(seen.done, 1);
+}
+
+/* The master's batched read of other hosts' records: per host its hb (with a
+ * fingerprint that moves with every write) and poweron record; a record never
+ * written reads EMPTY and a damaged one CORRUPT, neither stopping the batch. */
+static void test_hosts_read(void **state)
+{
+	static uint8_t junk[4096] __attribute__((aligned(4096)));
+	struct fx *f = *state;
+	struct fdm_ds *h2 = open_as(f->dir, "host-2", false);
+	Fdm__PowerOnRecord po = FDM__POWER_ON_RECORD__INIT;
+	char *vms[] = { "db1" };
+	struct fdm_ds_result res;
+	uint32_t fp1, fp2;
+
+	submit(f, FDM_DSIO_HB_WRITE, NULL, 0);           /* host-1: hb, no poweron */
+	run_until(f, 1, 2000);
+	assert_int_equal(fdm_ds_hb_write(h2, fdm_ds_deadline(h2), &res), FDM_DS_OK);
+	po.host = "host-2";
+	po.n_vms = 1;
+	po.vms = vms;
+	assert_int_equal(fdm_ds_poweron_write(h2, &po, fdm_ds_deadline(h2), &res), FDM_DS_OK);
+	memset(junk, 0xa5, sizeof(junk));                /* host-4: a damaged poweron */
+	for (int slot = 0; slot < 2; slot++)
+		assert_int_equal(fdm_ds_raw_write(h2, FDM_DS_REC_POWERON, "host-4",
+						  (uint64_t)slot * fdm_ds_slot_size(FDM_DS_REC_POWERON),
+						  junk, sizeof(junk), fdm_ds_deadline(h2), &res),
+				 FDM_DS_OK);
+
+	read_hosts(f);
+	assert_int_equal(seen.status, FDM_DS_OK);
+	assert_int_equal(seen.n, 4);
+	assert_string_equal(seen.h[0].host, "host-1");
+	assert_int_equal(seen.h[0].hb, FDM_DS_OK);
+	assert_int_equal(seen.h[0].poweron, FDM_DS_EMPTY);
+	assert_int_equal(seen.h[1].hb, FDM_DS_OK);
+	assert_int_equal(seen.h[1].poweron, FDM_DS_OK);
+	assert_int_equal(seen.h[1].n_vms, 1);
+	assert_string_equal(seen.h[1].vm0, "db1");
+	assert_int_equal(seen.h[2].hb, FDM_DS_EMPTY);
+	assert_int_equal(seen.h[2].poweron, FDM_DS_EMPTY);
+	assert_int_equal(seen.h[3].hb, FDM_DS_EMPTY);
+	assert_int_equal(seen.h[3].poweron, FDM_DS_CORRUPT);
+	fp1 = seen.h[0].fingerprint;
+	fp2 = seen.h[1].fingerprint;
+	assert_true(fp1 != 0 && fp2 != 0);
+
+	assert_int_equal(fdm_ds_hb_write(h2, fdm_ds_deadline(h2), &res), FDM_DS_OK);
+	read_hosts(f);
+	assert_int_equal(seen.h[0].fingerprint, fp1);     /* host-1 did not write */
+	assert_true(seen.h[1].fingerprint != fp2);       /* host-2 did */
+	fdm_ds_close(h2);
+}
+
+/* A batch on a datastore that fails (no identity record) fails as a whole. */
+static void test_hosts_read_uninitialized(void **state)
+{
+	struct fx *f = *state;
+	char cmd[160];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'/.fdm-ha", f->dir);
+	assert_int_equal(system(cmd), 0);
+	fdm_ds_disconnect(fdm_dsio_ds(f->io));   /* forget the identity checked */
+	read_hosts(f);
+	assert_int_equal(seen.status, FDM_DS_UNINITIALIZED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -392,6 +512,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_late_completion_is_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_late, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_with_stuck_worker, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hosts_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hosts_read_uninitialized, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -131,113 +131,25 @@ static void send_one(struct minicluster *mc, size_t from, const struct fdm_actio
 	free(buf);
 }
 
-static void start_io(struct minicluster *mc, size_t host, const struct fdm_action *a)
+void mc_execute(struct minicluster *mc, size_t from)
 {
-	struct mc_io *io;
+	/* Completions run mc_execute() again: take this batch out first. */
+	size_t n = mc->actions.n;
+	struct fdm_action *batch = malloc((n ? n : 1) * sizeof(*batch));
 
-	if (mc->n_ios == mc->cap_ios) {
-		mc->cap_ios = mc->cap_ios ? 2 * mc->cap_ios : 64;
-		mc->ios = realloc(mc->ios, mc->cap_ios * sizeof(*mc->ios));
-	}
-	io = &mc->ios[mc->n_ios++];
-	io->host = host;
-	io->incarnation = mc->hosts[host].incarnation;
-	io->ds = a->ds;
-	io->op = a->op;
-	io->rec = a->lease;
-	io->done_at = mc->now + mc->hosts[host].storage_ms;
-}
-
-static void execute(struct minicluster *mc, size_t from)
-{
-	/* Completions run execute() again: take this batch out first. */
-	struct fdm_actions *batch = malloc(sizeof(*batch));
-
-	memcpy(batch, &mc->actions, sizeof(*batch));
+	memcpy(batch, mc->actions.a, n * sizeof(*batch));
 	mc->actions.n = 0;
-	for (size_t i = 0; i < batch->n; i++) {
-		const struct fdm_action *a = &batch->a[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct fdm_action *a = &batch[i];
 
 		if (a->kind == FDM_ACT_SEND)
 			send_one(mc, from, a);
 		else if (a->kind == FDM_ACT_LOG)
 			keep_log(mc, a->text);
 		else if (a->kind == FDM_ACT_STORAGE)
-			start_io(mc, from, a);
+			mc_storage_start(mc, from, a);
 	}
 	free(batch);
-}
-
-/* The I/O happens at its completion, atomically: enough for the election and
- * lease rules here; tests/sim models torn, late and lost writes. */
-static void finish_io(struct minicluster *mc, const struct mc_io *io)
-{
-	struct mc_host *h = &mc->hosts[io->host];
-	struct mc_datastore *ds = &mc->ds[io->ds];
-	struct fdm_lease_view view;
-	struct fdm_storage_outcome o;
-	bool reach = (h->ds_mask >> io->ds) & 1;
-	bool usable = reach && !ds->uninit;
-
-	if (!h->up || h->incarnation != io->incarnation)
-		return;
-	memset(&view, 0, sizeof(view));
-	memset(&o, 0, sizeof(o));
-	o.result = !reach ? FDM_STORAGE_FAILED : ds->uninit ? FDM_STORAGE_UNINITIALIZED
-							    : FDM_STORAGE_OK;
-	o.why = !reach ? "minicluster: link cut" : ds->uninit ? "minicluster: no identity record"
-							       : NULL;
-	if (usable && io->op == FDM_STORAGE_LEASE_WRITE) {
-		ds->written = true;
-		ds->rec = io->rec;
-		ds->fingerprint++;
-	}
-	if (usable && io->op == FDM_STORAGE_LEASE_READ) {
-		view.kind = ds->written ? FDM_LEASE_VIEW_VALID : FDM_LEASE_VIEW_EMPTY;
-		view.rec = ds->rec;
-		view.fingerprint = ds->fingerprint;
-		o.lease = &view;
-	}
-	if (usable && io->op == FDM_STORAGE_HB_WRITE)
-		ds->hb_incarnation[io->host] = io->incarnation;
-	if (usable && io->op == FDM_STORAGE_HB_READ)
-		o.hb_incarnation = ds->hb_incarnation[io->host];
-	fdm_core_storage_done(&h->core, io->ds, io->op, &o, mc->now, &mc->actions);
-	execute(mc, io->host);
-}
-
-static void finish_due_ios(struct minicluster *mc)
-{
-	size_t n = mc->n_ios, keep = 0;
-	struct mc_io *due = malloc((n ? n : 1) * sizeof(*due));
-	size_t n_due = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (mc->ios[i].done_at <= mc->now && !mc->hosts[mc->ios[i].host].paused)
-			due[n_due++] = mc->ios[i];
-		else
-			mc->ios[keep++] = mc->ios[i];
-	}
-	if (mc->n_ios > n)
-		memmove(&mc->ios[keep], &mc->ios[n], (mc->n_ios - n) * sizeof(*mc->ios));
-	mc->n_ios = keep + (mc->n_ios - n);
-	for (size_t i = 0; i < n_due; i++)
-		finish_io(mc, &due[i]);
-	free(due);
-}
-
-int mc_lease_actor(const struct minicluster *mc, int d)
-{
-	int actor = -1;
-
-	for (size_t i = 0; i < mc->n; i++) {
-		if (!mc->hosts[i].up || !fdm_lease_acting(&mc->hosts[i].core.ds[d].lease, mc->now))
-			continue;
-		if (actor >= 0)
-			return -2;
-		actor = (int)i;
-	}
-	return actor;
 }
 
 static void deliver(struct minicluster *mc, const struct mc_packet *p)
@@ -275,7 +187,7 @@ static void deliver(struct minicluster *mc, const struct mc_packet *p)
 		break;
 	}
 	fdm__packet__free_unpacked(pk, NULL);
-	execute(mc, (size_t)p->to);
+	mc_execute(mc, (size_t)p->to);
 }
 
 bool mc_replay_captured(struct minicluster *mc, size_t from, size_t to)
@@ -316,7 +228,7 @@ void mc_force_election(struct minicluster *mc, size_t i, bool lose_messages)
 	fdm_core_force_election(&mc->hosts[i].core, mc->now, &mc->actions);
 	if (lose_messages)
 		mc->actions.n = 0;
-	execute(mc, i);
+	mc_execute(mc, i);
 }
 
 void mc_leave(struct minicluster *mc, size_t i)
@@ -324,7 +236,7 @@ void mc_leave(struct minicluster *mc, size_t i)
 	uint64_t give_up = mc->now + 2 * mc->timing.io_timeout_ms + 500;
 
 	fdm_core_leave(&mc->hosts[i].core, mc->now, &mc->actions);
-	execute(mc, i);
+	mc_execute(mc, i);
 	/* Like the agent: exit once the leases are released, or give up. */
 	while (!fdm_core_released(&mc->hosts[i].core) && mc->now < give_up)
 		mc_run(mc, MC_STEP_MS);
@@ -336,7 +248,7 @@ void mc_reload(struct minicluster *mc, size_t i)
 	struct mc_host *h = &mc->hosts[i];
 
 	fdm_core_reconfigure(&h->core, &h->cfg, &h->timing, mc->now, &mc->actions);
-	execute(mc, i);
+	mc_execute(mc, i);
 }
 
 void mc_set_datastores(struct minicluster *mc, size_t i, unsigned count)
@@ -417,7 +329,7 @@ void mc_free(struct minicluster *mc)
 	for (size_t i = 0; i < mc->queued; i++)
 		free(mc->queue[i].bytes);
 	free(mc->queue);
-	free(mc->ios);
+	mc_storage_free(mc);
 	free(mc);
 }
 
@@ -428,12 +340,12 @@ void mc_run(struct minicluster *mc, uint64_t ms)
 	while (mc->now < end) {
 		mc->now += MC_STEP_MS;
 		deliver_due(mc);
-		finish_due_ios(mc);
+		mc_storage_finish_due(mc);
 		for (size_t i = 0; i < mc->n; i++) {
 			if (!mc->hosts[i].up || mc->hosts[i].paused)
 				continue;
 			fdm_core_tick(&mc->hosts[i].core, mc->now, &mc->actions);
-			execute(mc, i);
+			mc_execute(mc, i);
 		}
 		for (int d = 0; d < 3; d++)
 			if (mc_lease_actor(mc, d) == -2)

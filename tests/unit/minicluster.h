@@ -23,25 +23,58 @@ struct mc_packet {
 	uint8_t *bytes;
 };
 
-/* A storage I/O in flight, ended after MC_STORAGE_MS. */
+/* A storage I/O in flight, ended after the host's storage_ms (MC_STORAGE_MS). It
+ * happens at its completion, atomically; the core takes a completion after its
+ * deadline as a failure (a host whose storage_ms exceeds io_timeout). */
 #define MC_STORAGE_MS 5
+struct mc_poweron;
 struct mc_io {
 	size_t host;
 	uint64_t incarnation;         /* of the agent that asked: a restart forgets it */
 	int ds;
 	enum fdm_storage_op op;
 	struct fdm_lease_rec rec;
+	uint64_t issued_at;           /* when the core asked for it */
 	uint64_t done_at;
+	struct mc_poweron *poweron;   /* POWERON_WRITE: the content asked for at submit */
+	struct fdm_vmlist_desired *vmlist;   /* VMLIST_WRITE: likewise (both owned) */
 };
 
-/* One shared datastore: the lease record every host reads and writes, and
- * each host's hb record (the incarnation of its last writer). */
+/* The VM part of a simulated protectedlist (written by mc_protect or a master). */
+struct mc_vmlist {
+	bool written;
+	uint64_t generation;
+	size_t n;
+	struct fdm_vmlist_entry vms[FDM_MAX_VMS];
+	uint64_t maintenance_mask;    /* peer indices */
+	uint64_t writes;              /* by masters (VMLIST_WRITE) */
+};
+
+/* A host's simulated poweron record on one datastore. */
+struct mc_poweron {
+	bool written;
+	uint64_t writes;
+	uint64_t generation_seen;
+	bool stopped;
+	size_t n_runs, n_seen;
+	char (*runs)[FDM_VM_NAME_MAX];
+	char (*seen_names)[FDM_VM_NAME_MAX];
+	uint32_t *seen_restarts;
+	uint64_t last_write_issued;   /* when the core asked for the last one that landed */
+};
+
+/* One shared datastore: the lease record every host reads and writes, each
+ * host's hb record (the incarnation of its last writer, a fingerprint that
+ * changes with every write) and poweron record, and the VM list. */
 struct mc_datastore {
 	bool written;
 	struct fdm_lease_rec rec;
 	uint32_t fingerprint;         /* changes with every write */
 	bool uninit;                  /* no identity record: every I/O says so */
 	uint64_t hb_incarnation[MC_MAX_HOSTS];
+	uint32_t hb_fingerprint[MC_MAX_HOSTS];   /* 0: never written */
+	struct mc_poweron poweron[MC_MAX_HOSTS];
+	struct mc_vmlist vmlist;
 };
 
 /* What a host sent, for the echo check: msg kind and receiver of each seq. */
@@ -62,6 +95,7 @@ struct mc_host {
 	uint32_t ds_mask;
 	uint64_t incarnation;
 	uint64_t storage_ms;          /* how long its I/O takes (MC_STORAGE_MS) */
+	uint64_t op_ms[FDM_STORAGE_OP_COUNT];   /* per op, when not 0 */
 	uint64_t rx_timing_mismatch;  /* what the agent counts as dropped.timing_mismatch */
 	uint64_t rx_unconfirmed;      /* held back: its sender had not acked us yet */
 	struct mc_sent sent[MC_SENT_LOG];
@@ -90,6 +124,10 @@ struct minicluster {
 	struct mc_datastore ds[3];
 	struct mc_io *ios;
 	size_t n_ios, cap_ios;
+	/* Storage ops the core of each host asked for, per datastore, and the
+	 * decision time of the last of each (tests count and compare them). */
+	uint64_t io_asked[MC_MAX_HOSTS][3][FDM_STORAGE_OP_COUNT];
+	uint64_t io_last_issue[MC_MAX_HOSTS][3][FDM_STORAGE_OP_COUNT];
 	uint64_t lease_violations;    /* steps with two hosts acting on one datastore */
 	/* Master heartbeats whose echo named anything but a slave heartbeat that named
 	 * that master (what its "heard" rule counts), and the echoes checked. */
@@ -129,6 +167,13 @@ void mc_resume(struct minicluster *mc, size_t i);
  * replayed by an attacker); false when there is none. */
 bool mc_replay_captured(struct minicluster *mc, size_t from, size_t to);
 
+/* VM protection on the simulated datastores: protect a VM on ds (written into
+ * its VM list directly, as a master would), its entry (NULL: not listed), and
+ * a host's maintenance mode there. */
+void mc_protect(struct minicluster *mc, int ds, const char *name, Fdm__Priority priority,
+		uint64_t memory_kib);
+struct fdm_vmlist_entry *mc_vm(struct minicluster *mc, int ds, const char *name);
+void mc_set_maintenance(struct minicluster *mc, int ds, size_t host, bool on);
 
 /* The master every up host agrees on (it says master, all others slave of it), or -1. */
 int mc_agreed_master(const struct minicluster *mc);
@@ -139,5 +184,11 @@ int mc_lease_actor(const struct minicluster *mc, int d);
 /* Run until agreement or timeout; returns the master index or -1. */
 int mc_run_until_agreed(struct minicluster *mc, uint64_t timeout_ms, uint64_t *took_ms);
 void mc_dump(const struct minicluster *mc);
+
+/* Internal, shared by minicluster.c and mc_storage.c. */
+void mc_execute(struct minicluster *mc, size_t from);
+void mc_storage_start(struct minicluster *mc, size_t host, const struct fdm_action *a);
+void mc_storage_finish_due(struct minicluster *mc);
+void mc_storage_free(struct minicluster *mc);
 
 #endif
