@@ -56,10 +56,20 @@ void fdm_ha_reset(struct fdm_core *c)
 	uint32_t attempts = keep->max_attempts, gap = keep->retry_first_gap_ms;
 	uint32_t tolerated = keep->host_failures_tolerated, inflight = keep->max_inflight;
 	uint64_t stop_seq = keep->next_stop_seq;
+	struct fdm_ha_ds ds[FDM_MAX_DATASTORES];
 
+	/* The per-datastore state was remapped by name already (reconfig.c). */
+	memcpy(ds, keep->ds, sizeof(ds));
 	memcpy(orders, keep->my_orders, sizeof(orders));
 	memcpy(results, keep->results, sizeof(results));
 	fdm_ha_init(c);
+	memcpy(c->ha.ds, ds, sizeof(ds));
+	/* The VM table is gone until the lists are read again: a master must not
+	 * write one from its empty table meanwhile. */
+	for (size_t d = 0; d < FDM_MAX_DATASTORES; d++) {
+		c->ha.ds[d].listed_under_lease = false;
+		c->ha.ds[d].write_pending = false;
+	}
 	memcpy(c->ha.my_orders, orders, sizeof(orders));
 	memcpy(c->ha.results, results, sizeof(results));
 	c->ha.n_my_orders = n_orders;
@@ -221,8 +231,12 @@ void fdm_ha_on_vmlist(struct fdm_core *c, int d, const struct fdm_vmlist_view *v
 		else if (!table_is_ours(c, d))
 			c->ha.hosts[h].maintenance = false;
 	}
-	if (c->role == FDM_ROLE_MASTER && hd->lease_acquired_ms != 0)
+	if (c->role == FDM_ROLE_MASTER && hd->lease_acquired_ms != 0 && !hd->listed_under_lease) {
+		/* The table is ours from now on; write it once under our lease so
+		 * that the hosts' reports can echo our generation (restart.c). */
 		hd->listed_under_lease = true;
+		hd->write_pending = true;
+	}
 }
 
 /* --------------------------------------------------- what this host reports */

@@ -86,9 +86,10 @@ static void test_every_io_where_reachable(void **state)
 			assert_int_equal(hio(mc, h, d, FDM_STORAGE_VMLIST_READ)->failed, 0);
 		}
 	}
-	/* No master ever wrote a VM list: vms.c had no edits. */
+	/* The master wrote each list at most once, to stamp its lease generation
+	 * (vms.c): nothing else had changed. */
 	for (int d = 0; d < 3; d++)
-		assert_int_equal(mc->ds[d].vmlist.writes, 0);
+		assert_true(mc->ds[d].vmlist.writes <= 1);
 	mc_free(mc);
 }
 
@@ -100,6 +101,7 @@ static void test_vmlist_written_by_acting_master_only(void **state)
 	struct minicluster *mc = mc_new(ids4, all3, 4, 62);
 	int m = mc_index(mc, "host-9");
 	struct fdm_core *mc_core;
+	uint64_t written;
 
 	(void)state;
 	mc_protect(mc, 0, "db1", FDM__PRIORITY__PRIORITY_HIGH, 1 << 20);
@@ -120,11 +122,19 @@ static void test_vmlist_written_by_acting_master_only(void **state)
 	mc_run(mc, MC_STEP_MS);
 	assert_false(mc_core->ha.ds[0].writing);
 	assert_int_equal(hio(mc, (size_t)m, 0, FDM_STORAGE_VMLIST_WRITE)->ok, 1);
-	/* It landed: the stub vms.c wants an empty list, generation 0. */
+	/* It landed: the two VMs, under the master's lease generation. */
 	assert_int_equal(mc->ds[0].vmlist.writes, 1);
-	assert_int_equal(mc->ds[0].vmlist.n, 0);
+	assert_int_equal(mc->ds[0].vmlist.n, 2);
+	/* Once more after its first read under the lease (vms.c stamps its
+	 * generation), then no more without an edit. */
 	mc_run(mc, 10000);
-	assert_int_equal(asked(mc, (size_t)m, 0, FDM_STORAGE_VMLIST_WRITE), 1);
+	assert_true(asked(mc, (size_t)m, 0, FDM_STORAGE_VMLIST_WRITE) <= 2);
+	{
+		uint64_t n = asked(mc, (size_t)m, 0, FDM_STORAGE_VMLIST_WRITE);
+
+		mc_run(mc, 10000);
+		assert_int_equal(asked(mc, (size_t)m, 0, FDM_STORAGE_VMLIST_WRITE), n);
+	}
 	for (size_t h = 0; h < 4; h++) {
 		if ((int)h == m)
 			continue;
@@ -134,6 +144,7 @@ static void test_vmlist_written_by_acting_master_only(void **state)
 
 	/* Its renewals now answer late: acting lapses while the datastore stays
 	 * reachable (hb writes are fine). An edit then waits. */
+	written = asked(mc, (size_t)m, 0, FDM_STORAGE_VMLIST_WRITE);
 	mc->hosts[m].op_ms[FDM_STORAGE_LEASE_READ] = mc->timing.io_timeout_ms + 10;
 	while (fdm_lease_acting(&mc_core->ds[0].lease, mc->now))
 		mc_run(mc, MC_STEP_MS);
@@ -142,13 +153,13 @@ static void test_vmlist_written_by_acting_master_only(void **state)
 	mc_run(mc, 3000);
 	assert_true(mc_core->ds[0].reachable);
 	assert_false(fdm_lease_acting(&mc_core->ds[0].lease, mc->now));
-	assert_int_equal(asked(mc, (size_t)m, 0, FDM_STORAGE_VMLIST_WRITE), 1);
+	assert_int_equal(asked(mc, (size_t)m, 0, FDM_STORAGE_VMLIST_WRITE), written);
 	assert_true(mc_core->ha.ds[0].write_pending);
 	/* Renewals in time again: it acts, and the edit goes out. */
 	mc->hosts[m].op_ms[FDM_STORAGE_LEASE_READ] = 0;
 	until_acting(mc, m, 0, 30000);
 	mc_run(mc, 2 * MC_STEP_MS);
-	assert_int_equal(asked(mc, (size_t)m, 0, FDM_STORAGE_VMLIST_WRITE), 2);
+	assert_int_equal(asked(mc, (size_t)m, 0, FDM_STORAGE_VMLIST_WRITE), written + 1);
 	assert_int_equal(mc->lease_violations, 0);
 	mc_free(mc);
 }
@@ -225,16 +236,22 @@ static void test_late_completion_is_a_failure(void **state)
 	mc_run(mc, 4 * io);
 	assert_true(r->ok >= ok + 3);
 
-	/* A late VM list write: failed, logged, `writing` cleared. */
+	/* A late VM list write: failed, logged, and written again (vms.c wants
+	 * it until it lands). */
 	until_acting(mc, m, 0, 10000);
+	mc_run(mc, 4 * io);   /* the first writes under the lease are done */
 	mc->hosts[m].op_ms[FDM_STORAGE_VMLIST_WRITE] = io + 10;
 	mc->watch = "host-9: VM list on ds1 not written: it answered after io_timeout";
-	master->ha.ds[0].write_pending = true;
-	mc_run(mc, io + 30);
-	assert_int_equal(w->failed, 1);
-	assert_int_equal(w->ok, 0);
-	assert_false(master->ha.ds[0].writing);
-	assert_int_equal(mc->watch_hits, 1);
+	{
+		uint64_t failed = w->failed, okd = w->ok;
+
+		master->ha.ds[0].write_pending = true;
+		mc_run(mc, io + 30);
+		assert_int_equal(w->failed, failed + 1);
+		assert_int_equal(w->ok, okd);
+		assert_int_equal(mc->watch_hits, 1);
+		assert_true(master->ha.ds[0].write_pending || master->ha.ds[0].writing);
+	}
 	mc_free(mc);
 }
 
