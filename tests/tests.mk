@@ -2,7 +2,8 @@
 # core and common objects. System tests are scripts; fragments add their own.
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 # The in-process cluster (fake clock and network) that core tests drive.
-UNIT_HELPER_OBJS := $(OBJ)/tests/unit/minicluster.o $(OBJ)/tests/unit/mc_storage.o
+UNIT_HELPER_OBJS := $(OBJ)/tests/unit/minicluster.o $(OBJ)/tests/unit/mc_storage.o \
+                    $(OBJ)/tests/unit/mc_vms.o
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 UNIT_TESTS += $(UNIT_BINS)
 

@@ -60,12 +60,17 @@ enum fdm_runs fdm_runs_check(const struct fdm_runs_vm *v, const struct fdm_runs_
 	for (size_t h = 0; h < n; h++) {
 		bool net = net_current(v, &r[h]), pwr = poweron_current(v, &r[h]);
 
+		/* Dead for d: silent on the network and on d for host_dead since our
+		 * acquisition. Its last word that it ran v is what it said before it
+		 * died (and its deadline has stopped v since, safety point 3). */
+		if (r[h].dead)
+			continue;
 		if ((net && r[h].net_runs) || (pwr && r[h].poweron_runs)) {
 			*where = (int)h;
 			snprintf(why, whylen, "%s runs on %s", v->name, r[h].host);
 			return FDM_RUNS_THERE;
 		}
-		if (r[h].dead || net || pwr)
+		if (net || pwr)
 			continue;
 		if (waiting < 0)
 			waiting = (int)h;

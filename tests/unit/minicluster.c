@@ -148,6 +148,8 @@ void mc_execute(struct minicluster *mc, size_t from)
 			keep_log(mc, a->text);
 		else if (a->kind == FDM_ACT_STORAGE)
 			mc_storage_start(mc, from, a);
+		else if (a->kind == FDM_ACT_POWER_ON)
+			mc_vms_power_on(mc, from, a);
 	}
 	free(batch);
 }
@@ -295,6 +297,8 @@ void mc_resume(struct minicluster *mc, size_t i)
 void mc_kill(struct minicluster *mc, size_t i)
 {
 	mc->hosts[i].up = false;
+	/* The whole host: its VMs die with it. */
+	mc->hosts[i].n_vms = 0;
 }
 
 struct minicluster *mc_new(const char *const *ids, const unsigned *ds_counts, size_t n,
@@ -309,6 +313,7 @@ struct minicluster *mc_new(const char *const *ids, const unsigned *ds_counts, si
 	memset(mc->key.bytes, 0x5a, 32);
 	mc->key.len = 32;
 	mc->now = 1000000;
+	mc->power_on_ms = 500;
 	for (size_t i = 0; i < n; i++) {
 		make_config(mc, i, ids, &mc->hosts[i].cfg);
 		mc->hosts[i].timing = mc->timing;
@@ -341,6 +346,7 @@ void mc_run(struct minicluster *mc, uint64_t ms)
 		mc->now += MC_STEP_MS;
 		deliver_due(mc);
 		mc_storage_finish_due(mc);
+		mc_vms_step(mc);
 		for (size_t i = 0; i < mc->n; i++) {
 			if (!mc->hosts[i].up || mc->hosts[i].paused)
 				continue;

@@ -85,6 +85,18 @@ struct mc_sent {
 	int to;
 };
 
+#define MC_MAX_VMS 32
+#define MC_MAX_POWER_ONS 64
+
+/* A power-on the fake shim is carrying out (mc_vms.c). */
+struct mc_power_on {
+	size_t host;
+	uint64_t incarnation;          /* of the agent that asked */
+	char name[FDM_VM_NAME_MAX];
+	uint32_t restarts;
+	uint64_t done_at;
+};
+
 struct mc_host {
 	struct fdm_config cfg;
 	struct fdm_timing timing;     /* its own [timing] (mc_set_timing) */
@@ -102,6 +114,12 @@ struct mc_host {
 	/* The last datagram it sent to each host, as bytes (mc_replay_captured). */
 	uint8_t *last_to[MC_MAX_HOSTS];
 	size_t last_to_len[MC_MAX_HOSTS];
+	/* Its fake hostd-shim (mc_vms.c): off unless a test turns it on. */
+	bool shim;
+	char vms[MC_MAX_VMS][FDM_VM_NAME_MAX];
+	size_t n_vms;
+	uint64_t free_kib, total_kib;
+	bool power_on_fails;
 };
 
 struct minicluster {
@@ -132,6 +150,12 @@ struct minicluster {
 	/* Master heartbeats whose echo named anything but a slave heartbeat that named
 	 * that master (what its "heard" rule counts), and the echoes checked. */
 	uint64_t echo_violations, echoes_checked;
+	/* The fake shims' work (mc_vms.c). */
+	struct mc_power_on power_ons[MC_MAX_POWER_ONS];
+	size_t n_power_ons;
+	uint64_t power_on_ms;            /* how long a power-on takes (default 500) */
+	uint64_t power_ons_asked;
+	uint64_t double_runs;            /* steps x VMs seen on two up hosts */
 	struct fdm_outbox outbox;
 	struct fdm_actions actions;
 	char log[64][FDM_LOG_MAX];       /* the last log lines, for failure messages */
@@ -187,6 +211,16 @@ void mc_dump(const struct minicluster *mc);
 
 /* Internal, shared by minicluster.c and mc_storage.c. */
 void mc_execute(struct minicluster *mc, size_t from);
+/* The fake shims (mc_vms.c). A host's shim is off until mc_shim_on. */
+void mc_shim_on(struct minicluster *mc, size_t host, uint64_t free_kib, uint64_t total_kib);
+void mc_vm_start(struct minicluster *mc, size_t host, const char *name);
+void mc_vm_stop(struct minicluster *mc, size_t host, const char *name, enum fdm_stop_reason why);
+bool mc_vm_runs(const struct minicluster *mc, size_t host, const char *name);
+/* Where it runs (-1 nowhere), and on how many up hosts. */
+int mc_vm_where(const struct minicluster *mc, const char *name, int *count);
+void mc_vms_power_on(struct minicluster *mc, size_t host, const struct fdm_action *a);
+void mc_vms_step(struct minicluster *mc);
+
 void mc_storage_start(struct minicluster *mc, size_t host, const struct fdm_action *a);
 void mc_storage_finish_due(struct minicluster *mc);
 void mc_storage_free(struct minicluster *mc);

@@ -228,6 +228,8 @@ static void test_runs_table(void **state)
 		  { "host-2", false, "", true, 6000, false, true, 7, 3, true }, FDM_RUNS_THERE },
 		{ "dead, with an old report that it runs",
 		  { "host-2", true, "", true, 900, true, true, 6, 2, true }, FDM_RUNS_NOWHERE },
+		{ "dead, its last (current) report said it runs",
+		  { "host-2", true, "", true, 6000, true, true, 7, 3, true }, FDM_RUNS_NOWHERE },
 		{ "heartbeat echoes one sent in the millisecond of our restart order",
 		  { "host-2", false, "", true, 5000, false, false, 0, 0, false }, FDM_RUNS_UNKNOWN },
 		{ "current heartbeat: not running",
