@@ -13,6 +13,11 @@ $(BUILD)/tests/unit/%: $(OBJ)/tests/unit/%.o $(UNIT_HELPER_OBJS) $(CORE_OBJS) $(
 # The shell's translation of VM protection records, tested without a datastore.
 $(BUILD)/tests/unit/test_datastores_vms: $(OBJ)/fdm/datastores_vms.o
 
+# test_vmreport watches the core's calls into VM protection (vms.c) through the
+# linker: each __wrap_ function records the call, then calls the real one.
+$(BUILD)/tests/unit/test_vmreport: LDFLAGS += -Wl,--wrap=fdm_ha_on_slave_report \
+	-Wl,--wrap=fdm_ha_on_orders -Wl,--wrap=fdm_ha_slave_report_of -Wl,--wrap=fdm_ha_orders_for
+
 # The packet injector of the cluster tests (authentication and replay checks).
 $(BUILD)/tests/fdm-inject: $(OBJ)/tests/cluster/inject.o $(WIRE_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(dir $@)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fdm/core/vmreport.h"
 #include "lib/util.h"
 
 static const char *const role_names[] = {
@@ -208,6 +209,8 @@ enum fdm_rx fdm_core_packet(struct fdm_core *c, int from, const Fdm__Packet *p, 
 	}
 	/* After the election: a master heartbeat that made us its slave is echoed. */
 	fdm_membership_on_packet(c, from, p, now);
+	/* Then what it says of VMs, from our slave or to us from our master. */
+	fdm_vmreport_on_packet(c, from, p, now, out);
 	return FDM_RX_TAKEN;
 }
 

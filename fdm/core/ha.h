@@ -35,6 +35,7 @@
 #define FDM_HA_WHY_MAX     160
 #define FDM_MAX_ORDERS     32      /* power-on orders in flight to one host */
 #define FDM_MAX_LOCAL_VMS  1024    /* domains listed by the local shim */
+#define FDM_MAX_STOPS      16      /* stops a host reports until they are acked */
 
 /* INTERFACE.md VM states. */
 enum fdm_vm_state {
@@ -122,8 +123,10 @@ struct fdm_order {
 
 /* What a slave heartbeat reports (decoded by membership.c from SlaveHeartbeat). */
 struct fdm_slave_report {
-	bool listed;                   /* runs is a real listing of its shim */
 	uint64_t free_kib, total_kib;
+	/* runs is a complete listing from its shim; false: what runs there is
+	 * unknown, and "not in runs" must not be taken as "not running". */
+	bool listed;
 	size_t n_runs;
 	const char (*runs)[FDM_VM_NAME_MAX];
 	size_t n_stops;
@@ -274,7 +277,7 @@ struct fdm_ha {
 	size_t n_my_orders;
 	struct fdm_order_result results[FDM_MAX_ORDERS];
 	size_t n_results;
-	struct fdm_vm_stop stops[16];  /* recent stops here, reported in heartbeats */
+	struct fdm_vm_stop stops[FDM_MAX_STOPS];  /* recent stops here, reported in heartbeats */
 	size_t n_stops;
 	uint64_t next_stop_seq;
 	/* This host, from its shim. */
@@ -288,6 +291,13 @@ struct fdm_ha {
 	char report_runs[FDM_MAX_LOCAL_VMS][FDM_VM_NAME_MAX];
 	size_t n_report_runs;
 	int64_t spare_kib;             /* admission control: what is left (status) */
+	/* Items of heartbeats left out as malformed (vmreport.c): names of
+	 * FDM_VM_NAME_MAX bytes or more, counts over the bounds above. Logged once a
+	 * minute. An order for a datastore we do not have is left out too, and
+	 * logged once per name in a row. */
+	uint64_t rx_malformed;
+	uint64_t rx_malformed_logged_ms;
+	char unknown_ds_logged[FDM_ID_MAX];
 	struct fdm_ha_pending requests[FDM_HA_REQUESTS];
 	struct fdm_ha_scratch scratch;
 };

@@ -1,14 +1,44 @@
 /* What each message says (DESIGN.md "Election" and "Heartbeats"). Times that cross
  * hosts travel as offsets from the receipt of the heartbeat we echo, never as
- * absolute times: the receiver adds them to its own send time of that heartbeat. */
+ * absolute times: the receiver adds them to its own send time of that heartbeat.
+ * Every list is bounded by ha.h and config.h; the two that may grow past the
+ * datagram (a master's per-host datastores, display only, and the VMs a slave
+ * runs, then sent as not `listed`) are cut at FDM_OUTBOX_PACKET_MAX. */
 #include "fdm/core/outbox.h"
 
 #include <string.h>
+
+/* Room for the length prefixes that grow as lists are added: the heartbeat's
+ * own (2 -> 3 bytes), and per host report (1 -> 2 bytes). */
+#define BODY_PREFIX_SLACK 4
+#define HOST_PREFIX_SLACK 2
 
 /* protobuf-c wants char *; it never writes through them when packing. */
 static char *str(const char *s)
 {
 	return (char *)s;
+}
+
+/* A VM name that can be protected: 1 to FDM_VM_NAME_MAX - 1 bytes, terminated
+ * inside its buffer. No other name is ever sent. */
+static bool vm_name_ok(const char *name)
+{
+	size_t len = strnlen(name, FDM_VM_NAME_MAX);
+
+	return len > 0 && len < FDM_VM_NAME_MAX;
+}
+
+/* What a string field of a given length adds to a message: tag (fields below
+ * 16), length varint, bytes. */
+static size_t string_cost(size_t len)
+{
+	size_t cost = 1 + len;
+
+	do {
+		cost++;
+		len >>= 7;
+	} while (len != 0);
+	return cost;
 }
 
 static size_t datastore_names(const struct fdm_core *c, uint32_t mask, char **out)
@@ -35,7 +65,6 @@ static void build_host_report(const struct fdm_core *c, int to, size_t i, uint64
 {
 	const struct fdm_peer_state *p = &c->peers[i];
 	uint32_t age = fdm_core_heartbeat_age(c, i, now);
-	uint32_t mask = fdm_core_host_datastores(c, i);
 	int64_t offset;
 
 	fdm__host_report__init(h);
@@ -52,7 +81,8 @@ static void build_host_report(const struct fdm_core *c, int to, size_t i, uint64
 		h->has_heard_offset_ms = true;
 		h->heard_offset_ms = offset;
 	}
-	h->n_datastores = datastore_names(c, mask, ob->host_datastores[i]);
+	/* Its datastores come last, within what the datagram has room for. */
+	h->n_datastores = 0;
 	h->datastores = ob->host_datastores[i];
 }
 
@@ -65,6 +95,54 @@ static void build_echo(bool have, uint64_t inc, uint64_t seq, Fdm__Echo *echo,
 	echo->incarnation = inc;
 	echo->seq = seq;
 	*slot = echo;
+}
+
+/* Our power-on orders for `to` (all of them: one left out would read as
+ * withdrawn), and the highest of its stops we have taken into account. */
+static void add_orders(const struct fdm_core *c, int to, struct fdm_outbox *ob)
+{
+	Fdm__MasterHeartbeat *m = &ob->master_hb;
+	const struct fdm_order *o;
+	size_t n = fdm_ha_orders_for(c, to, &o), k = 0;
+
+	if (n > FDM_MAX_ORDERS)
+		n = FDM_MAX_ORDERS;
+	for (size_t i = 0; i < n; i++) {
+		Fdm__PowerOnOrder *po = &ob->orders[k];
+
+		if (!vm_name_ok(o[i].name) || o[i].ds < 0 || (size_t)o[i].ds >= c->n_datastores)
+			continue;
+		fdm__power_on_order__init(po);
+		po->name = str(o[i].name);
+		po->datastore = str(c->datastore_names[o[i].ds]);
+		po->restarts = o[i].restarts;
+		ob->order_ptrs[k++] = po;
+	}
+	m->n_orders = k;
+	m->orders = ob->order_ptrs;
+	m->has_stop_ack = true;
+	m->stop_ack = c->ha.hosts[to].last_stop_seq;
+}
+
+/* Each host's datastores while the datagram has room: display only on the slaves
+ * (fdmctl status), so a host goes without them rather than the heartbeat going
+ * unsent (64 hosts x 32 datastores of 63 bytes would take 140 KB). */
+static void add_host_datastores(const struct fdm_core *c, struct fdm_outbox *ob)
+{
+	size_t used = fdm__packet__get_packed_size(&ob->packet) + BODY_PREFIX_SLACK;
+
+	for (size_t i = 0; i < c->n_peers; i++) {
+		char **names = ob->host_datastores[i];
+		size_t n = datastore_names(c, fdm_core_host_datastores(c, i), names);
+		size_t cost = HOST_PREFIX_SLACK;
+
+		for (size_t k = 0; k < n; k++)
+			cost += string_cost(strlen(names[k]));
+		if (used + cost > FDM_OUTBOX_PACKET_MAX)
+			continue;
+		used += cost;
+		ob->hosts[i].n_datastores = n;
+	}
 }
 
 static void build_master_hb(const struct fdm_core *c, int to, uint64_t now,
@@ -85,13 +163,94 @@ static void build_master_hb(const struct fdm_core *c, int to, uint64_t now,
 	}
 	m->n_hosts = c->n_peers;
 	m->hosts = ob->host_ptrs;
+	add_orders(c, to, ob);
 	ob->packet.body_case = FDM__PACKET__BODY_MASTER_HB;
 	ob->packet.master_hb = m;
+	add_host_datastores(c, ob);
+}
+
+/* VMs that stopped here, until the master acks them. */
+static void add_stops(const struct fdm_slave_report *r, struct fdm_outbox *ob)
+{
+	Fdm__SlaveHeartbeat *s = &ob->slave_hb;
+	size_t n = r->n_stops < FDM_MAX_STOPS ? r->n_stops : FDM_MAX_STOPS, k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		Fdm__VmStop *st = &ob->stops[k];
+
+		if (!vm_name_ok(r->stops[i].name))
+			continue;
+		fdm__vm_stop__init(st);
+		st->name = str(r->stops[i].name);
+		st->reason = (uint32_t)r->stops[i].reason;
+		st->seq = r->stops[i].seq;
+		ob->stop_ptrs[k++] = st;
+	}
+	s->n_stops = k;
+	s->stops = ob->stop_ptrs;
+}
+
+/* How the master's orders ended, until they leave its heartbeat. */
+static void add_results(const struct fdm_slave_report *r, struct fdm_outbox *ob)
+{
+	Fdm__SlaveHeartbeat *s = &ob->slave_hb;
+	size_t n = r->n_results < FDM_MAX_ORDERS ? r->n_results : FDM_MAX_ORDERS, k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct fdm_order_result *res = &r->results[i];
+		Fdm__OrderResult *o = &ob->results[k];
+
+		if (!vm_name_ok(res->name))
+			continue;
+		fdm__order_result__init(o);
+		o->name = str(res->name);
+		o->restarts = res->restarts;
+		o->ok = res->ok;
+		if (strnlen(res->message, FDM_HA_WHY_MAX) < FDM_HA_WHY_MAX && res->message[0])
+			o->message = str(res->message);
+		ob->result_ptrs[k++] = o;
+	}
+	s->n_results = k;
+	s->results = ob->result_ptrs;
+}
+
+/* The VMs running here, last: while the datagram has room (1024 names of 63
+ * bytes would not fit). A list that lost a name the master could protect is not
+ * a listing any more: `listed` goes false, so that the master never takes a VM
+ * left out for "not running" (DESIGN.md safety point 2). Names that cannot be
+ * protected are left out without that. */
+static void add_runs(const struct fdm_slave_report *r, struct fdm_outbox *ob)
+{
+	Fdm__SlaveHeartbeat *s = &ob->slave_hb;
+	size_t used, n = r->n_runs < FDM_MAX_LOCAL_VMS ? r->n_runs : FDM_MAX_LOCAL_VMS, k = 0;
+	bool complete = r->n_runs <= FDM_MAX_LOCAL_VMS;
+
+	s->has_listed = true;
+	s->listed = false;
+	used = fdm__packet__get_packed_size(&ob->packet) + BODY_PREFIX_SLACK;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t cost;
+
+		if (!vm_name_ok(r->runs[i]))
+			continue;
+		cost = string_cost(strlen(r->runs[i]));
+		if (used + cost > FDM_OUTBOX_PACKET_MAX) {
+			complete = false;
+			break;
+		}
+		used += cost;
+		ob->vm_names[k++] = str(r->runs[i]);
+	}
+	s->n_vms = k;
+	s->vms = ob->vm_names;
+	s->listed = r->listed && complete;
 }
 
 static void build_slave_hb(const struct fdm_core *c, struct fdm_outbox *ob)
 {
 	Fdm__SlaveHeartbeat *s = &ob->slave_hb;
+	struct fdm_slave_report r;
 
 	fdm__slave_heartbeat__init(s);
 	s->master = str(c->master >= 0 ? c->peers[c->master].id : "");
@@ -100,8 +259,18 @@ static void build_slave_hb(const struct fdm_core *c, struct fdm_outbox *ob)
 		   &s->echo);
 	s->n_datastores = datastore_names(c, c->my_datastore_mask, ob->my_datastores);
 	s->datastores = ob->my_datastores;
+	/* What VM protection reports (ha.h): memory, stops, results, then the VMs
+	 * running here within the room that is left. */
+	fdm_ha_slave_report_of(c, &r);
+	s->has_free_memory_kib = true;
+	s->free_memory_kib = r.free_kib;
+	s->has_total_memory_kib = true;
+	s->total_memory_kib = r.total_kib;
+	add_stops(&r, ob);
+	add_results(&r, ob);
 	ob->packet.body_case = FDM__PACKET__BODY_SLAVE_HB;
 	ob->packet.slave_hb = s;
+	add_runs(&r, ob);
 }
 
 void fdm_outbox_build(const struct fdm_core *c, const struct fdm_action *a,

@@ -5,6 +5,13 @@
 
 #include "fdm/core/core.h"
 
+/* The most a Packet may take: FDM_WIRE_MAX of fdm/wire.h (65000, the core cannot
+ * include it) less its framing (8) and MAC (32). test_vmreport checks the two
+ * agree. What is display only or may be incomplete (a host's datastores in a
+ * master heartbeat, the VMs a slave runs) is left out beyond it; the rest is
+ * bounded by the constants of ha.h and config.h and always fits. */
+#define FDM_OUTBOX_PACKET_MAX (65000 - 8 - 32)
+
 /* Everything one Packet points into. Large: keep one per agent, not on the stack. */
 struct fdm_outbox {
 	Fdm__Packet packet;
@@ -19,6 +26,14 @@ struct fdm_outbox {
 	Fdm__HostReport *host_ptrs[FDM_MAX_HOSTS];
 	char *host_datastores[FDM_MAX_HOSTS][FDM_MAX_DATASTORES];
 	char *my_datastores[FDM_MAX_DATASTORES];
+	/* VM protection (ha.h): a slave's report, a master's orders. */
+	char *vm_names[FDM_MAX_LOCAL_VMS];
+	Fdm__VmStop stops[FDM_MAX_STOPS];
+	Fdm__VmStop *stop_ptrs[FDM_MAX_STOPS];
+	Fdm__OrderResult results[FDM_MAX_ORDERS];
+	Fdm__OrderResult *result_ptrs[FDM_MAX_ORDERS];
+	Fdm__PowerOnOrder orders[FDM_MAX_ORDERS];
+	Fdm__PowerOnOrder *order_ptrs[FDM_MAX_ORDERS];
 };
 
 /* Fill ob->packet for action a (kind FDM_ACT_SEND), built at time now. */

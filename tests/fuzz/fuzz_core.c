@@ -2,8 +2,9 @@
  * any shape, into a running core. A peer with the key may still be buggy, and a
  * datastore may hold anything: whatever protobuf arrives (huge host lists,
  * unknown state names, echoes of anything) and whatever a lease read returns,
- * in any order, the election, the host table and the leases must neither crash
- * nor break their invariants. Input: records of [1 byte kind][2 bytes length]
+ * in any order, the election, the host table, the leases and the VM part of
+ * heartbeats (vmreport.c: hostile VM lists, stops, results, orders) must neither
+ * crash nor break their invariants. Input: records of [1 byte kind][2 bytes length]
  * [payload], ticks between. kind < 0x80: a Packet protobuf from peer kind % 4;
  * else a storage completion built from the payload. */
 #include <stdbool.h>
@@ -33,13 +34,18 @@ static void make_config(struct fdm_config *cfg)
 	cfg->n_datastores = 2;
 }
 
-/* Every action the core asks for is built, as the agent would. */
+/* Every action the core asks for is built, as the agent would, and fits in one
+ * datagram whatever the core was told (outbox.c cuts what may be cut). */
 static void drain(struct fdm_core *c, struct fdm_actions *acts, struct fdm_outbox *ob,
 		  uint64_t now)
 {
-	for (size_t i = 0; i < acts->n; i++)
-		if (acts->a[i].kind == FDM_ACT_SEND)
-			fdm_outbox_build(c, &acts->a[i], "fuzz", now, ob);
+	for (size_t i = 0; i < acts->n; i++) {
+		if (acts->a[i].kind != FDM_ACT_SEND)
+			continue;
+		fdm_outbox_build(c, &acts->a[i], "fuzz", now, ob);
+		if (fdm__packet__get_packed_size(&ob->packet) > FDM_OUTBOX_PACKET_MAX)
+			abort();
+	}
 	acts->n = 0;
 }
 

@@ -58,6 +58,24 @@ def slave_hb(master, term):
     return field(1, master) + field(2, term) + field(3, echo(77, 3)) + field(4, "ds1")
 
 
+def slave_hb_vms(master, term):
+    """With the VM report: running VMs (one name over 63 bytes), memory, a stop,
+    an order result, listed."""
+    out = slave_hb(master, term) + field(5, "db1") + field(5, "web-2") + field(5, "x" * 64)
+    out += field(6, 4096) + field(7, 8192)
+    out += field(8, field(1, "db3") + field(2, 1) + field(3, 5))
+    out += field(9, field(1, "db4") + field(2, 2) + field(3, 0) + field(4, "no memory"))
+    return out + field(10, 1)
+
+
+def master_hb_orders(term, ds):
+    """With power-on orders (one for a datastore the receiver lacks) and a stop ack."""
+    out = master_hb(term, ds, [("host-2", "connected"), ("host-9", "master")])
+    out += field(8, field(1, "db1") + field(2, "ds1") + field(3, 3))
+    out += field(8, field(1, "db2") + field(2, "ds7") + field(3, 0))
+    return out + field(9, 5)
+
+
 def signed(p):
     frame = b"FDM1" + struct.pack(">I", len(p)) + p
     return frame + hmac.new(KEY, frame, hashlib.sha256).digest()
@@ -79,14 +97,19 @@ def main():
         "slave_hb": packet("host-1", 3, 12, slave_hb("host-2", 1)),
         "step_down": packet("host-9", 4, 13, field(1, 2) + field(2, "operator")),
         "leaving": packet("host-10", 5, 14, field(1, "stop")),
+        "slave_hb_vms": packet("host-1", 6, 12, slave_hb_vms("host-2", 1)),
+        "master_hb_orders": packet("host-9", 7, 11, master_hb_orders(1, 2)),
     }
     for name, p in pkts.items():
         write("wire", name, signed(p))
         write("wire", "raw_" + name, p)     # fuzz_wire also signs its input as a body
-    senders = {"bid": 2, "master_hb": 2, "slave_hb": 0, "step_down": 2, "leaving": 3}
+    senders = {"bid": 2, "master_hb": 2, "slave_hb": 0, "step_down": 2, "leaving": 3,
+               "slave_hb_vms": 0, "master_hb_orders": 2}
     seq = b""
+    recs = {}
     for name, p in pkts.items():
         rec = bytes([senders[name]]) + struct.pack(">H", len(p)) + p
+        recs[name] = rec
         write("core", name, rec)
         seq += rec
     # Storage completions (kind >= 0x80): a free lease read, an hb write, a write.
@@ -96,6 +119,11 @@ def main():
         storage += bytes([kind]) + struct.pack(">H", len(payload)) + payload
     write("core", "storage", storage)
     write("core", "sequence", seq + storage)
+    # VM reports: host-2 wins its election alone (hb writes as ticks, 137 ms
+    # each), then takes host-1's report as its master; then host-9, reaching
+    # more datastores, makes it a slave and sends it orders.
+    ticks = (bytes([0x80]) + struct.pack(">H", 14) + b"\0" * 14) * 12
+    write("core", "ha_reports", ticks + recs["slave_hb_vms"] + recs["master_hb_orders"])
     ref = field(1, "vm1")
     reqs = {
         "list": field(1, 1) + field(10, b""),

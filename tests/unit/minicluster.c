@@ -47,7 +47,7 @@ static const struct mc_sent *sent_record(const struct mc_host *h, uint64_t inc, 
 	return r->incarnation == inc && r->seq == seq ? r : NULL;
 }
 
-static void record_sent(struct mc_host *h, const struct fdm_action *a)
+static void record_sent(struct mc_host *h, const struct fdm_action *a, uint64_t now)
 {
 	struct mc_sent *r = &h->sent[a->seq % MC_SENT_LOG];
 
@@ -55,6 +55,18 @@ static void record_sent(struct mc_host *h, const struct fdm_action *a)
 	r->seq = a->seq;
 	r->msg = a->msg;
 	r->to = a->to;
+	r->at = now;
+}
+
+bool mc_sent_at(const struct minicluster *mc, size_t h, uint64_t incarnation, uint64_t seq,
+		uint64_t *at)
+{
+	const struct mc_sent *r = sent_record(&mc->hosts[h], incarnation, seq);
+
+	if (r == NULL)
+		return false;
+	*at = r->at;
+	return true;
 }
 
 /* The rule of DESIGN.md "Heartbeats": a master heartbeat echoes only a slave
@@ -114,7 +126,7 @@ static void send_one(struct minicluster *mc, size_t from, const struct fdm_actio
 	struct mc_host *h = &mc->hosts[from];
 
 	fdm_outbox_build(&h->core, a, "unit", mc->now, &mc->outbox);
-	record_sent(h, a);
+	record_sent(h, a, mc->now);
 	check_echo(mc, from, &mc->outbox.packet);
 	len = fdm_wire_encode(&mc->outbox.packet, &mc->key, buf, max);
 	if (len > 0 && a->to >= 0 && a->to < MC_MAX_HOSTS) {
@@ -177,6 +189,8 @@ static void deliver(struct minicluster *mc, const struct mc_packet *p)
 		return;
 	}
 	mc->delivered++;
+	if (mc->on_deliver != NULL)
+		mc->on_deliver(mc, (size_t)p->to, from, pk);
 	switch (fdm_core_packet(&h->core, from, pk, mc->now, &mc->actions)) {
 	case FDM_RX_TIMING_MISMATCH:
 		h->rx_timing_mismatch++;

@@ -83,6 +83,7 @@ struct mc_sent {
 	uint64_t incarnation, seq;
 	enum fdm_msg msg;
 	int to;
+	uint64_t at;                  /* the fake clock when it was built and sent */
 };
 
 #define MC_MAX_VMS 32
@@ -164,6 +165,9 @@ struct minicluster {
 	size_t log_next;
 	const char *watch;               /* set by a test: log lines containing it ... */
 	unsigned watch_hits;             /* ... are counted here */
+	/* Set by a test: sees every datagram the replay filter let through, decoded,
+	 * just before the receiving core does. */
+	void (*on_deliver)(struct minicluster *mc, size_t to, int from, const Fdm__Packet *p);
 };
 
 /* ids: host ids; ds_counts: how many of the 3 configured datastores each host
@@ -190,6 +194,10 @@ void mc_resume(struct minicluster *mc, size_t i);
 /* Deliver again, now, the last datagram `from` sent to `to` (a captured packet
  * replayed by an attacker); false when there is none. */
 bool mc_replay_captured(struct minicluster *mc, size_t from, size_t to);
+/* When host h sent its datagram (incarnation, seq), from the minicluster's own
+ * log (not the core's); false when it is not in the log. */
+bool mc_sent_at(const struct minicluster *mc, size_t h, uint64_t incarnation, uint64_t seq,
+		uint64_t *at);
 
 /* VM protection on the simulated datastores: protect a VM on ds (written into
  * its VM list directly, as a master would), its entry (NULL: not listed), and
