@@ -44,13 +44,15 @@ static bool name_in(const char (*names)[FDM_VM_NAME_MAX], size_t n, const char *
 }
 
 static void handle_stop(struct fdm_core *c, int h, const struct fdm_vm_stop *s,
-			struct fdm_actions *out)
+			uint64_t now, struct fdm_actions *out)
 {
 	struct fdm_vm *v = fdm_ha_find(c, s->name);
 
 	if (v == NULL)
 		return;
 	if (s->reason == FDM_STOP_USER) {
+		v->crashed_host = -1;
+		v->stopped_at_ms = now;
 		/* As vSphere unprotects a VM powered off by its user: it stays off,
 		 * and is protected again once it runs. On disk, so that the next
 		 * master does not restart it either. */
@@ -82,7 +84,7 @@ void fdm_ha_on_slave_report(struct fdm_core *c, int from, const struct fdm_slave
 	 * without the reason. */
 	for (size_t i = 0; i < r->n_stops; i++)
 		if (r->stops[i].seq > host->last_stop_seq) {
-			handle_stop(c, from, &r->stops[i], out);
+			handle_stop(c, from, &r->stops[i], now, out);
 			host->last_stop_seq = r->stops[i].seq;
 		}
 	/* Its listing counts from the master heartbeat it echoes (never from its
@@ -439,6 +441,14 @@ static bool restart_due(struct fdm_core *c, struct fdm_vm *v, uint64_t now)
 	return true;
 }
 
+/* Does a network report (or our own listing) taken after t show v on host h? */
+static bool seen_since(const struct fdm_core *c, const struct fdm_vm *v, int h, uint64_t t)
+{
+	if ((size_t)h == c->self)
+		return c->ha.local_listed_ms > t && fdm_ha_runs_here(c, v->name);
+	return v->ev[h].net_runs && c->ha.hosts[h].net_echo_sent_ms > t;
+}
+
 static void decide_vm(struct fdm_core *c, struct fdm_vm *v, uint64_t now, bool *want)
 {
 	char why[FDM_HA_WHY_MAX];
@@ -470,13 +480,16 @@ static void decide_vm(struct fdm_core *c, struct fdm_vm *v, uint64_t now, bool *
 	}
 	switch (where_runs(c, v, now, &where, why, sizeof(why))) {
 	case FDM_RUNS_THERE:
-		if (v->stopped) {
+		/* Started again by its user: protected again, but only on a report
+		 * sent after the stop (a record written before it still says it ran). */
+		if (v->stopped && seen_since(c, v, where, v->stopped_at_ms)) {
 			v->stopped = false;
 			c->ha.ds[v->ds].write_pending = true;
 		}
 		v->host = where;
 		v->missing_since_ms = 0;
-		v->crashed_host = -1;
+		/* crashed_host stays: a report written before the crash may still
+		 * say it runs; the restart clears it. */
 		v->attempts = 0;
 		v->first_attempt_ms = 0;
 		v->next_attempt_ms = 0;

@@ -200,6 +200,7 @@ struct fdm_vm {
 	uint64_t memory_kib;
 	uint32_t restarts;             /* in the protectedlist */
 	bool stopped;                  /* in the protectedlist */
+	uint64_t stopped_at_ms;        /* master: when it learnt of the stop */
 
 	enum fdm_vm_state state;
 	int host;                      /* where it runs (peer index), -1 none known */
