@@ -47,7 +47,7 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  list | resources | stats | fenced | get-deadlines | clean-stop\n"
 		"  poweron XMLFILE [--deadline-in MS | --deadline-at BOOTTIME_MS]\n"
-		"  poweroff DOMAIN | undefine DOMAIN | shutdown DOMAIN TIMEOUT_MS\n"
+		"  poweroff DOMAIN | undefine DOMAIN | get-xml DOMAIN | shutdown DOMAIN TIMEOUT_MS\n"
 		"  set-deadlines [DOMAIN=+MS | DOMAIN=@BOOTTIME_MS ...] [--refresh-ms MS]\n"
 		"  subscribe [--count N]\n"
 		"DOMAIN is a name or a UUID. Replies and events are printed as JSON lines.\n");
@@ -251,6 +251,7 @@ static int send_request(struct cli *cli)
 	Fdm__FencedRequest fe = FDM__FENCED_REQUEST__INIT;
 	Fdm__GetDeadlinesRequest gd = FDM__GET_DEADLINES_REQUEST__INIT;
 	Fdm__StatsRequest st = FDM__STATS_REQUEST__INIT;
+	Fdm__GetDomainXmlRequest gx = FDM__GET_DOMAIN_XML_REQUEST__INIT;
 	Fdm__DomainRef ref;
 	const char *cmd = cli->argv[0];
 	char *xml = NULL;
@@ -294,17 +295,21 @@ static int send_request(struct cli *cli)
 		}
 		req.op_case = FDM__SHIM_REQUEST__OP_POWER_ON;
 		req.power_on = &on;
-	} else if ((strcmp(cmd, "poweroff") == 0 || strcmp(cmd, "undefine") == 0) &&
-		   cli->argc == 2) {
+	} else if ((strcmp(cmd, "poweroff") == 0 || strcmp(cmd, "undefine") == 0 ||
+		    strcmp(cmd, "get-xml") == 0) && cli->argc == 2) {
 		set_ref(&ref, cli->argv[1]);
 		if (cmd[0] == 'p') {
 			off.domain = &ref;
 			req.op_case = FDM__SHIM_REQUEST__OP_POWER_OFF;
 			req.power_off = &off;
-		} else {
+		} else if (cmd[0] == 'u') {
 			undef.domain = &ref;
 			req.op_case = FDM__SHIM_REQUEST__OP_UNDEFINE;
 			req.undefine = &undef;
+		} else {
+			gx.domain = &ref;
+			req.op_case = FDM__SHIM_REQUEST__OP_GET_DOMAIN_XML;
+			req.get_domain_xml = &gx;
 		}
 	} else if (strcmp(cmd, "shutdown") == 0 && cli->argc == 3 &&
 		   fdm_parse_u32(cli->argv[2], 0, 3600000, &sh.timeout_ms)) {

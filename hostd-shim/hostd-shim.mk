@@ -9,7 +9,7 @@ SHIM_CLIENT_OBJS := $(OBJ)/hostd-shim/client.o $(SHIM_FRAME_OBJS)
 SHIM_STATE_OBJS := $(OBJ)/hostd-shim/deadlines.o $(OBJ)/hostd-shim/statefile.o
 
 SHIM_DAEMON_SRCS := main.c server.c slots.c requests.c events.c fence.c domcache.c ops.c \
-                    virt.c pool.c mailbox.c
+                    translate.c virt.c pool.c mailbox.c
 SHIM_DAEMON_OBJS := $(SHIM_DAEMON_SRCS:%.c=$(OBJ)/hostd-shim/%.o) $(SHIM_FRAME_OBJS) \
                     $(SHIM_STATE_OBJS)
 

@@ -24,6 +24,8 @@ void shim_dom_to_pb(const struct shim_dom *d, Fdm__DomainInfo *pb)
 	pb->vcpus = d->vcpus;
 	pb->has_persistent = true;
 	pb->persistent = d->persistent;
+	pb->has_stop_reason = d->has_stop_reason;
+	pb->stop_reason = d->stop_reason;
 }
 
 void shim_reply_result(struct shim_client *c, uint64_t id, Fdm__ResultCode code,
@@ -276,7 +278,7 @@ void shim_request_dispatch(struct shim_client *c, const Fdm__ShimRequest *req)
 		submit(c, shim_job_new(SHIM_OP_RESOURCES, NULL, id));
 		break;
 	case FDM__SHIM_REQUEST__OP_SUBSCRIBE:
-		c->subscribed = true;
+		shim_slots_subscribe(c);
 		shim_reply_result(c, id, FDM__RESULT_CODE__RESULT_OK,
 				  c->shim->connected ? "subscribed; libvirt connected"
 						     : "subscribed; libvirt disconnected");
@@ -295,6 +297,9 @@ void shim_request_dispatch(struct shim_client *c, const Fdm__ShimRequest *req)
 		break;
 	case FDM__SHIM_REQUEST__OP_STATS:
 		stats(c, id);
+		break;
+	case FDM__SHIM_REQUEST__OP_GET_DOMAIN_XML:
+		with_domain(c, id, SHIM_OP_GET_XML, req->get_domain_xml->domain, 0);
 		break;
 	default:
 		c->shim->counters[SHIM_C_BAD_NO_OP]++;
@@ -336,12 +341,20 @@ static void reply_job(struct shim_client *c, struct shim_job *job)
 		res.total_memory_kib = job->total_kib;
 		res.free_memory_kib = job->free_kib;
 		res.cpus = job->cpus;
+		res.has_running_memory_kib = true;
+		res.running_memory_kib = job->running_kib;
+		res.has_running_domains = true;
+		res.running_domains = job->running_domains;
+		res.has_host_free_memory_kib = true;
+		res.host_free_memory_kib = job->host_free_kib;
 		r.resources = &res;
 	}
 	if (job->op == SHIM_OP_SHUTDOWN_FORCE) {
 		r.has_forced = true;
 		r.forced = job->was_running;
 	}
+	if (job->op == SHIM_OP_GET_XML && job->result == FDM__RESULT_CODE__RESULT_OK)
+		r.xml = job->xml;
 	shim_send_reply(c, &r);
 	free(list);
 	free(lp);
