@@ -38,15 +38,23 @@ $(BUILD)/tests/shim/test_deadline_rules: $(OBJ)/tests/shim/test_deadline_rules.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
 
+# How libvirt's events and state reasons read (no libvirt call: its headers only).
+$(BUILD)/tests/shim/test_translate: $(OBJ)/tests/shim/test_translate.o \
+		$(OBJ)/hostd-shim/translate.o $(OBJ)/hostd-shim/domcache.o $(COMMON_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
+
 SHIM_UNIT_TESTS := $(BUILD)/tests/shim/test_frame $(BUILD)/tests/shim/test_statefile \
-                   $(BUILD)/tests/shim/test_deadline_rules
+                   $(BUILD)/tests/shim/test_deadline_rules $(BUILD)/tests/shim/test_translate
 UNIT_TESTS += $(SHIM_UNIT_TESTS)
 
 # System tests (python3): test:///default-style node files, then a real libvirtd.
 SHIM_QUICK_TESTS := tests/shim/test_api.py tests/shim/test_deadlines.py \
-                    tests/shim/test_state.py tests/shim/test_clients.py
+                    tests/shim/test_state.py tests/shim/test_clients.py \
+                    tests/shim/test_ha_calls.py
 # Then a private libvirtd: its test driver behind a read-only socket, and QEMU.
-SHIM_LIBVIRTD_TESTS := tests/shim/test_fence_retry.py tests/shim/test_qemu.py
+SHIM_LIBVIRTD_TESTS := tests/shim/test_fence_retry.py tests/shim/test_crash.py \
+                       tests/shim/test_qemu.py
 SYSTEM_TESTS += $(SHIM_QUICK_TESTS) $(SHIM_LIBVIRTD_TESTS)
 CHECK_TESTS += $(SHIM_QUICK_TESTS)
 
