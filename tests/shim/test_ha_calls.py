@@ -2,7 +2,8 @@
 """What HA protection asks of hostd-shim, against libvirt's test driver:
 - get-xml: the persistent definition, which defines and starts the domain
   again after it was undefined (the round trip fdm makes through the
-  protectedlist), by name and by UUID; NOT_FOUND for an unknown domain;
+  protectedlist), by name and by UUID; NOT_FOUND for an unknown domain; an
+  error reply when the definition does not fit in a frame;
 - why a domain stopped, in the event (stop_reason) and in the listing:
   destroy (also the shim's own power-off at a deadline) is STOP_DESTROYED, a
   guest shutdown STOP_SHUTDOWN; a start clears it;
@@ -32,6 +33,19 @@ def test_get_xml(shim, sub):
     r = shim.call("get-xml", DOMS[1][1])
     check(r["result"] == "RESULT_OK" and "<name>vm-b</name>" in r.get("xml", ""),
           "get-xml by UUID")
+    # A definition that cannot travel in one frame: an error reply, not none.
+    # (libvirt writes each '"' of the description as &quot;: 6 times longer.)
+    big = os.path.join(shim.dir, "vm-big.xml")
+    with open(big, "w") as f:
+        f.write("<domain type='test'><name>vm-big</name><description>%s</description>"
+                "<memory>65536</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>"
+                % ('"' * 200000))
+    check(shim.call("poweron", big)["result"] == "RESULT_OK", "vm-big defined (200 KB request)")
+    r = shim.call("get-xml", "vm-big", "--timeout", "5000")
+    check(r["result"] == "RESULT_ERROR" and "1 MiB" in r["message"],
+          "get-xml of a 1.2 MB definition: RESULT_ERROR (%s)" % r["message"])
+    shim.call("poweroff", "vm-big")
+    shim.call("undefine", "vm-big")
     r = shim.call("get-xml", "nosuch")
     check(r["result"] == "RESULT_NOT_FOUND" and "xml" not in r, "get-xml of an unknown domain: NOT_FOUND")
 
