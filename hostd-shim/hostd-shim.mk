@@ -9,7 +9,7 @@ SHIM_CLIENT_OBJS := $(OBJ)/hostd-shim/client.o $(SHIM_FRAME_OBJS)
 SHIM_STATE_OBJS := $(OBJ)/hostd-shim/deadlines.o $(OBJ)/hostd-shim/statefile.o
 
 SHIM_DAEMON_SRCS := main.c server.c slots.c requests.c events.c fence.c domcache.c ops.c \
-                    translate.c virt.c pool.c mailbox.c
+                    translate.c shutdown.c virt.c pool.c mailbox.c
 SHIM_DAEMON_OBJS := $(SHIM_DAEMON_SRCS:%.c=$(OBJ)/hostd-shim/%.o) $(SHIM_FRAME_OBJS) \
                     $(SHIM_STATE_OBJS)
 
@@ -18,7 +18,8 @@ SHIM_LIBS := $(call libs_of,libvirt libsystemd) $(LIB_LIBS)
 $(BUILD)/hostd-shim: $(SHIM_DAEMON_OBJS) $(COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SHIM_LIBS) $(LDLIBS)
 
-$(BUILD)/hostd-shim-cli: $(OBJ)/hostd-shim/cli.o $(SHIM_CLIENT_OBJS) $(COMMON_OBJS)
+$(BUILD)/hostd-shim-cli: $(OBJ)/hostd-shim/cli.o $(OBJ)/hostd-shim/pbjson.o $(SHIM_CLIENT_OBJS) \
+		$(COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call libs_of,json-c libsystemd) $(LIB_LIBS) $(LDLIBS)
 
 BINS += $(BUILD)/hostd-shim $(BUILD)/hostd-shim-cli

@@ -8,7 +8,9 @@
  *
  * Files: main.c (start, signals, the lock, sd_notify), server.c (socket,
  * clients, frames, dispatch), slots.c (frame timeout, room for new clients),
- * fence.c (deadline enforcement and the state file), domcache.c (last known
+ * fence.c (deadline enforcement and the state file), shutdown.c (guest
+ * shutdowns waiting for their timeout), translate.c (libvirt's states, events
+ * and stop reasons in the shim's terms), domcache.c (last known
  * domain states, the diff after a reconnect), ops.c (libvirt calls), virt.c
  * (the connection), pool.c, mailbox.c, frame.c, deadlines.c, statefile.c. */
 #ifndef FDM_SHIM_SHIM_H
