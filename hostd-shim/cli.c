@@ -18,6 +18,7 @@
 #include "lib/config.h"
 #include "lib/util.h"
 #include "hostd-shim/client.h"
+#include "hostd-shim/pbjson.h"
 
 #define MAX_DEADLINES 64
 
@@ -47,110 +48,16 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  list | resources | stats | fenced | get-deadlines | clean-stop\n"
 		"  poweron XMLFILE [--deadline-in MS | --deadline-at BOOTTIME_MS]\n"
-		"  poweroff DOMAIN | undefine DOMAIN | shutdown DOMAIN TIMEOUT_MS\n"
+		"  poweroff DOMAIN | undefine DOMAIN | get-xml DOMAIN | shutdown DOMAIN TIMEOUT_MS\n"
 		"  set-deadlines [DOMAIN=+MS | DOMAIN=@BOOTTIME_MS ...] [--refresh-ms MS]\n"
 		"  subscribe [--count N]\n"
 		"DOMAIN is a name or a UUID. Replies and events are printed as JSON lines.\n"
 		"--version prints the version and exits.\n");
 }
 
-/* ---------------------------------------------------- protobuf -> JSON */
-
-static json_object *message_to_json(const ProtobufCMessage *m);
-
-static json_object *value_to_json(const ProtobufCFieldDescriptor *f, const void *p)
-{
-	const ProtobufCEnumValue *ev;
-
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_STRING:
-		return json_object_new_string(*(char *const *)p ? *(char *const *)p : "");
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-		return json_object_new_uint64(*(const uint64_t *)p);
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-		return json_object_new_int64(*(const int64_t *)p);
-	case PROTOBUF_C_TYPE_UINT32:
-	case PROTOBUF_C_TYPE_FIXED32:
-		return json_object_new_uint64(*(const uint32_t *)p);
-	case PROTOBUF_C_TYPE_INT32:
-	case PROTOBUF_C_TYPE_SINT32:
-		return json_object_new_int(*(const int32_t *)p);
-	case PROTOBUF_C_TYPE_BOOL:
-		return json_object_new_boolean(*(const protobuf_c_boolean *)p);
-	case PROTOBUF_C_TYPE_ENUM:
-		ev = protobuf_c_enum_descriptor_get_value(f->descriptor, *(const int *)p);
-		return ev ? json_object_new_string(ev->name) : json_object_new_int(*(const int *)p);
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return message_to_json(*(ProtobufCMessage *const *)p);
-	default:
-		return NULL;
-	}
-}
-
-static size_t value_size(const ProtobufCFieldDescriptor *f)
-{
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64:
-		return 8;
-	case PROTOBUF_C_TYPE_STRING: case PROTOBUF_C_TYPE_MESSAGE:
-		return sizeof(void *);
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	default:
-		return 4;
-	}
-}
-
-/* Present fields only; oneof members only when chosen. */
-static bool field_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
-{
-	const char *base = (const char *)m;
-
-	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-		return *(const uint32_t *)(base + f->quantifier_offset) == f->id;
-	if (f->label == PROTOBUF_C_LABEL_REQUIRED)
-		return true;
-	if (f->label == PROTOBUF_C_LABEL_REPEATED)
-		return *(const size_t *)(base + f->quantifier_offset) > 0;
-	if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE)
-		return *(void *const *)(base + f->offset) != NULL;
-	return *(const protobuf_c_boolean *)(base + f->quantifier_offset);
-}
-
-static json_object *message_to_json(const ProtobufCMessage *m)
-{
-	json_object *o = json_object_new_object();
-	unsigned i;
-
-	if (m == NULL)
-		return o;
-	for (i = 0; i < m->descriptor->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &m->descriptor->fields[i];
-		const char *p = (const char *)m + f->offset;
-
-		if (!field_present(m, f))
-			continue;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t n = *(const size_t *)((const char *)m + f->quantifier_offset), k;
-			const char *arr = *(char *const *)p;
-			json_object *a = json_object_new_array();
-
-			for (k = 0; k < n; k++)
-				json_object_array_add(a, value_to_json(f, arr + k * value_size(f)));
-			json_object_object_add(o, f->name, a);
-		} else {
-			json_object_object_add(o, f->name, value_to_json(f, p));
-		}
-	}
-	return o;
-}
-
 static void print_json(struct cli *cli, const char *kind, const ProtobufCMessage *m)
 {
-	json_object *o = message_to_json(m);
+	json_object *o = shim_pb_to_json(m);
 
 	json_object_object_add(o, "kind", json_object_new_string(kind));
 	/* SIGPIPE is ignored: a reader gone (| head) shows here as EPIPE. */
@@ -252,6 +159,7 @@ static int send_request(struct cli *cli)
 	Fdm__FencedRequest fe = FDM__FENCED_REQUEST__INIT;
 	Fdm__GetDeadlinesRequest gd = FDM__GET_DEADLINES_REQUEST__INIT;
 	Fdm__StatsRequest st = FDM__STATS_REQUEST__INIT;
+	Fdm__GetDomainXmlRequest gx = FDM__GET_DOMAIN_XML_REQUEST__INIT;
 	Fdm__DomainRef ref;
 	const char *cmd = cli->argv[0];
 	char *xml = NULL;
@@ -295,17 +203,21 @@ static int send_request(struct cli *cli)
 		}
 		req.op_case = FDM__SHIM_REQUEST__OP_POWER_ON;
 		req.power_on = &on;
-	} else if ((strcmp(cmd, "poweroff") == 0 || strcmp(cmd, "undefine") == 0) &&
-		   cli->argc == 2) {
+	} else if ((strcmp(cmd, "poweroff") == 0 || strcmp(cmd, "undefine") == 0 ||
+		    strcmp(cmd, "get-xml") == 0) && cli->argc == 2) {
 		set_ref(&ref, cli->argv[1]);
 		if (cmd[0] == 'p') {
 			off.domain = &ref;
 			req.op_case = FDM__SHIM_REQUEST__OP_POWER_OFF;
 			req.power_off = &off;
-		} else {
+		} else if (cmd[0] == 'u') {
 			undef.domain = &ref;
 			req.op_case = FDM__SHIM_REQUEST__OP_UNDEFINE;
 			req.undefine = &undef;
+		} else {
+			gx.domain = &ref;
+			req.op_case = FDM__SHIM_REQUEST__OP_GET_DOMAIN_XML;
+			req.get_domain_xml = &gx;
 		}
 	} else if (strcmp(cmd, "shutdown") == 0 && cli->argc == 3 &&
 		   fdm_parse_u32(cli->argv[2], 0, 3600000, &sh.timeout_ms)) {

@@ -28,14 +28,21 @@ static bool running(Fdm__DomainState s)
 	       s == FDM__DOMAIN_STATE__DOMAIN_PMSUSPENDED;
 }
 
-/* The event a state change old -> new amounts to, or -1. */
-static int change_event(Fdm__DomainState old, Fdm__DomainState now)
+static bool crashed(const struct shim_dom *d)
 {
+	return d->state == FDM__DOMAIN_STATE__DOMAIN_CRASHED ||
+	       (d->has_stop_reason && d->stop_reason == FDM__STOP_REASON__STOP_CRASHED);
+}
+
+/* The event a state change old -> d amounts to, or -1. */
+static int change_event(Fdm__DomainState old, const struct shim_dom *d)
+{
+	Fdm__DomainState now = d->state;
+
 	if (!running(old) && running(now))
 		return FDM__EVENT_TYPE__EVENT_STARTED;
 	if (running(old) && !running(now))
-		return now == FDM__DOMAIN_STATE__DOMAIN_CRASHED ? FDM__EVENT_TYPE__EVENT_CRASHED
-								 : FDM__EVENT_TYPE__EVENT_STOPPED;
+		return crashed(d) ? FDM__EVENT_TYPE__EVENT_CRASHED : FDM__EVENT_TYPE__EVENT_STOPPED;
 	if (old != FDM__DOMAIN_STATE__DOMAIN_PAUSED && now == FDM__DOMAIN_STATE__DOMAIN_PAUSED)
 		return FDM__EVENT_TYPE__EVENT_PAUSED;
 	if (old == FDM__DOMAIN_STATE__DOMAIN_PAUSED && now == FDM__DOMAIN_STATE__DOMAIN_RUNNING)
@@ -59,7 +66,7 @@ static void emit_diff(struct shim_domcache *c, const struct shim_dom *doms, size
 				emit(ctx, FDM__EVENT_TYPE__EVENT_STARTED, &doms[i], why);
 			continue;
 		}
-		ev = change_event(old->state, doms[i].state);
+		ev = change_event(old->state, &doms[i]);
 		if (ev >= 0)
 			emit(ctx, (Fdm__EventType)ev, &doms[i], why);
 	}
@@ -74,6 +81,8 @@ static void emit_diff(struct shim_domcache *c, const struct shim_dom *doms, size
 			struct shim_dom off = c->v[j];
 
 			off.state = FDM__DOMAIN_STATE__DOMAIN_SHUTOFF;
+			off.has_stop_reason = true;   /* gone: libvirt cannot say why */
+			off.stop_reason = FDM__STOP_REASON__STOP_UNKNOWN;
 			emit(ctx, FDM__EVENT_TYPE__EVENT_STOPPED, &off, why);
 		}
 		if (c->v[j].persistent)
@@ -120,8 +129,12 @@ void shim_domcache_apply(struct shim_domcache *c, Fdm__EventType type,
 		c->v[c->n++] = *full;
 		return;
 	}
-	if (ev->state != FDM__DOMAIN_STATE__DOMAIN_UNKNOWN)
+	/* An event that names a state also says why it is off, or that it is not. */
+	if (ev->state != FDM__DOMAIN_STATE__DOMAIN_UNKNOWN) {
 		d->state = ev->state;
+		d->has_stop_reason = ev->has_stop_reason;
+		d->stop_reason = ev->stop_reason;
+	}
 	if (type == FDM__EVENT_TYPE__EVENT_DEFINED)
 		d->persistent = true;
 	if (type == FDM__EVENT_TYPE__EVENT_UNDEFINED)

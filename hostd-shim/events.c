@@ -8,6 +8,8 @@
 
 #include "lib/util.h"
 #include "hostd-shim/requests.h"
+#include "hostd-shim/shutdown.h"
+#include "hostd-shim/translate.h"
 
 static bool is_running(Fdm__DomainState st)
 {
@@ -18,12 +20,13 @@ static bool is_running(Fdm__DomainState st)
 static void on_domain_event(struct shim *s, Fdm__EventType type, const struct shim_dom *dom,
 			    const char *detail)
 {
-	fdm_info("event: %s %s%s%s", dom->name,
+	fdm_info("event: %s %s%s%s%s%s", dom->name,
 		 protobuf_c_enum_descriptor_get_value(&fdm__event_type__descriptor, type)->name,
-		 detail[0] ? ": " : "", detail);
+		 detail[0] ? ": " : "", detail, dom->has_stop_reason ? ", stop reason " : "",
+		 dom->has_stop_reason ? shim_stop_reason_name(dom->stop_reason) : "");
 	if (type == FDM__EVENT_TYPE__EVENT_STOPPED || type == FDM__EVENT_TYPE__EVENT_CRASHED ||
 	    type == FDM__EVENT_TYPE__EVENT_SHUTDOWN)
-		shim_requests_domain_stopped(s, dom);
+		shim_shutdown_domain_stopped(s, dom);
 	if (type == FDM__EVENT_TYPE__EVENT_STARTED || type == FDM__EVENT_TYPE__EVENT_RESUMED)
 		shim_fence_on_running(s, dom);
 	shim_broadcast(s, type, dom, detail);

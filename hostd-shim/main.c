@@ -17,6 +17,7 @@
 #include "hostd-shim/events.h"
 #include "hostd-shim/requests.h"
 #include "hostd-shim/shim.h"
+#include "hostd-shim/shutdown.h"
 #include "hostd-shim/statefile.h"
 
 static void usage(FILE *f)
@@ -155,7 +156,7 @@ static void stop(struct shim *s)
 	if (s->virt_started)
 		shim_virt_stop(&s->virt);
 	drain_mail(s);
-	shim_requests_free(s);
+	shim_shutdown_free(s);
 	shim_server_close(s);
 	shim_fence_free(s);
 	shim_domcache_free(&s->cache);

@@ -195,18 +195,73 @@ static void op_undefine(struct shim_job *job, virConnectPtr conn)
 	virDomainFree(dom);
 }
 
+/* The persistent definition, as define + start on another host needs it.
+ * SECURE adds what a define needs and a read-only connection may not see
+ * (graphics passwords): asked for, and done without when libvirt refuses. */
+static void op_get_xml(struct shim_job *job, virConnectPtr conn)
+{
+	virDomainPtr dom = lookup(job, conn);
+	bool secure = true;
+
+	if (dom == NULL)
+		return;
+	job->xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
+	if (job->xml == NULL && virGetLastErrorCode() == VIR_ERR_OPERATION_DENIED) {
+		secure = false;
+		job->xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+	}
+	if (job->xml == NULL)
+		fail(job, conn, job_name(job));
+	else
+		ok(job, secure ? "%s: persistent definition" :
+		   "%s: persistent definition, without secrets (read-only connection)",
+		   job_name(job));
+	fill(job, dom);
+	virDomainFree(dom);
+}
+
+/* Memory of the running domains, each at its maximum (it may balloon up to
+ * that). -1 when libvirt cannot list them. */
+static int running_memory(virConnectPtr conn, uint64_t *kib)
+{
+	virDomainPtr *doms = NULL;
+	virDomainInfo info;
+	int n = virConnectListAllDomains(conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE), i;
+
+	*kib = 0;
+	if (n < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		/* One that stopped between list and info uses no memory. */
+		if (virDomainGetInfo(doms[i], &info) == 0)
+			*kib += info.maxMem;
+		virDomainFree(doms[i]);
+	}
+	free(doms);
+	return n;
+}
+
+/* Free for placement: total less what the running domains may use (see
+ * HostResources in proto/fdm.proto); the kernel's own figure beside it. */
 static void op_resources(struct shim_job *job, virConnectPtr conn)
 {
 	virNodeInfo info;
 	unsigned long long free_bytes;
+	int n;
 
 	if (virNodeGetInfo(conn, &info) < 0) {
 		fail(job, conn, "node info");
 		return;
 	}
-	free_bytes = virNodeGetFreeMemory(conn);
+	if ((n = running_memory(conn, &job->running_kib)) < 0) {
+		fail(job, conn, "list running domains");
+		return;
+	}
+	free_bytes = virNodeGetFreeMemory(conn);   /* 0 on error, as libvirt defines */
+	job->running_domains = (uint32_t)n;
 	job->total_kib = info.memory;
-	job->free_kib = free_bytes / 1024;
+	job->free_kib = info.memory > job->running_kib ? info.memory - job->running_kib : 0;
+	job->host_free_kib = free_bytes / 1024;
 	job->cpus = info.cpus;
 	ok(job, "%s", "host resources");
 }
@@ -231,6 +286,7 @@ void shim_ops_run(struct shim_pool_job *pj, void *ctx)
 	case SHIM_OP_UNDEFINE: op_undefine(job, conn); break;
 	case SHIM_OP_RESOURCES: op_resources(job, conn); break;
 	case SHIM_OP_FENCE: destroy(job, conn, true); break;
+	case SHIM_OP_GET_XML: op_get_xml(job, conn); break;
 	}
 	virConnectClose(conn);
 }

@@ -25,6 +25,7 @@ enum shim_op {
 	SHIM_OP_UNDEFINE,
 	SHIM_OP_RESOURCES,
 	SHIM_OP_FENCE,           /* deadline passed: destroy if running */
+	SHIM_OP_GET_XML,         /* the persistent definition, into xml */
 };
 
 #define SHIM_JOB_MAIL 1      /* mail kind of a finished job */
@@ -37,7 +38,7 @@ struct shim_job {
 	struct shim_client *client;   /* NULL for the shim's own jobs (fences) */
 	uint64_t req_id;
 	struct shim_domref ref;       /* the domain, for all but list/resources/define */
-	char *xml;                    /* define */
+	char *xml;                    /* define: in; get-xml: out */
 	bool has_deadline;            /* power-on */
 	uint64_t deadline_ms;
 	uint32_t timeout_ms;          /* shutdown */
@@ -51,7 +52,8 @@ struct shim_job {
 	struct shim_dom *doms;        /* list */
 	int n_doms;
 	uint64_t total_kib, free_kib; /* resources */
-	uint32_t cpus;
+	uint64_t running_kib, host_free_kib;
+	uint32_t cpus, running_domains;
 };
 
 /* Run one job against the live connection (a pool's run function; ctx is the

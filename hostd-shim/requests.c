@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lib/util.h"
+#include "hostd-shim/shutdown.h"
 
 void shim_dom_to_pb(const struct shim_dom *d, Fdm__DomainInfo *pb)
 {
@@ -24,6 +25,8 @@ void shim_dom_to_pb(const struct shim_dom *d, Fdm__DomainInfo *pb)
 	pb->vcpus = d->vcpus;
 	pb->has_persistent = true;
 	pb->persistent = d->persistent;
+	pb->has_stop_reason = d->has_stop_reason;
+	pb->stop_reason = d->stop_reason;
 }
 
 void shim_reply_result(struct shim_client *c, uint64_t id, Fdm__ResultCode code,
@@ -276,7 +279,7 @@ void shim_request_dispatch(struct shim_client *c, const Fdm__ShimRequest *req)
 		submit(c, shim_job_new(SHIM_OP_RESOURCES, NULL, id));
 		break;
 	case FDM__SHIM_REQUEST__OP_SUBSCRIBE:
-		c->subscribed = true;
+		shim_slots_subscribe(c);
 		shim_reply_result(c, id, FDM__RESULT_CODE__RESULT_OK,
 				  c->shim->connected ? "subscribed; libvirt connected"
 						     : "subscribed; libvirt disconnected");
@@ -295,6 +298,9 @@ void shim_request_dispatch(struct shim_client *c, const Fdm__ShimRequest *req)
 		break;
 	case FDM__SHIM_REQUEST__OP_STATS:
 		stats(c, id);
+		break;
+	case FDM__SHIM_REQUEST__OP_GET_DOMAIN_XML:
+		with_domain(c, id, SHIM_OP_GET_XML, req->get_domain_xml->domain, 0);
 		break;
 	default:
 		c->shim->counters[SHIM_C_BAD_NO_OP]++;
@@ -336,12 +342,20 @@ static void reply_job(struct shim_client *c, struct shim_job *job)
 		res.total_memory_kib = job->total_kib;
 		res.free_memory_kib = job->free_kib;
 		res.cpus = job->cpus;
+		res.has_running_memory_kib = true;
+		res.running_memory_kib = job->running_kib;
+		res.has_running_domains = true;
+		res.running_domains = job->running_domains;
+		res.has_host_free_memory_kib = true;
+		res.host_free_memory_kib = job->host_free_kib;
 		r.resources = &res;
 	}
 	if (job->op == SHIM_OP_SHUTDOWN_FORCE) {
 		r.has_forced = true;
 		r.forced = job->was_running;
 	}
+	if (job->op == SHIM_OP_GET_XML && job->result == FDM__RESULT_CODE__RESULT_OK)
+		r.xml = job->xml;
 	shim_send_reply(c, &r);
 	free(list);
 	free(lp);
@@ -392,103 +406,6 @@ static bool power_on_defined(struct shim *s, struct shim_job *job)
 	return false;
 }
 
-static bool domain_off(const struct shim_job *job)
-{
-	return job->has_dom && job->dom.state == FDM__DOMAIN_STATE__DOMAIN_SHUTOFF;
-}
-
-static int on_shutdown_timeout(sd_event_source *src, uint64_t usec, void *userdata);
-
-/* The guest was asked to shut down: wait for it to stop, or for the timeout. */
-static bool shutdown_wait(struct shim *s, struct shim_job *job)
-{
-	struct shim_shutdown_wait *w;
-	uint64_t at;
-
-	if (job->result != FDM__RESULT_CODE__RESULT_OK || domain_off(job))
-		return false;
-	w = calloc(1, sizeof(*w));
-	if (w == NULL)
-		return false;
-	w->shim = s;
-	w->client = job->client;   /* takes over the job's reference and slot */
-	w->req_id = job->req_id;
-	fdm_strlcpy(w->ref.name, job->dom.name, sizeof(w->ref.name));
-	fdm_strlcpy(w->ref.uuid, job->dom.uuid, sizeof(w->ref.uuid));
-	at = (job->started_ms + job->timeout_ms) * 1000;
-	if (sd_event_add_time(s->event, &w->timer, CLOCK_BOOTTIME, at, 1000,
-			      on_shutdown_timeout, w) < 0) {
-		free(w);
-		return false;
-	}
-	w->next = s->shutdowns;
-	s->shutdowns = w;
-	return true;
-}
-
-static void shutdown_wait_remove(struct shim *s, struct shim_shutdown_wait *w)
-{
-	struct shim_shutdown_wait **p;
-
-	for (p = &s->shutdowns; *p != NULL; p = &(*p)->next) {
-		if (*p == w) {
-			*p = w->next;
-			break;
-		}
-	}
-	sd_event_source_disable_unref(w->timer);
-	free(w);
-}
-
-static int on_shutdown_timeout(sd_event_source *src, uint64_t usec, void *userdata)
-{
-	struct shim_shutdown_wait *w = userdata;
-	struct shim *s = w->shim;
-	struct shim_job *job = shim_job_new(SHIM_OP_SHUTDOWN_FORCE, w->client, w->req_id);
-
-	(void)src;
-	(void)usec;
-	fdm_info("%s: guest did not shut down in time: powering off", w->ref.name);
-	if (job == NULL) {
-		shim_reply_result(w->client, w->req_id, FDM__RESULT_CODE__RESULT_ERROR,
-				  "out of memory");
-		shim_client_job_finished(w->client);
-		shim_client_unref(w->client);
-	} else {
-		job->ref = w->ref;
-		shim_pool_submit(&s->ops_pool, &job->pj);
-	}
-	shutdown_wait_remove(s, w);
-	return 0;
-}
-
-void shim_requests_domain_stopped(struct shim *s, const struct shim_dom *dom)
-{
-	struct shim_shutdown_wait *w = s->shutdowns, *next;
-	char msg[SHIM_NAME_MAX + 32];
-
-	for (; w != NULL; w = next) {
-		next = w->next;
-		if (strcmp(w->ref.uuid, dom->uuid) != 0)
-			continue;
-		snprintf(msg, sizeof(msg), "%s: guest shut down", dom->name);
-		shim_reply_result(w->client, w->req_id, FDM__RESULT_CODE__RESULT_OK, msg);
-		shim_client_job_finished(w->client);
-		shim_client_unref(w->client);
-		shutdown_wait_remove(s, w);
-	}
-}
-
-void shim_requests_free(struct shim *s)
-{
-	while (s->shutdowns != NULL) {
-		struct shim_client *c = s->shutdowns->client;
-
-		shutdown_wait_remove(s, s->shutdowns);
-		shim_client_unref(c);
-	}
-}
-
 void shim_job_done(struct shim *s, struct shim_job *job)
 {
 	struct shim_client *c = job->client;
@@ -500,7 +417,7 @@ void shim_job_done(struct shim *s, struct shim_job *job)
 	}
 	if (job->op == SHIM_OP_DEFINE && power_on_defined(s, job))
 		return;   /* resubmitted as the start */
-	if (job->op == SHIM_OP_SHUTDOWN && shutdown_wait(s, job)) {
+	if (job->op == SHIM_OP_SHUTDOWN && shim_shutdown_wait(s, job)) {
 		shim_job_free(job);
 		return;
 	}

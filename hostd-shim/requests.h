@@ -14,12 +14,6 @@ void shim_reply_result(struct shim_client *c, uint64_t id, Fdm__ResultCode code,
 
 void shim_dom_to_pb(const struct shim_dom *d, Fdm__DomainInfo *pb);
 
-/* A domain stopped: answer the guest shutdowns waiting for it. */
-void shim_requests_domain_stopped(struct shim *s, const struct shim_dom *dom);
-
-/* At exit: drop the shutdown waits. */
-void shim_requests_free(struct shim *s);
-
 /* server.c: a job of c finished, c may be read again. */
 void shim_client_job_finished(struct shim_client *c);
 

@@ -33,6 +33,7 @@ static const char *const counter_names[SHIM_C_COUNT] = {
 	[SHIM_C_CLIENTS_DROPPED_SLOW] = "clients_dropped_slow",
 	[SHIM_C_CLIENTS_DROPPED_STALLED] = "clients_dropped_stalled",
 	[SHIM_C_CLIENTS_DROPPED_IDLE] = "clients_dropped_idle",
+	[SHIM_C_SUBSCRIBERS_DROPPED] = "subscribers_dropped",
 	[SHIM_C_REQUESTS] = "requests",
 	[SHIM_C_BAD_UNDECODABLE] = "bad_undecodable",
 	[SHIM_C_BAD_OVERSIZED] = "bad_oversized",
@@ -106,11 +107,22 @@ static void client_push(struct shim_client *c, const Fdm__ShimMessage *m)
 void shim_send_reply(struct shim_client *c, Fdm__ShimReply *reply)
 {
 	Fdm__ShimMessage m = FDM__SHIM_MESSAGE__INIT;
+	Fdm__ShimReply too_big = FDM__SHIM_REPLY__INIT;
 
 	reply->has_now_boottime_ms = true;
 	reply->now_boottime_ms = fdm_now_boottime_ms();
 	m.kind_case = FDM__SHIM_MESSAGE__KIND_REPLY;
 	m.reply = reply;
+	/* Every request gets its reply: one that cannot be framed (a huge domain
+	 * XML or list) becomes an error that says so. */
+	if (fdm__shim_message__get_packed_size(&m) > SHIM_FRAME_MAX) {
+		too_big.id = reply->id;
+		too_big.result = FDM__RESULT_CODE__RESULT_ERROR;
+		too_big.message = "the reply exceeds the 1 MiB frame limit";
+		too_big.has_now_boottime_ms = true;
+		too_big.now_boottime_ms = reply->now_boottime_ms;
+		m.reply = &too_big;
+	}
 	client_push(c, &m);
 }
 
@@ -126,6 +138,11 @@ void shim_broadcast(struct shim *s, Fdm__EventType type, const struct shim_dom *
 	if (dom != NULL) {
 		shim_dom_to_pb(dom, &info);
 		ev.domain = &info;
+		ev.has_stop_reason = info.has_stop_reason &&
+			(type == FDM__EVENT_TYPE__EVENT_STOPPED ||
+			 type == FDM__EVENT_TYPE__EVENT_CRASHED ||
+			 type == FDM__EVENT_TYPE__EVENT_FENCED);
+		ev.stop_reason = info.stop_reason;
 	}
 	if (detail != NULL && detail[0] != '\0')
 		ev.detail = (char *)detail;

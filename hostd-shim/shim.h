@@ -8,7 +8,9 @@
  *
  * Files: main.c (start, signals, the lock, sd_notify), server.c (socket,
  * clients, frames, dispatch), slots.c (frame timeout, room for new clients),
- * fence.c (deadline enforcement and the state file), domcache.c (last known
+ * fence.c (deadline enforcement and the state file), shutdown.c (guest
+ * shutdowns waiting for their timeout), translate.c (libvirt's states, events
+ * and stop reasons in the shim's terms), domcache.c (last known
  * domain states, the diff after a reconnect), ops.c (libvirt calls), virt.c
  * (the connection), pool.c, mailbox.c, frame.c, deadlines.c, statefile.c. */
 #ifndef FDM_SHIM_SHIM_H
@@ -36,6 +38,10 @@
  * push the last ones past the margin. */
 #define SHIM_FENCE_THREADS      8
 #define SHIM_MAX_CLIENTS        128
+/* Event streams: fdm needs one. A new subscriber past this drops the oldest
+ * (fdm's client reconnects and subscribes again), so subscribers never fill
+ * the slots that slots.c keeps free for requests. */
+#define SHIM_MAX_SUBSCRIBERS    8
 #define SHIM_CLIENT_INFLIGHT    32           /* then stop reading that client */
 #define SHIM_CLIENT_OUTQ_CAP    (4u * 1024u * 1024u)
 /* A client that starts a request frame must finish it within this: a
@@ -49,6 +55,7 @@ enum shim_counter {
 	SHIM_C_CLIENTS_DROPPED_SLOW,   /* output queue over its cap */
 	SHIM_C_CLIENTS_DROPPED_STALLED,/* a request frame not finished in time */
 	SHIM_C_CLIENTS_DROPPED_IDLE,   /* every slot taken: the longest silent made room */
+	SHIM_C_SUBSCRIBERS_DROPPED,    /* a subscriber past the limit: the oldest went */
 	SHIM_C_REQUESTS,
 	SHIM_C_BAD_UNDECODABLE,        /* frame body is not a ShimRequest */
 	SHIM_C_BAD_OVERSIZED,          /* length prefix over 1 MiB */
@@ -79,6 +86,7 @@ struct shim_client {
 	unsigned refs;                 /* the list + each job or wait holding it */
 	unsigned inflight;
 	bool subscribed;
+	uint64_t subscribed_seq;       /* order of subscription: the oldest goes first */
 	bool eof;                      /* the peer will send nothing more */
 	bool dead;                     /* closed; freed when refs drop to 0 */
 	bool close_after_flush;        /* oversized frame: reply, then close */
@@ -111,6 +119,7 @@ struct shim {
 	struct shim_client *clients;
 	size_t n_clients;
 	uint64_t next_serial;
+	uint64_t next_subscription;
 	sd_event_source *stall_timer;  /* the next unfinished frame to time out */
 
 	struct shim_mailbox mb;
@@ -154,6 +163,9 @@ void shim_slots_heard(struct shim_client *c);
 /* Every slot is taken: drop the longest silent client that is neither
  * subscribed nor waiting for a reply. false when there is none. */
 bool shim_slots_make_room(struct shim *s);
+/* c subscribes to events; past SHIM_MAX_SUBSCRIBERS the oldest subscriber is
+ * disconnected (logged, counted). */
+void shim_slots_subscribe(struct shim_client *c);
 
 /* fence.c */
 int shim_fence_init(struct shim *s);

@@ -3,8 +3,10 @@
  * SHIM_FRAME_TIMEOUT_MS, and when every slot is taken the client silent the
  * longest (not subscribed, no request in flight) is dropped to make room. So
  * idle or byte-a-second local clients cannot lock fdm or the CLI out, while
- * fdm's event stream, subscribed, is never dropped for being quiet. Times are
- * CLOCK_MONOTONIC ms. */
+ * fdm's event stream, subscribed, is never dropped for being quiet. At most
+ * SHIM_MAX_SUBSCRIBERS subscribe: a new one drops the oldest, so subscribers
+ * cannot take every slot either (fdm's client library reconnects and
+ * subscribes again). Times are CLOCK_MONOTONIC ms. */
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -95,6 +97,32 @@ bool shim_slots_make_room(struct shim *s)
 		 " ms", fdm_now_mono_ms() - victim->heard_ms);
 	shim_client_close(victim, why);
 	return true;
+}
+
+void shim_slots_subscribe(struct shim_client *c)
+{
+	struct shim *s = c->shim;
+	struct shim_client *o, *oldest = NULL;
+	size_t n = 0;
+	char why[128];
+
+	if (c->subscribed)
+		return;
+	for (o = s->clients; o != NULL; o = o->next) {
+		if (!o->subscribed)
+			continue;
+		n++;
+		if (oldest == NULL || o->subscribed_seq < oldest->subscribed_seq)
+			oldest = o;
+	}
+	if (n >= SHIM_MAX_SUBSCRIBERS && oldest != NULL) {
+		s->counters[SHIM_C_SUBSCRIBERS_DROPPED]++;
+		snprintf(why, sizeof(why), "the oldest of %d subscribers, dropped for client "
+			 "%llu's subscription", SHIM_MAX_SUBSCRIBERS, (unsigned long long)c->serial);
+		shim_client_close(oldest, why);
+	}
+	c->subscribed = true;
+	c->subscribed_seq = ++s->next_subscription;
 }
 
 int shim_slots_init(struct shim *s)

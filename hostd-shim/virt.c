@@ -12,6 +12,7 @@
 #include <libvirt/virterror.h>
 
 #include "lib/util.h"
+#include "hostd-shim/translate.h"
 
 /* Keepalive: a probe every 2 s, the connection is declared dead after 3
  * unanswered ones, so a hung libvirtd is noticed within ~8 s. */
@@ -53,32 +54,21 @@ void shim_virt_mail_free(struct shim_virt_mail *m)
 	free(m);
 }
 
-static Fdm__DomainState map_state(int s)
-{
-	switch (s) {
-	case VIR_DOMAIN_RUNNING: return FDM__DOMAIN_STATE__DOMAIN_RUNNING;
-	case VIR_DOMAIN_BLOCKED: return FDM__DOMAIN_STATE__DOMAIN_BLOCKED;
-	case VIR_DOMAIN_PAUSED: return FDM__DOMAIN_STATE__DOMAIN_PAUSED;
-	case VIR_DOMAIN_SHUTDOWN: return FDM__DOMAIN_STATE__DOMAIN_SHUTDOWN;
-	case VIR_DOMAIN_SHUTOFF: return FDM__DOMAIN_STATE__DOMAIN_SHUTOFF;
-	case VIR_DOMAIN_CRASHED: return FDM__DOMAIN_STATE__DOMAIN_CRASHED;
-	case VIR_DOMAIN_PMSUSPENDED: return FDM__DOMAIN_STATE__DOMAIN_PMSUSPENDED;
-	default: return FDM__DOMAIN_STATE__DOMAIN_UNKNOWN;
-	}
-}
-
 bool shim_dom_fill(virDomainPtr dom, struct shim_dom *d)
 {
 	virDomainInfo info;
 	const char *name = virDomainGetName(dom);
-	int persistent;
+	int persistent, state, reason;
 
 	memset(d, 0, sizeof(*d));
 	if (name == NULL || virDomainGetUUIDString(dom, d->uuid) < 0 ||
 	    virDomainGetInfo(dom, &info) < 0)
 		return false;
 	fdm_strlcpy(d->name, name, sizeof(d->name));
-	d->state = map_state(info.state);
+	d->state = shim_map_state(info.state);
+	/* Why it is off: virDomainInfo does not say, virDomainGetState does. */
+	if (virDomainGetState(dom, &state, &reason, 0) == 0)
+		d->has_stop_reason = shim_map_state_reason(state, reason, &d->stop_reason);
 	d->memory_kib = info.maxMem;
 	d->vcpus = info.nrVirtCpu;
 	persistent = virDomainIsPersistent(dom);
@@ -110,84 +100,28 @@ int shim_dom_list(virConnectPtr conn, struct shim_dom **out)
 	return k;
 }
 
-/* libvirt lifecycle event -> (event type, state, detail) as the shim reports it.
- * false for events the shim does not report. */
-static bool map_event(int event, int detail, Fdm__EventType *type,
-		      Fdm__DomainState *state, const char **why)
-{
-	static const char *const started[] = { "booted", "migrated", "restored",
-					       "from snapshot", "wakeup" };
-	static const char *const stopped[] = { "shutdown", "destroyed", "crashed",
-					       "migrated", "saved", "failed",
-					       "from snapshot" };
-	*why = "";
-	switch (event) {
-	case VIR_DOMAIN_EVENT_DEFINED:
-		*type = FDM__EVENT_TYPE__EVENT_DEFINED;
-		*state = FDM__DOMAIN_STATE__DOMAIN_UNKNOWN;
-		*why = detail == VIR_DOMAIN_EVENT_DEFINED_UPDATED ? "updated" : "added";
-		return true;
-	case VIR_DOMAIN_EVENT_UNDEFINED:
-		*type = FDM__EVENT_TYPE__EVENT_UNDEFINED;
-		*state = FDM__DOMAIN_STATE__DOMAIN_UNKNOWN;
-		return true;
-	case VIR_DOMAIN_EVENT_STARTED:
-		*type = FDM__EVENT_TYPE__EVENT_STARTED;
-		*state = FDM__DOMAIN_STATE__DOMAIN_RUNNING;
-		if (detail >= 0 && detail < 5)
-			*why = started[detail];
-		return true;
-	case VIR_DOMAIN_EVENT_STOPPED:
-		*type = detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED ?
-			FDM__EVENT_TYPE__EVENT_CRASHED : FDM__EVENT_TYPE__EVENT_STOPPED;
-		*state = FDM__DOMAIN_STATE__DOMAIN_SHUTOFF;
-		if (detail >= 0 && detail < 7)
-			*why = stopped[detail];
-		return true;
-	case VIR_DOMAIN_EVENT_SHUTDOWN:
-		*type = FDM__EVENT_TYPE__EVENT_SHUTDOWN;
-		*state = FDM__DOMAIN_STATE__DOMAIN_SHUTDOWN;
-		*why = "guest shut down";
-		return true;
-	case VIR_DOMAIN_EVENT_CRASHED:
-		*type = FDM__EVENT_TYPE__EVENT_CRASHED;
-		*state = FDM__DOMAIN_STATE__DOMAIN_CRASHED;
-		*why = "guest crashed";
-		return true;
-	case VIR_DOMAIN_EVENT_SUSPENDED:
-		*type = FDM__EVENT_TYPE__EVENT_PAUSED;
-		*state = FDM__DOMAIN_STATE__DOMAIN_PAUSED;
-		return true;
-	case VIR_DOMAIN_EVENT_RESUMED:
-		*type = FDM__EVENT_TYPE__EVENT_RESUMED;
-		*state = FDM__DOMAIN_STATE__DOMAIN_RUNNING;
-		return true;
-	default:
-		return false;
-	}
-}
-
 static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail,
 			void *opaque)
 {
 	struct shim_virt *v = opaque;
 	struct shim_virt_mail *m;
-	Fdm__EventType type;
-	Fdm__DomainState state;
-	const char *why, *name = virDomainGetName(dom);
+	struct shim_event_map ev;
+	const char *name = virDomainGetName(dom);
 
 	(void)conn;
-	if (!map_event(event, detail, &type, &state, &why) || name == NULL)
+	if (!shim_map_event(event, detail, &ev) || name == NULL)
 		return 0;
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return 0;
 	m->mail.kind = SHIM_MAIL_LIFECYCLE;
-	m->type = type;
+	m->type = ev.type;
 	fdm_strlcpy(m->dom.name, name, sizeof(m->dom.name));
 	virDomainGetUUIDString(dom, m->dom.uuid);
-	m->dom.state = state;
-	fdm_strlcpy(m->detail, why, sizeof(m->detail));
+	m->dom.state = ev.state;
+	m->dom.has_stop_reason = ev.has_stop_reason;
+	m->dom.stop_reason = ev.stop_reason;
+	fdm_strlcpy(m->detail, ev.detail, sizeof(m->detail));
 	shim_mailbox_post(v->mb, &m->mail);
 	return 0;
 }

@@ -27,6 +27,8 @@ struct shim_dom {
 	uint64_t memory_kib;
 	uint32_t vcpus;
 	bool persistent;
+	bool has_stop_reason;        /* off (shut off or crashed): stop_reason says why */
+	Fdm__StopReason stop_reason;
 };
 
 enum shim_virt_mail_kind {
@@ -38,7 +40,7 @@ enum shim_virt_mail_kind {
 struct shim_virt_mail {
 	struct shim_mail mail;       /* first */
 	Fdm__EventType type;         /* LIFECYCLE */
-	struct shim_dom dom;         /* LIFECYCLE: name, uuid, state only */
+	struct shim_dom dom;         /* LIFECYCLE: name, uuid, state, stop reason only */
 	char detail[128];
 	struct shim_dom *doms;       /* CONNECTED */
 	size_t n_doms;

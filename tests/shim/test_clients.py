@@ -7,6 +7,8 @@ with the libvirt test driver:
   dropped: a real request (raw client, hostd-shim-cli) is still answered
   within 1.5 s (measured and printed), the drops are counted, and a quiet
   subscriber (fdm's event stream) is never dropped;
+- at most 8 subscribers: a 9th drops the oldest (counted), the other 8 keep
+  their events, and subscribing again is no new subscription;
 - hostd-shim-cli whose standard output is gone exits 1, not by SIGPIPE;
 - hostd-shim-cli says at once why it cannot connect: no such file, not a
   socket, connection refused (stale socket), permission denied; exit 1."""
@@ -26,6 +28,7 @@ from shimtest import (CLI, Failure, RawClient, Shim, check, frame, log, node_xml
 
 DOMS = [("vm-a", "44444444-2222-3333-4444-000000000001")]
 MAX_CLIENTS = 128          # SHIM_MAX_CLIENTS
+MAX_SUBSCRIBERS = 8        # SHIM_MAX_SUBSCRIBERS
 ANSWER_WITHIN_S = 1.5
 
 
@@ -175,6 +178,54 @@ def test_slots(shim, rounds=10):
     wait_for(lambda: shim.stat("clients") == 1, 10, "every hostile client to be gone (1: the asking one)")
 
 
+def subscribe(path, req_id=1):
+    c = RawClient(path)
+    c.send(frame(request(req_id, "subscribe")))
+    r = c.read_reply()
+    if r is None or r["result"] != "RESULT_OK":
+        raise Failure("subscribe: %s" % r)
+    return c
+
+
+def closed_by_shim(c, timeout=5):
+    """True when the shim closes c within timeout (nothing else arrives)."""
+    c.sock.settimeout(timeout)
+    try:
+        return c.read_message() is None
+    except socket.timeout:
+        return False
+
+
+def test_subscriber_cap(shim):
+    """Subscribers could fill every slot; now a 9th drops the oldest."""
+    before = shim.stat("subscribers_dropped")
+    subs = [subscribe(shim.socket) for _ in range(MAX_SUBSCRIBERS)]
+    try:
+        # The first one subscribing again is no new subscriber.
+        subs[0].send(frame(request(2, "subscribe")))
+        check(subs[0].read_reply()["result"] == "RESULT_OK" and
+              shim.stat("subscribers_dropped") == before,
+              "%d subscribers; one subscribing twice drops nobody" % MAX_SUBSCRIBERS)
+        subs.append(subscribe(shim.socket))
+        check(closed_by_shim(subs[0]), "a 9th subscriber: the oldest is disconnected")
+        check(shim.stat("subscribers_dropped") == before + 1, "counted: subscribers_dropped +1")
+        check(shim.call("poweroff", "vm-a")["result"] == "RESULT_OK", "vm-a powered off")
+        for i, c in enumerate(subs[1:], 2):
+            m = c.read_message()
+            if m is None or m[0] != "event":
+                raise Failure("subscriber %d: no event (%s)" % (i, m))
+        check(True, "the other %d subscribers get the event" % MAX_SUBSCRIBERS)
+        # The dropped one comes back, as fdm's client library does: the next oldest goes.
+        subs[0].close()
+        subs[0] = subscribe(shim.socket)
+        check(closed_by_shim(subs[1]) and shim.stat("subscribers_dropped") == before + 2,
+              "the dropped one resubscribes: the next oldest goes")
+    finally:
+        for c in subs:
+            c.close()
+    wait_for(lambda: shim.stat("clients") == 1, 10, "the subscribers to be gone")
+
+
 def test_cli_stdout_gone(shim):
     r, w = os.pipe()
     os.close(r)
@@ -228,6 +279,7 @@ def main():
         shim.start()
         test_close_without_reading(shim)
         test_slots(shim)
+        test_subscriber_cap(shim)
         test_cli_stdout_gone(shim)
         test_cli_connect_errors(shim, d)
         check(shim.call("stats")["result"] == "RESULT_OK", "the shim still serves")

@@ -3,8 +3,10 @@
 TCG otherwise), started here without systemd (libvirtd.py). Powers on a small
 diskless guest through the shim, measures how long that takes, shuts it down
 with a short timeout (it has no OS, so it is forced off), powers it on again,
-restarts libvirtd under the shim (disconnected, reconnected, state right), and
-kills the guest while libvirtd is down (the shim reports it stopped).
+kills its QEMU with SIGKILL (reported EVENT_CRASHED, STOP_CRASHED: fdm restarts
+such a VM) and with SIGTERM (a clean exit: STOP_SHUTDOWN), restarts libvirtd under the shim (disconnected, reconnected, state
+right), and kills the guest while libvirtd is down (the shim reports it
+stopped, with the reason libvirt gives after its restart).
 Skips (77) only if libvirtd cannot start here."""
 import os
 import signal
@@ -59,6 +61,34 @@ def run(lv, shim, name, xml_path):
         check(True, "no QEMU left after the forced power-off")
 
         warm = power_on_timed(shim, sub, name, xml_path, "second (warm)")
+        pid = lv.record_guest(name)
+        one_qemu(name)
+
+        # QEMU dies (kill -9): a crash, which fdm restarts; not a shutdown.
+        mark = sub.mark()
+        os.kill(pid, signal.SIGKILL)
+        _, ev = sub.wait_event("EVENT_CRASHED", name, timeout=30, start=mark)
+        check(ev.get("stop_reason") == "STOP_CRASHED" and ev["domain"]["state"] == "DOMAIN_SHUTOFF",
+              "QEMU killed with SIGKILL: EVENT_CRASHED, STOP_CRASHED (libvirt: %s)"
+              % ev.get("detail"))
+        no_qemu(name)
+        check(shim.domains()[name].get("stop_reason") == "STOP_CRASHED",
+              "list: %s STOP_CRASHED (virDomainGetState)" % name)
+        power_on_timed(shim, sub, name, xml_path, "after the crash")
+        pid = lv.record_guest(name)
+        one_qemu(name)
+
+        # QEMU asked to quit (SIGTERM): it exits cleanly, libvirt says shutdown.
+        mark = sub.mark()
+        os.kill(pid, signal.SIGTERM)
+        _, ev = sub.wait_line(
+            lambda o: o.get("kind") == "event" and o.get("type") in ("EVENT_STOPPED", "EVENT_CRASHED")
+            and o.get("domain", {}).get("name") == name, 30, "%s stopped" % name, mark)
+        check(ev.get("stop_reason") == "STOP_SHUTDOWN",
+              "QEMU sent SIGTERM: %s, %s (hostd-shim(8) says STOP_SHUTDOWN)"
+              % (ev["type"], ev.get("stop_reason")))
+        no_qemu(name)
+        power_on_timed(shim, sub, name, xml_path, "after the SIGTERM")
         lv.record_guest(name)
         one_qemu(name)
 
@@ -97,8 +127,11 @@ def run(lv, shim, name, xml_path):
         no_qemu(name)
         lv.start()
         sub.wait_event("EVENT_CONNECTED", timeout=40, start=mark)
-        sub.wait_event("EVENT_STOPPED", name, timeout=20, start=mark)
-        check(True, "guest killed while libvirtd was down: EVENT_STOPPED after reconnect")
+        _, ev = sub.wait_line(
+            lambda o: o.get("kind") == "event" and o.get("type") in ("EVENT_STOPPED", "EVENT_CRASHED")
+            and o.get("domain", {}).get("name") == name, 20, "%s stopped" % name, mark)
+        check("stop_reason" in ev, "guest killed while libvirtd was down: %s after reconnect, %s"
+              % (ev["type"], ev.get("stop_reason")))
         check(shim.state_of(name) == "DOMAIN_SHUTOFF", "after reconnect: %s reported shut off" % name)
         stats = shim.stats()
         check(stats["libvirt_disconnects"] == 3 and stats["libvirt_connects"] == 4,
