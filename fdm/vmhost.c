@@ -26,7 +26,7 @@ struct fdm_vmhost {
 	bool ever_connected;
 
 	struct fdm_vmhost_view view;
-	struct fdm_vm *vms;          /* view.vms, owned */
+	struct fdm_domain *vms;          /* view.vms, owned */
 	bool list_inflight, list_again, res_inflight;
 	uint64_t list_sent_ms, res_sent_ms;
 
@@ -53,7 +53,7 @@ static bool active(Fdm__DomainState s)
 }
 
 /* DomainInfo -> fdm_vm. false for names or UUIDs too long to keep. */
-static bool vm_from_pb(struct fdm_vm *vm, const Fdm__DomainInfo *d)
+static bool vm_from_pb(struct fdm_domain *vm, const Fdm__DomainInfo *d)
 {
 	memset(vm, 0, sizeof(*vm));
 	if (!fdm_strlcpy(vm->name, d->name, sizeof(vm->name)) ||
@@ -69,7 +69,7 @@ static bool vm_from_pb(struct fdm_vm *vm, const Fdm__DomainInfo *d)
 	return true;
 }
 
-bool fdm_vmhost_next_stop(struct fdm_vmhost *h, struct fdm_vm_stop *out)
+bool fdm_vmhost_next_stop(struct fdm_vmhost *h, struct fdm_domain_stop *out)
 {
 	return fdm_vmstops_next(&h->stops, out);
 }
@@ -87,7 +87,7 @@ static uint32_t list_timeout(const struct fdm_vmhost *h)
 
 static void apply_listing(struct fdm_vmhost *h, const Fdm__ShimReply *r)
 {
-	struct fdm_vm *nv = calloc(r->n_domains + 1, sizeof(*nv));
+	struct fdm_domain *nv = calloc(r->n_domains + 1, sizeof(*nv));
 	size_t i, n = 0;
 
 	if (nv == NULL) {
@@ -260,8 +260,8 @@ static void on_connection(bool connected, void *userdata)
 static void on_op(const Fdm__ShimReply *r, int error, void *userdata)
 {
 	struct op *op = userdata;
-	struct fdm_vm_result res = { .error = error, .message = "" };
-	struct fdm_vm vm;
+	struct fdm_domain_result res = { .error = error, .message = "" };
+	struct fdm_domain vm;
 
 	if (r != NULL) {
 		res.result = r->result;
@@ -415,7 +415,7 @@ const struct fdm_vmhost_view *fdm_vmhost_view(const struct fdm_vmhost *h)
 	return &h->view;
 }
 
-const struct fdm_vm *fdm_vmhost_find(const struct fdm_vmhost *h, const char *name)
+const struct fdm_domain *fdm_vmhost_find(const struct fdm_vmhost *h, const char *name)
 {
 	size_t i;
 

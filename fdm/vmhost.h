@@ -28,7 +28,7 @@
 struct fdm_vmhost;
 struct hostd_client;
 
-struct fdm_vm {
+struct fdm_domain {
 	char name[FDM_VM_NAME_MAX];
 	char uuid[FDM_VM_UUID_MAX];
 	Fdm__DomainState state;
@@ -54,7 +54,7 @@ struct fdm_vmhost_view {
 	bool listed;                 /* a listing was taken on the current connection */
 	uint64_t listed_at_ms;       /* 0: never listed */
 	size_t n_vms;
-	const struct fdm_vm *vms;
+	const struct fdm_domain *vms;
 	/* Memory (HostResources in proto/fdm.proto): free is total less what the
 	 * running domains may use. resources_at_ms as listed_at_ms; 0: never. */
 	uint64_t resources_at_ms;
@@ -66,7 +66,7 @@ struct fdm_vmhost_view {
 };
 
 /* Why one VM stopped, in the order learnt. */
-struct fdm_vm_stop {
+struct fdm_domain_stop {
 	char name[FDM_VM_NAME_MAX];
 	char uuid[FDM_VM_UUID_MAX];
 	Fdm__StopReason reason;      /* STOP_CRASHED: fdm's to restart if protected */
@@ -85,16 +85,16 @@ struct fdm_vm_stop {
 typedef void (*fdm_vmhost_change_fn)(struct fdm_vmhost *h, void *userdata);
 
 /* The end of one power operation or get_xml, exactly once, from the loop. */
-struct fdm_vm_result {
+struct fdm_domain_result {
 	int error;                   /* 0: the shim answered; -ETIMEDOUT, -ECONNRESET
 				      * (connection lost first), -ECANCELED (freed) */
 	Fdm__ResultCode result;      /* error 0: the shim's answer */
 	const char *message;         /* one line, never NULL */
-	const struct fdm_vm *vm;     /* the domain after the operation, or NULL */
+	const struct fdm_domain *vm;     /* the domain after the operation, or NULL */
 	const char *xml;             /* get_xml with RESULT_OK, else NULL */
 };
 /* r and everything it points to are valid during the call only. */
-typedef void (*fdm_vmhost_done_fn)(const struct fdm_vm_result *r, void *userdata);
+typedef void (*fdm_vmhost_done_fn)(const struct fdm_domain_result *r, void *userdata);
 
 /* Start connecting to the shim's socket (the first attempt runs from the
  * loop). refresh_ms: list at least this often (the agent passes io_timeout).
@@ -109,10 +109,10 @@ void fdm_vmhost_free(struct fdm_vmhost *h);
 const struct fdm_vmhost_view *fdm_vmhost_view(const struct fdm_vmhost *h);
 
 /* The VM of that name in the view, or NULL. */
-const struct fdm_vm *fdm_vmhost_find(const struct fdm_vmhost *h, const char *name);
+const struct fdm_domain *fdm_vmhost_find(const struct fdm_vmhost *h, const char *name);
 
 /* Take the oldest stop not yet taken: true and *out, or false when none. */
-bool fdm_vmhost_next_stop(struct fdm_vmhost *h, struct fdm_vm_stop *out);
+bool fdm_vmhost_next_stop(struct fdm_vmhost *h, struct fdm_domain_stop *out);
 
 /* Operations. Each returns 0 (sent: cb runs later, exactly once) or a
  * negative errno and cb never runs: -ENOTCONN (no connection to the shim

@@ -66,7 +66,7 @@ static bool mark_reported(struct fdm_vmstops *s, const char *uuid, uint64_t now)
 static void queue(struct fdm_vmstops *s, const char *name, const char *uuid,
 		  Fdm__StopReason reason, const char *detail, bool from_listing, uint64_t now)
 {
-	struct fdm_vm_stop *st;
+	struct fdm_domain_stop *st;
 
 	if (!mark_reported(s, uuid, now))
 		return;
@@ -103,7 +103,7 @@ void fdm_vmstops_started(struct fdm_vmstops *s, const char *uuid)
 		forget(s, r);
 }
 
-static const struct fdm_vm *find_uuid(const struct fdm_vm *v, size_t n, const char *uuid)
+static const struct fdm_domain *find_uuid(const struct fdm_domain *v, size_t n, const char *uuid)
 {
 	size_t i;
 
@@ -113,13 +113,13 @@ static const struct fdm_vm *find_uuid(const struct fdm_vm *v, size_t n, const ch
 	return NULL;
 }
 
-void fdm_vmstops_listing(struct fdm_vmstops *s, const struct fdm_vm *old, size_t n_old,
-			 const struct fdm_vm *nv, size_t n, uint64_t sent_ms, uint64_t now_ms)
+void fdm_vmstops_listing(struct fdm_vmstops *s, const struct fdm_domain *old, size_t n_old,
+			 const struct fdm_domain *nv, size_t n, uint64_t sent_ms, uint64_t now_ms)
 {
 	size_t i;
 
 	for (i = 0; i < n_old; i++) {
-		const struct fdm_vm *now = find_uuid(nv, n, old[i].uuid);
+		const struct fdm_domain *now = find_uuid(nv, n, old[i].uuid);
 
 		if (!old[i].active || (now != NULL && now->active))
 			continue;
@@ -132,7 +132,7 @@ void fdm_vmstops_listing(struct fdm_vmstops *s, const struct fdm_vm *old, size_t
 	}
 	for (i = 0; i < s->n_reported;) {
 		struct fdm_vmstops_reported *r = &s->reported[i];
-		const struct fdm_vm *now = find_uuid(nv, n, r->uuid);
+		const struct fdm_domain *now = find_uuid(nv, n, r->uuid);
 
 		/* Only a listing asked for after the report speaks of after it. */
 		if (r->at_ms < sent_ms && (now == NULL || now->active))
@@ -142,7 +142,7 @@ void fdm_vmstops_listing(struct fdm_vmstops *s, const struct fdm_vm *old, size_t
 	}
 }
 
-bool fdm_vmstops_next(struct fdm_vmstops *s, struct fdm_vm_stop *out)
+bool fdm_vmstops_next(struct fdm_vmstops *s, struct fdm_domain_stop *out)
 {
 	if (s->n == 0)
 		return false;

@@ -22,7 +22,7 @@ struct fdm_vmstops_reported {
 };
 
 struct fdm_vmstops {
-	struct fdm_vm_stop q[FDM_VMHOST_STOPS_MAX];   /* ring */
+	struct fdm_domain_stop q[FDM_VMHOST_STOPS_MAX];   /* ring */
 	size_t first, n;
 	uint64_t dropped;                /* the oldest lost: the queue was full */
 	struct fdm_vmstops_reported *reported;
@@ -42,10 +42,10 @@ void fdm_vmstops_started(struct fdm_vmstops *s, const char *uuid);
 /* A listing asked for at sent_ms replaces old: report the VMs it shows off
  * or gone that were active before, unless already reported; forget the
  * reports it contradicts. */
-void fdm_vmstops_listing(struct fdm_vmstops *s, const struct fdm_vm *old, size_t n_old,
-			 const struct fdm_vm *now, size_t n_now, uint64_t sent_ms, uint64_t now_ms);
+void fdm_vmstops_listing(struct fdm_vmstops *s, const struct fdm_domain *old, size_t n_old,
+			 const struct fdm_domain *now, size_t n_now, uint64_t sent_ms, uint64_t now_ms);
 
 /* Take the oldest stop: true and *out, or false when none. */
-bool fdm_vmstops_next(struct fdm_vmstops *s, struct fdm_vm_stop *out);
+bool fdm_vmstops_next(struct fdm_vmstops *s, struct fdm_domain_stop *out);
 
 #endif

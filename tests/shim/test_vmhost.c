@@ -40,10 +40,10 @@ struct t {
 	unsigned changes;
 	/* the last operation's end */
 	bool done;
-	struct fdm_vm_result r;
+	struct fdm_domain_result r;
 	char message[512];
 	bool has_vm;
-	struct fdm_vm vm;
+	struct fdm_domain vm;
 	char *xml;
 	const Fdm__ShimReply *raw;
 	Fdm__ResultCode raw_result;
@@ -162,7 +162,7 @@ static void on_change(struct fdm_vmhost *h, void *userdata)
 	((struct t *)userdata)->changes++;
 }
 
-static void on_done(const struct fdm_vm_result *r, void *userdata)
+static void on_done(const struct fdm_domain_result *r, void *userdata)
 {
 	struct t *t = userdata;
 
@@ -243,7 +243,7 @@ static bool listed_after_mark(struct t *t)
 	return listed(t) && V(t)->listed_at_ms > mark_ms && V(t)->resources_at_ms > mark_ms;
 }
 
-static struct fdm_vm_stop stop;
+static struct fdm_domain_stop stop;
 static unsigned stops_from_events;
 static bool a_stop(struct t *t) { return fdm_vmhost_next_stop(t->h, &stop); }
 
@@ -268,7 +268,7 @@ static void expect_stop(struct t *t, const char *name, Fdm__StopReason reason, i
 static void test_listing(struct t *t, uint64_t started_ms)
 {
 	const struct fdm_vmhost_view *v;
-	const struct fdm_vm *a, *b;
+	const struct fdm_domain *a, *b;
 
 	run_until(t, listed, "the first listing");
 	v = V(t);
@@ -294,14 +294,14 @@ static void test_listing(struct t *t, uint64_t started_ms)
 
 static bool a_off(struct t *t)
 {
-	const struct fdm_vm *a = fdm_vmhost_find(t->h, "vm-a");
+	const struct fdm_domain *a = fdm_vmhost_find(t->h, "vm-a");
 
 	return a != NULL && !a->active;
 }
 
 static void test_power_off(struct t *t)
 {
-	const struct fdm_vm *a;
+	const struct fdm_domain *a;
 
 	finish(t, fdm_vmhost_power_off(t->h, UUID_A, on_done, t), "power off");
 	CHECK(t->r.error == 0 && t->r.result == FDM__RESULT_CODE__RESULT_OK && t->has_vm &&
@@ -326,7 +326,7 @@ static bool a_gone(struct t *t) { return listed(t) && !fdm_vmhost_find(t->h, "vm
 
 static bool a_on(struct t *t)
 {
-	const struct fdm_vm *a = fdm_vmhost_find(t->h, "vm-a");
+	const struct fdm_domain *a = fdm_vmhost_find(t->h, "vm-a");
 
 	return a != NULL && a->active;
 }

@@ -13,9 +13,9 @@
 
 #define S(x) FDM__STOP_REASON__STOP_##x
 
-static struct fdm_vm vm(const char *name, bool active, Fdm__StopReason why)
+static struct fdm_domain vm(const char *name, bool active, Fdm__StopReason why)
 {
-	struct fdm_vm v;
+	struct fdm_domain v;
 
 	memset(&v, 0, sizeof(v));
 	snprintf(v.name, sizeof(v.name), "%s", name);
@@ -27,7 +27,7 @@ static struct fdm_vm vm(const char *name, bool active, Fdm__StopReason why)
 	return v;
 }
 
-static int count(struct fdm_vmstops *s, struct fdm_vm_stop *last)
+static int count(struct fdm_vmstops *s, struct fdm_domain_stop *last)
 {
 	int n = 0;
 
@@ -39,8 +39,8 @@ static int count(struct fdm_vmstops *s, struct fdm_vm_stop *last)
 static void test_event_then_listing(void **state)
 {
 	struct fdm_vmstops s;
-	struct fdm_vm on = vm("vm-01", true, S(UNKNOWN)), off = vm("vm-01", false, S(CRASHED));
-	struct fdm_vm_stop st;
+	struct fdm_domain on = vm("vm-01", true, S(UNKNOWN)), off = vm("vm-01", false, S(CRASHED));
+	struct fdm_domain_stop st;
 
 	(void)state;
 	fdm_vmstops_init(&s);
@@ -60,8 +60,8 @@ static void test_event_then_listing(void **state)
 static void test_listing_then_event(void **state)
 {
 	struct fdm_vmstops s;
-	struct fdm_vm on = vm("vm-02", true, S(UNKNOWN)), off = vm("vm-02", false, S(SHUTDOWN));
-	struct fdm_vm_stop st;
+	struct fdm_domain on = vm("vm-02", true, S(UNKNOWN)), off = vm("vm-02", false, S(SHUTDOWN));
+	struct fdm_domain_stop st;
 
 	(void)state;
 	fdm_vmstops_init(&s);
@@ -76,8 +76,8 @@ static void test_listing_then_event(void **state)
 static void test_stop_start_stop(void **state)
 {
 	struct fdm_vmstops s;
-	struct fdm_vm on = vm("vm-03", true, S(UNKNOWN));
-	struct fdm_vm_stop st;
+	struct fdm_domain on = vm("vm-03", true, S(UNKNOWN));
+	struct fdm_domain_stop st;
 
 	(void)state;
 	fdm_vmstops_init(&s);
@@ -93,8 +93,8 @@ static void test_stop_start_stop(void **state)
 static void test_stale_listing_keeps_report(void **state)
 {
 	struct fdm_vmstops s;
-	struct fdm_vm on = vm("vm-04", true, S(UNKNOWN)), off = vm("vm-04", false, S(CRASHED));
-	struct fdm_vm_stop st;
+	struct fdm_domain on = vm("vm-04", true, S(UNKNOWN)), off = vm("vm-04", false, S(CRASHED));
+	struct fdm_domain_stop st;
 
 	(void)state;
 	fdm_vmstops_init(&s);
@@ -110,8 +110,8 @@ static void test_stale_listing_keeps_report(void **state)
 static void test_fresh_listing_forgets_report(void **state)
 {
 	struct fdm_vmstops s;
-	struct fdm_vm on = vm("vm-05", true, S(UNKNOWN)), off = vm("vm-05", false, S(CRASHED));
-	struct fdm_vm_stop st;
+	struct fdm_domain on = vm("vm-05", true, S(UNKNOWN)), off = vm("vm-05", false, S(CRASHED));
+	struct fdm_domain_stop st;
 
 	(void)state;
 	fdm_vmstops_init(&s);
@@ -126,8 +126,8 @@ static void test_fresh_listing_forgets_report(void **state)
 static void test_gone_and_never_active(void **state)
 {
 	struct fdm_vmstops s;
-	struct fdm_vm old[2] = { vm("vm-06", true, S(UNKNOWN)), vm("vm-07", false, S(SHUTDOWN)) };
-	struct fdm_vm_stop st;
+	struct fdm_domain old[2] = { vm("vm-06", true, S(UNKNOWN)), vm("vm-07", false, S(SHUTDOWN)) };
+	struct fdm_domain_stop st;
 
 	(void)state;
 	fdm_vmstops_init(&s);
@@ -142,7 +142,7 @@ static void test_gone_and_never_active(void **state)
 static void test_queue_overflow(void **state)
 {
 	struct fdm_vmstops s;
-	struct fdm_vm_stop st;
+	struct fdm_domain_stop st;
 	char name[32], uuid[40];
 	int i;
 
