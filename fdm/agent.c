@@ -77,11 +77,14 @@ void fdm_agent_execute(struct fdm_agent *a, uint64_t now)
 			fdm_ha_control_reply(a, act);
 			break;
 		case FDM_ACT_POWER_ON:
+			fdm_ha_shell_power_on(a->ha, act);
+			break;
 		case FDM_ACT_VM_DEFINE:
+			fdm_ha_shell_define(a->ha, act);
+			break;
 		case FDM_ACT_FORWARD:
-			/* VM protection: wired to the local shim and the network
-			 * next (vmhost.c); the core asks for none of them until
-			 * protectedlists are read. */
+			/* A slave's protect/unprotect/maintenance for its master:
+			 * not sent over the network yet; the request times out. */
 			break;
 		}
 	}
@@ -373,6 +376,8 @@ int fdm_agent_init(struct fdm_agent *a, const struct fdm_config *cfg, char *err,
 	if (fdm_datastores_open(&a->datastores, a->event, &a->cfg, &a->key, a->core.incarnation,
 				on_storage_done, a, err, errlen) < 0)
 		return -1;
+	if (fdm_ha_shell_open(a, &a->ha, err, errlen) < 0)
+		return -1;
 	if (sd_event_add_io(a->event, &a->net_src, a->net.fd, EPOLLIN, on_datagram, a) < 0 ||
 	    sd_event_add_time_relative(a->event, &a->tick_src, CLOCK_MONOTONIC, 0,
 				       1000, on_tick, a) < 0 ||
@@ -399,6 +404,7 @@ int fdm_agent_run(struct fdm_agent *a)
 
 void fdm_agent_free(struct fdm_agent *a)
 {
+	fdm_ha_shell_close(a->ha);
 	fdm_datastores_close(&a->datastores);
 	fdm_control_close(&a->control);
 	for (int i = 0; i < 3; i++)

@@ -35,6 +35,7 @@ struct fdm_agent {
 	struct fdm_net net;
 	struct fdm_control control;
 	struct fdm_datastores datastores;
+	struct fdm_ha_shell *ha;            /* the local hostd-shim (ha_shell.c) */
 
 	sd_event *event;
 	sd_event_source *net_src, *tick_src;
@@ -57,6 +58,13 @@ void fdm_agent_free(struct fdm_agent *a);
 /* The core's clock: CLOCK_BOOTTIME in ms (counts a suspend, like the shim's
  * deadlines, DESIGN.md point 5). */
 uint64_t fdm_agent_now(void);
+
+/* ha_shell.c: the local hostd-shim for VM protection. */
+struct fdm_ha_shell;
+int fdm_ha_shell_open(struct fdm_agent *a, struct fdm_ha_shell **out, char *err, size_t errlen);
+void fdm_ha_shell_close(struct fdm_ha_shell *s);
+void fdm_ha_shell_power_on(struct fdm_ha_shell *s, const struct fdm_action *act);
+void fdm_ha_shell_define(struct fdm_ha_shell *s, const struct fdm_action *act);
 
 /* Carry out what the core asked for (a->actions), then forget it. */
 void fdm_agent_execute(struct fdm_agent *a, uint64_t now);

@@ -200,7 +200,7 @@ static void on_domain_event(struct fdm_vmhost *h, const Fdm__ShimEvent *ev)
 {
 	const Fdm__DomainInfo *d = ev->domain;
 
-	if (d == NULL || strlen(d->name) >= FDM_VM_NAME_MAX || strlen(d->uuid) >= FDM_VM_UUID_MAX)
+	if (d == NULL || strlen(d->name) >= FDM_DOMAIN_NAME_MAX || strlen(d->uuid) >= FDM_DOMAIN_UUID_MAX)
 		return;
 	/* A crashed guest that libvirt holds (on_crash=preserve) is not off. */
 	if ((ev->type == FDM__EVENT_TYPE__EVENT_STOPPED ||

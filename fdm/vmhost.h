@@ -19,8 +19,8 @@
 
 #include "proto/fdm.pb-c.h"
 
-#define FDM_VM_NAME_MAX      256   /* incl. NUL (libvirt allows longer: such a VM is skipped) */
-#define FDM_VM_UUID_MAX      37
+#define FDM_DOMAIN_NAME_MAX      256   /* incl. NUL (libvirt allows longer: such a VM is skipped) */
+#define FDM_DOMAIN_UUID_MAX      37
 #define FDM_VMHOST_STOPS_MAX 256   /* stop queue; past it the oldest is dropped, counted */
 /* Power operations: a cold QEMU start with its capability probe takes ~5 s. */
 #define FDM_VMHOST_POWER_TIMEOUT_MS 60000
@@ -29,8 +29,8 @@ struct fdm_vmhost;
 struct hostd_client;
 
 struct fdm_domain {
-	char name[FDM_VM_NAME_MAX];
-	char uuid[FDM_VM_UUID_MAX];
+	char name[FDM_DOMAIN_NAME_MAX];
+	char uuid[FDM_DOMAIN_UUID_MAX];
 	Fdm__DomainState state;
 	/* Anything but SHUTOFF: its QEMU may hold its disks (a CRASHED guest
 	 * too: libvirt keeps it with on_crash=preserve). */
@@ -67,8 +67,8 @@ struct fdm_vmhost_view {
 
 /* Why one VM stopped, in the order learnt. */
 struct fdm_domain_stop {
-	char name[FDM_VM_NAME_MAX];
-	char uuid[FDM_VM_UUID_MAX];
+	char name[FDM_DOMAIN_NAME_MAX];
+	char uuid[FDM_DOMAIN_UUID_MAX];
 	Fdm__StopReason reason;      /* STOP_CRASHED: fdm's to restart if protected */
 	char detail[32];             /* libvirt's word ("failed", "destroyed"), or "" */
 	uint64_t at_ms;              /* CLOCK_BOOTTIME when this agent learnt it */

@@ -17,7 +17,7 @@
 #define FDM_VMSTOPS_REPORTED_MAX 4096   /* VMs reported off at once; the oldest forgotten past it */
 
 struct fdm_vmstops_reported {
-	char uuid[FDM_VM_UUID_MAX];
+	char uuid[FDM_DOMAIN_UUID_MAX];
 	uint64_t at_ms;                  /* when its stop was reported */
 };
 

@@ -1,0 +1,308 @@
+/* VM protection in the agent's shell: what the local hostd-shim says goes to
+ * the core (the listing, free memory, why a VM stopped), and what the core asks
+ * of this host is carried out through it (power-ons, a VM's definition for
+ * fdmctl protect). Results come back to the core from the loop, never from
+ * inside the list of actions being carried out. */
+#include "fdm/agent.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fdm/vmhost.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+/* A result for the core, handed over at the loop's next turn. */
+struct later {
+	struct later *next;
+	struct fdm_ha_shell *shell;
+	enum { LATER_POWER_ON, LATER_DEFINE } kind;
+	char vm[FDM_VM_NAME_MAX];
+	uint32_t restarts;
+	bool ok;
+	char message[FDM_HA_WHY_MAX];
+	uint64_t request_id;
+	struct fdm_vm_define def;
+};
+
+struct fdm_ha_shell {
+	struct fdm_agent *agent;
+	struct fdm_vmhost *host;
+	sd_event_source *later_src;
+	struct later *later, **later_tail;
+	/* The names of the last listing, as the core takes them. */
+	char (*runs)[FDM_VM_NAME_MAX];
+	size_t cap_runs;
+};
+
+/* Same as vSphere: a VM shut down from inside or by an operator stays off. */
+static enum fdm_stop_reason reason_of(Fdm__StopReason r)
+{
+	switch (r) {
+	case FDM__STOP_REASON__STOP_CRASHED:
+		return FDM_STOP_CRASHED;
+	case FDM__STOP_REASON__STOP_SHUTDOWN:
+	case FDM__STOP_REASON__STOP_DESTROYED:
+		return FDM_STOP_USER;
+	default:
+		return FDM_STOP_OTHER;
+	}
+}
+
+static void feed_listing(struct fdm_ha_shell *s, uint64_t now)
+{
+	const struct fdm_vmhost_view *v = fdm_vmhost_view(s->host);
+	struct fdm_agent *a = s->agent;
+	struct fdm_local_view lv;
+	size_t n = 0;
+
+	if (s->cap_runs < v->n_vms) {
+		void *p = realloc(s->runs, v->n_vms * sizeof(*s->runs));
+
+		if (p == NULL)
+			return;
+		s->runs = p;
+		s->cap_runs = v->n_vms;
+	}
+	for (size_t i = 0; i < v->n_vms; i++)
+		if (v->vms[i].active && fdm_strlcpy(s->runs[n], v->vms[i].name, FDM_VM_NAME_MAX))
+			n++;
+	memset(&lv, 0, sizeof(lv));
+	lv.connected = v->shim_connected && v->libvirt_connected && v->listed;
+	lv.listed_ms = v->listed_at_ms;
+	lv.free_kib = v->free_memory_kib;
+	lv.total_kib = v->total_memory_kib;
+	lv.n_runs = n;
+	lv.runs = (const char (*)[FDM_VM_NAME_MAX])s->runs;
+	fdm_ha_on_local(&a->core, &lv, now, &a->actions);
+}
+
+static void on_host_change(struct fdm_vmhost *h, void *userdata)
+{
+	struct fdm_ha_shell *s = userdata;
+	struct fdm_agent *a = s->agent;
+	uint64_t now = fdm_agent_now();
+	struct fdm_domain_stop stop;
+
+	while (fdm_vmhost_next_stop(h, &stop))
+		fdm_ha_on_local_stop(&a->core, stop.name, reason_of(stop.reason), now, &a->actions);
+	feed_listing(s, now);
+	fdm_agent_execute(a, now);
+}
+
+/* ----------------------------------------------------------- later results */
+
+static void queue_later(struct fdm_ha_shell *s, struct later *l)
+{
+	l->next = NULL;
+	*s->later_tail = l;
+	s->later_tail = &l->next;
+	sd_event_source_set_enabled(s->later_src, SD_EVENT_ONESHOT);
+}
+
+static int on_later(sd_event_source *src, void *userdata)
+{
+	struct fdm_ha_shell *s = userdata;
+	struct fdm_agent *a = s->agent;
+	uint64_t now = fdm_agent_now();
+	struct later *l = s->later;
+
+	(void)src;
+	s->later = NULL;
+	s->later_tail = &s->later;
+	while (l != NULL) {
+		struct later *next = l->next;
+
+		if (l->kind == LATER_POWER_ON)
+			fdm_ha_on_power_on_done(&a->core, l->vm, l->restarts, l->ok, l->message,
+						now, &a->actions);
+		else
+			fdm_ha_on_define(&a->core, l->request_id, (int)a->core.self, &l->def, now,
+					 &a->actions);
+		free(l);
+		l = next;
+	}
+	fdm_agent_execute(a, now);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- power-on */
+
+static void on_powered(const struct fdm_domain_result *r, void *userdata)
+{
+	struct later *l = userdata;
+	struct fdm_ha_shell *s = l->shell;
+
+	l->ok = r->error == 0 && r->result == FDM__RESULT_CODE__RESULT_OK;
+	if (!l->ok)
+		fdm_strlcpy(l->message, r->message != NULL ? r->message : "hostd-shim: no answer",
+			    sizeof(l->message));
+	queue_later(s, l);
+}
+
+void fdm_ha_shell_power_on(struct fdm_ha_shell *s, const struct fdm_action *act)
+{
+	struct fdm_agent *a = s->agent;
+	struct later *l = calloc(1, sizeof(*l));
+	const char *xml;
+
+	if (l == NULL)
+		return;
+	l->shell = s;
+	l->kind = LATER_POWER_ON;
+	fdm_strlcpy(l->vm, act->vm, sizeof(l->vm));
+	l->restarts = act->restarts;
+	xml = fdm_datastores_vm_xml(&a->datastores, act->ds, act->vm);
+	if (xml == NULL) {
+		fdm_strlcpy(l->message, "its definition is not in this host's read of the "
+			    "protectedlist yet", sizeof(l->message));
+		queue_later(s, l);
+		return;
+	}
+	if (fdm_vmhost_power_on(s->host, xml, 0, on_powered, l) < 0) {
+		fdm_strlcpy(l->message, "hostd-shim is not connected", sizeof(l->message));
+		queue_later(s, l);
+	}
+}
+
+/* ------------------------------------------------------------- definitions */
+
+/* The configured datastore that holds the file at path: a file:// datastore
+ * whose directory contains it (network disks and nfs:// datastores are named
+ * with --datastore). */
+static int datastore_of_path(const struct fdm_config *cfg, const char *path)
+{
+	for (size_t d = 0; d < cfg->n_datastores; d++) {
+		const char *url = cfg->datastores[d].url;
+		size_t n;
+
+		if (strncmp(url, "file://", 7) != 0)
+			continue;
+		url += 7;
+		n = strlen(url);
+		while (n > 1 && url[n - 1] == '/')
+			n--;
+		if (strncmp(path, url, n) == 0 && path[n] == '/')
+			return (int)d;
+	}
+	return -1;
+}
+
+/* The first <source file='...'/> of the domain XML (a plain scan: libvirt
+ * writes it this way; anything else means "ask for --datastore"). */
+static int first_disk_datastore(const struct fdm_config *cfg, const char *xml)
+{
+	const char *p = strstr(xml, "<disk");
+	char path[1024];
+	const char *q, *end;
+
+	if (p == NULL || (q = strstr(p, "<source file=")) == NULL)
+		return -1;
+	q += strlen("<source file=");
+	if (*q != '\'' && *q != '"')
+		return -1;
+	end = strchr(q + 1, *q);
+	if (end == NULL || (size_t)(end - q - 1) >= sizeof(path))
+		return -1;
+	memcpy(path, q + 1, (size_t)(end - q - 1));
+	path[end - q - 1] = '\0';
+	return datastore_of_path(cfg, path);
+}
+
+static void on_xml(const struct fdm_domain_result *r, void *userdata)
+{
+	struct later *l = userdata;
+	struct fdm_ha_shell *s = l->shell;
+	struct fdm_agent *a = s->agent;
+	const struct fdm_domain *dom = fdm_vmhost_find(s->host, l->vm);
+
+	if (r->error != 0 || r->result != FDM__RESULT_CODE__RESULT_OK || r->xml == NULL ||
+	    dom == NULL) {
+		fdm_strlcpy(l->def.message, r->message != NULL ? r->message :
+			    "its definition could not be read", sizeof(l->def.message));
+		queue_later(s, l);
+		return;
+	}
+	l->def.found = true;
+	fdm_strlcpy(l->def.uuid, dom->uuid, sizeof(l->def.uuid));
+	l->def.memory_kib = dom->memory_kib;
+	l->def.vcpus = dom->vcpus;
+	l->def.disk_ds = first_disk_datastore(&a->cfg, r->xml);
+	/* The master writes it where the core decides: stage it for each. */
+	for (size_t d = 0; d < a->cfg.n_datastores; d++)
+		fdm_datastores_stage_vm(&a->datastores, (int)d, l->vm, dom->uuid, r->xml,
+					dom->memory_kib, dom->vcpus);
+	queue_later(s, l);
+}
+
+void fdm_ha_shell_define(struct fdm_ha_shell *s, const struct fdm_action *act)
+{
+	struct later *l;
+	const struct fdm_domain *dom;
+
+	if ((size_t)act->to != s->agent->core.self)
+		return;   /* another host's: asked over the network (ha_net.c) */
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return;
+	l->shell = s;
+	l->kind = LATER_DEFINE;
+	l->request_id = act->request_id;
+	l->def.disk_ds = -1;
+	fdm_strlcpy(l->vm, act->vm, sizeof(l->vm));
+	dom = fdm_vmhost_find(s->host, act->vm);
+	if (dom == NULL || !dom->active) {
+		snprintf(l->def.message, sizeof(l->def.message), "%s does not run on %s",
+			 act->vm, s->agent->cfg.host_id);
+		queue_later(s, l);
+		return;
+	}
+	if (fdm_vmhost_get_xml(s->host, act->vm, on_xml, l) < 0) {
+		fdm_strlcpy(l->def.message, "hostd-shim is not connected", sizeof(l->def.message));
+		queue_later(s, l);
+	}
+}
+
+/* ------------------------------------------------------------------ set-up */
+
+int fdm_ha_shell_open(struct fdm_agent *a, struct fdm_ha_shell **out, char *err, size_t errlen)
+{
+	struct fdm_ha_shell *s = calloc(1, sizeof(*s));
+
+	*out = NULL;
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	s->agent = a;
+	s->later_tail = &s->later;
+	if (sd_event_add_defer(a->event, &s->later_src, on_later, s) < 0 ||
+	    sd_event_source_set_enabled(s->later_src, SD_EVENT_OFF) < 0 ||
+	    fdm_vmhost_new(a->event, a->cfg.hostd_socket, a->cfg.io_timeout_ms, on_host_change, s,
+			   &s->host) < 0) {
+		snprintf(err, errlen, "cannot set up the link to hostd-shim (%s)",
+			 a->cfg.hostd_socket);
+		fdm_ha_shell_close(s);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+void fdm_ha_shell_close(struct fdm_ha_shell *s)
+{
+	if (s == NULL)
+		return;
+	if (s->host != NULL)
+		fdm_vmhost_free(s->host);
+	sd_event_source_disable_unref(s->later_src);
+	while (s->later != NULL) {
+		struct later *next = s->later->next;
+
+		free(s->later);
+		s->later = next;
+	}
+	free(s->runs);
+	free(s);
+}
