@@ -30,7 +30,9 @@
 #endif
 
 #define REPLY_MAX (4 << 20)
-#define TIMEOUT_S 10
+/* Longer than the agent's own bound on an answer the cluster gives later
+ * (FDM_CONTROL_DEFER_MS, 30 s: protect waits for a datastore write). */
+#define TIMEOUT_S 35
 
 struct options {
 	const char *config;
