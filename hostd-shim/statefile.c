@@ -217,25 +217,6 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-/* Read until EOF or `cap` bytes: one read() may return less than the file. */
-static ssize_t read_all(int fd, uint8_t *p, size_t cap)
-{
-	size_t have = 0;
-
-	while (have < cap) {
-		ssize_t n = read(fd, p + have, cap - have);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		have += (size_t)n;
-	}
-	return (ssize_t)have;
-}
-
 /* The rename makes the new content appear whole or not at all; the fsyncs make
  * it survive a crash of the machine's page cache layer (tmpfs needs neither,
  * but the directory may be configured elsewhere). */
@@ -312,7 +293,7 @@ static int read_file(const char *path, uint8_t **out, size_t *len)
 		errno = ENOMEM;
 		return -1;
 	}
-	n = read_all(fd, buf, (size_t)st.st_size + 1);
+	n = fdm_read_full(fd, buf, (size_t)st.st_size + 1);
 	saved = errno;
 	close(fd);
 	if (n < 0) {

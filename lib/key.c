@@ -10,25 +10,6 @@
 
 #include "lib/util.h"
 
-/* Read until EOF or len bytes. */
-static ssize_t read_full(int fd, uint8_t *buf, size_t len)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = read(fd, buf + got, len - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
 int fdm_key_load(const char *path, uint8_t key[FDM_KEY_MAX], char *err, size_t errlen)
 {
 	uint8_t buf[FDM_KEY_MAX + 1];
@@ -49,7 +30,7 @@ int fdm_key_load(const char *path, uint8_t key[FDM_KEY_MAX], char *err, size_t e
 			 (unsigned)(st.st_mode & 0777), path);
 		return -1;
 	}
-	n = read_full(fd, buf, sizeof(buf));
+	n = fdm_read_full(fd, buf, sizeof(buf));
 	close(fd);
 	if (n < 0) {
 		snprintf(err, errlen, "%s: cannot read key file: %s", path, strerror(errno));

@@ -92,3 +92,22 @@ int fdm_open_regular(const char *path, struct stat *st, const char **why)
 		fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
 	return fd;
 }
+
+ssize_t fdm_read_full(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, p + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}

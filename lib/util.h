@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/stat.h>
 
 /* Milliseconds on CLOCK_MONOTONIC / CLOCK_BOOTTIME / wall clock. */
@@ -29,5 +30,9 @@ uint32_t fdm_get_be32(const uint8_t *p);
  * device, socket) is refused. Returns the fd (O_CLOEXEC) with *st filled, or -1
  * with *why set to a static text: strerror(errno), or "not a regular file". */
 int fdm_open_regular(const char *path, struct stat *st, const char **why);
+
+/* Read until EOF or len bytes (a read may return less than a file holds, or be
+ * interrupted); -1 on an error. */
+ssize_t fdm_read_full(int fd, void *buf, size_t len);
 
 #endif
