@@ -24,6 +24,8 @@ struct fdm_vmhost {
 	sd_event_source *refresh_timer;
 	bool freeing;
 	bool ever_connected;
+	char socket_path[108];
+	uint64_t unreachable_logged_ms;  /* last "cannot reach the shim" line */
 
 	struct fdm_vmhost_view view;
 	struct fdm_domain *vms;          /* view.vms, owned */
@@ -363,6 +365,21 @@ int fdm_vmhost_get_xml(struct fdm_vmhost *h, const char *domain, fdm_vmhost_done
 
 /* ------------------------------------------------------------- lifecycle */
 
+/* No shim: VM protection cannot see or start this host's VMs. Said at once and
+ * every five minutes, never at every reconnect attempt. */
+static void on_connect_error(int error, void *userdata)
+{
+	struct fdm_vmhost *h = userdata;
+	uint64_t now = fdm_now_boottime_ms();
+
+	if (h->unreachable_logged_ms != 0 && now < h->unreachable_logged_ms + 300000)
+		return;
+	h->unreachable_logged_ms = now;
+	fdm_warn("hostd-shim: cannot reach it at %s (%s): this host's VMs are neither "
+		 "reported nor started until it answers (systemctl status hostd-shim)",
+		 h->socket_path, strerror(error));
+}
+
 int fdm_vmhost_new(sd_event *event, const char *socket_path, uint32_t refresh_ms,
 		   fdm_vmhost_change_fn on_change, void *userdata, struct fdm_vmhost **out)
 {
@@ -372,12 +389,14 @@ int fdm_vmhost_new(sd_event *event, const char *socket_path, uint32_t refresh_ms
 		.subscribe = true,
 		.on_event = on_event,
 		.on_connection = on_connection,
+		.on_connect_error = on_connect_error,
 	};
 	int rc;
 
 	if (h == NULL)
 		return -ENOMEM;
 	h->event = sd_event_ref(event);
+	fdm_strlcpy(h->socket_path, socket_path, sizeof(h->socket_path));
 	fdm_vmstops_init(&h->stops);
 	h->refresh_ms = refresh_ms ? refresh_ms : 1000;
 	h->on_change = on_change;
