@@ -37,6 +37,26 @@ static enum fdm_host_state host_state(const struct fdm_core *c, size_t i)
 	return c->peers[i].state;
 }
 
+/* The master's dead verdicts on host i: the datastores it is dead for (of those
+ * whose lease we hold), and whether that is every one of them. */
+static json_object *dead_for(const struct fdm_core *c, size_t i, bool *all)
+{
+	json_object *arr = json_object_new_array();
+	size_t held = 0, dead = 0;
+
+	for (size_t d = 0; d < c->n_datastores; d++) {
+		if (c->role != FDM_ROLE_MASTER || c->ha.ds[d].lease_acquired_ms == 0)
+			continue;
+		held++;
+		if (c->ha.hosts[i].ds[d].dead) {
+			dead++;
+			json_object_array_add(arr, json_object_new_string(c->datastore_names[d]));
+		}
+	}
+	*all = held > 0 && dead == held;
+	return arr;
+}
+
 static json_object *hosts_json(const struct fdm_agent *a, uint64_t now)
 {
 	const struct fdm_core *c = &a->core;
@@ -50,8 +70,16 @@ static json_object *hosts_json(const struct fdm_agent *a, uint64_t now)
 
 		json_object_object_add(h, "id", json_object_new_string(c->peers[i].id));
 		json_object_object_add(h, "address", json_object_new_string(a->cfg.peers[i].address));
-		json_object_object_add(h, "state",
-				       json_object_new_string(fdm_host_state_name(host_state(c, i))));
+		bool all_dead = false;
+		json_object *dead = c->peers[i].self ? json_object_new_array() : dead_for(c, i, &all_dead);
+		enum fdm_host_state st = host_state(c, i);
+
+		/* Unreachable and dead for every datastore we hold: dead (DESIGN.md
+		 * "Roles and states"); dead_for lists each datastore's verdict. */
+		if (all_dead && st == FDM_HS_UNREACHABLE)
+			st = FDM_HS_DEAD;
+		json_object_object_add(h, "state", json_object_new_string(fdm_host_state_name(st)));
+		json_object_object_add(h, "dead_for", dead);
 		if (c->peers[i].self && c->impostor_reason[0] != '\0')
 			json_object_object_add(h, "reason",
 					       json_object_new_string(c->impostor_reason));

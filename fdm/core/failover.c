@@ -554,11 +554,38 @@ static void place_and_order(struct fdm_core *c, size_t *wanted, size_t n_wanted,
 	}
 }
 
+/* One event line per verdict change (fdmctl events says why a restart began). */
+static void log_verdicts(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
+{
+	char why[FDM_HA_WHY_MAX];
+
+	for (size_t d = 0; d < c->n_datastores; d++) {
+		if (c->ha.ds[d].lease_acquired_ms == 0)
+			continue;
+		for (size_t h = 0; h < c->n_peers; h++) {
+			bool dead;
+
+			if (h == c->self)
+				continue;
+			dead = verdict(c, h, (int)d, now, why, sizeof(why)) == FDM_VERDICT_DEAD;
+			if (dead != c->ha.hosts[h].ds[d].dead) {
+				c->ha.hosts[h].ds[d].dead = dead;
+				if (dead)
+					fdm_core_log(out, "%s: %s", self_id(c), why);
+				else
+					fdm_core_log(out, "%s: %s alive again for %s", self_id(c),
+						     c->peers[h].id, c->datastore_names[d]);
+			}
+		}
+	}
+}
+
 void fdm_failover_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 {
 	size_t *wanted = c->ha.scratch.wanted;
 	size_t n_wanted = 0;
 
+	log_verdicts(c, now, out);
 	for (size_t i = 0; i < c->ha.n_vms; i++) {
 		struct fdm_vm *v = &c->ha.vms[i];
 		bool want;

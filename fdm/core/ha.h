@@ -240,6 +240,7 @@ struct fdm_ha_host {
 		bool poweron_seen;
 		uint64_t poweron_generation;
 		bool poweron_stopped;      /* its agent stopped cleanly */
+		bool dead;                 /* our last verdict: dead for this datastore */
 	} ds[FDM_MAX_DATASTORES];
 };
 
