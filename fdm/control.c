@@ -33,6 +33,7 @@ struct fdm_control_client {
 	size_t out_len, out_done;
 	pid_t pid;                 /* the connecting process (SO_PEERCRED), 0 if unknown */
 	bool deferred;             /* the agent answers later (fdm_control_answer) */
+	bool draining;             /* answered an oversized request: read the rest */
 	uint64_t ticket;
 };
 
@@ -169,8 +170,11 @@ static int client_read(struct fdm_control_client *cl)
 	if (cl->in_len + (size_t)n > FDM_CONTROL_REQUEST_MAX) {
 		char why[96];
 
-		/* Said, not just hung up on: fdmctl (or a script) can tell why. */
+		/* Said, not just hung up on: fdmctl (or a script) can tell why.
+		 * The rest of its request is read and dropped after the answer,
+		 * so that its writes do not meet a closed socket (EPIPE). */
 		cl->ctl->rejected++;
+		cl->draining = true;
 		snprintf(why, sizeof(why), "request too long (at most %d bytes on one line)",
 			 FDM_CONTROL_REQUEST_MAX);
 		return set_reply(cl, fdm_control_error(why));
@@ -188,12 +192,32 @@ static int client_read(struct fdm_control_client *cl)
 	return answer(cl);
 }
 
+/* The answer is out; a client still sending an oversized request is read to
+ * its end (bounded by the request deadline), then closed. */
+static int start_draining(struct fdm_control_client *cl)
+{
+	shutdown(cl->fd, SHUT_WR);
+	sd_event_source_set_io_events(cl->io_src, EPOLLIN);
+	sd_event_source_set_time_relative(cl->timer_src, FDM_CONTROL_REQUEST_MS * 1000ULL);
+	return 0;
+}
+
+static int drain(struct fdm_control_client *cl)
+{
+	char buf[4096];
+	ssize_t n = read(cl->fd, buf, sizeof(buf));
+
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	return n == 0 ? -1 : 0;
+}
+
 static int client_write(struct fdm_control_client *cl)
 {
 	ssize_t n;
 
 	if (cl->out_done == cl->out_len)
-		return -1;
+		return cl->draining ? drain(cl) : -1;
 	/* MSG_NOSIGNAL: a client gone before its answer is an EPIPE here, never a
 	 * SIGPIPE that would end the agent. */
 	n = send(cl->fd, cl->out + cl->out_done, cl->out_len - cl->out_done,
@@ -201,7 +225,9 @@ static int client_write(struct fdm_control_client *cl)
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -1;
 	cl->out_done += (size_t)n;
-	return cl->out_done == cl->out_len ? -1 : 0;
+	if (cl->out_done < cl->out_len)
+		return 0;
+	return cl->draining ? start_draining(cl) : -1;
 }
 
 /* Read while the request is incomplete, write once the answer is ready; -1 when
