@@ -159,8 +159,11 @@ fi
 /usr/bin/fdmctl keygen /etc/fdm/authkey >/dev/null &&
 	[ "$(stat -c %a /etc/fdm/authkey)" = 600 ] && ok "fdmctl keygen /etc/fdm/authkey: mode 600" ||
 	fail "fdmctl keygen /etc/fdm/authkey"
-/usr/sbin/fdm --config /etc/fdm/fdm.conf --print-timing >/dev/null 2>"$T/timing.err" &&
-	ok "the shipped /etc/fdm/fdm.conf passes fdm --print-timing" ||
+# fdm checks that [host] address is one of this host's: the operator's edit of
+# the example (host-1 = 10.0.0.1) is played by pointing it at 127.0.0.1.
+sed 's/\b10\.0\.0\.1\b/127.0.0.1/' /etc/fdm/fdm.conf >"$T/shipped.conf"
+/usr/sbin/fdm --config "$T/shipped.conf" --print-timing >/dev/null 2>"$T/timing.err" &&
+	ok "the shipped /etc/fdm/fdm.conf passes fdm --print-timing (address set to this host's)" ||
 	fail "shipped config: $(cat "$T/timing.err")"
 
 # ------------------------------------------------------------------ completion
