@@ -199,6 +199,7 @@ static void deliver(struct minicluster *mc, const struct mc_packet *p)
 		h->rx_unconfirmed++;
 		break;
 	case FDM_RX_TAKEN:
+	case FDM_RX_SHELL:      /* operators' requests: the agent's ha_net.c */
 	case FDM_RX_IGNORED:
 		break;
 	}
