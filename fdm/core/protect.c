@@ -91,6 +91,13 @@ static bool acting_on(const struct fdm_core *c, int d, uint64_t now)
 	       c->ha.ds[d].listed_under_lease;
 }
 
+/* Just acquired: the lease is ours, its VM list not read yet (within an io). */
+static bool list_coming(const struct fdm_core *c, int d, uint64_t now)
+{
+	return fdm_lease_acting(&c->ds[d].lease, now) && c->ha.ds[d].lease_acquired_ms != 0 &&
+	       !c->ha.ds[d].listed_under_lease;
+}
+
 /* ------------------------------------------------------------------ protect */
 
 /* Admission control: every protected VM, and this one, must still fit after the
@@ -122,6 +129,8 @@ static void protect_defined(struct fdm_core *c, struct fdm_ha_pending *p, uint64
 		finish(p);
 		return;
 	}
+	if (list_coming(c, d, now))
+		return;   /* fdm_protect_tick tries again */
 	if (!acting_on(c, d, now)) {
 		answer(out, r, false, "datastore %s is not held by the master (%s) right now: "
 		       "try again when `fdmctl datastores` shows it held", c->datastore_names[d],
@@ -396,6 +405,9 @@ void fdm_protect_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 	for (size_t i = 0; i < FDM_HA_REQUESTS; i++) {
 		struct fdm_ha_pending *p = &c->ha.requests[i];
 
+		/* A protect whose VM was found, waiting for its home list's first read. */
+		if (p->used && p->req.op == FDM_HA_PROTECT && p->host >= 0 && p->writes == 0)
+			protect_defined(c, p, now, out);
 		if (!p->used || now < p->started_ms + REQUEST_TIMEOUT_MS)
 			continue;
 		answer(out, &p->req, false, "%s: no answer within %u s (%s)", p->req.name,
