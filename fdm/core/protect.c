@@ -91,11 +91,12 @@ static bool acting_on(const struct fdm_core *c, int d, uint64_t now)
 	       c->ha.ds[d].listed_under_lease;
 }
 
-/* Just acquired: the lease is ours, its VM list not read yet (within an io). */
-static bool list_coming(const struct fdm_core *c, int d, uint64_t now)
+/* The lease is ours but not to act on this instant: just acquired, its VM list
+ * not read yet or its first renewal not done (both within an io). A lease whose
+ * renewals fail stops being ours within lease_expiry, so the wait is bounded. */
+static bool lease_settling(const struct fdm_core *c, int d, uint64_t now)
 {
-	return fdm_lease_acting(&c->ds[d].lease, now) && c->ha.ds[d].lease_acquired_ms != 0 &&
-	       !c->ha.ds[d].listed_under_lease;
+	return c->ha.ds[d].lease_acquired_ms != 0 && !acting_on(c, d, now);
 }
 
 /* ------------------------------------------------------------------ protect */
@@ -129,7 +130,7 @@ static void protect_defined(struct fdm_core *c, struct fdm_ha_pending *p, uint64
 		finish(p);
 		return;
 	}
-	if (list_coming(c, d, now))
+	if (lease_settling(c, d, now))
 		return;   /* fdm_protect_tick tries again */
 	if (!acting_on(c, d, now)) {
 		answer(out, r, false, "datastore %s is not held by the master (%s) right now: "
@@ -405,7 +406,7 @@ void fdm_protect_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 	for (size_t i = 0; i < FDM_HA_REQUESTS; i++) {
 		struct fdm_ha_pending *p = &c->ha.requests[i];
 
-		/* A protect whose VM was found, waiting for its home list's first read. */
+		/* A protect whose VM was found, waiting for its home lease to settle. */
 		if (p->used && p->req.op == FDM_HA_PROTECT && p->host >= 0 && p->writes == 0)
 			protect_defined(c, p, now, out);
 		if (!p->used || now < p->started_ms + REQUEST_TIMEOUT_MS)
