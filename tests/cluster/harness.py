@@ -214,6 +214,8 @@ class Cluster:
         start() starts it.
     node_memory: {host_id: KiB} the memory of that host's test-driver node (8 GiB
         unless given): what its shim reports as its total.
+    extra_domains: {host_id: {name: n}} more running test domains on that host,
+        each with a <description> of n bytes (a domain XML of a chosen size).
     restart: {key: value} of the [restart] section (e.g. host_failures_tolerated).
     nfs, iscsi: names of datastores served by a real nfs-ganesha (NFSv3 export) and a
         real tgtd (one 64 MiB LUN each, 512-byte blocks) in a storage namespace that
@@ -224,7 +226,8 @@ class Cluster:
     def __init__(self, hosts=4, datastores=("ds1", "ds2"), readonly=None, ghosts=(),
                  timing=DEFAULT_TIMING, isolation_response="none", tag=None,
                  ns_prefix=None, workdir=None, cluster_id=None, subnet=None, verbose=True,
-                 nfs=(), iscsi=(), shims=False, node_memory=None, restart=None):
+                 nfs=(), iscsi=(), shims=False, node_memory=None, restart=None,
+                 extra_domains=None):
         if isinstance(hosts, int):
             hosts = ["host-%d" % i for i in range(1, hosts + 1)]
         if len(set(hosts) | set(ghosts)) != len(hosts) + len(ghosts):
@@ -243,6 +246,7 @@ class Cluster:
         self.storage_address = self.storage_net + ".253"
         self.shims = shims
         self.node_memory = dict(node_memory or {})
+        self.extra_domains = {h: dict(d) for h, d in (extra_domains or {}).items()}
         self.restart = dict(restart or {})
         self.nfs_names = list(nfs)
         self.iscsi_names = list(iscsi)
@@ -472,11 +476,13 @@ class Cluster:
     def write_node_xml(self, host):
         """The libvirt test driver's node file of host: two running test domains."""
         doms = ""
-        for n in (1, 2):
-            name = "%s-vm%d" % (host.id, n)
-            doms += ("<domain type='test'><name>%s</name><uuid>%s</uuid><memory>131072</memory>"
-                     "<vcpu>1</vcpu><os><type>hvm</type></os></domain>"
-                     % (name, uuid.uuid5(uuid.NAMESPACE_DNS, self.cluster_id + name)))
+        names = [("%s-vm%d" % (host.id, n), 0) for n in (1, 2)]
+        names += sorted(self.extra_domains.get(host.id, {}).items())
+        for name, size in names:
+            desc = "<description>%s</description>" % ("x" * size) if size else ""
+            doms += ("<domain type='test'><name>%s</name><uuid>%s</uuid>%s"
+                     "<memory>131072</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>"
+                     % (name, uuid.uuid5(uuid.NAMESPACE_DNS, self.cluster_id + name), desc))
         with open(host.node_xml, "w") as f:
             f.write("<node><cpu><mhz>2000</mhz><model>test</model><active>4</active><nodes>1"
                     "</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads></cpu>"

@@ -6,7 +6,8 @@ connected host for the VM's definition over the cluster network, checks
 admission control, writes the protectedlist and only then answers, through the
 slave, to fdmctl. Admission control: host_failures_tolerated = 3 and a master
 node of 256 MiB, so what survives the loss of the three largest hosts holds two
-128 MiB VMs and no third."""
+128 MiB VMs and no third. The domain XML travels in one datagram: host-2 also
+runs a VM whose XML is 60 KB (protected) and one of 70 KB (refused, saying why)."""
 import os
 import sys
 import time
@@ -53,19 +54,34 @@ def listed_on(c, ds):
 def body():
     with Cluster(HOSTS, datastores=("ds1", "ds2"), timing=TIMING, shims=True,
                  node_memory={"host-4": 256 * 1024},
-                 restart={"host_failures_tolerated": 3}) as c:
+                 restart={"host_failures_tolerated": 3},
+                 extra_domains={"host-2": {"host-2-large": 60000, "host-2-huge": 70000}}) as c:
         c.start_all()
         master, _ = c.wait_for_agreement(timeout=10, expect="host-4")
         c.wait_until(lambda: c.holds_every_lease(master), 20, "the master holding every lease")
         # Every slave heartbeats its memory to the master before admission counts it.
         time.sleep(1)
 
+        # The domain XML comes in one datagram: 60 KB fits, 70 KB does not.
+        msg, took = ok(c, "host-3", "protect", "host-2-large", "--datastore", "ds2")
+        check("host-2-large" in listed_on(c, "ds2"), "host-2-large (60 KB of XML) protected")
+        print("protect of a VM with 60 KB of XML on host-2, from host-3: %.2f s" % took)
+        ok(c, "host-3", "unprotect", "host-2-large")
+        err = fails(c, "host-1", "protect", "host-2-huge", "--datastore", "ds2",
+                    says="host-2-huge runs on host-2, but its domain XML of")
+        check("too large for the cluster network" in err, "the error says why: %r" % err)
+        print("a VM with 70 KB of XML: %s" % err)
+
         # From a slave, for a VM on another slave: host-1 -> master -> host-3.
         msg, took = ok(c, "host-1", "protect", "host-3-vm1", "--datastore", "ds1")
         check("host-3-vm1 protected on ds1" in msg, "the master's answer reaches host-1: %r" % msg)
+        # Shown protected once host-3's next heartbeat lists it (until then the
+        # master has only the definition's word that it runs there).
+        c.wait_until(lambda: (vm_entry(c, master, "host-3-vm1") or {}).get("state") ==
+                     "protected", 5, "host-3-vm1 shown protected")
         v = vm_entry(c, master, "host-3-vm1")
-        check(v is not None and v["state"] == "protected" and v["host"] == "host-3" and
-              v["datastore"] == "ds1", "the master shows host-3-vm1 protected on host-3: %s" % v)
+        check(v["host"] == "host-3" and v["datastore"] == "ds1",
+              "the master shows host-3-vm1 protected on host-3: %s" % v)
         check("host-3-vm1" in listed_on(c, "ds1"), "host-3-vm1 is in ds1's protectedlist")
         print("protect from slave host-1 of a VM on host-3: answered in %.2f s" % took)
 
@@ -102,7 +118,7 @@ def body():
         msg, _ = ok(c, "host-2", "unprotect", "host-3-vm1")
         check("not protected" in msg, "unprotect of an unprotected VM says so: %r" % msg)
         ok(c, "host-3", "protect", "host-1-vm1", "--datastore", "ds1")
-        check(vm_entry(c, master, "host-1-vm1")["host"] == "host-1",
+        check((vm_entry(c, master, "host-1-vm1") or {}).get("host") == "host-1",
               "host-1-vm1 protected on host-1 once there is room")
 
         # Maintenance: a slave's own host by default, any host by name, from anywhere.
