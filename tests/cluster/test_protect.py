@@ -8,6 +8,7 @@ slave, to fdmctl. Admission control: host_failures_tolerated = 3 and a master
 node of 256 MiB, so what survives the loss of the three largest hosts holds two
 128 MiB VMs and no third. The domain XML travels in one datagram: host-2 also
 runs a VM whose XML is 60 KB (protected) and one of 70 KB (refused, saying why)."""
+import concurrent.futures
 import os
 import sys
 import time
@@ -45,6 +46,20 @@ def fails(c, h, *args, says):
           "fdmctl %s on %s exits 1 saying %r: exit %d, %r" % (" ".join(args), h, says,
                                                               r.returncode, err))
     return err
+
+
+def through_a_cut(c, cut, h, *args):
+    """fdmctl ARGS on host h while host `cut`'s link is down for 0.8 s (less than
+    the 3 heartbeat intervals after which a host counts as lost): what was sent
+    meanwhile is lost, and is sent again. Returns the message and the time."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        c.cut(cut)
+        try:
+            job = pool.submit(ok, c, h, *args)
+            time.sleep(0.8)
+        finally:
+            c.heal(cut)
+        return job.result(timeout=45)
 
 
 def listed_on(c, ds):
@@ -120,6 +135,24 @@ def body():
         ok(c, "host-3", "protect", "host-1-vm1", "--datastore", "ds1")
         check((vm_entry(c, master, "host-1-vm1") or {}).get("host") == "host-1",
               "host-1-vm1 protected on host-1 once there is room")
+
+        # A lost datagram: the slave's Forward (host-1 cut), then the master's
+        # DefineRequest (host-3, which runs the VM, cut) are sent again.
+        ok(c, "host-1", "unprotect", "host-1-vm1")
+        msg, took = through_a_cut(c, "host-1", "host-1", "protect", "host-3-vm2",
+                                  "--datastore", "ds2")
+        check("host-3-vm2 protected on ds2" in msg and took < 5,
+              "protect from host-1 through its 0.8 s cut: %.2f s, %r" % (took, msg))
+        print("protect from host-1 while its link was down for 0.8 s: answered in %.2f s" % took)
+        ok(c, "host-1", "unprotect", "host-3-vm2")
+        msg, took = through_a_cut(c, "host-3", "host-1", "protect", "host-3-vm2",
+                                  "--datastore", "ds2")
+        check("host-3-vm2 protected on ds2" in msg and took < 5,
+              "protect of a VM on host-3 through host-3's 0.8 s cut: %.2f s, %r" % (took, msg))
+        print("protect of a VM on host-3 while its link was down for 0.8 s: answered in %.2f s"
+              % took)
+        ok(c, "host-1", "unprotect", "host-3-vm2")
+        ok(c, "host-3", "protect", "host-1-vm1", "--datastore", "ds1")
 
         # Maintenance: a slave's own host by default, any host by name, from anywhere.
         msg, _ = ok(c, "host-3", "maintenance", "enter")
