@@ -11,6 +11,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "fdm/ha_request.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -74,17 +75,19 @@ void fdm_agent_execute(struct fdm_agent *a, uint64_t now)
 			fdm_datastores_submit(&a->datastores, &a->core, act);
 			break;
 		case FDM_ACT_CONTROL_REPLY:
-			fdm_ha_control_reply(a, act);
+			fdm_ha_control_reply(a, act, now);
 			break;
 		case FDM_ACT_POWER_ON:
 			fdm_ha_shell_power_on(a->ha, act);
 			break;
 		case FDM_ACT_VM_DEFINE:
-			fdm_ha_shell_define(a->ha, act);
+			if ((size_t)act->to == a->core.self)
+				fdm_ha_shell_define(a->ha, act);
+			else
+				fdm_ha_net_ask(a->hanet, act, now);
 			break;
 		case FDM_ACT_FORWARD:
-			/* A slave's protect/unprotect/maintenance for its master:
-			 * not sent over the network yet; the request times out. */
+			fdm_ha_net_forward(a->hanet, act, now);
 			break;
 		}
 	}
@@ -102,6 +105,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 
 	fdm_core_tick(&a->core, now, &a->actions);
 	fdm_agent_execute(a, now);
+	fdm_ha_net_tick(a->hanet, now);
 	if (a->stopping) {
 		bool released = fdm_core_released(&a->core);
 
@@ -153,8 +157,12 @@ static int on_datagram(sd_event_source *s, int fd, uint32_t revents, void *userd
 		uint64_t now = fdm_agent_now();
 		/* The core decides on timing (it logs and shows the host init-error);
 		 * the count lives with the other drop reasons. */
-		if (fdm_core_packet(&a->core, from, p, now, &a->actions) == FDM_RX_TIMING_MISMATCH)
+		enum fdm_rx rx = fdm_core_packet(&a->core, from, p, now, &a->actions);
+
+		if (rx == FDM_RX_TIMING_MISMATCH)
 			a->net.dropped[FDM_DROP_TIMING_MISMATCH]++;
+		else if (rx == FDM_RX_SHELL)
+			fdm_ha_net_on_packet(a->hanet, from, p, now);
 		fdm__packet__free_unpacked(p, NULL);
 		fdm_agent_execute(a, now);
 	}
@@ -301,9 +309,8 @@ static json_object *on_control(void *userdata, json_object *req)
 			since = (uint64_t)json_object_get_int64(arg);
 		return fdm_events_json(a, now, since);
 	}
-	if (strcmp(cmd, "protect") == 0 || strcmp(cmd, "unprotect") == 0 ||
-	    strcmp(cmd, "maintenance") == 0)
-		return fdm_ha_control(a, cmd, req, now);
+	if (fdm_ha_request_command(cmd))
+		return fdm_ha_control(a, req, now);
 	return fdm_control_error("unknown command");
 }
 
@@ -376,7 +383,8 @@ int fdm_agent_init(struct fdm_agent *a, const struct fdm_config *cfg, char *err,
 	if (fdm_datastores_open(&a->datastores, a->event, &a->cfg, &a->key, a->core.incarnation,
 				on_storage_done, a, err, errlen) < 0)
 		return -1;
-	if (fdm_ha_shell_open(a, &a->ha, err, errlen) < 0)
+	if (fdm_ha_shell_open(a, &a->ha, err, errlen) < 0 ||
+	    fdm_ha_net_open(a, &a->hanet, err, errlen) < 0)
 		return -1;
 	if (sd_event_add_io(a->event, &a->net_src, a->net.fd, EPOLLIN, on_datagram, a) < 0 ||
 	    sd_event_add_time_relative(a->event, &a->tick_src, CLOCK_MONOTONIC, 0,
@@ -404,6 +412,7 @@ int fdm_agent_run(struct fdm_agent *a)
 
 void fdm_agent_free(struct fdm_agent *a)
 {
+	fdm_ha_net_close(a->hanet);
 	fdm_ha_shell_close(a->ha);
 	fdm_datastores_close(&a->datastores);
 	fdm_control_close(&a->control);

@@ -36,6 +36,7 @@ struct fdm_agent {
 	struct fdm_control control;
 	struct fdm_datastores datastores;
 	struct fdm_ha_shell *ha;            /* the local hostd-shim (ha_shell.c) */
+	struct fdm_ha_net *hanet;           /* requests between hosts (ha_net.c) */
 
 	sd_event *event;
 	sd_event_source *net_src, *tick_src;
@@ -65,14 +66,43 @@ int fdm_ha_shell_open(struct fdm_agent *a, struct fdm_ha_shell **out, char *err,
 void fdm_ha_shell_close(struct fdm_ha_shell *s);
 void fdm_ha_shell_power_on(struct fdm_ha_shell *s, const struct fdm_action *act);
 void fdm_ha_shell_define(struct fdm_ha_shell *s, const struct fdm_action *act);
+/* The definition of vm for request `id` of host `asker` (this host: the core,
+ * else a DefineReply through ha_net.c), from the local shim. */
+void fdm_ha_shell_define_for(struct fdm_ha_shell *s, int asker, uint64_t id, const char *vm);
+
+/* ha_net.c: operators' requests between hosts (Forward, DefineRequest and
+ * their replies). */
+struct fdm_ha_net;
+int fdm_ha_net_open(struct fdm_agent *a, struct fdm_ha_net **out, char *err, size_t errlen);
+void fdm_ha_net_close(struct fdm_ha_net *n);
+/* A request of our control socket, before the core sees it: kept in the form a
+ * forward carries, until answered. false: no room. */
+bool fdm_ha_net_keep(struct fdm_ha_net *n, uint64_t ticket, const struct fdm_ha_request *r,
+		     uint64_t now);
+/* It was answered here: forget it. */
+void fdm_ha_net_done(struct fdm_ha_net *n, uint64_t ticket);
+/* FDM_ACT_FORWARD; FDM_ACT_CONTROL_REPLY to another host; FDM_ACT_VM_DEFINE to
+ * another host. */
+void fdm_ha_net_forward(struct fdm_ha_net *n, const struct fdm_action *act, uint64_t now);
+void fdm_ha_net_reply(struct fdm_ha_net *n, const struct fdm_action *act, uint64_t now);
+void fdm_ha_net_ask(struct fdm_ha_net *n, const struct fdm_action *act, uint64_t now);
+/* The local shim's answer to host `to`'s DefineRequest (xml NULL unless found). */
+void fdm_ha_net_defined(struct fdm_ha_net *n, int to, uint64_t id, const char *vm,
+			const struct fdm_vm_define *def, const char *xml, uint64_t now);
+/* A packet the core handed to the shell (FDM_RX_SHELL). */
+void fdm_ha_net_on_packet(struct fdm_ha_net *n, int from, const Fdm__Packet *p, uint64_t now);
+/* Every tick: send again what is not answered yet. */
+void fdm_ha_net_tick(struct fdm_ha_net *n, uint64_t now);
 
 /* Carry out what the core asked for (a->actions), then forget it. */
 void fdm_agent_execute(struct fdm_agent *a, uint64_t now);
 
 /* ha_control.c: fdmctl protect/unprotect/maintenance (answered later: NULL), and
  * the core's answer to one. */
-json_object *fdm_ha_control(struct fdm_agent *a, const char *cmd, json_object *req, uint64_t now);
-void fdm_ha_control_reply(struct fdm_agent *a, const struct fdm_action *act);
+json_object *fdm_ha_control(struct fdm_agent *a, json_object *req, uint64_t now);
+void fdm_ha_control_reply(struct fdm_agent *a, const struct fdm_action *act, uint64_t now);
+/* The reply fdmctl gets: {"ok": true, "message": text} or {"error": text}. */
+json_object *fdm_ha_answer_json(bool ok, const char *text);
 
 /* status.c: the JSON objects of INTERFACE.md ("fdmctl --json status"). */
 json_object *fdm_status_json(const struct fdm_agent *a, uint64_t now);

@@ -23,7 +23,9 @@ struct later {
 	bool ok;
 	char message[FDM_HA_WHY_MAX];
 	uint64_t request_id;
+	int asker;                     /* LATER_DEFINE: for this host's core, or another's */
 	struct fdm_vm_define def;
+	char *xml;                     /* ... found, for another host: sent to it */
 };
 
 struct fdm_ha_shell {
@@ -117,9 +119,13 @@ static int on_later(sd_event_source *src, void *userdata)
 		if (l->kind == LATER_POWER_ON)
 			fdm_ha_on_power_on_done(&a->core, l->vm, l->restarts, l->ok, l->message,
 						now, &a->actions);
-		else
-			fdm_ha_on_define(&a->core, l->request_id, (int)a->core.self, &l->def, now,
+		else if ((size_t)l->asker == a->core.self)
+			fdm_ha_on_define(&a->core, l->request_id, l->asker, &l->def, now,
 					 &a->actions);
+		else
+			fdm_ha_net_defined(a->hanet, l->asker, l->request_id, l->vm, &l->def,
+					   l->xml, now);
+		free(l->xml);
 		free(l);
 		l = next;
 	}
@@ -217,10 +223,16 @@ static void on_xml(const struct fdm_domain_result *r, void *userdata)
 	struct fdm_agent *a = s->agent;
 	const struct fdm_domain *dom = fdm_vmhost_find(s->host, l->vm);
 
+	l->def.runs = true;   /* it was running when asked */
 	if (r->error != 0 || r->result != FDM__RESULT_CODE__RESULT_OK || r->xml == NULL ||
 	    dom == NULL) {
-		fdm_strlcpy(l->def.message, r->message != NULL ? r->message :
-			    "its definition could not be read", sizeof(l->def.message));
+		snprintf(l->def.message, sizeof(l->def.message), "its definition could not be "
+			 "read: %s", r->message != NULL ? r->message : "no answer");
+		queue_later(s, l);
+		return;
+	}
+	if ((size_t)l->asker != a->core.self && (l->xml = strdup(r->xml)) == NULL) {
+		fdm_strlcpy(l->def.message, "out of memory", sizeof(l->def.message));
 		queue_later(s, l);
 		return;
 	}
@@ -229,36 +241,45 @@ static void on_xml(const struct fdm_domain_result *r, void *userdata)
 	l->def.memory_kib = dom->memory_kib;
 	l->def.vcpus = dom->vcpus;
 	l->def.disk_ds = first_disk_datastore(&a->cfg, r->xml);
-	/* The master writes it where the core decides: stage it for each. */
-	for (size_t d = 0; d < a->cfg.n_datastores; d++)
-		fdm_datastores_stage_vm(&a->datastores, (int)d, l->vm, dom->uuid, r->xml,
-					dom->memory_kib, dom->vcpus);
+	/* The master writes it where the core decides: stage it for each. Another
+	 * host's master does the same with what ha_net.c sends it. */
+	if ((size_t)l->asker == a->core.self)
+		for (size_t d = 0; d < a->cfg.n_datastores; d++)
+			fdm_datastores_stage_vm(&a->datastores, (int)d, l->vm, dom->uuid, r->xml,
+						dom->memory_kib, dom->vcpus);
 	queue_later(s, l);
 }
 
 void fdm_ha_shell_define(struct fdm_ha_shell *s, const struct fdm_action *act)
 {
+	if ((size_t)act->to != s->agent->core.self)
+		return;   /* another host's: asked over the network (ha_net.c) */
+	fdm_ha_shell_define_for(s, act->to, act->request_id, act->vm);
+}
+
+void fdm_ha_shell_define_for(struct fdm_ha_shell *s, int asker, uint64_t id, const char *vm)
+{
 	struct later *l;
 	const struct fdm_domain *dom;
 
-	if ((size_t)act->to != s->agent->core.self)
-		return;   /* another host's: asked over the network (ha_net.c) */
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return;
 	l->shell = s;
 	l->kind = LATER_DEFINE;
-	l->request_id = act->request_id;
+	l->request_id = id;
+	l->asker = asker;
 	l->def.disk_ds = -1;
-	fdm_strlcpy(l->vm, act->vm, sizeof(l->vm));
-	dom = fdm_vmhost_find(s->host, act->vm);
+	fdm_strlcpy(l->vm, vm, sizeof(l->vm));
+	dom = fdm_vmhost_find(s->host, vm);
 	if (dom == NULL || !dom->active) {
 		snprintf(l->def.message, sizeof(l->def.message), "%s does not run on %s",
-			 act->vm, s->agent->cfg.host_id);
+			 vm, s->agent->cfg.host_id);
 		queue_later(s, l);
 		return;
 	}
-	if (fdm_vmhost_get_xml(s->host, act->vm, on_xml, l) < 0) {
+	if (fdm_vmhost_get_xml(s->host, vm, on_xml, l) < 0) {
+		l->def.runs = true;
 		fdm_strlcpy(l->def.message, "hostd-shim is not connected", sizeof(l->def.message));
 		queue_later(s, l);
 	}
@@ -300,6 +321,7 @@ void fdm_ha_shell_close(struct fdm_ha_shell *s)
 	while (s->later != NULL) {
 		struct later *next = s->later->next;
 
+		free(s->later->xml);
 		free(s->later);
 		s->later = next;
 	}

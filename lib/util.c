@@ -36,6 +36,17 @@ bool fdm_strlcpy(char *dst, const char *src, size_t size)
 	return true;
 }
 
+void fdm_printable_copy(char *dst, size_t size, const char *src)
+{
+	size_t i = 0;
+
+	if (size == 0)
+		return;
+	for (; src != NULL && src[i] != '\0' && i + 1 < size; i++)
+		dst[i] = (unsigned char)src[i] < 0x20 || src[i] == 0x7f ? '?' : src[i];
+	dst[i] = '\0';
+}
+
 bool fdm_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
 	char *end;

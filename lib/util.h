@@ -17,6 +17,10 @@ uint64_t fdm_now_unix_ms(void);
 /* strlcpy semantics: returns false when src did not fit (dst is still terminated). */
 bool fdm_strlcpy(char *dst, const char *src, size_t size);
 
+/* A string from the wire for a log line or fdmctl: cut to fit, every control
+ * character replaced by '?' (a newline would forge a log line). src NULL: "". */
+void fdm_printable_copy(char *dst, size_t size, const char *src);
+
 /* Parse a whole decimal string into [min, max]. false on junk, overflow, range. */
 bool fdm_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 

@@ -12,6 +12,10 @@ $(BUILD)/tests/unit/%: $(OBJ)/tests/unit/%.o $(UNIT_HELPER_OBJS) $(CORE_OBJS) $(
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
 # The shell's translation of VM protection records, tested without a datastore.
 $(BUILD)/tests/unit/test_datastores_vms: $(OBJ)/fdm/datastores_vms.o
+# The shell's side of operators' requests between hosts: their JSON form, and
+# the tables of what was forwarded (both pure).
+$(BUILD)/tests/unit/test_ha_request: $(OBJ)/fdm/ha_request.o
+$(BUILD)/tests/unit/test_ha_forwards: $(OBJ)/fdm/ha_forwards.o
 
 # test_vmreport watches the core's calls into VM protection (vms.c) through the
 # linker: each __wrap_ function records the call, then calls the real one.

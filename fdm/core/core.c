@@ -136,10 +136,17 @@ void fdm_core_send(struct fdm_core *c, enum fdm_msg msg, int to, uint64_t now,
 		return;
 	a->msg = msg;
 	a->to = to;
-	a->seq = c->next_seq++;
-	c->sent[c->sent_next].seq = a->seq;
+	a->seq = fdm_core_take_seq(c, now);
+}
+
+uint64_t fdm_core_take_seq(struct fdm_core *c, uint64_t now)
+{
+	uint64_t seq = c->next_seq++;
+
+	c->sent[c->sent_next].seq = seq;
 	c->sent[c->sent_next].at_ms = now;
 	c->sent_next = (c->sent_next + 1) % FDM_SENT_RING;
+	return seq;
 }
 
 void fdm_core_send_all(struct fdm_core *c, enum fdm_msg msg, uint64_t now,
@@ -203,6 +210,10 @@ enum fdm_rx fdm_core_packet(struct fdm_core *c, int from, const Fdm__Packet *p, 
 		break;
 	case FDM__PACKET__BODY_SLAVE_HB:
 	case FDM__PACKET__BODY_LEAVING:
+	case FDM__PACKET__BODY_FORWARD:
+	case FDM__PACKET__BODY_FORWARD_REPLY:
+	case FDM__PACKET__BODY_DEFINE_REQUEST:
+	case FDM__PACKET__BODY_DEFINE_REPLY:
 	case FDM__PACKET__BODY__NOT_SET:
 	default:
 		break;
@@ -211,7 +222,8 @@ enum fdm_rx fdm_core_packet(struct fdm_core *c, int from, const Fdm__Packet *p, 
 	fdm_membership_on_packet(c, from, p, now);
 	/* Then what it says of VMs, from our slave or to us from our master. */
 	fdm_vmreport_on_packet(c, from, p, now, out);
-	return FDM_RX_TAKEN;
+	/* And an operator's request or its answers, for the shell to carry out. */
+	return fdm_forward_on_packet(c, from, p, now, out);
 }
 
 void fdm_core_leave(struct fdm_core *c, uint64_t now, struct fdm_actions *out)

@@ -314,11 +314,14 @@ int fdm_core_init(struct fdm_core *c, const struct fdm_config *cfg,
 /* Time passes: election windows, heartbeats, silent hosts. */
 void fdm_core_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
 
-/* What became of a packet: taken into account; held back (its sender's
- * incarnation has not acked one of our datagrams yet: only remembered, to be
- * acked back); dropped because its sender's timing differs from ours (the shell
- * counts it under dropped.timing_mismatch); ignored (stopping, bad index). */
-enum fdm_rx { FDM_RX_TAKEN, FDM_RX_UNCONFIRMED, FDM_RX_TIMING_MISMATCH, FDM_RX_IGNORED };
+/* What became of a packet: taken into account; taken, and its body is the
+ * shell's to carry out (an operator's request between hosts, forward.c: the
+ * shell's ha_net.c); held back (its sender's incarnation has not acked one of
+ * our datagrams yet: only remembered, to be acked back); dropped because its
+ * sender's timing differs from ours (the shell counts it under
+ * dropped.timing_mismatch); ignored (stopping, bad index). */
+enum fdm_rx { FDM_RX_TAKEN, FDM_RX_SHELL, FDM_RX_UNCONFIRMED, FDM_RX_TIMING_MISMATCH,
+	      FDM_RX_IGNORED };
 
 /* An authenticated, non-replayed packet from peer `from` (index). */
 enum fdm_rx fdm_core_packet(struct fdm_core *c, int from, const Fdm__Packet *p, uint64_t now,
@@ -342,6 +345,12 @@ int fdm_core_reconfigure(struct fdm_core *c, const struct fdm_config *cfg,
 
 /* Clean stop: tell every peer, release every lease (fdm_core_released says when). */
 void fdm_core_leave(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
+
+/* The (incarnation, seq) of a datagram the shell builds itself (ha_net.c: it
+ * carries shell data, JSON and domain XML): the next seq, its send time
+ * recorded as for every datagram of ours, so that echoes and acks of it work.
+ * Take it when sending, in sending order (the receiver drops reordered seqs). */
+uint64_t fdm_core_take_seq(struct fdm_core *c, uint64_t now);
 
 /* ------------------------------------------------ internal, shared by files */
 /* A new, zeroed action of this kind at the end of out; NULL (and counted in
@@ -392,6 +401,12 @@ void fdm_storage_ha_done(struct fdm_core *c, int d, enum fdm_storage_op op,
 			 struct fdm_actions *out);
 /* Clean stop: every reachable datastore has had its last poweron write. */
 bool fdm_storage_ha_stopped(const struct fdm_core *c);
+
+/* forward.c: a Forward, ForwardReply, DefineRequest or DefineReply taken in
+ * (after the host table): FDM_RX_SHELL when the shell is to carry it out now;
+ * FDM_RX_TAKEN for every other body, and for these when not for us now. */
+enum fdm_rx fdm_forward_on_packet(struct fdm_core *c, int from, const Fdm__Packet *p,
+				  uint64_t now, struct fdm_actions *out);
 
 /* membership.c */
 int fdm_core_datastore_index(const struct fdm_core *c, const char *name);

@@ -36,6 +36,8 @@
 #define FDM_MAX_ORDERS     32      /* power-on orders in flight to one host */
 #define FDM_MAX_LOCAL_VMS  1024    /* domains listed by the local shim */
 #define FDM_MAX_STOPS      16      /* stops a host reports until they are acked */
+#define FDM_FORWARD_REQUEST_MAX 1024           /* a forwarded fdmctl request, JSON */
+#define FDM_VM_MEMORY_MAX_KIB   (1ull << 40)   /* 1 PiB: more is no VM's */
 
 /* INTERFACE.md VM states. */
 enum fdm_vm_state {
@@ -161,6 +163,7 @@ struct fdm_ha_request {
  * or in the master's once it received it: fdm_datastores_stage_vm). */
 struct fdm_vm_define {
 	bool found;                    /* it runs there and its definition was read */
+	bool runs;                     /* not found, yet it runs there: message says why */
 	char uuid[FDM_UUID_MAX];
 	uint64_t memory_kib;
 	uint32_t vcpus;
@@ -176,6 +179,7 @@ struct fdm_ha_pending {
 	struct fdm_ha_request req;
 	uint64_t started_ms;
 	uint64_t asked_mask;           /* hosts asked for the definition, not answered */
+	uint64_t asked_all;            /* ... and those that answered (the error names them) */
 	int host;                      /* where the VM runs (protect), -1 not yet */
 	struct fdm_vm_define def;
 	uint32_t writes;               /* datastores whose list write must complete */
@@ -394,6 +398,17 @@ void fdm_ha_request(struct fdm_core *c, const struct fdm_ha_request *r, uint64_t
 /* The answer of host `from` to FDM_ACT_VM_DEFINE for request `id`. */
 void fdm_ha_on_define(struct fdm_core *c, uint64_t id, int from, const struct fdm_vm_define *d,
 		      uint64_t now, struct fdm_actions *out);
+/* Master: does request `id` wait for host `from`'s definition of `vm`? */
+bool fdm_ha_define_awaited(const struct fdm_core *c, uint64_t id, int from, const char *vm);
+
+/* ---- operators' requests between hosts (forward.c; the shell's ha_net.c) */
+
+/* A DefineReply as fdm_ha_on_define takes it: the datastore of its first disk
+ * by our config index (-1 none or unknown). false: malformed (*why says how),
+ * and d is "not found" with that reason, so the request still ends. */
+bool fdm_ha_define_decode(const struct fdm_core *c, const Fdm__DefineReply *r,
+			  struct fdm_vm_define *d, const char **why);
+
 /* Time and list writes move requests on (called from fdm_ha_tick and the write). */
 void fdm_protect_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
 void fdm_protect_on_written(struct fdm_core *c, int ds, bool ok, uint64_t now,

@@ -273,14 +273,14 @@ static void build_slave_hb(const struct fdm_core *c, struct fdm_outbox *ob)
 	add_runs(&r, ob);
 }
 
-void fdm_outbox_build(const struct fdm_core *c, const struct fdm_action *a,
-		      const char *cluster, uint64_t now, struct fdm_outbox *ob)
+void fdm_outbox_header(const struct fdm_core *c, int to, uint64_t seq, const char *cluster,
+		       struct fdm_outbox *ob)
 {
 	fdm__packet__init(&ob->packet);
 	ob->packet.cluster = str(cluster);
 	ob->packet.sender = str(c->peers[c->self].id);
 	ob->packet.incarnation = c->incarnation;
-	ob->packet.seq = a->seq;
+	ob->packet.seq = seq;
 	/* Peers whose timing differs drop what we send (DESIGN.md safety point 1). */
 	ob->packet.has_heartbeat_interval_ms = true;
 	ob->packet.heartbeat_interval_ms = c->timing.heartbeat_interval_ms;
@@ -288,10 +288,16 @@ void fdm_outbox_build(const struct fdm_core *c, const struct fdm_action *a,
 	ob->packet.io_timeout_ms = c->timing.io_timeout_ms;
 	/* The latest datagram we accepted from the receiver: proves to it that this
 	 * incarnation of ours is alive now, not a recording (membership.c). */
-	if (a->to >= 0 && (size_t)a->to < c->n_peers) {
-		const struct fdm_peer_state *p = &c->peers[a->to];
+	if (to >= 0 && (size_t)to < c->n_peers) {
+		const struct fdm_peer_state *p = &c->peers[to];
 		build_echo(p->have_ack, p->ack_incarnation, p->ack_seq, &ob->ack, &ob->packet.ack);
 	}
+}
+
+void fdm_outbox_build(const struct fdm_core *c, const struct fdm_action *a,
+		      const char *cluster, uint64_t now, struct fdm_outbox *ob)
+{
+	fdm_outbox_header(c, a->to, a->seq, cluster, ob);
 	switch (a->msg) {
 	case FDM_MSG_BID:
 		build_bid(c, ob);

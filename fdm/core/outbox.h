@@ -1,5 +1,6 @@
 /* Builds the datagram an FDM_ACT_SEND action asks for, from the core's state, into
- * caller-owned storage (no malloc): the shell then signs and sends it. Pure. */
+ * caller-owned storage (no malloc): the shell then signs and sends it; and the
+ * header of the datagrams whose body the shell builds. Pure. */
 #ifndef FDM_CORE_OUTBOX_H
 #define FDM_CORE_OUTBOX_H
 
@@ -35,6 +36,13 @@ struct fdm_outbox {
 	Fdm__PowerOnOrder orders[FDM_MAX_ORDERS];
 	Fdm__PowerOnOrder *order_ptrs[FDM_MAX_ORDERS];
 };
+
+/* The header of every datagram of ours to peer `to` (cluster, sender,
+ * incarnation, seq, timing, the ack of its latest datagram we accepted), in
+ * ob->packet with no body yet: the shell adds the bodies it builds itself
+ * (ha_net.c), with a seq from fdm_core_take_seq. */
+void fdm_outbox_header(const struct fdm_core *c, int to, uint64_t seq, const char *cluster,
+		       struct fdm_outbox *ob);
 
 /* Fill ob->packet for action a (kind FDM_ACT_SEND), built at time now. */
 void fdm_outbox_build(const struct fdm_core *c, const struct fdm_action *a,

@@ -91,6 +91,14 @@ static bool acting_on(const struct fdm_core *c, int d, uint64_t now)
 	       c->ha.ds[d].listed_under_lease;
 }
 
+/* The lease is ours but not to act on this instant: just acquired, its VM list
+ * not read yet or its first renewal not done (both within an io). A lease whose
+ * renewals fail stops being ours within lease_expiry, so the wait is bounded. */
+static bool lease_settling(const struct fdm_core *c, int d, uint64_t now)
+{
+	return c->ha.ds[d].lease_acquired_ms != 0 && !acting_on(c, d, now);
+}
+
 /* ------------------------------------------------------------------ protect */
 
 /* Admission control: every protected VM, and this one, must still fit after the
@@ -122,6 +130,8 @@ static void protect_defined(struct fdm_core *c, struct fdm_ha_pending *p, uint64
 		finish(p);
 		return;
 	}
+	if (lease_settling(c, d, now))
+		return;   /* fdm_protect_tick tries again */
 	if (!acting_on(c, d, now)) {
 		answer(out, r, false, "datastore %s is not held by the master (%s) right now: "
 		       "try again when `fdmctl datastores` shows it held", c->datastore_names[d],
@@ -197,6 +207,38 @@ static void protect_start(struct fdm_core *c, const struct fdm_ha_request *r, ui
 		fdm_strlcpy(a->vm, r->name, sizeof(a->vm));
 		p->asked_mask |= 1ull << h;
 	}
+	p->asked_all = p->asked_mask;
+}
+
+/* "host-1, host-2, host-4": the hosts asked for a definition. */
+static void hosts_of(const struct fdm_core *c, uint64_t mask, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t h = 0; h < c->n_peers && used < len; h++) {
+		int n;
+
+		if (!(mask & (1ull << h)))
+			continue;
+		n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", c->peers[h].id);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
+bool fdm_ha_define_awaited(const struct fdm_core *c, uint64_t id, int from, const char *vm)
+{
+	for (size_t i = 0; i < FDM_HA_REQUESTS; i++) {
+		const struct fdm_ha_pending *p = &c->ha.requests[i];
+
+		if (p->used && p->req.id == id && p->req.op == FDM_HA_PROTECT && from >= 0 &&
+		    (size_t)from < c->n_peers && (p->asked_mask & (1ull << from)) &&
+		    strcmp(p->req.name, vm) == 0)
+			return true;
+	}
+	return false;
 }
 
 void fdm_ha_on_define(struct fdm_core *c, uint64_t id, int from, const struct fdm_vm_define *d,
@@ -214,9 +256,19 @@ void fdm_ha_on_define(struct fdm_core *c, uint64_t id, int from, const struct fd
 		protect_defined(c, p, now, out);
 		return;
 	}
+	if (d->runs && p->host < 0) {
+		/* It runs there, and only one host runs it: no other answer helps. */
+		answer(out, &p->req, false, "%s runs on %s, but %s", p->req.name, c->peers[from].id,
+		       d->message[0] ? d->message : "its definition could not be read");
+		finish(p);
+		return;
+	}
 	if (p->asked_mask == 0 && p->host < 0) {
-		answer(out, &p->req, false, "%s does not run on any connected host (%s)",
-		       p->req.name, d->message[0] ? d->message : "no host answered that it runs it");
+		char asked[FDM_HA_WHY_MAX];
+
+		hosts_of(c, p->asked_all, asked, sizeof(asked));
+		answer(out, &p->req, false, "%s runs on no connected host (asked %s)",
+		       p->req.name, asked);
 		finish(p);
 	}
 }
@@ -285,7 +337,13 @@ void fdm_ha_request(struct fdm_core *c, const struct fdm_ha_request *r, uint64_t
 	if (c->role != FDM_ROLE_MASTER) {
 		struct fdm_action *a;
 
-		if (c->role != FDM_ROLE_SLAVE || c->master < 0 || r->origin >= 0) {
+		if (r->origin >= 0) {
+			/* Its sender took us for the master: an election moved on. */
+			answer(out, r, false, "%s is not the master (any more): try again in a few "
+			       "seconds (`fdmctl status`)", self_id(c));
+			return;
+		}
+		if (c->role != FDM_ROLE_SLAVE || c->master < 0) {
 			answer(out, r, false, "no master elected right now: try again in a few "
 			       "seconds (`fdmctl status`)");
 			return;
@@ -348,6 +406,9 @@ void fdm_protect_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 	for (size_t i = 0; i < FDM_HA_REQUESTS; i++) {
 		struct fdm_ha_pending *p = &c->ha.requests[i];
 
+		/* A protect whose VM was found, waiting for its home lease to settle. */
+		if (p->used && p->req.op == FDM_HA_PROTECT && p->host >= 0 && p->writes == 0)
+			protect_defined(c, p, now, out);
 		if (!p->used || now < p->started_ms + REQUEST_TIMEOUT_MS)
 			continue;
 		answer(out, &p->req, false, "%s: no answer within %u s (%s)", p->req.name,

@@ -42,17 +42,6 @@ static void note_drop(struct fdm_vmreport_drops *d, size_t n, const char *why)
 	d->n += n;
 }
 
-/* A string from the wire for a log line or fdmctl: cut to fit, and no control
- * character (a newline would forge a log line). */
-static void printable_copy(char *dst, size_t size, const char *src)
-{
-	size_t i = 0;
-
-	for (; src != NULL && src[i] != '\0' && i + 1 < size; i++)
-		dst[i] = (unsigned char)src[i] < 0x20 || src[i] == 0x7f ? '?' : src[i];
-	dst[i] = '\0';
-}
-
 /* Free memory over the total is no reading: unknown (0), as when absent. */
 static void decode_memory(const Fdm__SlaveHeartbeat *s, struct fdm_slave_report *r,
 			  struct fdm_vmreport_drops *drops)
@@ -141,7 +130,7 @@ static void decode_results(const Fdm__SlaveHeartbeat *s, struct fdm_vmreport_buf
 		fdm_strlcpy(res->name, w->name, FDM_VM_NAME_MAX);
 		res->restarts = w->restarts;
 		res->ok = w->ok;
-		printable_copy(res->message, sizeof(res->message), w->message);
+		fdm_printable_copy(res->message, sizeof(res->message), w->message);
 		k++;
 	}
 	r->n_results = k;
@@ -192,7 +181,7 @@ bool fdm_vmreport_decode_orders(const struct fdm_core *c, const Fdm__MasterHeart
 		/* Not malformed: our configs differ. Left out, logged, not counted. */
 		if (ds < 0) {
 			if (drops->unknown_ds[0] == '\0')
-				printable_copy(drops->unknown_ds, sizeof(drops->unknown_ds),
+				fdm_printable_copy(drops->unknown_ds, sizeof(drops->unknown_ds),
 					       w->datastore != NULL ? w->datastore : "");
 			continue;
 		}

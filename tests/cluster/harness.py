@@ -210,7 +210,13 @@ class Cluster:
     ghosts: extra host ids listed in [peers] (addresses after the real hosts) that
         never run an agent; tests use them as the sender of injected packets.
     shims: run a hostd-shim per host on libvirt's test driver, with a node file of
-        two running test domains per host (<host id>-vm1, -vm2); start() starts it.
+        two running test domains per host (<host id>-vm1, -vm2, 128 MiB each);
+        start() starts it.
+    node_memory: {host_id: KiB} the memory of that host's test-driver node (8 GiB
+        unless given): what its shim reports as its total.
+    extra_domains: {host_id: {name: n}} more running test domains on that host,
+        each with a <description> of n bytes (a domain XML of a chosen size).
+    restart: {key: value} of the [restart] section (e.g. host_failures_tolerated).
     nfs, iscsi: names of datastores served by a real nfs-ganesha (NFSv3 export) and a
         real tgtd (one 64 MiB LUN each, 512-byte blocks) in a storage namespace that
         every host reaches over its own storage link.
@@ -220,7 +226,8 @@ class Cluster:
     def __init__(self, hosts=4, datastores=("ds1", "ds2"), readonly=None, ghosts=(),
                  timing=DEFAULT_TIMING, isolation_response="none", tag=None,
                  ns_prefix=None, workdir=None, cluster_id=None, subnet=None, verbose=True,
-                 nfs=(), iscsi=(), shims=False):
+                 nfs=(), iscsi=(), shims=False, node_memory=None, restart=None,
+                 extra_domains=None):
         if isinstance(hosts, int):
             hosts = ["host-%d" % i for i in range(1, hosts + 1)]
         if len(set(hosts) | set(ghosts)) != len(hosts) + len(ghosts):
@@ -238,6 +245,9 @@ class Cluster:
         self.storage_net = self.net.replace("10.251.", "10.252.", 1)
         self.storage_address = self.storage_net + ".253"
         self.shims = shims
+        self.node_memory = dict(node_memory or {})
+        self.extra_domains = {h: dict(d) for h, d in (extra_domains or {}).items()}
+        self.restart = dict(restart or {})
         self.nfs_names = list(nfs)
         self.iscsi_names = list(iscsi)
         self.nfs = None                          # servers.Ganesha once started
@@ -448,6 +458,11 @@ class Cluster:
             "heartbeat_interval_ms = %d" % self.timing[0],
             "io_timeout_ms = %d" % self.timing[1],
             "",
+        ]
+        if self.restart:
+            lines += ["[restart]"] + ["%s = %s" % kv for kv in sorted(self.restart.items())]
+            lines += [""]
+        lines += [
             "[hostd]",
             "socket = %s" % host.hostd_socket,
             "libvirt_uri = test://%s" % host.node_xml,
@@ -461,15 +476,18 @@ class Cluster:
     def write_node_xml(self, host):
         """The libvirt test driver's node file of host: two running test domains."""
         doms = ""
-        for n in (1, 2):
-            name = "%s-vm%d" % (host.id, n)
-            doms += ("<domain type='test'><name>%s</name><uuid>%s</uuid><memory>131072</memory>"
-                     "<vcpu>1</vcpu><os><type>hvm</type></os></domain>"
-                     % (name, uuid.uuid5(uuid.NAMESPACE_DNS, self.cluster_id + name)))
+        names = [("%s-vm%d" % (host.id, n), 0) for n in (1, 2)]
+        names += sorted(self.extra_domains.get(host.id, {}).items())
+        for name, size in names:
+            desc = "<description>%s</description>" % ("x" * size) if size else ""
+            doms += ("<domain type='test'><name>%s</name><uuid>%s</uuid>%s"
+                     "<memory>131072</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>"
+                     % (name, uuid.uuid5(uuid.NAMESPACE_DNS, self.cluster_id + name), desc))
         with open(host.node_xml, "w") as f:
             f.write("<node><cpu><mhz>2000</mhz><model>test</model><active>4</active><nodes>1"
                     "</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads></cpu>"
-                    "<memory>8388608</memory>%s</node>" % doms)
+                    "<memory>%d</memory>%s</node>"
+                    % (self.node_memory.get(host.id, 8388608), doms))
 
     def start_shim(self, h, detach=False):
         """Start host h's hostd-shim in its namespace (test driver, its node file)."""
@@ -487,6 +505,20 @@ class Cluster:
         if detach:
             host.shim_popen = None
         return host.shim_pid
+
+    def shim_running(self, h):
+        host = self.host(h)
+        if host.shim_popen is not None:
+            return host.shim_popen.poll() is None
+        return host.shim_pid is not None and pid_alive(host.shim_pid)
+
+    def kill_shim(self, h, sig=signal.SIGKILL):
+        """Send a signal to h's hostd-shim (by its PID); a shim killed this way is
+        not stopped again, nor its exit status checked, at cleanup."""
+        host = self.host(h)
+        if host.shim_pid is None:
+            raise HarnessError("%s's hostd-shim was never started" % h)
+        os.kill(host.shim_pid, sig)
 
     def shim_cli(self, h, *args):
         """hostd-shim-cli against h's shim; the JSON lines it printed, parsed."""
@@ -772,7 +804,7 @@ class Cluster:
                 except Exception as e:  # keep cleaning whatever happens
                     log("stopping %s: %s" % (host.id, e))
         for host in self.hosts.values():
-            if host.shim_pid is not None:
+            if host.shim_pid is not None and self.shim_running(host.id):
                 rc = stop_pid(host.shim_pid, host.shim_popen)
                 if rc not in (0, None):
                     unclean.append("%s's hostd-shim exited %s on SIGTERM" % (host.id, rc))

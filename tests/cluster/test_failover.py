@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
 """HA part 1 on real processes: four hosts, each with its own fdm and hostd-shim
 (libvirt's test driver), file:// datastores. A VM running on a slave is
-protected; every process of that host is killed (kill -9 of fdm and of its
+protected (asked of the master, which gets its definition from that slave over
+the network); every process of that host is killed (kill -9 of fdm and of its
 shim: its test-driver domains die with the shim); the VM runs again on another
-host, once, seen by a monitor that polls every shim every 200 ms (not fdm)."""
+host, once, seen by a monitor that polls every shim every 200 ms (not fdm).
+
+Maintenance: host-3 has the most memory (16 GiB) and host-4, the master, none to
+spare (256 MiB node), so placement prefers host-3. While host-3 is in
+maintenance (entered from host-3 itself, through the master) the VM goes to
+host-1; once it is out again, host-1 is killed and the VM goes to host-3."""
 import os
 import signal
 import sys
@@ -26,37 +32,61 @@ def vm_state(c, h, name):
 
 def kill_host(c, h):
     """Every process of the host: the agent and its shim (its VMs with it)."""
-    host = c.host(h)
     c.kill(h, signal.SIGKILL)
-    os.kill(host.shim_pid, signal.SIGKILL)
+    c.kill_shim(h, signal.SIGKILL)
+
+
+def fail_over(c, mon, master, vm, victim, restarts):
+    """Kill victim; vm must run again elsewhere, once. Returns (host, seconds)."""
+    kill_host(c, victim)
+    t0 = time.monotonic()
+    where, since = mon.wait_running_elsewhere(vm, not_on=victim, timeout=60)
+    took = since - t0
+    c.wait_until(lambda: (vm_state(c, master, vm) or {}).get("host") == where, 10,
+                 "the master showing %s on %s" % (vm, where))
+    v = vm_state(c, master, vm)
+    check(v["state"] == "protected" and v["restarts"] == restarts,
+          "the master shows %s protected on %s, restart %d: %s" % (vm, where, restarts, v))
+    print("kill -9 of %s (fdm + shim): %s running on %s %.2f s later "
+          "(host_dead %.1f s at io 1 s)" % (victim, vm, where, took, 7.0))
+    return where, took
+
+
+def ok(c, h, *args):
+    r = c.fdmctl(h, *args, check=False, timeout=40)
+    check(isinstance(r, dict) and r.get("ok") is True,
+          "fdmctl %s on %s: %s" % (" ".join(args), h,
+                                    r if isinstance(r, dict) else r.stderr.strip()))
+    return r["message"]
 
 
 def body():
-    with Cluster(HOSTS, datastores=("ds1", "ds2"), timing=TIMING, shims=True) as c:
+    with Cluster(HOSTS, datastores=("ds1", "ds2"), timing=TIMING, shims=True,
+                 node_memory={"host-3": 16 * 1024 * 1024, "host-4": 256 * 1024}) as c:
         c.start_all()
         master, _ = c.wait_for_agreement(timeout=10, expect="host-4")
         c.wait_until(lambda: c.holds_every_lease(master), 20, "the master holding every lease")
         vm = "host-2-vm1"
-        r = c.fdmctl(master, "protect", vm, "--datastore", "ds1", "--priority", "high",
-                     timeout=30)
-        check(r.get("ok"), "protect %s: %s" % (vm, r))
+        ok(c, master, "protect", vm, "--datastore", "ds1", "--priority", "high")
         c.wait_until(lambda: (vm_state(c, master, vm) or {}).get("state") == "protected" and
                      (vm_state(c, master, vm) or {}).get("host") == "host-2", 20,
                      "%s protected on host-2" % vm)
+        msg = ok(c, "host-3", "maintenance", "enter")
+        check("host-3 in maintenance" in msg, "host-3 in maintenance: %r" % msg)
         with DoubleRunMonitor(c, vms=[vm]) as mon:
             time.sleep(3)                       # a quiet cluster restarts nothing
             check(mon.hosts_running(vm) == ["host-2"], "%s runs on host-2 only" % vm)
-            kill_host(c, "host-2")
-            t0 = time.monotonic()
-            where, since = mon.wait_running_elsewhere(vm, not_on="host-2", timeout=60)
-            took = since - t0
+            where, took1 = fail_over(c, mon, master, vm, "host-2", restarts=1)
+            check(where == "host-1", "%s went to host-1 (host-3 in maintenance, host-4 "
+                  "full), not %s" % (vm, where))
+            msg = ok(c, master, "maintenance", "exit", "host-3")
+            check("host-3 out of maintenance" in msg, "host-3 out of maintenance: %r" % msg)
+            where, took2 = fail_over(c, mon, master, vm, "host-1", restarts=2)
+            check(where == "host-3", "%s went to host-3, out of maintenance and with the "
+                  "most memory, not %s" % (vm, where))
             time.sleep(5)                       # and it stays at one copy
-        v = vm_state(c, master, vm)
-        check(v["state"] == "protected" and v["host"] == where and v["restarts"] == 1,
-              "the master shows %s protected on %s, restart 1: %s" % (vm, where, v))
-        print("kill -9 of host-2 (fdm + shim): %s running on %s %.2f s later "
-              "(host_dead %.1f s at io 1 s); %d monitor polls, never two copies"
-              % (vm, where, took, 7.0, mon.polls))
+        print("fault to running: %.2f s, then %.2f s (host_dead 7.0 s at io 1 s); %d monitor "
+              "polls, never two copies" % (took1, took2, mon.polls))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
  * any shape, into a running core. A peer with the key may still be buggy, and a
  * datastore may hold anything: whatever protobuf arrives (huge host lists,
  * unknown state names, echoes of anything) and whatever a lease read returns,
- * in any order, the election, the host table, the leases and the VM part of
- * heartbeats (vmreport.c: hostile VM lists, stops, results, orders) must neither
- * crash nor break their invariants. Input: records of [1 byte kind][2 bytes length]
+ * in any order, the election, the host table, the leases, the VM part of
+ * heartbeats (vmreport.c: hostile VM lists, stops, results, orders) and the
+ * requests between hosts (forward.c: a DefineReply is decoded whether or not the
+ * core awaits it) must neither crash nor break their invariants. Input: records of [1 byte kind][2 bytes length]
  * [payload], ticks between. kind < 0x80: a Packet protobuf from peer kind % 4;
  * else a storage completion built from the payload. */
 #include <stdbool.h>
@@ -47,6 +48,30 @@ static void drain(struct fdm_core *c, struct fdm_actions *acts, struct fdm_outbo
 			abort();
 	}
 	acts->n = 0;
+}
+
+/* A definition from the wire, as the shell hands it to the core: whatever it
+ * says, what the core keeps is bounded and printable. */
+static void define_reply(struct fdm_core *c, int from, const Fdm__Packet *p, enum fdm_rx rx,
+			 uint64_t now, struct fdm_actions *acts)
+{
+	struct fdm_vm_define d;
+	const char *why;
+
+	if (p->body_case != FDM__PACKET__BODY_DEFINE_REPLY)
+		return;
+	fdm_ha_define_decode(c, p->define_reply, &d, &why);
+	if (strnlen(d.message, sizeof(d.message)) == sizeof(d.message))
+		abort();
+	for (size_t i = 0; d.message[i] != '\0'; i++)
+		if ((unsigned char)d.message[i] < 0x20)
+			abort();
+	if (d.found && (strlen(d.uuid) != FDM_UUID_MAX - 1 || d.memory_kib == 0 ||
+			d.memory_kib > FDM_VM_MEMORY_MAX_KIB ||
+			d.disk_ds >= (int)c->n_datastores || d.disk_ds < -1))
+		abort();
+	if (rx == FDM_RX_SHELL)
+		fdm_ha_on_define(c, p->define_reply->id, from, &d, now, acts);
 }
 
 /* A storage completion: datastore, operation, result and lease view from bytes. */
@@ -118,6 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (p == NULL)
 			continue;
 		rx = fdm_core_packet(c, from, p, now, acts);
+		define_reply(c, from, p, rx, now, acts);
 		drain(c, acts, ob, now);
 		/* A peer with another timing (or none) is never taken in; ours is. */
 		same_timing = p->has_heartbeat_interval_ms && p->has_io_timeout_ms &&

@@ -76,6 +76,25 @@ def master_hb_orders(term, ds):
     return out + field(9, 5)
 
 
+def forward(req_id, request):
+    return field(1, req_id) + field(2, request)
+
+
+def forward_reply(req_id, ok, message):
+    return field(1, req_id) + field(2, 1 if ok else 0) + field(3, message)
+
+
+def define_request(req_id, vm):
+    return field(1, req_id) + field(2, vm)
+
+
+def define_reply(req_id, vm, xml):
+    """Found, with a domain XML, its first disk's datastore, and runs set."""
+    return (field(1, req_id) + field(2, vm) + field(3, 1)
+            + field(5, "6f1c2b3a-0000-4000-8000-000000000001") + field(6, 1048576)
+            + field(7, 2) + field(8, "ds1") + field(9, xml) + field(10, 1))
+
+
 def signed(p):
     frame = b"FDM1" + struct.pack(">I", len(p)) + p
     return frame + hmac.new(KEY, frame, hashlib.sha256).digest()
@@ -99,12 +118,22 @@ def main():
         "leaving": packet("host-10", 5, 14, field(1, "stop")),
         "slave_hb_vms": packet("host-1", 6, 12, slave_hb_vms("host-2", 1)),
         "master_hb_orders": packet("host-9", 7, 11, master_hb_orders(1, 2)),
+        # Operators' requests between hosts (fdm/ha_net.c, fdm/core/forward.c).
+        "forward": packet("host-1", 8, 15, forward(
+            3, '{"command":"protect","vm":"db1","priority":"high","datastore":"ds1"}')),
+        "forward_reply": packet("host-9", 9, 16, forward_reply(3, False, "db1 runs on no "
+                                                               "connected host")),
+        "define_request": packet("host-9", 10, 17, define_request(1 << 62, "db1")),
+        "define_reply": packet("host-1", 11, 18, define_reply(
+            1 << 62, "db1", "<domain type='kvm'><name>db1</name><devices><disk><source "
+            "file='/srv/ds1/db1.qcow2'/></disk></devices></domain>")),
     }
     for name, p in pkts.items():
         write("wire", name, signed(p))
         write("wire", "raw_" + name, p)     # fuzz_wire also signs its input as a body
     senders = {"bid": 2, "master_hb": 2, "slave_hb": 0, "step_down": 2, "leaving": 3,
-               "slave_hb_vms": 0, "master_hb_orders": 2}
+               "slave_hb_vms": 0, "master_hb_orders": 2, "forward": 0, "forward_reply": 2,
+               "define_request": 2, "define_reply": 0}
     seq = b""
     recs = {}
     for name, p in pkts.items():

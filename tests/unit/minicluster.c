@@ -100,6 +100,17 @@ static void keep_log(struct minicluster *mc, const char *text)
 	mc->log_next = (mc->log_next + 1) % 64;
 }
 
+static void keep_reply(struct minicluster *mc, size_t host, const struct fdm_action *a)
+{
+	struct mc_reply *r = &mc->replies[mc->n_replies++ % MC_REPLIES];
+
+	r->host = host;
+	r->id = a->request_id;
+	r->to = a->to;
+	r->ok = a->ok;
+	fdm_strlcpy(r->text, a->text, sizeof(r->text));
+}
+
 static void enqueue(struct minicluster *mc, int from, int to, const uint8_t *buf, size_t len)
 {
 	struct mc_packet *p;
@@ -162,6 +173,8 @@ void mc_execute(struct minicluster *mc, size_t from)
 			mc_storage_start(mc, from, a);
 		else if (a->kind == FDM_ACT_POWER_ON)
 			mc_vms_power_on(mc, from, a);
+		else if (a->kind == FDM_ACT_CONTROL_REPLY)
+			keep_reply(mc, from, a);
 	}
 	free(batch);
 }
@@ -199,6 +212,7 @@ static void deliver(struct minicluster *mc, const struct mc_packet *p)
 		h->rx_unconfirmed++;
 		break;
 	case FDM_RX_TAKEN:
+	case FDM_RX_SHELL:      /* operators' requests: the agent's ha_net.c */
 	case FDM_RX_IGNORED:
 		break;
 	}

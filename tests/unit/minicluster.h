@@ -87,6 +87,7 @@ struct mc_sent {
 };
 
 #define MC_MAX_VMS 32
+#define MC_REPLIES 16
 #define MC_MAX_POWER_ONS 64
 
 /* A power-on the fake shim is carrying out (mc_vms.c). */
@@ -165,6 +166,16 @@ struct minicluster {
 	size_t log_next;
 	const char *watch;               /* set by a test: log lines containing it ... */
 	unsigned watch_hits;             /* ... are counted here */
+	/* The answers to operators' requests (FDM_ACT_CONTROL_REPLY) of every host,
+	 * in order; the last MC_REPLIES are kept. */
+	struct mc_reply {
+		size_t host;
+		uint64_t id;
+		int to;
+		bool ok;
+		char text[FDM_LOG_MAX];
+	} replies[MC_REPLIES];
+	size_t n_replies;                /* in all (replies[n % MC_REPLIES] is next) */
 	/* Set by a test: sees every datagram the replay filter let through, decoded,
 	 * just before the receiving core does. */
 	void (*on_deliver)(struct minicluster *mc, size_t to, int from, const Fdm__Packet *p);
