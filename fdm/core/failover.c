@@ -93,8 +93,10 @@ void fdm_ha_on_slave_report(struct fdm_core *c, int from, const struct fdm_slave
 	for (size_t i = 0; i < c->ha.n_vms; i++) {
 		struct fdm_vm *v = &c->ha.vms[i];
 
-		if (v->used)
+		if (v->used) {
 			v->ev[from].net_runs = r->listed && name_in(r->runs, r->n_runs, v->name);
+			v->ev[from].net_known = true;
+		}
 	}
 	for (size_t i = 0; i < r->n_results; i++)
 		fdm_failover_on_result(c, from, r->results[i].name, r->results[i].restarts,
@@ -218,7 +220,8 @@ static enum fdm_runs where_runs(struct fdm_core *c, struct fdm_vm *v, uint64_t n
 			x->dead = verdict(c, h, v->ds, now, dead_why[h], sizeof(dead_why[h])) ==
 				  FDM_VERDICT_DEAD;
 			x->not_dead_why = dead_why[h];
-			x->net = host->net_echo_sent_ms != 0;
+			/* A heartbeat read before v was protected says nothing of v. */
+			x->net = host->net_echo_sent_ms != 0 && ev->net_known;
 			x->net_echo_sent_ms = host->net_echo_sent_ms;
 			x->net_runs = ev->net_runs;
 			x->poweron = host->ds[v->ds].poweron_seen && ev->poweron;

@@ -193,6 +193,8 @@ struct fdm_vm_evidence {
 	bool poweron;                  /* ... v was listed in it with a count */
 	bool poweron_runs;
 	bool net_runs;                 /* h's latest heartbeat lists v running */
+	bool net_known;                /* ... a heartbeat of h was read for v at all
+					* (not before v entered the table) */
 };
 
 struct fdm_vm {
