@@ -96,7 +96,14 @@ static bool acting_on(const struct fdm_core *c, int d, uint64_t now)
  * renewals fail stops being ours within lease_expiry, so the wait is bounded. */
 static bool lease_settling(const struct fdm_core *c, int d, uint64_t now)
 {
-	return c->ha.ds[d].lease_acquired_ms != 0 && !acting_on(c, d, now);
+	const struct fdm_lease *l = &c->ds[d].lease;
+
+	if (c->ha.ds[d].lease_acquired_ms != 0 && !acting_on(c, d, now))
+		return true;
+	/* Being acquired by us, a new master (2 io for a free lease): the request's
+	 * own timeout bounds the wait when another host holds it. */
+	return c->role == FDM_ROLE_MASTER && l->wanted && c->ds[d].reachable &&
+	       (l->state == FDM_LEASE_ACQUIRING || l->state == FDM_LEASE_CLAIMED);
 }
 
 /* ------------------------------------------------------------------ protect */

@@ -1042,11 +1042,12 @@ def demo_status():
     return 0
 
 
-def demo_pid(host):
-    """Print the PID of one demo agent (for kill -9 experiments)."""
+def demo_pid(host, key="pid"):
+    """Print the PID of one demo agent, or of its hostd-shim (key shim_pid), for
+    kill -9 experiments."""
     try:
         with open(DEMO_STATE) as f:
-            print(json.load(f)["hosts"][host]["pid"])
+            print(json.load(f)["hosts"][host][key])
         return 0
     except (OSError, ValueError, KeyError):
         print("no demo agent %s" % host, file=sys.stderr)
@@ -1056,6 +1057,8 @@ def demo_pid(host):
 def main(argv):
     if len(argv) == 3 and argv[:2] == ["demo", "pid"]:
         return demo_pid(argv[2])
+    if len(argv) == 3 and argv[:2] == ["demo", "shimpid"]:
+        return demo_pid(argv[2], "shim_pid")
     if len(argv) >= 2 and argv[0] == "demo":
         return {"start": demo_start, "stop": demo_stop, "status": demo_status}.get(
             argv[1], lambda: usage())()

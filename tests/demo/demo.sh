@@ -42,6 +42,11 @@ The demo cluster runs. Try:
   $top/build/fdmctl --socket $state/host-4/fdm.sock events
   ip netns exec fdmdemo-h1 $top/build/fdm-inspect --key $state/authkey \\
       \$(sed -n 's/^nfs1 = //p' $state/host-1/fdm.conf)      # the NFS datastore, read directly
+  $top/build/fdmctl --socket $state/host-1/fdm.sock protect host-2-vm1 --datastore nfs1
+  $top/build/fdmctl --socket $state/host-1/fdm.sock vms          # protected, runs on host-2
+  kill -9 \$(python3 $top/tests/cluster/harness.py demo pid host-2)   # host-2's agent...
+  kill -9 \$(python3 $top/tests/cluster/harness.py demo shimpid host-2)  # ...and its shim: its VMs die;
+                                                     # host-2-vm1 runs elsewhere after host_dead
   kill -9 \$(python3 $top/tests/cluster/harness.py demo pid host-4)   # the master: watch the others re-elect
   tail -f $state/host-*/fdm.log
   $0 stop
