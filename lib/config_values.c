@@ -130,8 +130,10 @@ static bool valid_dns_name(const char *s, size_t len)
 }
 
 /* The server part of an nfs:// or iscsi:// URL, "host", "host:port" or
- * "[v6]:port": a numeric address or a DNS name. *has_port tells whether a port
- * was given. */
+ * "[v6]:port": a numeric address. A host name is refused here, with its line:
+ * libnfs and libiscsi would resolve it synchronously, and a name lookup that
+ * hangs would hang the storage worker with no bound (datastore/README.md).
+ * *has_port tells whether a port was given. */
 static bool check_server(const char *s, size_t len, bool *has_port, char *why, size_t whylen)
 {
 	char host[FDM_URL_MAX];
@@ -183,6 +185,11 @@ static bool check_server(const char *s, size_t len, bool *has_port, char *why, s
 		} else if (!valid_dns_name(host, hlen)) {
 			snprintf(why, whylen, "\"%s\" is neither a numeric address nor a host name",
 				 host);
+			return false;
+		} else {
+			snprintf(why, whylen, "\"%s\" is a host name: give the server's numeric "
+				 "address (names are not resolved: a lookup that hangs would hang "
+				 "the datastore's I/O)", host);
 			return false;
 		}
 	}

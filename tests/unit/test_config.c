@@ -308,6 +308,11 @@ static void test_datastore_urls(void **state)
 		  "neither a numeric address nor a host name" },
 		{ "file:///srv/ds1", "nfs://-x.example/export", 15, "ds1",
 		  "neither a numeric address nor a host name" },
+		/* Names are never resolved: a lookup could hang a storage worker. */
+		{ "file:///srv/ds1", "nfs://storage-1.example.com/export", 15, "ds1",
+		  "is a host name: give the server's numeric address" },
+		{ "file:///srv/ds1", "iscsi://san/eui.0123456789abcdef/255", 15, "ds1",
+		  "is a host name: give the server's numeric address" },
 		{ "file:///srv/ds1", "nfs://[fd00::5/export", 15, "ds1", "without its closing ]" },
 		{ "file:///srv/ds1", "nfs://[10.0.0.5]/export", 15, "ds1", "is not an IPv6 address" },
 		{ "file:///srv/ds1", "nfs://10.0.0.5/export?version=4", 15, "ds1", "options" },
@@ -334,11 +339,10 @@ static void test_datastore_urls(void **state)
 static void test_good_urls(void **state)
 {
 	static const char *const urls[] = {
-		"nfs://10.0.0.5/export/ds1", "nfs://storage-1.example.com/export",
-		"nfs://[fd00::5]/export", "nfs://nas/export/dir/",
+		"nfs://10.0.0.5/export/ds1", "nfs://[fd00::5]/export", "nfs://10.0.0.5/export/dir/",
 		"iscsi://10.0.0.6:3260/iqn.2026-01.lan.example:ds2/1",
 		"iscsi://[fd00::6]:3260/iqn.2026-01.lan.example:ds2/0",
-		"iscsi://san/eui.0123456789abcdef/255", "file:///srv/ds1",
+		"iscsi://10.0.0.7/eui.0123456789abcdef/255", "file:///srv/ds1",
 	};
 	struct env *e = *state;
 	char line[160];
