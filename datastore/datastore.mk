@@ -11,7 +11,7 @@ $(BUILD)/fdm-inspect: $(OBJ)/datastore/fdm_inspect.o $(DS_OBJS) $(COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call libs_of,json-c) $(DS_LIBS) $(LDLIBS)
 
 # ds-tool drives the core's lease state machine against real backends (a test).
-$(BUILD)/tests/datastore/ds-tool: $(OBJ)/tests/datastore/ds_tool.o $(DS_OBJS) $(OBJ)/fdm/core/lease.o \
+$(BUILD)/tests/datastore/ds-tool: $(OBJ)/tests/datastore/ds_tool.o $(DS_OBJS) $(OBJ)/fdm/core/lease.o $(OBJ)/fdm/core/lease_query.o \
 		$(COMMON_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call libs_of,json-c) $(DS_LIBS) $(LDLIBS)
@@ -23,7 +23,7 @@ DS_UNIT_BINS := $(DS_UNIT:%=$(BUILD)/tests/datastore/%)
 UNIT_TESTS += $(DS_UNIT_BINS)
 
 $(DS_UNIT_BINS): $(BUILD)/tests/datastore/%: $(OBJ)/tests/datastore/%.o $(DS_OBJS) \
-		$(OBJ)/fdm/core/lease.o $(COMMON_OBJS)
+		$(OBJ)/fdm/core/lease.o $(OBJ)/fdm/core/lease_query.o $(COMMON_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DS_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
 
