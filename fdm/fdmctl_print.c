@@ -93,8 +93,24 @@ static void print_datastores(json_object *dss)
 	}
 }
 
-static void print_vms(json_object *vms)
+/* Whose table it is, when it is not simply the master's (status_vms.c). */
+static void print_vms_view(json_object *view)
 {
+	const char *v = str_of(view, "view");
+
+	if (view == NULL)
+		return;
+	if (strcmp(v, "none yet") == 0)
+		printf("(no VM table from the master yet)\n");
+	else if (strcmp(v, "this host") == 0)
+		printf("(no master: the protected lists as this host read them)\n");
+	else if (json_object_get_boolean(field(view, "partial")))
+		printf("(partial: the master's heartbeat had no room for every VM)\n");
+}
+
+static void print_vms(json_object *vms, json_object *view)
+{
+	print_vms_view(view);
 	printf("%-24s %-16s %-16s %-12s %-9s %s\n", "VM", "STATE", "HOST", "DATASTORE",
 	       "PRIORITY", "RESTARTS");
 	for (size_t i = 0; i < array_len(vms); i++) {
@@ -133,6 +149,17 @@ static void print_election(json_object *e)
 	}
 }
 
+/* Admission control, one line: what is left after the tolerated host failures. */
+static void print_capacity(json_object *cap)
+{
+	if (cap == NULL)
+		return;
+	printf("\ncapacity: %s host failure(s) tolerated, protected VMs need %.1f GiB, "
+	       "spare %.1f GiB", str_of(cap, "host_failures_tolerated"),
+	       (double)json_object_get_int64(field(cap, "needed_kib")) / (1024.0 * 1024.0),
+	       (double)json_object_get_int64(field(cap, "spare_kib")) / (1024.0 * 1024.0));
+}
+
 static void print_status(json_object *st)
 {
 	json_object *dropped = field(st, "dropped");
@@ -143,6 +170,7 @@ static void print_status(json_object *st)
 	printf("\n");
 	print_datastores(field(st, "datastores"));
 	printf("\nVMs: %zu", array_len(field(st, "vms")));
+	print_capacity(field(st, "capacity"));
 	printf("\ndropped packets:");
 	json_object_object_foreach(dropped, key, val)
 		printf(" %s %s", key, json_object_get_string(val));
@@ -180,6 +208,9 @@ static void print_part_json(json_object *st, const char *key)
 	json_object *v = field(st, key);
 
 	json_object_object_add(o, key, json_object_get(v));
+	/* Whose table it is: the master's, partial, none yet (status_vms.c). */
+	if (strcmp(key, "vms") == 0)
+		json_object_object_add(o, "vms_view", json_object_get(field(st, "vms_view")));
 	fdmctl_print_json(o);
 	json_object_put(o);
 }
@@ -205,7 +236,7 @@ void fdmctl_print_reply(json_object *reply, const char *view, bool json)
 	if (strcmp(view, "hosts") == 0)
 		print_hosts(field(reply, "hosts"));
 	else if (strcmp(view, "vms") == 0)
-		print_vms(field(reply, "vms"));
+		print_vms(field(reply, "vms"), field(reply, "vms_view"));
 	else if (strcmp(view, "datastores") == 0)
 		print_datastores(field(reply, "datastores"));
 	else if (strcmp(view, "election") == 0)

@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "fdm/core/placement.h"
+#include "fdm/status_vms.h"
 #include "lib/util.h"
 
 static json_object *string_or_null(const char *s)
@@ -172,37 +172,6 @@ static json_object *election_json(const struct fdm_core *c, uint64_t now)
 	return o;
 }
 
-/* The protected VMs as this host knows them (INTERFACE.md "vms"). The master's
- * table is the authority; a slave shows what it read in the protectedlists. */
-static json_object *vms_json(const struct fdm_agent *a)
-{
-	const struct fdm_core *c = &a->core;
-	json_object *arr = json_object_new_array();
-
-	for (size_t i = 0; i < c->ha.n_vms; i++) {
-		const struct fdm_vm *v = &c->ha.vms[i];
-		json_object *o;
-
-		if (!v->used)
-			continue;
-		o = json_object_new_object();
-		json_object_object_add(o, "name", json_object_new_string(v->name));
-		json_object_object_add(o, "state", json_object_new_string(fdm_vm_state_name(v->state)));
-		json_object_object_add(o, "host", v->host >= 0 && (size_t)v->host < c->n_peers ?
-				       json_object_new_string(c->peers[v->host].id) : NULL);
-		json_object_object_add(o, "datastore", v->ds >= 0 && (size_t)v->ds < c->n_datastores ?
-				       json_object_new_string(c->datastore_names[v->ds]) : NULL);
-		json_object_object_add(o, "priority", json_object_new_string(fdm_priority_name(v->priority)));
-		json_object_object_add(o, "restarts", json_object_new_int64(v->restarts));
-		json_object_object_add(o, "attempts", json_object_new_int64(v->attempts));
-		json_object_object_add(o, "waiting", string_or_null(v->waiting[0] ? v->waiting : NULL));
-		json_object_object_add(o, "last_failure",
-				       string_or_null(v->last_failure[0] ? v->last_failure : NULL));
-		json_object_array_add(arr, o);
-	}
-	return arr;
-}
-
 static json_object *dropped_json(const struct fdm_net *n)
 {
 	json_object *o = json_object_new_object();
@@ -227,7 +196,7 @@ json_object *fdm_status_json(const struct fdm_agent *a, uint64_t now)
 	json_object_object_add(o, "uptime_ms", json_object_new_int64((int64_t)(now - a->started_ms)));
 	json_object_object_add(o, "hosts", hosts_json(a, now));
 	json_object_object_add(o, "datastores", datastores_json(a, now));
-	json_object_object_add(o, "vms", vms_json(a));
+	fdm_status_vms(c, now, o);   /* "vms", "vms_view", "capacity" */
 	json_object_object_add(o, "election", election_json(c, now));
 	json_object_object_add(o, "dropped", dropped_json(&a->net));
 	return o;

@@ -16,6 +16,8 @@ $(BUILD)/tests/unit/test_datastores_vms: $(OBJ)/fdm/datastores_vms.o
 # the tables of what was forwarded (both pure).
 $(BUILD)/tests/unit/test_ha_request: $(OBJ)/fdm/ha_request.o
 $(BUILD)/tests/unit/test_ha_forwards: $(OBJ)/fdm/ha_forwards.o
+# `fdmctl vms` on every host: the VM part of the status JSON, from a core alone.
+$(BUILD)/tests/unit/test_vmview: $(OBJ)/fdm/status_vms.o
 
 # test_vmreport watches the core's calls into VM protection (vms.c) through the
 # linker: each __wrap_ function records the call, then calls the real one.

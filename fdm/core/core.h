@@ -23,6 +23,7 @@
 
 #include "fdm/core/ha.h"
 #include "fdm/core/lease.h"
+#include "fdm/core/vmview.h"
 #include "lib/config.h"
 #include "lib/timing.h"
 #include "proto/fdm.pb-c.h"
@@ -229,6 +230,7 @@ struct fdm_core {
 	uint64_t impostor_logged_ms;
 
 	struct fdm_ha ha;             /* VM protection (ha.h, vms.c) */
+	struct fdm_master_vms master_vms;  /* slave: the master's VM table (vmview.h) */
 };
 
 /* ------------------------------------------------------------------ actions */

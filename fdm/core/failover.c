@@ -261,6 +261,9 @@ static void issue_order(struct fdm_core *c, struct fdm_vm *v, uint64_t now,
 	}
 	if (host->n_orders < FDM_MAX_ORDERS)
 		host->orders[host->n_orders++] = o;
+	/* Out now, not with the next heartbeat up to heartbeat_interval later: the
+	 * heartbeat carries every order for that host (outbox.c), this one included. */
+	fdm_core_send(c, FDM_MSG_MASTER_HB, v->order_host, now, out);
 }
 
 static void drop_order(struct fdm_core *c, int h, const char *name)

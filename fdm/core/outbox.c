@@ -1,9 +1,9 @@
 /* What each message says (DESIGN.md "Election" and "Heartbeats"). Times that cross
  * hosts travel as offsets from the receipt of the heartbeat we echo, never as
  * absolute times: the receiver adds them to its own send time of that heartbeat.
- * Every list is bounded by ha.h and config.h; the two that may grow past the
- * datagram (a master's per-host datastores, display only, and the VMs a slave
- * runs, then sent as not `listed`) are cut at FDM_OUTBOX_PACKET_MAX. */
+ * Every list is bounded by ha.h and config.h; those that may grow past the
+ * datagram (a master's VM table and per-host datastores, display only, and the
+ * VMs a slave runs, then sent as not `listed`) are cut at FDM_OUTBOX_PACKET_MAX. */
 #include "fdm/core/outbox.h"
 
 #include <string.h>
@@ -124,6 +124,67 @@ static void add_orders(const struct fdm_core *c, int to, struct fdm_outbox *ob)
 	m->stop_ack = c->ha.hosts[to].last_stop_seq;
 }
 
+/* A VM of our table as the slaves show it: strings point into the core. */
+static void build_vm_report(const struct fdm_core *c, const struct fdm_vm *v,
+			    Fdm__VmReport *r)
+{
+	fdm__vm_report__init(r);
+	r->name = str(v->name);
+	r->state = str(fdm_vm_state_name(v->state));
+	if (v->host >= 0 && (size_t)v->host < c->n_peers)
+		r->host = str(c->peers[v->host].id);
+	if (v->ds >= 0 && (size_t)v->ds < c->n_datastores)
+		r->datastore = str(c->datastore_names[v->ds]);
+	r->has_priority = true;
+	r->priority = (uint32_t)v->priority;
+	r->has_restarts = true;
+	r->restarts = v->restarts;
+	r->has_attempts = true;
+	r->attempts = v->attempts;
+	if (v->waiting[0] && strnlen(v->waiting, FDM_HA_WHY_MAX) < FDM_HA_WHY_MAX)
+		r->waiting = str(v->waiting);
+	if (v->last_failure[0] && strnlen(v->last_failure, FDM_HA_WHY_MAX) < FDM_HA_WHY_MAX)
+		r->last_failure = str(v->last_failure);
+}
+
+/* Our VM table and capacity, display only on the slaves (fdmctl vms, status):
+ * whole VMs while the datagram has room, then vms_partial. Before the hosts'
+ * datastores, which say less to an operator than where each VM is. */
+static void add_vm_reports(const struct fdm_core *c, struct fdm_outbox *ob)
+{
+	Fdm__MasterHeartbeat *m = &ob->master_hb;
+	struct fdm_capacity cap;
+	size_t used, k = 0;
+
+	fdm_vmview_capacity(c, &cap);
+	m->has_spare_kib = m->has_needed_kib = m->has_host_failures_tolerated = true;
+	m->spare_kib = cap.spare_kib;
+	m->needed_kib = cap.needed_kib;
+	m->host_failures_tolerated = cap.host_failures_tolerated;
+	m->has_vms_partial = true;
+	m->vms_partial = false;
+	used = fdm__packet__get_packed_size(&ob->packet) + BODY_PREFIX_SLACK;
+	for (size_t i = 0; i < c->ha.n_vms && k < FDM_MAX_VMS; i++) {
+		const struct fdm_vm *v = &c->ha.vms[i];
+		Fdm__VmReport *r = &ob->vm_reports[k];
+		size_t cost;
+
+		if (!v->used || !vm_name_ok(v->name))
+			continue;
+		build_vm_report(c, v, r);
+		/* tag, length varint (3 bytes at most), the report */
+		cost = 1 + 3 + fdm__vm_report__get_packed_size(r);
+		if (used + cost > FDM_OUTBOX_PACKET_MAX) {
+			m->vms_partial = true;
+			break;
+		}
+		used += cost;
+		ob->vm_report_ptrs[k++] = r;
+	}
+	m->n_vms = k;
+	m->vms = ob->vm_report_ptrs;
+}
+
 /* Each host's datastores while the datagram has room: display only on the slaves
  * (fdmctl status), so a host goes without them rather than the heartbeat going
  * unsent (64 hosts x 32 datastores of 63 bytes would take 140 KB). */
@@ -166,6 +227,7 @@ static void build_master_hb(const struct fdm_core *c, int to, uint64_t now,
 	add_orders(c, to, ob);
 	ob->packet.body_case = FDM__PACKET__BODY_MASTER_HB;
 	ob->packet.master_hb = m;
+	add_vm_reports(c, ob);
 	add_host_datastores(c, ob);
 }
 

@@ -8,8 +8,8 @@
 
 /* The most a Packet may take: FDM_WIRE_MAX of fdm/wire.h (65000, the core cannot
  * include it) less its framing (8) and MAC (32). test_vmreport checks the two
- * agree. What is display only or may be incomplete (a host's datastores in a
- * master heartbeat, the VMs a slave runs) is left out beyond it; the rest is
+ * agree. What is display only or may be incomplete (the VM table and a host's
+ * datastores in a master heartbeat, the VMs a slave runs) is left out beyond it; the rest is
  * bounded by the constants of ha.h and config.h and always fits. */
 #define FDM_OUTBOX_PACKET_MAX (65000 - 8 - 32)
 
@@ -35,6 +35,9 @@ struct fdm_outbox {
 	Fdm__OrderResult *result_ptrs[FDM_MAX_ORDERS];
 	Fdm__PowerOnOrder orders[FDM_MAX_ORDERS];
 	Fdm__PowerOnOrder *order_ptrs[FDM_MAX_ORDERS];
+	/* A master's VM table, display only on its slaves (vmview.h). */
+	Fdm__VmReport vm_reports[FDM_MAX_VMS];
+	Fdm__VmReport *vm_report_ptrs[FDM_MAX_VMS];
 };
 
 /* The header of every datagram of ours to peer `to` (cluster, sender,

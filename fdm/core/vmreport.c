@@ -13,7 +13,8 @@
  *    ignored whole; so are stops over FDM_MAX_STOPS (the master acks every seq up
  *    to the highest it took in).
  * A report counts by the master heartbeat it echoes, never by when it arrived: a
- * heartbeat that sat in a queue for a minute says what ran a minute ago. */
+ * heartbeat that sat in a queue for a minute says what ran a minute ago.
+ * The master's VM table in its heartbeat (display only) goes to vmview.c. */
 #include "fdm/core/vmreport.h"
 
 #include <stdio.h>
@@ -275,6 +276,8 @@ static void take_orders(struct fdm_core *c, int from, const Fdm__MasterHeartbeat
 	if (c->role != FDM_ROLE_SLAVE || from != c->master)
 		return;
 	memset(&drops, 0, sizeof(drops));
+	note_drop(&drops, fdm_vmview_take(c, from, m, now),
+		  "VM report with a name or state empty or too long, or over 512 VMs");
 	ok = fdm_vmreport_decode_orders(c, m, &buf, &n, &stop_ack, &drops);
 	count_drops(c, from, &drops, now, out);
 	note_unknown_datastore(c, from, &drops, out);

@@ -85,6 +85,16 @@ def body():
             check(where == "host-3", "%s went to host-3, out of maintenance and with the "
                   "most memory, not %s" % (vm, where))
             time.sleep(5)                       # and it stays at one copy
+        # Every host shows the master's table (fdmctl vms), the master its capacity.
+        for h in ("host-3", "host-4"):
+            st = c.status(h)
+            v = vm_state(c, h, vm) or {}
+            check(st.get("vms_view", {}).get("view") == "master" and
+                  v.get("host") == "host-3" and v.get("restarts") == 2,
+                  "%s shows the master's view of %s: %s %s" % (h, vm, st.get("vms_view"), v))
+            cap = st.get("capacity") or {}
+            check(cap.get("needed_kib", 0) > 0 and "spare_kib" in cap,
+                  "%s shows the capacity: %s" % (h, cap))
         print("fault to running: %.2f s, then %.2f s (host_dead 7.0 s at io 1 s); %d monitor "
               "polls, never two copies" % (took1, took2, mon.polls))
 

@@ -176,6 +176,33 @@ static void test_failing_power_on_retried_then_failed(void **state)
 	mc_free(mc);
 }
 
+/* An order goes out with a master heartbeat of its own at once, not with the
+ * next one up to heartbeat_interval later: host-2 has it within a step or two. */
+static void test_order_reaches_slave_at_once(void **state)
+{
+	int m;
+	struct minicluster *mc = cluster(77, &m);
+	const struct fdm_vm *v = vm_of(mc, m, "vm-a");
+	uint64_t issued = 0, got = 0, end;
+
+	(void)state;
+	mc_vm_stop(mc, 1, "vm-a", FDM_STOP_CRASHED);
+	end = mc->now + 30000;
+	while (mc->now < end && got == 0) {
+		mc_run(mc, MC_STEP_MS);
+		if (issued == 0 && v->order_sent && v->order_host == 1)
+			issued = mc->now;
+		if (issued != 0 && mc->hosts[1].core.ha.n_my_orders > 0)
+			got = mc->now;
+	}
+	assert_true(issued != 0);
+	assert_true(got != 0);
+	print_message("order on host-2 %llu ms after the master issued it (heartbeat %u ms)\n",
+		      (unsigned long long)(got - issued), mc->timing.heartbeat_interval_ms);
+	assert_true(got - issued <= 2 * MC_STEP_MS);
+	mc_free(mc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -185,6 +212,7 @@ int main(void)
 		cmocka_unit_test(test_crashed_vm_comes_back),
 		cmocka_unit_test(test_user_stop_stays_off),
 		cmocka_unit_test(test_failing_power_on_retried_then_failed),
+		cmocka_unit_test(test_order_reaches_slave_at_once),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
