@@ -1,18 +1,27 @@
 #!/usr/bin/env python3
 """`make bench`: measures fdm and prints one table with the reference figures
 beside ours, and writes bench/results.json. Benchmarks print numbers; they never
-fail on a timing. Rows so far: election time with 4, 8 and 16 agents.
-    bench/bench.py [--rows election] [--runs 5]"""
+fail on a timing. Rows so far: election time with 4, 8 and 16 agents; failover
+(fault to running) at the default and at the fastest accepted timing.
+    bench/bench.py [--rows election,failover] [--runs 5]"""
 import argparse
 import json
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "cluster"))
-from harness import Cluster, netns_usable, predict_master  # noqa: E402
+from harness import Cluster, binary, check, netns_usable, predict_master  # noqa: E402
+from monitor import DoubleRunMonitor  # noqa: E402
+
+DEFAULT_TIMING = (1000, 2000)
+# The fastest pair `fdm --print-timing` accepts: heartbeat_interval_ms >= 100,
+# io_timeout_ms >= 500 (host_dead 3.5 s); 4 x heartbeat < 6 x io holds.
+FASTEST_TIMING = (100, 500)
 
 
 def election_row(n, runs):
@@ -28,6 +37,69 @@ def election_row(n, runs):
     return {"row": "election time, %d agents" % n, "unit": "s", "runs": runs,
             "median": statistics.median(times), "max": max(times),
             "reference": "vSphere HA: 15 s"}
+
+
+def derived_timing(c, h):
+    """{name: ms} from `fdm --print-timing` on host h's config (in its namespace:
+    fdm checks the file is for the host it runs on)."""
+    out = subprocess.run(["ip", "netns", "exec", c.host(h).ns, binary("fdm"), "--config",
+                          c.host(h).config, "--print-timing"],
+                         capture_output=True, text=True, check=True).stdout
+    t = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 2 and f[0].endswith("_ms") and f[1].isdigit():
+            t[f[0]] = int(f[1])
+    return t
+
+
+def protected_on(c, master, vm, host):
+    for v in c.status(master).get("vms", []):
+        if v["name"] == vm:
+            return v.get("state") == "protected" and v.get("host") == host
+    return False
+
+
+def failover_once(timing):
+    """test_failover.py's procedure: a VM of a slave protected, kill -9 of every
+    process of that host (fdm and its test-driver shim), poll every 50 ms until
+    the VM runs on another host. Returns (seconds, derived timing)."""
+    hosts = ["host-1", "host-2", "host-3"]
+    with Cluster(hosts, datastores=("ds1",), timing=timing, shims=True, verbose=False) as c:
+        t_start = c.start_all()
+        master, _ = c.wait_for_agreement(timeout=60, interval=0.05)
+        t_agreed = time.monotonic()
+        c.wait_until(lambda: c.holds_every_lease(master), 60, "the master holding every lease")
+        t_leases = time.monotonic()
+        victim = next(h for h in hosts if h != master)
+        vm = victim + "-vm1"
+        r = c.fdmctl(master, "protect", vm, "--datastore", "ds1", check=False, timeout=40)
+        check(isinstance(r, dict) and r.get("ok") is True, "protect %s: %s" % (vm, r))
+        c.wait_until(lambda: protected_on(c, master, vm, victim), 30, "%s protected" % vm)
+        with DoubleRunMonitor(c, vms=[vm], interval=0.05) as mon:
+            c.kill(victim, signal.SIGKILL)
+            c.kill_shim(victim, signal.SIGKILL)
+            t0 = time.monotonic()
+            _, since = mon.wait_running_elsewhere(vm, not_on=victim, timeout=120)
+        print("  failover %d/%d: agreed %.1f s, leases %.1f s, protected %.1f s, "
+              "fault to running %.2f s" % (timing[0], timing[1], t_agreed - t_start,
+                                           t_leases - t_start, t0 - t_start, since - t0),
+              file=sys.stderr, flush=True)
+        return since - t0, derived_timing(c, master)
+
+
+def failover_row(timing, name, runs):
+    times, t = [], {}
+    for _ in range(runs):
+        took, t = failover_once(timing)
+        times.append(took)
+    bound = (t["host_dead_ms"] + t["io_timeout_ms"]) / 1000.0
+    return {"row": "failover, %s %d/%d" % (name, timing[0], timing[1]), "unit": "s",
+            "runs": runs, "median": statistics.median(times), "max": max(times),
+            "times": times, "bound": bound,
+            "reference": "bound %.1f s = host_dead %.1f + io %.1f + power-on (~0, test "
+                         "driver); vSphere ~18 s, Proxmox ~120 s"
+                         % (bound, t["host_dead_ms"] / 1000.0, t["io_timeout_ms"] / 1000.0)}
 
 
 def print_table(rows):
@@ -49,6 +121,9 @@ def main():
     if "election" in args.rows.split(","):
         for n in (4, 8, 16):
             rows.append(election_row(n, args.runs))
+    if "failover" in args.rows.split(","):
+        rows.append(failover_row(DEFAULT_TIMING, "default", args.runs))
+        rows.append(failover_row(FASTEST_TIMING, "fastest", args.runs))
     print_table(rows)
     with open(os.path.join(HERE, "results.json"), "w") as f:
         json.dump({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "rows": rows}, f, indent=1)

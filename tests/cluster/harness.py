@@ -35,6 +35,9 @@ import tempfile
 import time
 import uuid
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shim"))
+from libvirtd import Libvirtd  # noqa: E402
+
 TEST_PREFIX = "fdmt"
 DEFAULT_TIMING = (500, 1000)        # heartbeat_interval_ms, io_timeout_ms: quick tests
 STOP_TIMEOUT = 5.0                  # SIGTERM -> SIGKILL
@@ -198,6 +201,7 @@ class Host:
         self.shim_log = os.path.join(self.dir, "hostd-shim.log")
         self.shim_popen = None                  # its hostd-shim, when the cluster runs shims
         self.shim_pid = None
+        self.libvirtd = None                    # its libvirtd.Libvirtd, with libvirtd=True
 
 
 class Cluster:
@@ -216,6 +220,9 @@ class Cluster:
         unless given): what its shim reports as its total.
     extra_domains: {host_id: {name: n}} more running test domains on that host,
         each with a <description> of n bytes (a domain XML of a chosen size).
+    libvirtd: with shims, a real libvirtd per host (tests/shim/libvirtd.py) in the
+        host's network namespace and its own mount namespace, started before its
+        shim; [hostd] libvirt_uri is its qemu+unix socket (no test-driver domains).
     restart: {key: value} of the [restart] section (e.g. host_failures_tolerated).
     nfs, iscsi: names of datastores served by a real nfs-ganesha (NFSv3 export) and a
         real tgtd (one 64 MiB LUN each, 512-byte blocks) in a storage namespace that
@@ -227,7 +234,7 @@ class Cluster:
                  timing=DEFAULT_TIMING, isolation_response="none", tag=None,
                  ns_prefix=None, workdir=None, cluster_id=None, subnet=None, verbose=True,
                  nfs=(), iscsi=(), shims=False, node_memory=None, restart=None,
-                 extra_domains=None):
+                 extra_domains=None, libvirtd=False):
         if isinstance(hosts, int):
             hosts = ["host-%d" % i for i in range(1, hosts + 1)]
         if len(set(hosts) | set(ghosts)) != len(hosts) + len(ghosts):
@@ -245,6 +252,7 @@ class Cluster:
         self.storage_net = self.net.replace("10.251.", "10.252.", 1)
         self.storage_address = self.storage_net + ".253"
         self.shims = shims
+        self.use_libvirtd = libvirtd
         self.node_memory = dict(node_memory or {})
         self.extra_domains = {h: dict(d) for h, d in (extra_domains or {}).items()}
         self.restart = dict(restart or {})
@@ -315,6 +323,9 @@ class Cluster:
         for i, h in enumerate(self._host_ids, start=1):
             host = Host(self, i, h)
             host.readonly = set(self._readonly.get(h, ()))
+            if self.use_libvirtd:
+                host.libvirtd = Libvirtd(h, base=os.path.join(self.workdir, h, "libvirtd"),
+                                         netns=host.ns)
             self.hosts[h] = host
         unknown = set(self._readonly) - set(self.hosts)
         if unknown:
@@ -465,7 +476,8 @@ class Cluster:
         lines += [
             "[hostd]",
             "socket = %s" % host.hostd_socket,
-            "libvirt_uri = test://%s" % host.node_xml,
+            "libvirt_uri = %s" % (host.libvirtd.uri if host.libvirtd else
+                                  "test://" + host.node_xml),
             "",
             "[control]",
             "socket = %s" % host.socket,
@@ -492,6 +504,9 @@ class Cluster:
     def start_shim(self, h, detach=False):
         """Start host h's hostd-shim in its namespace (test driver, its node file)."""
         host = self.host(h)
+        if host.libvirtd is not None and (host.libvirtd.proc is None or
+                                          host.libvirtd.proc.poll() is not None):
+            host.libvirtd.start()
         with open(host.shim_log, "a") as logf:
             host.shim_popen = subprocess.Popen(
                 ["ip", "netns", "exec", host.ns, binary("hostd-shim"), "--config", host.config],
@@ -808,6 +823,12 @@ class Cluster:
                 rc = stop_pid(host.shim_pid, host.shim_popen)
                 if rc not in (0, None):
                     unclean.append("%s's hostd-shim exited %s on SIGTERM" % (host.id, rc))
+        for host in self.hosts.values():
+            if host.libvirtd is not None:
+                try:        # libvirtd, virtlogd and guests by PID, then their cgroups
+                    host.libvirtd.cleanup()
+                except Exception as e:  # keep cleaning whatever happens
+                    log("stopping %s's libvirtd: %s" % (host.id, e))
         if unclean and not failed:
             self.print_logs()
         self.teardown_network()

@@ -8,7 +8,7 @@ Every process is tracked by PID (libvirtd by its Popen, virtlogd and each QEMU
 by their pid files in the private directories) and stopped in cleanup(), which
 also removes the guests' empty cgroup directories. Reusable by the HA tests:
 
-    with Libvirtd("host-1") as lv:
+    with Libvirtd("host-1", netns=NS) as lv:      # netns: optional
         lv.start()
         ... lv.uri ...
         lv.stop(); lv.start()       # a libvirtd restart; guests keep running
@@ -98,8 +98,9 @@ def guest_pids(name):
 
 
 class Libvirtd:
-    def __init__(self, name, base=None):
+    def __init__(self, name, base=None, netns=None):
         self.name = name
+        self.netns = netns       # run in this network namespace (a simulated host)
         self.dir = base or tempfile.mkdtemp(prefix="libvirtd-%s-%d-" % (name, os.getpid()))
         self.proc = None
         self.log = os.path.join(self.dir, "libvirtd.log")
@@ -142,8 +143,9 @@ class Libvirtd:
                   "exec libvirtd -p %s/libvirtd.pid"
                   % (binds, self.dir, self.dir))
         logf = open(self.log, "a")
-        self.proc = subprocess.Popen(["unshare", "-m", "--propagation", "private",
-                                      "sh", "-c", script],
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        self.proc = subprocess.Popen(prefix + ["unshare", "-m", "--propagation", "private",
+                                               "sh", "-c", script],
                                      stdout=logf, stderr=subprocess.STDOUT)
         logf.close()
         end = time.monotonic() + timeout
@@ -190,7 +192,7 @@ class Libvirtd:
         self.proc = None
         return rc
 
-    def _virtlogd_pid(self):
+    def virtlogd_pid(self):
         try:
             with open(os.path.join(self.dir, "virtlogd.pid")) as f:
                 return int(f.read().strip())
@@ -204,7 +206,7 @@ class Libvirtd:
         self.stop()
         for pid in self.qemu_pids:
             kill_pid(pid)
-        pid = self._virtlogd_pid()
+        pid = self.virtlogd_pid()
         if pid:
             kill_pid(pid)
         self._remove_cgroups()
