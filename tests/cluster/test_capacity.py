@@ -14,7 +14,7 @@ empty (a rebooted host: its shim and fdm started again) and both are placed
 there: host-2-vm2 runs; host-2-bad's power-on fails for real (host-2 now has a
 domain defined with host-2-bad's UUID under another name: the test driver
 refuses the definition), is retried on the short schedule ([restart]
-retry_delay_s = 2, max_attempts = 3) and then shows failed with its last
+retry_delay_s = 2, max_attempts = 3), and should then show failed with its last
 failure. A monitor polls every shim (not fdm) for a VM running twice.
 
 KNOWN BUG (reported, not fixed here): the `failed` state does not stick. After
