@@ -4,8 +4,9 @@ hosts, each with its own fdm and hostd-shim, file:// datastores, and a monitor
 that polls every shim (not fdm) for a VM running twice.
 
 A crash behind fdm's back: host-2's shim talks to a private libvirtd
-(tests/shim/libvirtd.py) serving the test driver's test:///default, whose one
-domain `test` is protected; `virsh dump --crash` makes the test driver stop it
+(tests/shim/libvirtd.py) serving the test driver's test:///default (3 GiB), where
+the test defines and starts host-2-crashy (128 MiB; the driver's own domain
+`test`, 8 GiB, is destroyed: it would fit nowhere), which is protected; `virsh dump --crash` makes the test driver stop it
 as a guest panic with on_crash=destroy does (STOP_CRASHED, as in
 tests/shim/test_crash.py). fdm powers it on again, on its own host first.
 
@@ -24,11 +25,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shim"))
 from harness import Cluster, HarnessError, check, scenario  # noqa: E402
 from libvirtd import Libvirtd, LibvirtdError  # noqa: E402
-from monitor import DoubleRunMonitor  # noqa: E402
+from monitor import DoubleRunMonitor, MonitorError  # noqa: E402
 
 HOSTS = ["host-1", "host-2", "host-3", "host-4"]
 TIMING = (500, 1000)    # io 1 s: host_dead 7 s
-CRASHING = "test"       # test:///default's domain, on host-2
+CRASHING = "host-2-crashy"  # defined in host-2's private test:///default
 
 
 def vm_state(c, h, name):
@@ -120,6 +121,14 @@ def run(workdir):
                                              "libvirt_uri = %s" % uri)
             c.write_config(h2, text=text)
             c.start_all()
+            # The test driver keeps this state while a connection (the shim's) is open.
+            xml = os.path.join(workdir, "crashy.xml")
+            with open(xml, "w") as f:
+                f.write("<domain type='test'><name>%s</name><memory>131072</memory><vcpu>1"
+                        "</vcpu><os><type>hvm</type></os></domain>" % CRASHING)
+            virsh(uri, "destroy", "test")
+            virsh(uri, "define", xml)
+            virsh(uri, "start", CRASHING)
             master, _ = c.wait_for_agreement(timeout=10, expect="host-4")
             c.wait_until(lambda: c.holds_every_lease(master), 20,
                          "the master holding every lease")
@@ -130,7 +139,11 @@ def run(workdir):
                          shown(c, master, "host-1-vm1", "protected", "host-1"), 20,
                          "both VMs protected")
             with DoubleRunMonitor(c, vms=[CRASHING, "host-1-vm1"]) as mon:
-                took = crash(c, mon, master, uri, workdir)
+                try:
+                    took = crash(c, mon, master, uri, workdir)
+                except MonitorError as e:
+                    raise HarnessError("%s; the master shows %s" % (e, vm_state(c, master,
+                                                                                CRASHING)))
                 operator_stop(c, mon, master, workdir)
                 time.sleep(2)
             print("fault to running after a crash: %.2f s; %d monitor polls, never two copies"
