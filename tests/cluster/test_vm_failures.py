@@ -139,6 +139,8 @@ def run(workdir):
                          shown(c, master, "host-1-vm1", "protected", "host-1"), 20,
                          "both VMs protected")
             with DoubleRunMonitor(c, vms=[CRASHING, "host-1-vm1"]) as mon:
+                time.sleep(3)   # every host has learnt the protection (see the report)
+                check(mon.hosts_running(CRASHING) == ["host-2"], "%s runs on host-2" % CRASHING)
                 try:
                     took = crash(c, mon, master, uri, workdir)
                 except MonitorError as e:
