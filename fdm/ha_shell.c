@@ -20,7 +20,7 @@ struct later {
 	enum { LATER_POWER_ON, LATER_DEFINE } kind;
 	char vm[FDM_VM_NAME_MAX];
 	uint32_t restarts;
-	bool ok;
+	bool ok, maybe_started;
 	char message[FDM_HA_WHY_MAX];
 	uint64_t request_id;
 	int asker;                     /* LATER_DEFINE: for this host's core, or another's */
@@ -117,7 +117,8 @@ static int on_later(sd_event_source *src, void *userdata)
 		struct later *next = l->next;
 
 		if (l->kind == LATER_POWER_ON)
-			fdm_ha_on_power_on_done(&a->core, l->vm, l->restarts, l->ok, l->message,
+			fdm_ha_on_power_on_done(&a->core, l->vm, l->restarts, l->ok,
+						l->maybe_started, l->message,
 						now, &a->actions);
 		else if ((size_t)l->asker == a->core.self)
 			fdm_ha_on_define(&a->core, l->request_id, l->asker, &l->def, now,
@@ -141,6 +142,12 @@ static void on_powered(const struct fdm_domain_result *r, void *userdata)
 	struct fdm_ha_shell *s = l->shell;
 
 	l->ok = r->error == 0 && r->result == FDM__RESULT_CODE__RESULT_OK;
+	/* libvirt said no: the domain did not start. No answer, a timeout or an
+	 * "invalid state" (it runs already) may mean it runs. */
+	l->maybe_started = l->ok || r->error != 0 ||
+			   r->result == FDM__RESULT_CODE__RESULT_TIMEOUT ||
+			   r->result == FDM__RESULT_CODE__RESULT_DISCONNECTED ||
+			   r->result == FDM__RESULT_CODE__RESULT_INVALID_STATE;
 	if (!l->ok)
 		fdm_strlcpy(l->message, r->message != NULL ? r->message : "hostd-shim: no answer",
 			    sizeof(l->message));

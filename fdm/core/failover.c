@@ -503,7 +503,10 @@ static void decide_vm(struct fdm_core *c, struct fdm_vm *v, uint64_t now, bool *
 		return;
 	case FDM_RUNS_UNKNOWN:
 		/* Not known to run anywhere, nor known not to: it may still run on a
-		 * host we have not heard (safety point 2). */
+		 * host we have not heard (safety point 2). A failed VM stays failed:
+		 * only seeing it run ends that. */
+		if (v->state == FDM_VM_FAILED)
+			return;
 		set_waiting(v, v->host >= 0 && host_connected(c, (size_t)v->host) ?
 			    FDM_VM_PROTECTED : FDM_VM_RESTART_PENDING, why);
 		return;

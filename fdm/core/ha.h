@@ -120,6 +120,8 @@ struct fdm_order {
 	uint32_t restarts;
 	uint64_t issued_ms;            /* when it went out (master) or came in (host) */
 	bool done;                     /* host side: the power-on ended */
+	bool maybe_started;            /* ... well, or with no clear answer (a timeout):
+					* reported as running until a later listing */
 	uint64_t done_ms;
 };
 
@@ -387,8 +389,11 @@ void fdm_ha_on_local(struct fdm_core *c, const struct fdm_local_view *v, uint64_
 void fdm_ha_on_local_stop(struct fdm_core *c, const char *name, enum fdm_stop_reason why,
 			  uint64_t now, struct fdm_actions *out);
 /* A power-on the core asked for (FDM_ACT_POWER_ON) ended. */
+/* maybe_started: false only when libvirt clearly refused (the domain did not
+ * start); a timeout or a lost shim may have started it. */
 void fdm_ha_on_power_on_done(struct fdm_core *c, const char *name, uint32_t restarts,
-			     bool ok, const char *message, uint64_t now, struct fdm_actions *out);
+			     bool ok, bool maybe_started, const char *message, uint64_t now,
+			     struct fdm_actions *out);
 
 /* ---- operators' requests (protect.c) */
 

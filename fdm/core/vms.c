@@ -256,7 +256,7 @@ static bool starting_locally(const struct fdm_core *c, const char *name)
 		const struct fdm_order *o = &c->ha.my_orders[i];
 
 		if (strcmp(o->name, name) == 0 &&
-		    (!o->done || c->ha.local_listed_ms <= o->done_ms))
+		    (!o->done || (o->maybe_started && c->ha.local_listed_ms <= o->done_ms)))
 			return true;
 	}
 	return false;
@@ -405,6 +405,7 @@ void fdm_ha_take_order(struct fdm_core *c, const struct fdm_order *o, uint64_t n
 	if (runs_locally(c, o->name)) {
 		/* Already here (a retried order whose first power-on worked). */
 		mine->done = true;
+		mine->maybe_started = true;
 		mine->done_ms = now;
 		add_result(c, o->name, o->restarts, true, "already running here");
 		refresh_report(c);
@@ -422,13 +423,15 @@ void fdm_ha_take_order(struct fdm_core *c, const struct fdm_order *o, uint64_t n
 }
 
 void fdm_ha_on_power_on_done(struct fdm_core *c, const char *name, uint32_t restarts,
-			     bool ok, const char *message, uint64_t now, struct fdm_actions *out)
+			     bool ok, bool maybe_started, const char *message, uint64_t now,
+			     struct fdm_actions *out)
 {
 	struct fdm_order *o = my_order(c, name, restarts);
 
 	if (o == NULL)
 		return;
 	o->done = true;
+	o->maybe_started = ok || maybe_started;
 	o->done_ms = now;
 	add_result(c, name, restarts, ok, message);
 	refresh_report(c);

@@ -93,7 +93,7 @@ static void finish_power_on(struct minicluster *mc, const struct mc_power_on *p)
 		mc_vm_start(mc, p->host, p->name);
 	if (!h->up || h->incarnation != p->incarnation)
 		return;
-	fdm_ha_on_power_on_done(&h->core, p->name, p->restarts, ok,
+	fdm_ha_on_power_on_done(&h->core, p->name, p->restarts, ok, ok,
 				ok ? NULL : "test: power-on refused", mc->now, &mc->actions);
 	mc_execute(mc, p->host);
 }
@@ -115,8 +115,10 @@ void mc_vms_step(struct minicluster *mc)
 		struct mc_host *host = &mc->hosts[h];
 		struct fdm_local_view v;
 
-		if (!host->up || host->paused || !host->shim)
+		if (!host->up || host->paused || !host->shim ||
+		    (host->list_every_ms && mc->now < host->listed_ms + host->list_every_ms))
 			continue;
+		host->listed_ms = mc->now;
 		memset(&v, 0, sizeof(v));
 		v.connected = true;
 		v.listed_ms = mc->now;

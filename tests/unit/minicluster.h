@@ -122,6 +122,8 @@ struct mc_host {
 	size_t n_vms;
 	uint64_t free_kib, total_kib;
 	bool power_on_fails;
+	uint64_t list_every_ms;       /* its shim lists this often (0: every step) */
+	uint64_t listed_ms;
 };
 
 struct minicluster {

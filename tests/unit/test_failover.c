@@ -165,11 +165,18 @@ static void test_failing_power_on_retried_then_failed(void **state)
 		mc->hosts[h].power_on_fails = true;
 		mc->hosts[h].core.ha.retry_first_gap_ms = 2000;
 		mc->hosts[h].core.ha.max_attempts = 3;
+		/* Shims that list every 2 s, as the real ones do every io: a refused
+		 * power-on must not read as "runs there" until the next listing
+		 * (test_capacity.py found the retries never ending). */
+		mc->hosts[h].list_every_ms = 2000;
 	}
 	c = &mc->hosts[m].core;
 	mc_vm_stop(mc, 1, "vm-a", FDM_STOP_CRASHED);
 	mc_run(mc, 60000);
 	assert_int_equal(mc_vm_where(mc, "vm-a", &n), -1);
+	assert_int_equal(mc->power_ons_asked, 3);
+	assert_int_equal(fdm_ha_find(c, "vm-a")->state, FDM_VM_FAILED);
+	mc_run(mc, 60000);   /* and it stays failed: no more attempts */
 	assert_int_equal(mc->power_ons_asked, 3);
 	assert_int_equal(fdm_ha_find(c, "vm-a")->state, FDM_VM_FAILED);
 	assert_non_null(strstr(fdm_ha_find(c, "vm-a")->last_failure, "refused"));

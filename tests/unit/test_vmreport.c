@@ -311,10 +311,10 @@ static void test_delayed_report_counts_from_its_echo(void **state)
 static void test_orders_reach_slave(void **state)
 {
 	static const struct fdm_order orders[4] = {
-		{ "db1", 1, 3, 0, false, 0 },              /* ds2 */
-		{ "db2", 2, 1, 0, false, 0 },              /* ds3: host-1 has no such datastore */
-		{ "db3", 0, 0, 0, false, 0 },              /* ds1 */
-		{ "db5", 7, 0, 0, false, 0 },              /* no such index on the master: not sent */
+		{ "db1", 1, 3, 0, false, false, 0 },              /* ds2 */
+		{ "db2", 2, 1, 0, false, false, 0 },              /* ds3: host-1 has no such datastore */
+		{ "db3", 0, 0, 0, false, false, 0 },              /* ds1 */
+		{ "db5", 7, 0, 0, false, false, 0 },              /* no such index on the master: not sent */
 	};
 	struct minicluster *mc = mc_new(ids3, equal3, 3, 23);
 	size_t h1 = (size_t)mc_index(mc, "host-1"), master = (size_t)mc_index(mc, "host-9");
