@@ -674,6 +674,21 @@ class Cluster:
             raise HarnessError("fdmctl %s for %s printed no JSON (%s): %r"
                                % (" ".join(args), h, e, r.stdout[:200]))
 
+    def vm_state(self, h, name):
+        """VM `name` as host h's `fdmctl --json status` shows it, or None."""
+        for v in self.status(h).get("vms", []):
+            if v["name"] == name:
+                return v
+        return None
+
+    def fdmctl_ok(self, h, *args):
+        """fdmctl on host h that must succeed ({"ok": true}); its message."""
+        r = self.fdmctl(h, *args, check=False, timeout=40)
+        check(isinstance(r, dict) and r.get("ok") is True,
+              "fdmctl %s on %s: %s" % (" ".join(args), h,
+                                        r if isinstance(r, dict) else r.stderr.strip()))
+        return r["message"]
+
     def status(self, h):
         """`fdmctl --json status` of h, parsed; HarnessError when the agent does not answer."""
         return self.fdmctl(h, "status")

@@ -54,19 +54,6 @@ def own(c, h, *names):
     return [(n, dom_uuid(c, n)) for n in names]
 
 
-def vm_state(c, h, name):
-    for v in c.status(h).get("vms", []):
-        if v["name"] == name:
-            return v
-    return None
-
-
-def ok(c, h, *args):
-    r = c.fdmctl(h, *args, check=False, timeout=40)
-    check(isinstance(r, dict) and r.get("ok") is True,
-          "fdmctl %s on %s: %s" % (" ".join(args), h,
-                                    r if isinstance(r, dict) else r.stderr.strip()))
-    return r["message"]
 
 
 def body():
@@ -84,10 +71,10 @@ def body():
         time.sleep(1)           # every slave's memory reaches the master
         for vm, prio, ds in (("host-2-vm1", "high", "ds1"), ("host-2-vm2", "low", "ds2"),
                              ("host-2-bad", "medium", "ds1")):
-            ok(c, master, "protect", vm, "--datastore", ds, "--priority", prio)
-        c.wait_until(lambda: all((vm_state(c, master, v) or {}).get("state") == "protected"
+            c.fdmctl_ok(master, "protect", vm, "--datastore", ds, "--priority", prio)
+        c.wait_until(lambda: all((c.vm_state(master, v) or {}).get("state") == "protected"
                                  for v in VMS), 20, "the three VMs protected on host-2")
-        msg = ok(c, "host-1", "maintenance", "enter")
+        msg = c.fdmctl_ok("host-1", "maintenance", "enter")
         check("host-1 in maintenance" in msg, "host-1 in maintenance: %r" % msg)
 
         with DoubleRunMonitor(c, vms=VMS) as mon:
@@ -100,7 +87,7 @@ def body():
                   "room outside maintenance, not %s" % where)
 
             def pending_for_memory():
-                vs = [vm_state(c, master, v) or {} for v in ("host-2-vm2", "host-2-bad")]
+                vs = [c.vm_state(master, v) or {} for v in ("host-2-vm2", "host-2-bad")]
                 return all(v.get("state") == "restart-pending" and
                            "GiB free" in (v.get("waiting") or "") for v in vs) and vs
             vs, _ = c.wait_until(pending_for_memory, 15,
@@ -124,15 +111,15 @@ def body():
                   % (since - t1))
 
             # Retried on the short schedule, then failed, and it stays failed.
-            c.wait_until(lambda: (vm_state(c, master, "host-2-bad") or {}).get("state") == "failed",
+            c.wait_until(lambda: (c.vm_state(master, "host-2-bad") or {}).get("state") == "failed",
                          45, "host-2-bad failed after 3 power-on attempts")
             took_failed = time.monotonic() - t1
-            v = vm_state(c, master, "host-2-bad") or {}
+            v = c.vm_state(master, "host-2-bad") or {}
             check("already defined with uuid" in (v.get("last_failure") or ""),
                   "host-2-bad's last failure says why: %s" % v)
             attempts = c.log_text(master).count("vm host-2-bad power-on failed (define")
             time.sleep(6)
-            check((vm_state(c, master, "host-2-bad") or {}).get("state") == "failed" and
+            check((c.vm_state(master, "host-2-bad") or {}).get("state") == "failed" and
                   c.log_text(master).count("vm host-2-bad power-on failed (define") == attempts,
                   "host-2-bad stays failed: no more attempts")
             print("host-2-bad: failed after 3 power-on attempts, %.2f s after host-2 came back; "
@@ -140,7 +127,7 @@ def body():
             check(mon.hosts_running("host-2-bad") == [], "host-2-bad runs nowhere")
             for vm in VMS:
                 check("host-1" not in mon.hosts_running(vm), "host-1 (maintenance) got nothing")
-            check((vm_state(c, master, "host-2-vm2") or {}).get("state") == "protected",
+            check((c.vm_state(master, "host-2-vm2") or {}).get("state") == "protected",
                   "host-2-vm2 protected on host-2")
             time.sleep(2)
         print("fault to running: high %.2f s; low after the host's return; %d monitor polls, "

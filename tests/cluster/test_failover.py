@@ -23,12 +23,6 @@ HOSTS = ["host-1", "host-2", "host-3", "host-4"]
 TIMING = (500, 1000)    # io 1 s: host_dead 7 s
 
 
-def vm_state(c, h, name):
-    for v in c.status(h).get("vms", []):
-        if v["name"] == name:
-            return v
-    return None
-
 
 def kill_host(c, h):
     """Every process of the host: the agent and its shim (its VMs with it)."""
@@ -42,22 +36,15 @@ def fail_over(c, mon, master, vm, victim, restarts):
     t0 = time.monotonic()
     where, since = mon.wait_running_elsewhere(vm, not_on=victim, timeout=60)
     took = since - t0
-    c.wait_until(lambda: (vm_state(c, master, vm) or {}).get("host") == where, 10,
+    c.wait_until(lambda: (c.vm_state(master, vm) or {}).get("host") == where, 10,
                  "the master showing %s on %s" % (vm, where))
-    v = vm_state(c, master, vm)
+    v = c.vm_state(master, vm)
     check(v["state"] == "protected" and v["restarts"] == restarts,
           "the master shows %s protected on %s, restart %d: %s" % (vm, where, restarts, v))
     print("kill -9 of %s (fdm + shim): %s running on %s %.2f s later "
           "(host_dead %.1f s at io 1 s)" % (victim, vm, where, took, 7.0))
     return where, took
 
-
-def ok(c, h, *args):
-    r = c.fdmctl(h, *args, check=False, timeout=40)
-    check(isinstance(r, dict) and r.get("ok") is True,
-          "fdmctl %s on %s: %s" % (" ".join(args), h,
-                                    r if isinstance(r, dict) else r.stderr.strip()))
-    return r["message"]
 
 
 def body():
@@ -67,11 +54,11 @@ def body():
         master, _ = c.wait_for_agreement(timeout=10, expect="host-4")
         c.wait_until(lambda: c.holds_every_lease(master), 20, "the master holding every lease")
         vm = "host-2-vm1"
-        ok(c, master, "protect", vm, "--datastore", "ds1", "--priority", "high")
-        c.wait_until(lambda: (vm_state(c, master, vm) or {}).get("state") == "protected" and
-                     (vm_state(c, master, vm) or {}).get("host") == "host-2", 20,
+        c.fdmctl_ok(master, "protect", vm, "--datastore", "ds1", "--priority", "high")
+        c.wait_until(lambda: (c.vm_state(master, vm) or {}).get("state") == "protected" and
+                     (c.vm_state(master, vm) or {}).get("host") == "host-2", 20,
                      "%s protected on host-2" % vm)
-        msg = ok(c, "host-3", "maintenance", "enter")
+        msg = c.fdmctl_ok("host-3", "maintenance", "enter")
         check("host-3 in maintenance" in msg, "host-3 in maintenance: %r" % msg)
         with DoubleRunMonitor(c, vms=[vm]) as mon:
             time.sleep(3)                       # a quiet cluster restarts nothing
@@ -79,7 +66,7 @@ def body():
             where, took1 = fail_over(c, mon, master, vm, "host-2", restarts=1)
             check(where == "host-1", "%s went to host-1 (host-3 in maintenance, host-4 "
                   "full), not %s" % (vm, where))
-            msg = ok(c, master, "maintenance", "exit", "host-3")
+            msg = c.fdmctl_ok(master, "maintenance", "exit", "host-3")
             check("host-3 out of maintenance" in msg, "host-3 out of maintenance: %r" % msg)
             where, took2 = fail_over(c, mon, master, vm, "host-1", restarts=2)
             check(where == "host-3", "%s went to host-3, out of maintenance and with the "
@@ -88,7 +75,7 @@ def body():
         # Every host shows the master's table (fdmctl vms), the master its capacity.
         for h in ("host-3", "host-4"):
             st = c.status(h)
-            v = vm_state(c, h, vm) or {}
+            v = c.vm_state(h, vm) or {}
             check(st.get("vms_view", {}).get("view") == "master" and
                   v.get("host") == "host-3" and v.get("restarts") == 2,
                   "%s shows the master's view of %s: %s %s" % (h, vm, st.get("vms_view"), v))

@@ -27,12 +27,6 @@ class Skip(Exception):
     pass
 
 
-def vm_state(c, h, name):
-    for v in c.status(h).get("vms", []):
-        if v["name"] == name:
-            return v
-    return None
-
 
 def host_of_pid(c, pid):
     """The simulated host whose network namespace runs pid (None if unknown)."""
@@ -75,8 +69,8 @@ def body(vm):
 
         r = c.fdmctl(master, "protect", vm, "--datastore", "ds1", check=False, timeout=40)
         check(isinstance(r, dict) and r.get("ok") is True, "fdmctl protect %s: %s" % (vm, r))
-        c.wait_until(lambda: (vm_state(c, master, vm) or {}).get("state") == "protected" and
-                     (vm_state(c, master, vm) or {}).get("host") == "host-2", 20,
+        c.wait_until(lambda: (c.vm_state(master, vm) or {}).get("state") == "protected" and
+                     (c.vm_state(master, vm) or {}).get("host") == "host-2", 20,
                      "%s protected on host-2" % vm)
 
         old = kill_host(c, "host-2", vm)
@@ -102,7 +96,7 @@ def body(vm):
             most = max(most, n)
             check(n == 1, "exactly one QEMU for %s, not %d" % (vm, n))
             time.sleep(0.05)
-        c.wait_until(lambda: (vm_state(c, master, vm) or {}).get("host") == where, 10,
+        c.wait_until(lambda: (c.vm_state(master, vm) or {}).get("host") == where, 10,
                      "the master showing %s on %s" % (vm, where))
         print("kill -9 of every process of host-2 (fdm, shim, libvirtd, virtlogd, QEMU): "
               "%s's QEMU running on %s %.2f s later (host_dead 7.0 s at io 1 s); "

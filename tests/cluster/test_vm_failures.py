@@ -32,19 +32,6 @@ TIMING = (500, 1000)    # io 1 s: host_dead 7 s
 CRASHING = "host-2-crashy"  # defined in host-2's private test:///default
 
 
-def vm_state(c, h, name):
-    for v in c.status(h).get("vms", []):
-        if v["name"] == name:
-            return v
-    return None
-
-
-def ok(c, h, *args):
-    r = c.fdmctl(h, *args, check=False, timeout=40)
-    check(isinstance(r, dict) and r.get("ok") is True,
-          "fdmctl %s on %s: %s" % (" ".join(args), h,
-                                    r if isinstance(r, dict) else r.stderr.strip()))
-    return r["message"]
 
 
 def virsh(uri, *args):
@@ -56,12 +43,12 @@ def virsh(uri, *args):
 
 
 def shown(c, master, vm, state, host=None):
-    v = vm_state(c, master, vm) or {}
+    v = c.vm_state(master, vm) or {}
     return v if v.get("state") == state and (host is None or v.get("host") == host) else None
 
 
 def crash(c, mon, master, uri, workdir):
-    before = vm_state(c, master, CRASHING)["restarts"]
+    before = c.vm_state(master, CRASHING)["restarts"]
     virsh(uri, "dump", "--crash", CRASHING, os.path.join(workdir, "test.core"))
     t0 = time.monotonic()
     c.wait_until(lambda: mon.hosts_running(CRASHING) == [], 5, "the crashed domain seen off")
@@ -69,7 +56,7 @@ def crash(c, mon, master, uri, workdir):
     check(where == "host-2", "the crashed VM came back on its own host, not %s" % where)
     c.wait_until(lambda: shown(c, master, CRASHING, "protected", "host-2"), 10,
                  "the master showing %s protected on host-2" % CRASHING)
-    v = vm_state(c, master, CRASHING)
+    v = c.vm_state(master, CRASHING)
     check(v["restarts"] == before + 1, "one restart counted: %s" % v)
     print("crash (virsh dump --crash) of %s on host-2: running again on host-2 %.2f s later"
           % (CRASHING, since - t0))
@@ -87,11 +74,11 @@ def operator_stop(c, mon, master, workdir):
     _, took = c.wait_until(lambda: shown(c, master, vm, "stopped"), 15,
                            "%s shown stopped" % vm)
     print("operator poweroff of %s: shown stopped after %.2f s: %r"
-          % (vm, took, vm_state(c, master, vm).get("waiting")))
+          % (vm, took, c.vm_state(master, vm).get("waiting")))
     time.sleep(10)          # longer than host_dead: it stays off
     check(mon.hosts_running(vm) == [], "%s stays off after an operator's poweroff" % vm)
     check(shown(c, master, vm, "stopped"), "%s still shown stopped: %s"
-          % (vm, vm_state(c, master, vm)))
+          % (vm, c.vm_state(master, vm)))
     c.shim_cli("host-1", "poweron", path)
     _, took = c.wait_until(lambda: shown(c, master, vm, "protected", "host-1"), 15,
                            "%s protected again once started by the operator" % vm)
@@ -133,8 +120,8 @@ def run(workdir):
             c.wait_until(lambda: c.holds_every_lease(master), 20,
                          "the master holding every lease")
             time.sleep(1)
-            ok(c, master, "protect", CRASHING, "--datastore", "ds1", "--priority", "high")
-            ok(c, master, "protect", "host-1-vm1", "--datastore", "ds2")
+            c.fdmctl_ok(master, "protect", CRASHING, "--datastore", "ds1", "--priority", "high")
+            c.fdmctl_ok(master, "protect", "host-1-vm1", "--datastore", "ds2")
             c.wait_until(lambda: shown(c, master, CRASHING, "protected", "host-2") and
                          shown(c, master, "host-1-vm1", "protected", "host-1"), 20,
                          "both VMs protected")
@@ -144,7 +131,7 @@ def run(workdir):
                 try:
                     took = crash(c, mon, master, uri, workdir)
                 except MonitorError as e:
-                    raise HarnessError("%s; the master shows %s" % (e, vm_state(c, master,
+                    raise HarnessError("%s; the master shows %s" % (e, c.vm_state(master,
                                                                                 CRASHING)))
                 operator_stop(c, mon, master, workdir)
                 time.sleep(2)
