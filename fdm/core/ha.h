@@ -300,7 +300,6 @@ struct fdm_ha {
 	 * or ended since the last listing (vms.c). */
 	char report_runs[FDM_MAX_LOCAL_VMS][FDM_VM_NAME_MAX];
 	size_t n_report_runs;
-	int64_t spare_kib;             /* admission control: what is left (status) */
 	/* Items of heartbeats left out as malformed (vmreport.c): names of
 	 * FDM_VM_NAME_MAX bytes or more, counts over the bounds above. Logged once a
 	 * minute. An order for a datastore we do not have is left out too, and
@@ -418,6 +417,11 @@ bool fdm_ha_define_decode(const struct fdm_core *c, const Fdm__DefineReply *r,
 
 /* Time and list writes move requests on (called from fdm_ha_tick and the write). */
 void fdm_protect_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
+/* Admission control: do the protected VMs and more_kib more still fit after
+ * host_failures_tolerated of the largest hosts fail? spare (may be negative)
+ * and need in KiB; why gets the numbers. */
+bool fdm_ha_admitted(const struct fdm_core *c, uint64_t more_kib, int64_t *spare_kib,
+		     uint64_t *need_kib, char *why, size_t len);
 void fdm_protect_on_written(struct fdm_core *c, int ds, bool ok, uint64_t now,
 			    struct fdm_actions *out);
 

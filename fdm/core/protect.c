@@ -108,9 +108,11 @@ static bool lease_settling(const struct fdm_core *c, int d, uint64_t now)
 
 /* ------------------------------------------------------------------ protect */
 
-/* Admission control: every protected VM, and this one, must still fit after the
- * configured number of the largest hosts fail. */
-static bool admitted(struct fdm_core *c, uint64_t more_kib, char *why, size_t len)
+/* Admission control: every protected VM, and more_kib more, must still fit
+ * after the configured number of the largest hosts fail. Also what `fdmctl
+ * status` shows as capacity (more_kib 0). */
+bool fdm_ha_admitted(const struct fdm_core *c, uint64_t more_kib, int64_t *spare_kib,
+		     uint64_t *need_kib, char *why, size_t len)
 {
 	uint64_t host_kib[FDM_MAX_HOSTS], need = more_kib;
 
@@ -119,8 +121,9 @@ static bool admitted(struct fdm_core *c, uint64_t more_kib, char *why, size_t le
 	for (size_t i = 0; i < c->ha.n_vms; i++)
 		if (c->ha.vms[i].used)
 			need += c->ha.vms[i].memory_kib;
+	*need_kib = need;
 	return fdm_admission_ok(host_kib, c->n_peers, c->ha.host_failures_tolerated, need,
-				&c->ha.spare_kib, why, len);
+				spare_kib, why, len);
 }
 
 static void protect_defined(struct fdm_core *c, struct fdm_ha_pending *p, uint64_t now,
@@ -129,6 +132,8 @@ static void protect_defined(struct fdm_core *c, struct fdm_ha_pending *p, uint64
 	const struct fdm_ha_request *r = &p->req;
 	int d = r->ds >= 0 ? r->ds : p->def.disk_ds;
 	char why[200];
+	int64_t spare;
+	uint64_t need;
 	struct fdm_vm *v;
 
 	if (d < 0) {
@@ -146,7 +151,7 @@ static void protect_defined(struct fdm_core *c, struct fdm_ha_pending *p, uint64
 		finish(p);
 		return;
 	}
-	if (!admitted(c, p->def.memory_kib, why, sizeof(why))) {
+	if (!fdm_ha_admitted(c, p->def.memory_kib, &spare, &need, why, sizeof(why))) {
 		answer(out, r, false, "admission control refuses %s: %s (host_failures_tolerated "
 		       "= %u)", r->name, why, c->ha.host_failures_tolerated);
 		finish(p);

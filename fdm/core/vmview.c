@@ -12,20 +12,12 @@
 
 void fdm_vmview_capacity(const struct fdm_core *c, struct fdm_capacity *cap)
 {
-	uint64_t host_kib[FDM_MAX_HOSTS], need = 0;
 	char why[FDM_HA_WHY_MAX];
 
-	for (size_t h = 0; h < c->n_peers; h++)
-		host_kib[h] = h == c->self ? c->ha.local_total_kib : c->ha.hosts[h].total_kib;
-	for (size_t i = 0; i < c->ha.n_vms; i++)
-		if (c->ha.vms[i].used)
-			need += c->ha.vms[i].memory_kib;
 	memset(cap, 0, sizeof(*cap));
 	cap->known = true;
 	cap->host_failures_tolerated = c->ha.host_failures_tolerated;
-	cap->needed_kib = need;
-	fdm_admission_ok(host_kib, c->n_peers, c->ha.host_failures_tolerated, need,
-			 &cap->spare_kib, why, sizeof(why));
+	fdm_ha_admitted(c, 0, &cap->spare_kib, &cap->needed_kib, why, sizeof(why));
 }
 
 static void peer_name(const struct fdm_core *c, int i, char *dst, size_t size)
