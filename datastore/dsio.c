@@ -318,6 +318,20 @@ static void arm_timer(struct fdm_dsio *io)
 	sd_event_source_set_enabled(io->timer_src, SD_EVENT_ONESHOT);
 }
 
+/* The worker pushes finished jobs on a stack; callers get them in the order
+ * they finished (a heartbeat write is reported before the read after it). */
+static struct job *oldest_first(struct job *stack)
+{
+	struct job *out = NULL, *next;
+
+	for (struct job *j = stack; j != NULL; j = next) {
+		next = j->next;
+		j->next = out;
+		out = j;
+	}
+	return out;
+}
+
 /* Deliver what the worker finished. A result the worker got after the
  * deadline is a timeout, whatever it was (DESIGN.md point 1), even when it
  * beat the loop timer here. */
@@ -329,6 +343,7 @@ static void drain(struct fdm_dsio *io)
 	list = io->sh->done_head;
 	io->sh->done_head = NULL;
 	pthread_mutex_unlock(&io->sh->mu);
+	list = oldest_first(list);
 	for (struct job *j = list; j != NULL; j = next) {
 		next = j->next;
 		if (j->reported) {
