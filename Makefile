@@ -29,8 +29,9 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 libs_of = $(shell pkg-config --libs $(1) 2>/dev/null)
 PKG_LIBS   := $(call libs_of,$(PKGS))
 CMOCKA_LIBS := $(call libs_of,cmocka)
-# What lib/ and the generated proto need: every program links these.
-LIB_LIBS := $(call libs_of,inih libprotobuf-c libcrypto)
+# What lib/ and the generated proto need: every program links these (libsystemd:
+# lib/log.c sends to the journal).
+LIB_LIBS := $(call libs_of,inih libprotobuf-c libcrypto libsystemd)
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \

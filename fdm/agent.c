@@ -33,6 +33,20 @@ static void remember_event(struct fdm_agent *a, const char *text, uint64_t now)
 		a->events_count++;
 }
 
+/* A line of the core: to the log, with its journal fields (fdm(8)), to `fdmctl
+ * events`, and counted by kind for `fdmctl metrics`. */
+static void log_event(struct fdm_agent *a, const struct fdm_action *act, uint64_t now)
+{
+	const struct fdm_log_fields f = {
+		.event = act->event, .host = a->cfg.host_id, .peer = act->peer, .vm = act->vm,
+		.datastore = act->datastore, .has_term = act->has_term, .term = act->term,
+	};
+
+	fdm_log_kv(act->warning ? FDM_LOG_WARNING : FDM_LOG_INFO, &f, "%s", act->text);
+	remember_event(a, act->text, now);
+	fdm_metrics_count_event(&a->metrics, act->event);
+}
+
 static void notify_status(const struct fdm_agent *a)
 {
 	const struct fdm_core *c = &a->core;
@@ -62,11 +76,7 @@ void fdm_agent_execute(struct fdm_agent *a, uint64_t now)
 			send_packet(a, act, now);
 			break;
 		case FDM_ACT_LOG:
-			if (act->warning)
-				fdm_warn("%s", act->text);
-			else
-				fdm_info("%s", act->text);
-			remember_event(a, act->text, now);
+			log_event(a, act, now);
 			break;
 		case FDM_ACT_ROLE:
 			notify_status(a);

@@ -112,15 +112,43 @@ struct fdm_action *fdm_core_action(struct fdm_actions *out, enum fdm_action_kind
 	return a;
 }
 
-void fdm_core_log(struct fdm_actions *out, const char *fmt, ...)
+static struct fdm_action *vevent(struct fdm_actions *out, const struct fdm_log_fields *about,
+				 const char *fmt, va_list ap)
 {
 	struct fdm_action *a = fdm_core_action(out, FDM_ACT_LOG);
-	va_list ap;
 
 	if (a == NULL)
-		return;
-	va_start(ap, fmt);
+		return NULL;
 	vsnprintf(a->text, sizeof(a->text), fmt, ap);
+	a->event = about->event != NULL ? about->event : "note";
+	fdm_strlcpy(a->peer, about->peer != NULL ? about->peer : "", sizeof(a->peer));
+	fdm_strlcpy(a->vm, about->vm != NULL ? about->vm : "", sizeof(a->vm));
+	fdm_strlcpy(a->datastore, about->datastore != NULL ? about->datastore : "",
+		    sizeof(a->datastore));
+	a->has_term = about->has_term;
+	a->term = about->term;
+	return a;
+}
+
+struct fdm_action *fdm_core_event(struct fdm_actions *out, const struct fdm_log_fields *about,
+				  const char *fmt, ...)
+{
+	struct fdm_action *a;
+	va_list ap;
+
+	va_start(ap, fmt);
+	a = vevent(out, about, fmt, ap);
+	va_end(ap);
+	return a;
+}
+
+void fdm_core_log(struct fdm_actions *out, const char *fmt, ...)
+{
+	const struct fdm_log_fields none = { .event = "note" };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vevent(out, &none, fmt, ap);
 	va_end(ap);
 }
 
@@ -230,7 +258,8 @@ void fdm_core_leave(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 {
 	c->leaving = true;
 	fdm_core_send_all(c, FDM_MSG_LEAVING, now, out);
-	fdm_core_log(out, "%s: stopping cleanly, told every peer; releasing leases",
+	fdm_core_event(out, &(struct fdm_log_fields){ .event = "agent-stopping" },
+		       "%s: stopping cleanly, told every peer; releasing leases",
 		     c->peers[c->self].id);
 	fdm_storage_tick(c, now, out);
 }

@@ -25,6 +25,7 @@
 #include "fdm/core/lease.h"
 #include "fdm/core/vmview.h"
 #include "lib/config.h"
+#include "lib/log.h"
 #include "lib/timing.h"
 #include "proto/fdm.pb-c.h"
 
@@ -300,6 +301,15 @@ struct fdm_action {
 	bool ok;                      /* FDM_ACT_CONTROL_REPLY */
 	uint32_t restarts;            /* FDM_ACT_POWER_ON: the count it is ordered under */
 	char text[FDM_LOG_MAX];
+	/* FDM_ACT_LOG: what the line is about, for the journal's fields (fdm(8)):
+	 * the kind of event (a static string), the other host, the VM (vm above),
+	 * the datastore, the term. Copied: a reload may rename things before the
+	 * shell logs the line. */
+	const char *event;
+	char peer[FDM_ID_MAX];
+	char datastore[FDM_ID_MAX];
+	bool has_term;
+	uint64_t term;
 };
 
 struct fdm_actions {
@@ -358,6 +368,11 @@ uint64_t fdm_core_take_seq(struct fdm_core *c, uint64_t now);
 /* A new, zeroed action of this kind at the end of out; NULL (and counted in
  * out->overflow) when out is full. */
 struct fdm_action *fdm_core_action(struct fdm_actions *out, enum fdm_action_kind kind);
+/* An event line (FDM_ACT_LOG) with what it is about (about->host is the
+ * shell's: this host); the action, to mark it a warning, or NULL (full). */
+struct fdm_action *fdm_core_event(struct fdm_actions *out, const struct fdm_log_fields *about,
+				  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same with no more than its text (FDM_EVENT "note"). */
 void fdm_core_log(struct fdm_actions *out, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void fdm_core_send(struct fdm_core *c, enum fdm_msg msg, int to, uint64_t now,

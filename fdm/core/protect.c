@@ -168,7 +168,9 @@ static void protect_defined(struct fdm_core *c, struct fdm_ha_pending *p, uint64
 	v->priority = r->priority >= 0 ? (Fdm__Priority)r->priority : FDM__PRIORITY__PRIORITY_MEDIUM;
 	v->host = p->host;
 	write_list(c, p, d);
-	fdm_core_log(out, "%s: protecting vm %s on %s (priority %s, %.1f GiB, runs on %s)",
+	fdm_core_event(out, &(struct fdm_log_fields){ .event = "vm-protected", .vm = v->name,
+			.datastore = c->datastore_names[d], .peer = c->peers[p->host].id },
+		       "%s: protecting vm %s on %s (priority %s, %.1f GiB, runs on %s)",
 		     self_id(c), v->name, c->datastore_names[d], fdm_priority_name(v->priority),
 		     gib(v->memory_kib), c->peers[p->host].id);
 }
@@ -311,7 +313,8 @@ static void unprotect(struct fdm_core *c, const struct fdm_ha_request *r, uint64
 	}
 	fdm_ha_remove_vm(c, v);
 	write_list(c, p, d);
-	fdm_core_log(out, "%s: vm %s unprotected", self_id(c), r->name);
+	fdm_core_event(out, &(struct fdm_log_fields){ .event = "vm-unprotected", .vm = r->name },
+		       "%s: vm %s unprotected", self_id(c), r->name);
 }
 
 static void maintenance(struct fdm_core *c, const struct fdm_ha_request *r, bool enter,
@@ -334,7 +337,8 @@ static void maintenance(struct fdm_core *c, const struct fdm_ha_request *r, bool
 	for (size_t d = 0; d < c->n_datastores; d++)
 		if (acting_on(c, (int)d, now))
 			write_list(c, p, (int)d);
-	fdm_core_log(out, "%s: host %s %s maintenance", self_id(c), r->name,
+	fdm_core_event(out, &(struct fdm_log_fields){ .event = "maintenance", .peer = r->name },
+		       "%s: host %s %s maintenance", self_id(c), r->name,
 		     enter ? "enters" : "leaves");
 	if (p->writes == 0) {
 		answer(out, r, false, "the master holds no datastore right now: maintenance of "

@@ -38,7 +38,8 @@ static void log_removed(struct fdm_core *c, const struct fdm_peer_state *old, si
 {
 	for (size_t i = 0; i < n_old; i++)
 		if (fdm_config_peer_index(cfg, old[i].id) < 0)
-			fdm_core_log(out, "%s: reload: host %s removed from [peers]",
+			fdm_core_event(out, &(struct fdm_log_fields){ .event = "reload", .peer = old[i].id },
+				       "%s: reload: host %s removed from [peers]",
 				     c->peers[c->self].id, old[i].id);
 }
 
@@ -78,13 +79,16 @@ static void remap_datastores(struct fdm_core *c, const struct fdm_config *cfg, u
 			/* Nothing in flight on the old handle ever reports back. */
 			memset(&c->ha.ds[d], 0, sizeof(c->ha.ds[d]));
 			fdm_storage_init(c, d, cfg->datastores[d].url, now);
-			fdm_core_log(out, "%s: reload: datastore %s (%s) added", cfg->host_id,
+			fdm_core_event(out, &(struct fdm_log_fields){ .event = "reload",
+				.datastore = cfg->datastores[d].name },
+			       "%s: reload: datastore %s (%s) added", cfg->host_id,
 				     cfg->datastores[d].name, cfg->datastores[d].url);
 		}
 	}
 	for (size_t o = 0; o < n_old; o++)
 		if (!kept(cfg, names[o], old[o].url))
-			fdm_core_log(out, "%s: reload: datastore %s (%s) removed%s", cfg->host_id, names[o], old[o].url,
+			fdm_core_event(out, &(struct fdm_log_fields){ .event = "reload", .datastore = names[o] },
+			       "%s: reload: datastore %s (%s) removed%s", cfg->host_id, names[o], old[o].url,
 				     fdm_lease_held(&old[o].lease)
 				     ? ": its lease is abandoned and expires" : "");
 	c->n_datastores = cfg->n_datastores;
@@ -119,7 +123,8 @@ int fdm_core_reconfigure(struct fdm_core *c, const struct fdm_config *cfg,
 			memset(p, 0, sizeof(*p));
 			fdm_strlcpy(p->id, cfg->peers[i].id, sizeof(p->id));
 			p->state = FDM_HS_UNINITIALIZED;
-			fdm_core_log(out, "%s: reload: host %s added to [peers]", cfg->host_id, p->id);
+			fdm_core_event(out, &(struct fdm_log_fields){ .event = "reload", .peer = p->id },
+			       "%s: reload: host %s added to [peers]", cfg->host_id, p->id);
 		}
 	}
 	c->n_peers = cfg->n_peers;
@@ -139,7 +144,8 @@ int fdm_core_reconfigure(struct fdm_core *c, const struct fdm_config *cfg,
 	c->master = master_id[0] ? fdm_config_peer_index(cfg, master_id) : -1;
 	if (master_id[0] && c->master < 0)
 		fdm_election_start(c, now, "our master was removed from [peers]", out);
-	fdm_core_log(out, "%s: config reloaded: %zu peers, %zu datastores, heartbeat %u ms, "
+	fdm_core_event(out, &(struct fdm_log_fields){ .event = "reload" },
+		       "%s: config reloaded: %zu peers, %zu datastores, heartbeat %u ms, "
 		     "io_timeout %u ms", cfg->host_id, cfg->n_peers, cfg->n_datastores,
 		     t->heartbeat_interval_ms, t->io_timeout_ms);
 	return 0;

@@ -45,12 +45,15 @@ static const char *self_id(const struct fdm_core *c)
 	return c->peers[c->self].id;
 }
 
-/* A log line an operator must act on (the shell logs it as a warning). */
-static void warn(struct fdm_actions *out, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void warn(struct fdm_actions *out, const char *fmt, ...)
+/* A log line an operator must act on (the shell logs it as a warning), about
+ * datastore ds: its text. */
+static void warn(struct fdm_actions *out, const char *event, const char *ds,
+		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void warn(struct fdm_actions *out, const char *event, const char *ds,
+		 const char *fmt, ...)
 {
-	struct fdm_action *a = fdm_core_action(out, FDM_ACT_LOG);
+	struct fdm_action *a = fdm_core_event(out, &(struct fdm_log_fields){ .event = event,
+							.datastore = ds }, "%s", "");
 	va_list ap;
 
 	if (a == NULL)
@@ -120,7 +123,9 @@ void fdm_storage_peer_timing(struct fdm_core *c, int from, const Fdm__Packet *p,
 	for (size_t d = 0; d < c->n_datastores; d++)
 		fdm_lease_note_peer_timing(&c->ds[d].lease, c->peer_io_max_ms, c->peer_expiry_max_ms);
 	if (t.io_timeout_ms > c->timing.io_timeout_ms)
-		fdm_core_log(out, "%s: host %s announces io_timeout %u ms, ours %u ms: lease "
+		fdm_core_event(out, &(struct fdm_log_fields){ .event = "peer-timing",
+				.peer = c->peers[from].id },
+			       "%s: host %s announces io_timeout %u ms, ours %u ms: lease "
 			     "waits on every datastore now cover it (claim %u ms, expiry %u ms)",
 			     self_id(c), c->peers[from].id, t.io_timeout_ms,
 			     c->timing.io_timeout_ms, 2 * t.io_timeout_ms, t.lease_expiry_ms);
@@ -145,18 +150,24 @@ static void follow_lease(struct fdm_core *c, int d, struct fdm_lease_action a, u
 	case FDM_LEASE_NOTE_NONE:
 		break;
 	case FDM_LEASE_NOTE_ACQUIRED:
-		fdm_core_log(out, "%s: lease on %s acquired, generation %llu (%s)", self_id(c),
+		fdm_core_event(out, &(struct fdm_log_fields){ .event = "lease-acquired", .datastore = name },
+			       "%s: lease on %s acquired, generation %llu (%s)", self_id(c),
 			     name, (unsigned long long)s->lease.mine.generation, a.why);
 		break;
 	case FDM_LEASE_NOTE_LOST:
 	case FDM_LEASE_NOTE_RACE_LOST:
-		fdm_core_log(out, "%s: lease on %s %s: %s", self_id(c), name,
+		fdm_core_event(out, &(struct fdm_log_fields){ .datastore = name,
+				.event = a.note == FDM_LEASE_NOTE_LOST ? "lease-lost" : "lease-not-won" },
+			       "%s: lease on %s %s: %s", self_id(c), name,
 			     a.note == FDM_LEASE_NOTE_LOST ? "lost" : "not won", a.why);
 		break;
 	case FDM_LEASE_NOTE_RELEASED:
 	case FDM_LEASE_NOTE_RELEASE_FAILED:
 		s->lease_release_ms = a.release_ms;
-		fdm_core_log(out, "%s: lease on %s %s (%s)", self_id(c), name,
+		fdm_core_event(out, &(struct fdm_log_fields){ .datastore = name,
+				.event = a.note == FDM_LEASE_NOTE_RELEASED ? "lease-released" :
+					 "lease-release-failed" },
+			       "%s: lease on %s %s (%s)", self_id(c), name,
 			     a.note == FDM_LEASE_NOTE_RELEASED ? "released" : "not released", a.why);
 		break;
 	}
@@ -243,7 +254,8 @@ static void forget_impostor(struct fdm_core *c, uint64_t now, struct fdm_actions
 	if (c->impostor_reason[0] == '\0' || now < c->impostor_seen_ms + FDM_IMPOSTOR_FORGET_MS)
 		return;
 	c->impostor_reason[0] = '\0';
-	fdm_core_log(out, "%s: no other agent has written as %s for %u s", self_id(c),
+	fdm_core_event(out, &(struct fdm_log_fields){ .event = "impostor-gone" },
+		       "%s: no other agent has written as %s for %u s", self_id(c),
 		     self_id(c), FDM_IMPOSTOR_FORGET_MS / 1000);
 }
 
@@ -266,17 +278,22 @@ static void log_change(struct fdm_core *c, int d, enum fdm_ds_state was, uint64_
 
 	switch (s->state) {
 	case FDM_DSS_REACHABLE:
-		fdm_core_log(out, "%s: datastore %s reachable%s", self_id(c), name,
+		fdm_core_event(out, &(struct fdm_log_fields){ .event = "datastore-reachable",
+				.datastore = name },
+			       "%s: datastore %s reachable%s", self_id(c), name,
 			     was == FDM_DSS_UNINITIALIZED ? " (initialised meanwhile)" :
 			     was == FDM_DSS_UNREACHABLE ? " again" : "");
 		break;
 	case FDM_DSS_UNREACHABLE:
-		fdm_core_log(out, "%s: datastore %s unreachable%s: %s", self_id(c), name,
+		fdm_core_event(out, &(struct fdm_log_fields){ .event = "datastore-unreachable",
+				.datastore = name },
+			       "%s: datastore %s unreachable%s: %s", self_id(c), name,
 			     was == FDM_DSS_UNKNOWN ? " from the start" : "", s->why);
 		break;
 	case FDM_DSS_UNINITIALIZED:
 		/* The hint first: a long reason must not push it out of the line. */
-		warn(out, "%s: datastore %s is not initialised for this cluster and is not used "
+		warn(out, "datastore-uninitialized", name,
+		     "%s: datastore %s is not initialised for this cluster and is not used "
 		     "until it is: run `fdmctl datastore init %s` once, on one host (%s)",
 		     self_id(c), name, s->url, s->why);
 		break;
@@ -293,11 +310,14 @@ static void log_still_down(struct fdm_core *c, int d, uint64_t now, struct fdm_a
 	unsigned long long secs = (now - s->down_since_ms) / 1000;
 
 	if (s->state == FDM_DSS_UNINITIALIZED)
-		warn(out, "%s: datastore %s still not initialised for this cluster after %llu s: "
+		warn(out, "datastore-uninitialized", name,
+		     "%s: datastore %s still not initialised for this cluster after %llu s: "
 		     "run `fdmctl datastore init %s` once, on one host (%s)", self_id(c), name,
 		     secs, s->url, s->why);
 	else
-		fdm_core_log(out, "%s: datastore %s still unreachable after %llu s: %s",
+		fdm_core_event(out, &(struct fdm_log_fields){ .event = "datastore-unreachable",
+				.datastore = name },
+			       "%s: datastore %s still unreachable after %llu s: %s",
 			     self_id(c), name, secs, s->why);
 }
 
@@ -389,7 +409,8 @@ static void own_record_read(struct fdm_core *c, int d, const struct fdm_storage_
 	if (!first && now < c->impostor_logged_ms + FDM_IMPOSTOR_LOG_MS)
 		return;
 	c->impostor_logged_ms = now;
-	warn(out, "%s: %s; two agents with one [host] id break every guarantee of fdm: "
+	warn(out, "impostor", c->datastore_names[d],
+	     "%s: %s; two agents with one [host] id break every guarantee of fdm: "
 	     "stop one of them", self_id(c), c->impostor_reason);
 }
 
@@ -453,7 +474,8 @@ void fdm_core_datastores(struct fdm_core *c, uint32_t mask, uint64_t now,
 	(void)now;
 	if (mask == c->my_datastore_mask)
 		return;
-	fdm_core_log(out, "%s: reachable datastores %u -> %u", self_id(c), c->my_datastores,
+	fdm_core_event(out, &(struct fdm_log_fields){ .event = "datastores-count" },
+		       "%s: reachable datastores %u -> %u", self_id(c), c->my_datastores,
 		     count);
 	c->my_datastore_mask = mask;
 	c->my_datastores = count;

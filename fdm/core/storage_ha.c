@@ -124,7 +124,9 @@ void fdm_storage_ha_done(struct fdm_core *c, int d, enum fdm_storage_op op,
 	case FDM_STORAGE_VMLIST_WRITE:
 		c->ha.ds[d].writing = false;
 		if (!ok)
-			fdm_core_log(out, "%s: VM list on %s not written: %s", c->peers[c->self].id,
+			fdm_core_event(out, &(struct fdm_log_fields){ .event = "vmlist-write-failed",
+					.datastore = c->datastore_names[d] },
+				       "%s: VM list on %s not written: %s", c->peers[c->self].id,
 				     c->datastore_names[d],
 				     o->result == FDM_STORAGE_OK ? "it answered after io_timeout"
 				     : o->why != NULL && o->why[0] ? o->why : "no reason given");
