@@ -82,6 +82,8 @@ void fdm_agent_execute(struct fdm_agent *a, uint64_t now)
 			notify_status(a);
 			break;
 		case FDM_ACT_STORAGE:
+			fdm_metrics_io_issued(&a->metrics, a->cfg.datastores[act->ds].name, act->op,
+					      now);
 			fdm_datastores_submit(&a->datastores, &a->core, act);
 			break;
 		case FDM_ACT_CONTROL_REPLY:
@@ -142,6 +144,7 @@ static void on_storage_done(void *userdata, const char *datastore, enum fdm_stor
 	int d = fdm_config_datastore_index(&a->cfg, datastore);
 	uint64_t now = fdm_agent_now();
 
+	fdm_metrics_io_done(&a->metrics, datastore, op, o->result == FDM_STORAGE_OK, now);
 	if (d < 0)
 		return;   /* removed by a reload meanwhile */
 	fdm_core_storage_done(&a->core, d, op, o, now, &a->actions);
@@ -272,6 +275,64 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 	return 0;
 }
 
+/* The metrics text now (malloc'd), NULL when out of memory. */
+static char *metrics_text(const struct fdm_agent *a, uint64_t now)
+{
+	struct fdm_metrics *m = malloc(sizeof(*m));
+	char *text;
+
+	if (m == NULL)
+		return NULL;
+	fdm_metrics_gather(a, now, m);
+	text = fdm_metrics_text(m);
+	free(m);
+	return text;
+}
+
+/* fdmctl metrics: {"metrics": text}; fdmctl prints the text as it is. */
+static json_object *metrics_reply(const struct fdm_agent *a, uint64_t now)
+{
+	char *text = metrics_text(a, now);
+	json_object *o;
+
+	if (text == NULL)
+		return fdm_control_error("out of memory");
+	o = json_object_new_object();
+	json_object_object_add(o, "metrics", json_object_new_string(text));
+	free(text);
+	return o;
+}
+
+/* [metrics] textfile: a failed write is logged once, then again only after a
+ * write has worked (the file is local, and no reason to stop anything). */
+static void textfile_outcome(struct fdm_agent *a)
+{
+	char why[512];
+	int r = fdm_textfile_result(a->textfile, why, sizeof(why));
+
+	if (r < 0 && !a->textfile_failing) {
+		fdm_warn("%s: metrics textfile not written (said once, until it works again): %s",
+			 a->cfg.host_id, why);
+		a->textfile_failing = true;
+	} else if (r > 0 && a->textfile_failing) {
+		fdm_info("%s: metrics textfile %s written again", a->cfg.host_id,
+			 a->cfg.metrics_textfile);
+		a->textfile_failing = false;
+	}
+}
+
+static int on_textfile(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct fdm_agent *a = userdata;
+	char *text;
+
+	textfile_outcome(a);
+	if (a->cfg.metrics_textfile[0] != '\0' && (text = metrics_text(a, fdm_agent_now())) != NULL)
+		fdm_textfile_start(a->textfile, a->cfg.metrics_textfile, text);
+	sd_event_source_set_time(s, usec + FDM_METRICS_TEXTFILE_MS * 1000ULL);
+	return 0;
+}
+
 static json_object *reply_ok(const char *message)
 {
 	json_object *o = json_object_new_object();
@@ -319,6 +380,8 @@ static json_object *on_control(void *userdata, json_object *req)
 			since = (uint64_t)json_object_get_int64(arg);
 		return fdm_events_json(a, now, since);
 	}
+	if (strcmp(cmd, "metrics") == 0)
+		return metrics_reply(a, now);
 	if (fdm_ha_request_command(cmd))
 		return fdm_ha_control(a, req, now);
 	return fdm_control_error("unknown command");
@@ -400,7 +463,11 @@ int fdm_agent_init(struct fdm_agent *a, const struct fdm_config *cfg, char *err,
 	    sd_event_add_time_relative(a->event, &a->tick_src, CLOCK_MONOTONIC, 0,
 				       1000, on_tick, a) < 0 ||
 	    sd_event_source_set_enabled(a->tick_src, SD_EVENT_ON) < 0 ||
-	    add_signals(a) < 0 || sd_event_set_watchdog(a->event, 1) < 0) {
+	    add_signals(a) < 0 || sd_event_set_watchdog(a->event, 1) < 0 ||
+	    (a->textfile = fdm_textfile_new()) == NULL ||
+	    sd_event_add_time_relative(a->event, &a->textfile_src, CLOCK_MONOTONIC, 0, 100000,
+				       on_textfile, a) < 0 ||
+	    sd_event_source_set_enabled(a->textfile_src, SD_EVENT_ON) < 0) {
 		snprintf(err, errlen, "cannot set up the event loop: %s", strerror(errno));
 		return -1;
 	}
@@ -429,6 +496,8 @@ void fdm_agent_free(struct fdm_agent *a)
 	for (int i = 0; i < 3; i++)
 		sd_event_source_disable_unref(a->sig_src[i]);
 	sd_event_source_disable_unref(a->tick_src);
+	sd_event_source_disable_unref(a->textfile_src);
+	fdm_textfile_free(a->textfile);
 	sd_event_source_disable_unref(a->net_src);
 	fdm_net_close(&a->net);
 	sd_event_unref(a->event);

@@ -13,6 +13,7 @@
 #include "fdm/core/outbox.h"
 #include "lib/timing.h"
 #include "fdm/datastores.h"
+#include "fdm/metrics.h"
 #include "fdm/net.h"
 #include "fdm/wire.h"
 
@@ -41,6 +42,11 @@ struct fdm_agent {
 	sd_event *event;
 	sd_event_source *net_src, *tick_src;
 	sd_event_source *sig_src[3];
+
+	struct fdm_metrics_counters metrics;   /* what only `fdmctl metrics` shows */
+	sd_event_source *textfile_src;      /* [metrics] textfile, every few seconds */
+	struct fdm_textfile *textfile;      /* its writer (metrics_textfile.c) */
+	bool textfile_failing;              /* its failure is logged once, until it works */
 
 	struct fdm_event_line events[FDM_EVENTS_MAX];
 	size_t events_next, events_count;
@@ -106,6 +112,8 @@ json_object *fdm_ha_answer_json(bool ok, const char *text);
 
 /* status.c: the JSON objects of INTERFACE.md ("fdmctl --json status"). */
 json_object *fdm_status_json(const struct fdm_agent *a, uint64_t now);
+/* The state `fdmctl hosts` shows for host i (`fdmctl metrics` counts them). */
+enum fdm_host_state fdm_status_host_state(const struct fdm_core *c, size_t i);
 json_object *fdm_events_json(const struct fdm_agent *a, uint64_t now, uint64_t since_ms);
 
 #endif

@@ -29,32 +29,49 @@ static json_object *datastore_list(const struct fdm_core *c, uint32_t mask)
 	return arr;
 }
 
-/* This host is init-error while another agent writes as it (storage.c). */
-static enum fdm_host_state host_state(const struct fdm_core *c, size_t i)
+
+/* Datastore d counts for the master's dead verdicts: we are master and hold it. */
+static bool verdict_ds(const struct fdm_core *c, size_t d)
 {
-	if (c->peers[i].self && c->impostor_reason[0] != '\0')
-		return FDM_HS_INIT_ERROR;
-	return c->peers[i].state;
+	return c->role == FDM_ROLE_MASTER && c->ha.ds[d].lease_acquired_ms != 0;
 }
 
 /* The master's dead verdicts on host i: the datastores it is dead for (of those
- * whose lease we hold), and whether that is every one of them. */
-static json_object *dead_for(const struct fdm_core *c, size_t i, bool *all)
+ * whose lease we hold). */
+static json_object *dead_for(const struct fdm_core *c, size_t i)
 {
 	json_object *arr = json_object_new_array();
+
+	for (size_t d = 0; d < c->n_datastores; d++)
+		if (verdict_ds(c, d) && c->ha.hosts[i].ds[d].dead)
+			json_object_array_add(arr, json_object_new_string(c->datastore_names[d]));
+	return arr;
+}
+
+/* Dead for every datastore whose lease we hold (and we hold one). */
+static bool dead_everywhere(const struct fdm_core *c, size_t i)
+{
 	size_t held = 0, dead = 0;
 
 	for (size_t d = 0; d < c->n_datastores; d++) {
-		if (c->role != FDM_ROLE_MASTER || c->ha.ds[d].lease_acquired_ms == 0)
+		if (!verdict_ds(c, d))
 			continue;
 		held++;
-		if (c->ha.hosts[i].ds[d].dead) {
-			dead++;
-			json_object_array_add(arr, json_object_new_string(c->datastore_names[d]));
-		}
+		dead += c->ha.hosts[i].ds[d].dead;
 	}
-	*all = held > 0 && dead == held;
-	return arr;
+	return held > 0 && dead == held;
+}
+
+/* The state `fdmctl hosts` shows: this host is init-error while another agent
+ * writes as it (storage.c); unreachable and dead for every datastore we hold
+ * is dead (DESIGN.md "Roles and states"; dead_for lists each verdict). */
+enum fdm_host_state fdm_status_host_state(const struct fdm_core *c, size_t i)
+{
+	if (c->peers[i].self)
+		return c->impostor_reason[0] != '\0' ? FDM_HS_INIT_ERROR : c->peers[i].state;
+	if (c->peers[i].state == FDM_HS_UNREACHABLE && dead_everywhere(c, i))
+		return FDM_HS_DEAD;
+	return c->peers[i].state;
 }
 
 static json_object *hosts_json(const struct fdm_agent *a, uint64_t now)
@@ -70,14 +87,9 @@ static json_object *hosts_json(const struct fdm_agent *a, uint64_t now)
 
 		json_object_object_add(h, "id", json_object_new_string(c->peers[i].id));
 		json_object_object_add(h, "address", json_object_new_string(a->cfg.peers[i].address));
-		bool all_dead = false;
-		json_object *dead = c->peers[i].self ? json_object_new_array() : dead_for(c, i, &all_dead);
-		enum fdm_host_state st = host_state(c, i);
+		json_object *dead = c->peers[i].self ? json_object_new_array() : dead_for(c, i);
+		enum fdm_host_state st = fdm_status_host_state(c, i);
 
-		/* Unreachable and dead for every datastore we hold: dead (DESIGN.md
-		 * "Roles and states"); dead_for lists each datastore's verdict. */
-		if (all_dead && st == FDM_HS_UNREACHABLE)
-			st = FDM_HS_DEAD;
 		json_object_object_add(h, "state", json_object_new_string(fdm_host_state_name(st)));
 		json_object_object_add(h, "dead_for", dead);
 		if (c->peers[i].self && c->impostor_reason[0] != '\0')

@@ -76,6 +76,8 @@ struct fdm_config {
 	char libvirt_uri[FDM_URL_MAX];
 
 	char control_socket[PATH_MAX];
+
+	char metrics_textfile[PATH_MAX];  /* [metrics] textfile; "" none */
 };
 
 /* Defaults (INTERFACE.md). */

@@ -168,6 +168,26 @@ static bool check_socket_directory(struct config_parser *p)
 	return true;
 }
 
+/* [metrics] textfile: its directory must exist, or every write fails. */
+static bool check_textfile_directory(struct config_parser *p)
+{
+	const char *path = p->cfg->metrics_textfile;
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	struct stat st;
+
+	if (path[0] == '\0' || slash == NULL)
+		return true;
+	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		config_fail(p, p->key_line[K_METRICS_TEXTFILE], "textfile",
+			    "cannot write the file in %s: %s", dir,
+			    errno == ENOENT ? "no such directory" : "not a directory");
+		return false;
+	}
+	return true;
+}
+
 bool config_check(struct config_parser *p, unsigned need)
 {
 	if ((need & FDM_NEED_AGENT) && !(check_agent(p) && check_key_file(p)))
@@ -175,7 +195,8 @@ bool config_check(struct config_parser *p, unsigned need)
 	if ((need & FDM_NEED_CLUSTER) && !check_key_file(p))
 		return false;
 	if ((need & FDM_NEED_THIS_HOST) && (need & FDM_NEED_AGENT) &&
-	    !(check_address_is_local(p) && check_socket_directory(p)))
+	    !(check_address_is_local(p) && check_socket_directory(p) &&
+	      check_textfile_directory(p)))
 		return false;
 	return true;
 }

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <ini.h>
 
@@ -17,7 +18,7 @@
 
 const char *const config_section_names[S_COUNT] = {
 	"cluster", "host", "peers", "datastores", "isolation", "timing",
-	"restart", "hostd", "control",
+	"restart", "hostd", "control", "metrics",
 };
 
 const struct config_key config_keys[K_COUNT] = {
@@ -37,6 +38,7 @@ const struct config_key config_keys[K_COUNT] = {
 	[K_HOSTD_SOCKET] = { S_HOSTD, "socket" },
 	[K_LIBVIRT_URI] = { S_HOSTD, "libvirt_uri" },
 	[K_CONTROL_SOCKET] = { S_CONTROL, "socket" },
+	[K_METRICS_TEXTFILE] = { S_METRICS, "textfile" },
 };
 
 static int find_section(const char *name)
@@ -188,6 +190,17 @@ static int set_socket_path(struct config_parser *p, const char *key, const char 
 	return set_path(p, key, value, dst);
 }
 
+/* The agent replaces the metrics file by rename: something else at that path
+ * (a directory, a device, a symlink) is a mistake to report now. */
+static int set_textfile(struct config_parser *p, const char *key, const char *value)
+{
+	struct stat st;
+
+	if (value[0] != '\0' && lstat(value, &st) == 0 && !S_ISREG(st.st_mode))
+		return config_fail(p, p->line, key, "%s exists and is not a regular file", value);
+	return set_path(p, key, value, p->cfg->metrics_textfile);
+}
+
 static int set_address(struct config_parser *p, const char *key, const char *value)
 {
 	if (!config_valid_ip(value))
@@ -288,6 +301,8 @@ static int set_fixed_key(struct config_parser *p, int k, const char *value)
 		return set_string(p, name, value, c->libvirt_uri, sizeof(c->libvirt_uri));
 	case K_CONTROL_SOCKET:
 		return set_socket_path(p, name, value, c->control_socket);
+	case K_METRICS_TEXTFILE:
+		return set_textfile(p, name, value);
 	case K_COUNT:
 		break;
 	}
