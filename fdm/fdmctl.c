@@ -53,6 +53,7 @@ static void usage(FILE *out)
 		"  unprotect VM\n"
 		"  maintenance enter|exit [HOST]\n"
 		"  events [--since DURATION]   the recent decisions (DURATION: 30s, 10m, 2h)\n"
+		"  metrics                     the agent's metrics, Prometheus text format\n"
 		"  keygen FILE                 write a new random cluster key, mode 0600\n"
 		"  datastore init URL [--config FILE]  initialise a datastore for this cluster\n");
 }
@@ -387,6 +388,12 @@ static int build_request(int argc, char **argv, json_object **req, const char **
 		}
 		*req = request("events");
 		json_object_object_add(*req, "since_ms", json_object_new_int64((int64_t)since));
+		return 0;
+	}
+	if (strcmp(cmd, "metrics") == 0) {
+		if (argc != 1)
+			return fail(2, "metrics takes no arguments (got \"%s\")", argv[1]);
+		*req = request("metrics");
 		return 0;
 	}
 	*view = "message";

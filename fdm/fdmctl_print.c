@@ -217,6 +217,15 @@ static void print_part_json(json_object *st, const char *key)
 
 void fdmctl_print_reply(json_object *reply, const char *view, bool json)
 {
+	/* The exposition text as the agent made it (it ends in a newline). */
+	if (strcmp(view, "metrics") == 0 && !json) {
+		fputs(str_of(reply, "metrics"), stdout);
+		return;
+	}
+	if (strcmp(view, "metrics") == 0) {
+		fdmctl_print_json(reply);
+		return;
+	}
 	if (strcmp(view, "status") == 0 || strcmp(view, "message") == 0 ||
 	    strcmp(view, "events") == 0) {
 		if (json)
