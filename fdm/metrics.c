@@ -146,8 +146,7 @@ static void histogram(FILE *f, const char *name, const char *ds, const struct fd
 	for (size_t b = 0; b <= FDM_METRICS_BUCKETS; b++) {
 		cumulative += h->in_bucket[b];
 		if (b < FDM_METRICS_BUCKETS)
-			snprintf(le, sizeof(le), "%" PRIu32 ".%03" PRIu32,
-				 fdm_metrics_bucket_ms[b] / 1000, fdm_metrics_bucket_ms[b] % 1000);
+			snprintf(le, sizeof(le), "%g", fdm_metrics_bucket_ms[b] / 1000.0);
 		else
 			snprintf(le, sizeof(le), "+Inf");
 		sample(f, bucket, "datastore", ds, "le", le, cumulative);
