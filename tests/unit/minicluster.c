@@ -100,6 +100,19 @@ static void keep_log(struct minicluster *mc, const char *text)
 	mc->log_next = (mc->log_next + 1) % 64;
 }
 
+static void keep_event(struct minicluster *mc, size_t host, const struct fdm_action *a)
+{
+	struct mc_event *e = &mc->events[mc->n_events++ % MC_EVENTS];
+
+	e->host = host;
+	e->event = a->event;
+	fdm_strlcpy(e->peer, a->peer, sizeof(e->peer));
+	fdm_strlcpy(e->vm, a->vm, sizeof(e->vm));
+	fdm_strlcpy(e->datastore, a->datastore, sizeof(e->datastore));
+	e->has_term = a->has_term;
+	e->term = a->term;
+}
+
 static void keep_reply(struct minicluster *mc, size_t host, const struct fdm_action *a)
 {
 	struct mc_reply *r = &mc->replies[mc->n_replies++ % MC_REPLIES];
@@ -167,8 +180,10 @@ void mc_execute(struct minicluster *mc, size_t from)
 
 		if (a->kind == FDM_ACT_SEND)
 			send_one(mc, from, a);
-		else if (a->kind == FDM_ACT_LOG)
+		else if (a->kind == FDM_ACT_LOG) {
 			keep_log(mc, a->text);
+			keep_event(mc, (size_t)from, a);
+		}
 		else if (a->kind == FDM_ACT_STORAGE)
 			mc_storage_start(mc, from, a);
 		else if (a->kind == FDM_ACT_POWER_ON)

@@ -166,6 +166,17 @@ struct minicluster {
 	const char *log_watch;           /* set by a test: count log lines containing it */
 	size_t log_watch_hits;
 	size_t log_next;
+	/* The core's event lines with what they are about (journal fields): the
+	 * last MC_EVENTS of them, from any host. */
+#define MC_EVENTS 256
+	struct mc_event {
+		size_t host;
+		const char *event;
+		char peer[FDM_ID_MAX], vm[FDM_VM_NAME_MAX], datastore[FDM_ID_MAX];
+		bool has_term;
+		uint64_t term;
+	} events[MC_EVENTS];
+	size_t n_events;                 /* ever kept; events[n % MC_EVENTS] is next */
 	const char *watch;               /* set by a test: log lines containing it ... */
 	unsigned watch_hits;             /* ... are counted here */
 	/* The answers to operators' requests (FDM_ACT_CONTROL_REPLY) of every host,
