@@ -1,8 +1,9 @@
 /* `fdmctl metrics` and [metrics] textfile: the agent's state in the Prometheus
  * text exposition format (version 0.0.4). metrics.c turns a struct fdm_metrics
- * (plain data) into the text, purely; metrics_gather.c fills one from the agent
- * and keeps the counters the core has no use for (events by kind, storage I/O
- * latency); metrics_textfile.c writes the text to a file for node_exporter. */
+ * (plain data) into the text, purely; metrics_counters.c keeps what only the
+ * metrics need (events by kind, storage I/O latency); metrics_gather.c fills a
+ * struct fdm_metrics from the agent; metrics_textfile.c writes the text to a
+ * file for node_exporter. */
 #ifndef FDM_METRICS_H
 #define FDM_METRICS_H
 
@@ -72,7 +73,7 @@ struct fdm_metrics {
  * out of memory. Pure. */
 char *fdm_metrics_text(const struct fdm_metrics *m);
 
-/* --------------------------------------------- metrics_gather.c: the counters */
+/* ------------------------------------------- metrics_counters.c: the counters */
 /* What the agent counts for the metrics alone, by datastore name (indices move
  * on reload). */
 struct fdm_metrics_io {
@@ -100,8 +101,9 @@ void fdm_metrics_io_done(struct fdm_metrics_counters *mc, const char *ds,
 /* Into the histogram: one I/O that took ms. */
 void fdm_metrics_observe(struct fdm_io_histogram *h, uint64_t ms);
 
+/* metrics_gather.c: everything, from the agent now. The strings point into the
+ * agent. */
 struct fdm_agent;
-/* Everything, from the agent now. The strings point into the agent. */
 void fdm_metrics_gather(const struct fdm_agent *a, uint64_t now, struct fdm_metrics *m);
 
 /* -------------------------------------------- metrics_textfile.c: the file */

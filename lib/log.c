@@ -2,8 +2,8 @@
  * test's log file read the same. Under systemd, when stderr is the journal stream
  * systemd gave us (JOURNAL_STREAM holds its device:inode), each line is sent with
  * sd_journal_sendv instead, so that it can carry fields (`journalctl FDM_VM=db1`);
- * if that fails, the line goes to stderr with its sd-daemon "<N>" priority prefix,
- * as before. Settings come from the environment at each call: no state to
+ * when journald's socket is not there or the send fails, the line goes to the
+ * stream with its sd-daemon "<N>" priority prefix, without fields. Settings come from the environment at each call: no state to
  * initialise or to get wrong. */
 #include "lib/log.h"
 
@@ -17,7 +17,11 @@
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 #include <systemd/sd-journal.h>
+
+/* Where sd_journal_sendv sends (systemd-journald.service(8)). */
+#define FDM_JOURNAL_SOCKET "/run/systemd/journal/socket"
 
 static const char *level_tag(enum fdm_log_level level)
 {
@@ -104,8 +108,10 @@ static void log_line(enum fdm_log_level level, const struct fdm_log_fields *f,
 	if (level == FDM_LOG_DEBUG && (debug == NULL || strcmp(debug, "1") != 0))
 		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
+	/* sd_journal_sendv drops the line and says 0 when journald's socket is
+	 * missing (a container handed only the stream): look first. */
 	if (stderr_is_journal()) {
-		if (journal_send(level, f, line) >= 0)
+		if (access(FDM_JOURNAL_SOCKET, W_OK) == 0 && journal_send(level, f, line) >= 0)
 			return;
 		fprintf(stderr, "<%d>%s\n", level, line);
 		return;

@@ -16,6 +16,9 @@ $(BUILD)/tests/unit/test_datastores_vms: $(OBJ)/fdm/datastores_vms.o
 # the tables of what was forwarded (both pure).
 $(BUILD)/tests/unit/test_ha_request: $(OBJ)/fdm/ha_request.o
 $(BUILD)/tests/unit/test_ha_forwards: $(OBJ)/fdm/ha_forwards.o
+# `fdmctl metrics`: the exposition text (pure) and the agent's counters; the
+# gathering from a whole agent is covered by tests/cli/test_metrics.sh.
+$(BUILD)/tests/unit/test_metrics: $(OBJ)/fdm/metrics.o $(OBJ)/fdm/metrics_counters.o
 # `fdmctl vms` on every host: the VM part of the status JSON, from a core alone.
 $(BUILD)/tests/unit/test_vmview: $(OBJ)/fdm/status_vms.o
 
