@@ -37,6 +37,9 @@ BINS += $(BUILD)/tests/fdm-inject
 SYSTEM_TESTS += tests/cli/test_cli.sh
 CHECK_TESTS += tests/cli/test_cli.sh
 SYSTEM_TESTS += tests/cli/test_notify.py
+# fdmctl metrics passes promtool; [metrics] textfile written atomically.
+SYSTEM_TESTS += tests/cli/test_metrics.sh
+CHECK_TESTS += tests/cli/test_metrics.sh
 # A hostile local client holding control connections cannot lock fdmctl out.
 SYSTEM_TESTS += tests/cli/test_control_flood.py
 CHECK_TESTS += tests/cli/test_control_flood.py
