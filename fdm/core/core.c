@@ -260,6 +260,6 @@ void fdm_core_leave(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 	fdm_core_send_all(c, FDM_MSG_LEAVING, now, out);
 	fdm_core_event(out, &(struct fdm_log_fields){ .event = "agent-stopping" },
 		       "%s: stopping cleanly, told every peer; releasing leases",
-		     c->peers[c->self].id);
+		       c->peers[c->self].id);
 	fdm_storage_tick(c, now, out);
 }

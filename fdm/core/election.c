@@ -53,9 +53,9 @@ static void set_role(struct fdm_core *c, enum fdm_role role, int master, uint64_
 	if (role == FDM_ROLE_MASTER)
 		forget_slaves(c);
 	fdm_core_event(out, &(struct fdm_log_fields){ .event = "role", .has_term = true,
-						    .term = c->term },
+			.term = c->term },
 		       "%s: %s -> %s (%s)", self_id(c), fdm_role_name(old),
-		     fdm_role_name(role), why);
+		       fdm_role_name(role), why);
 	fdm_core_action(out, FDM_ACT_ROLE);
 }
 
@@ -79,8 +79,8 @@ static void conclude(struct fdm_core *c, int winner, uint64_t term, uint64_t now
 	fdm_core_event(out, &(struct fdm_log_fields){ .event = "election-result",
 			.peer = c->peers[winner].id, .has_term = true, .term = term },
 		       "%s: election result: %s is master, term %llu, %zu bid(s) seen, %llu ms",
-		     self_id(c), c->peers[winner].id, (unsigned long long)term, c->last.n_bids,
-		     (unsigned long long)(now - c->last.started_ms));
+		       self_id(c), c->peers[winner].id, (unsigned long long)term, c->last.n_bids,
+		       (unsigned long long)(now - c->last.started_ms));
 }
 
 void fdm_election_start(struct fdm_core *c, uint64_t now, const char *reason,
@@ -252,7 +252,7 @@ static void merge(struct fdm_core *c, int from, const Fdm__MasterHeartbeat *m, u
 		fdm_core_event(out, &(struct fdm_log_fields){ .event = "step-down", .peer = other,
 				.has_term = true, .term = m->term },
 			       "%s: master %s (%u datastores) outranks us (%u): stepping down",
-			     self_id(c), other, m->datastores, c->my_datastores);
+			       self_id(c), other, m->datastores, c->my_datastores);
 		for (size_t i = 0; i < c->n_peers; i++)
 			if ((int)i != from)
 				fdm_core_send(c, FDM_MSG_STEP_DOWN, (int)i, now, out);
@@ -261,11 +261,12 @@ static void merge(struct fdm_core *c, int from, const Fdm__MasterHeartbeat *m, u
 	}
 	if (m->term >= c->term) {
 		c->term = m->term + 1;
-		fdm_core_event(out, &(struct fdm_log_fields){ .event = "second-master", .peer = other,
+		fdm_core_event(out, &(struct fdm_log_fields){
+				.event = "second-master", .peer = other,
 				.has_term = true, .term = c->term },
 			       "%s: second master %s (term %llu) heard; we outrank it, term now %llu",
-			     self_id(c), other, (unsigned long long)m->term,
-			     (unsigned long long)c->term);
+			       self_id(c), other, (unsigned long long)m->term,
+			       (unsigned long long)c->term);
 	}
 	fdm_core_send(c, FDM_MSG_MASTER_HB, from, now, out);
 }
@@ -329,7 +330,7 @@ void fdm_core_force_election(struct fdm_core *c, uint64_t now, struct fdm_action
 		fdm_core_event(out, &(struct fdm_log_fields){ .event = "step-down-request",
 				.peer = master_id(c), .has_term = true, .term = c->term },
 			       "%s: asking master %s to step down (fdmctl election --force)",
-			     self_id(c), master_id(c));
+			       self_id(c), master_id(c));
 		fdm_core_send(c, FDM_MSG_STEP_DOWN, c->master, now, out);
 		break;
 	case FDM_ROLE_ELECTION:

@@ -59,10 +59,11 @@ static void handle_stop(struct fdm_core *c, int h, const struct fdm_vm_stop *s,
 		if (!v->stopped) {
 			v->stopped = true;
 			c->ha.ds[v->ds].write_pending = true;
-			fdm_core_event(out, &(struct fdm_log_fields){ .event = "vm-stopped", .vm = v->name,
-				.peer = c->peers[h].id },
-			       "%s: vm %s shut down on %s by its guest or an operator: "
-				     "it stays off (stopped)", self_id(c), v->name, c->peers[h].id);
+			fdm_core_event(out, &(struct fdm_log_fields){
+					.event = "vm-stopped", .vm = v->name,
+					.peer = c->peers[h].id },
+				       "%s: vm %s shut down on %s by its guest or an operator: "
+				       "it stays off (stopped)", self_id(c), v->name, c->peers[h].id);
 		}
 		return;
 	}
@@ -70,8 +71,8 @@ static void handle_stop(struct fdm_core *c, int h, const struct fdm_vm_stop *s,
 	fdm_core_event(out, &(struct fdm_log_fields){ .event = "vm-crashed", .vm = v->name,
 			.peer = c->peers[h].id },
 		       "%s: vm %s %s on %s: powering it on again", self_id(c), v->name,
-		     s->reason == FDM_STOP_CRASHED ? "crashed" : "stopped unexpectedly",
-		     c->peers[h].id);
+		       s->reason == FDM_STOP_CRASHED ? "crashed" : "stopped unexpectedly",
+		       c->peers[h].id);
 }
 
 void fdm_ha_on_slave_report(struct fdm_core *c, int from, const struct fdm_slave_report *r,
@@ -324,15 +325,15 @@ static void schedule_retry(struct fdm_core *c, struct fdm_vm *v, const char *why
 			 v->attempts, why);
 		fdm_core_event(out, &(struct fdm_log_fields){ .event = "vm-failed", .vm = v->name },
 			       "%s: vm %s failed: %u power-on attempts, the last: %s",
-			     self_id(c), v->name, v->attempts, why);
+			       self_id(c), v->name, v->attempts, why);
 		return;
 	}
 	v->next_attempt_ms = next > now ? next : now;
 	v->state = FDM_VM_RESTART_PENDING;
 	fdm_core_event(out, &(struct fdm_log_fields){ .event = "vm-poweron-failed", .vm = v->name },
 		       "%s: vm %s power-on failed (%s): retry %u of %u in %llu s",
-		     self_id(c), v->name, why, v->attempts + 1, c->ha.max_attempts,
-		     (unsigned long long)((v->next_attempt_ms - now) / 1000));
+		       self_id(c), v->name, why, v->attempts + 1, c->ha.max_attempts,
+		       (unsigned long long)((v->next_attempt_ms - now) / 1000));
 }
 
 void fdm_failover_on_result(struct fdm_core *c, int host, const char *name, uint32_t restarts,
@@ -353,11 +354,12 @@ void fdm_failover_on_result(struct fdm_core *c, int host, const char *name, uint
 		v->first_attempt_ms = 0;
 		v->crashed_host = -1;
 		v->waiting[0] = '\0';
-		fdm_core_event(out, &(struct fdm_log_fields){ .event = "vm-restarted", .vm = v->name,
+		fdm_core_event(out, &(struct fdm_log_fields){
+				.event = "vm-restarted", .vm = v->name,
 				.peer = c->peers[host].id },
 			       "%s: vm %s restarted on %s (priority %s, restart %u)",
-			     self_id(c), v->name, c->peers[host].id,
-			     fdm_priority_name(v->priority), v->restarts);
+			       self_id(c), v->name, c->peers[host].id,
+			       fdm_priority_name(v->priority), v->restarts);
 		return;
 	}
 	v->avoid_host = host;
@@ -578,10 +580,11 @@ static void place_and_order(struct fdm_core *c, size_t *wanted, size_t n_wanted,
 		v->order_sent = false;
 		c->ha.ds[v->ds].write_pending = true;
 		set_waiting(v, FDM_VM_RESTARTING, res[i].why);
-		fdm_core_event(out, &(struct fdm_log_fields){ .event = restart_kind(v), .vm = v->name,
+		fdm_core_event(out, &(struct fdm_log_fields){
+				.event = restart_kind(v), .vm = v->name,
 				.peer = c->peers[v->order_host].id },
 			       "%s: vm %s runs nowhere: restarting it %s", self_id(c), v->name,
-			     res[i].why);
+			       res[i].why);
 	}
 }
 
@@ -602,16 +605,18 @@ static void log_verdicts(struct fdm_core *c, uint64_t now, struct fdm_actions *o
 			if (dead != c->ha.hosts[h].ds[d].dead) {
 				c->ha.hosts[h].ds[d].dead = dead;
 				if (dead)
-					fdm_core_event(out, &(struct fdm_log_fields){ .event = "verdict-dead",
-						.peer = c->peers[h].id,
-						.datastore = c->datastore_names[d] },
-					       "%s: %s", self_id(c), why);
+					fdm_core_event(out, &(struct fdm_log_fields){
+							.event = "verdict-dead",
+							.peer = c->peers[h].id,
+							.datastore = c->datastore_names[d] },
+						       "%s: %s", self_id(c), why);
 				else
-					fdm_core_event(out, &(struct fdm_log_fields){ .event = "verdict-alive",
-						.peer = c->peers[h].id,
-						.datastore = c->datastore_names[d] },
-					       "%s: %s alive again for %s", self_id(c),
-						     c->peers[h].id, c->datastore_names[d]);
+					fdm_core_event(out, &(struct fdm_log_fields){
+							.event = "verdict-alive",
+							.peer = c->peers[h].id,
+							.datastore = c->datastore_names[d] },
+						       "%s: %s alive again for %s", self_id(c),
+						       c->peers[h].id, c->datastore_names[d]);
 			}
 		}
 	}

@@ -54,10 +54,11 @@ static void note_malformed(struct fdm_core *c, int from, const char *what, const
 	if (ha->rx_malformed_logged_ms != 0 && now - ha->rx_malformed_logged_ms < MALFORMED_LOG_MS)
 		return;
 	ha->rx_malformed_logged_ms = now;
-	fdm_core_event(out, &(struct fdm_log_fields){ .event = "malformed", .peer = c->peers[from].id },
+	fdm_core_event(out, &(struct fdm_log_fields){
+			.event = "malformed", .peer = c->peers[from].id },
 		       "%s: %s of %s dropped as malformed (%s); %llu VM item(s) in all",
-		     c->peers[c->self].id, what, c->peers[from].id, why,
-		     (unsigned long long)ha->rx_malformed);
+		       c->peers[c->self].id, what, c->peers[from].id, why,
+		       (unsigned long long)ha->rx_malformed);
 }
 
 bool fdm_ha_define_decode(const struct fdm_core *c, const Fdm__DefineReply *r,

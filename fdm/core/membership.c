@@ -196,9 +196,10 @@ bool fdm_membership_timing_ok(struct fdm_core *c, int from, const Fdm__Packet *p
 	if (p->timing_known && p->their_heartbeat_ms == c->timing.heartbeat_interval_ms &&
 	    p->their_io_timeout_ms == c->timing.io_timeout_ms) {
 		if (p->timing_mismatch)
-			fdm_core_event(out, &(struct fdm_log_fields){ .event = "timing-match", .peer = p->id },
-			       "%s: host %s: timing now equals ours, its packets count again",
-				     self_id(c), p->id);
+			fdm_core_event(out, &(struct fdm_log_fields){
+					.event = "timing-match", .peer = p->id },
+				       "%s: host %s: timing now equals ours, its packets count again",
+				       self_id(c), p->id);
 		p->timing_mismatch = false;
 		return true;
 	}
@@ -207,9 +208,10 @@ bool fdm_membership_timing_ok(struct fdm_core *c, int from, const Fdm__Packet *p
 	if (p->mismatch_logged_ms == 0 || now - p->mismatch_logged_ms >= TIMING_LOG_MS) {
 		p->mismatch_logged_ms = now;
 		timing_text(c, p, why, sizeof(why));
-		fdm_core_event(out, &(struct fdm_log_fields){ .event = "timing-mismatch", .peer = p->id },
+		fdm_core_event(out, &(struct fdm_log_fields){
+				.event = "timing-mismatch", .peer = p->id },
 			       "%s: host %s: %s; its packets are dropped (dropped.timing_mismatch)",
-			     self_id(c), p->id, why);
+			       self_id(c), p->id, why);
 	}
 	return false;
 }
@@ -366,10 +368,11 @@ void fdm_membership_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *o
 			continue;
 		/* Transitions are logged where they are decided: on the master. */
 		if (c->role == FDM_ROLE_MASTER && !p->self)
-			fdm_core_event(out, &(struct fdm_log_fields){ .event = "host-state", .peer = p->id },
+			fdm_core_event(out, &(struct fdm_log_fields){
+					.event = "host-state", .peer = p->id },
 				       "%s: host %s %s -> %s (%s)", self_id(c), p->id,
-				     fdm_host_state_name(p->state), fdm_host_state_name(s),
-				     state_reason(p, s, now, why, sizeof(why)));
+				       fdm_host_state_name(p->state), fdm_host_state_name(s),
+				       state_reason(p, s, now, why, sizeof(why)));
 		p->state = s;
 	}
 }

@@ -171,8 +171,8 @@ static void protect_defined(struct fdm_core *c, struct fdm_ha_pending *p, uint64
 	fdm_core_event(out, &(struct fdm_log_fields){ .event = "vm-protected", .vm = v->name,
 			.datastore = c->datastore_names[d], .peer = c->peers[p->host].id },
 		       "%s: protecting vm %s on %s (priority %s, %.1f GiB, runs on %s)",
-		     self_id(c), v->name, c->datastore_names[d], fdm_priority_name(v->priority),
-		     gib(v->memory_kib), c->peers[p->host].id);
+		       self_id(c), v->name, c->datastore_names[d], fdm_priority_name(v->priority),
+		       gib(v->memory_kib), c->peers[p->host].id);
 }
 
 static void protect_start(struct fdm_core *c, const struct fdm_ha_request *r, uint64_t now,
@@ -339,7 +339,7 @@ static void maintenance(struct fdm_core *c, const struct fdm_ha_request *r, bool
 			write_list(c, p, (int)d);
 	fdm_core_event(out, &(struct fdm_log_fields){ .event = "maintenance", .peer = r->name },
 		       "%s: host %s %s maintenance", self_id(c), r->name,
-		     enter ? "enters" : "leaves");
+		       enter ? "enters" : "leaves");
 	if (p->writes == 0) {
 		answer(out, r, false, "the master holds no datastore right now: maintenance of "
 		       "%s set in memory only", r->name);

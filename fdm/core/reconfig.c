@@ -38,9 +38,10 @@ static void log_removed(struct fdm_core *c, const struct fdm_peer_state *old, si
 {
 	for (size_t i = 0; i < n_old; i++)
 		if (fdm_config_peer_index(cfg, old[i].id) < 0)
-			fdm_core_event(out, &(struct fdm_log_fields){ .event = "reload", .peer = old[i].id },
+			fdm_core_event(out, &(struct fdm_log_fields){
+					.event = "reload", .peer = old[i].id },
 				       "%s: reload: host %s removed from [peers]",
-				     c->peers[c->self].id, old[i].id);
+				       c->peers[c->self].id, old[i].id);
 }
 
 /* Datastores by name and URL: a kept one keeps its heartbeat and lease state; a
@@ -80,17 +81,19 @@ static void remap_datastores(struct fdm_core *c, const struct fdm_config *cfg, u
 			memset(&c->ha.ds[d], 0, sizeof(c->ha.ds[d]));
 			fdm_storage_init(c, d, cfg->datastores[d].url, now);
 			fdm_core_event(out, &(struct fdm_log_fields){ .event = "reload",
-				.datastore = cfg->datastores[d].name },
-			       "%s: reload: datastore %s (%s) added", cfg->host_id,
-				     cfg->datastores[d].name, cfg->datastores[d].url);
+					.datastore = cfg->datastores[d].name },
+				       "%s: reload: datastore %s (%s) added", cfg->host_id,
+				       cfg->datastores[d].name, cfg->datastores[d].url);
 		}
 	}
 	for (size_t o = 0; o < n_old; o++)
 		if (!kept(cfg, names[o], old[o].url))
-			fdm_core_event(out, &(struct fdm_log_fields){ .event = "reload", .datastore = names[o] },
-			       "%s: reload: datastore %s (%s) removed%s", cfg->host_id, names[o], old[o].url,
-				     fdm_lease_held(&old[o].lease)
-				     ? ": its lease is abandoned and expires" : "");
+			fdm_core_event(out, &(struct fdm_log_fields){
+					.event = "reload", .datastore = names[o] },
+				       "%s: reload: datastore %s (%s) removed%s", cfg->host_id,
+				       names[o], old[o].url,
+				       fdm_lease_held(&old[o].lease)
+				       ? ": its lease is abandoned and expires" : "");
 	c->n_datastores = cfg->n_datastores;
 	fdm_storage_reloaded(c);
 }
@@ -123,8 +126,9 @@ int fdm_core_reconfigure(struct fdm_core *c, const struct fdm_config *cfg,
 			memset(p, 0, sizeof(*p));
 			fdm_strlcpy(p->id, cfg->peers[i].id, sizeof(p->id));
 			p->state = FDM_HS_UNINITIALIZED;
-			fdm_core_event(out, &(struct fdm_log_fields){ .event = "reload", .peer = p->id },
-			       "%s: reload: host %s added to [peers]", cfg->host_id, p->id);
+			fdm_core_event(out, &(struct fdm_log_fields){
+					.event = "reload", .peer = p->id },
+				       "%s: reload: host %s added to [peers]", cfg->host_id, p->id);
 		}
 	}
 	c->n_peers = cfg->n_peers;
@@ -146,7 +150,7 @@ int fdm_core_reconfigure(struct fdm_core *c, const struct fdm_config *cfg,
 		fdm_election_start(c, now, "our master was removed from [peers]", out);
 	fdm_core_event(out, &(struct fdm_log_fields){ .event = "reload" },
 		       "%s: config reloaded: %zu peers, %zu datastores, heartbeat %u ms, "
-		     "io_timeout %u ms", cfg->host_id, cfg->n_peers, cfg->n_datastores,
-		     t->heartbeat_interval_ms, t->io_timeout_ms);
+		       "io_timeout %u ms", cfg->host_id, cfg->n_peers, cfg->n_datastores,
+		       t->heartbeat_interval_ms, t->io_timeout_ms);
 	return 0;
 }

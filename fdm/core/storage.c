@@ -126,9 +126,9 @@ void fdm_storage_peer_timing(struct fdm_core *c, int from, const Fdm__Packet *p,
 		fdm_core_event(out, &(struct fdm_log_fields){ .event = "peer-timing",
 				.peer = c->peers[from].id },
 			       "%s: host %s announces io_timeout %u ms, ours %u ms: lease "
-			     "waits on every datastore now cover it (claim %u ms, expiry %u ms)",
-			     self_id(c), c->peers[from].id, t.io_timeout_ms,
-			     c->timing.io_timeout_ms, 2 * t.io_timeout_ms, t.lease_expiry_ms);
+			       "waits on every datastore now cover it (claim %u ms, expiry %u ms)",
+			       self_id(c), c->peers[from].id, t.io_timeout_ms,
+			       c->timing.io_timeout_ms, 2 * t.io_timeout_ms, t.lease_expiry_ms);
 }
 
 void fdm_storage_reloaded(struct fdm_core *c)
@@ -150,25 +150,26 @@ static void follow_lease(struct fdm_core *c, int d, struct fdm_lease_action a, u
 	case FDM_LEASE_NOTE_NONE:
 		break;
 	case FDM_LEASE_NOTE_ACQUIRED:
-		fdm_core_event(out, &(struct fdm_log_fields){ .event = "lease-acquired", .datastore = name },
+		fdm_core_event(out, &(struct fdm_log_fields){
+				.event = "lease-acquired", .datastore = name },
 			       "%s: lease on %s acquired, generation %llu (%s)", self_id(c),
-			     name, (unsigned long long)s->lease.mine.generation, a.why);
+			       name, (unsigned long long)s->lease.mine.generation, a.why);
 		break;
 	case FDM_LEASE_NOTE_LOST:
 	case FDM_LEASE_NOTE_RACE_LOST:
 		fdm_core_event(out, &(struct fdm_log_fields){ .datastore = name,
 				.event = a.note == FDM_LEASE_NOTE_LOST ? "lease-lost" : "lease-not-won" },
 			       "%s: lease on %s %s: %s", self_id(c), name,
-			     a.note == FDM_LEASE_NOTE_LOST ? "lost" : "not won", a.why);
+			       a.note == FDM_LEASE_NOTE_LOST ? "lost" : "not won", a.why);
 		break;
 	case FDM_LEASE_NOTE_RELEASED:
 	case FDM_LEASE_NOTE_RELEASE_FAILED:
 		s->lease_release_ms = a.release_ms;
 		fdm_core_event(out, &(struct fdm_log_fields){ .datastore = name,
 				.event = a.note == FDM_LEASE_NOTE_RELEASED ? "lease-released" :
-					 "lease-release-failed" },
+			       "lease-release-failed" },
 			       "%s: lease on %s %s (%s)", self_id(c), name,
-			     a.note == FDM_LEASE_NOTE_RELEASED ? "released" : "not released", a.why);
+			       a.note == FDM_LEASE_NOTE_RELEASED ? "released" : "not released", a.why);
 		break;
 	}
 	/* VM protection counts its evidence from the moment the lease became
@@ -256,7 +257,7 @@ static void forget_impostor(struct fdm_core *c, uint64_t now, struct fdm_actions
 	c->impostor_reason[0] = '\0';
 	fdm_core_event(out, &(struct fdm_log_fields){ .event = "impostor-gone" },
 		       "%s: no other agent has written as %s for %u s", self_id(c),
-		     self_id(c), FDM_IMPOSTOR_FORGET_MS / 1000);
+		       self_id(c), FDM_IMPOSTOR_FORGET_MS / 1000);
 }
 
 void fdm_storage_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
@@ -281,14 +282,14 @@ static void log_change(struct fdm_core *c, int d, enum fdm_ds_state was, uint64_
 		fdm_core_event(out, &(struct fdm_log_fields){ .event = "datastore-reachable",
 				.datastore = name },
 			       "%s: datastore %s reachable%s", self_id(c), name,
-			     was == FDM_DSS_UNINITIALIZED ? " (initialised meanwhile)" :
-			     was == FDM_DSS_UNREACHABLE ? " again" : "");
+			       was == FDM_DSS_UNINITIALIZED ? " (initialised meanwhile)" :
+			       was == FDM_DSS_UNREACHABLE ? " again" : "");
 		break;
 	case FDM_DSS_UNREACHABLE:
 		fdm_core_event(out, &(struct fdm_log_fields){ .event = "datastore-unreachable",
 				.datastore = name },
 			       "%s: datastore %s unreachable%s: %s", self_id(c), name,
-			     was == FDM_DSS_UNKNOWN ? " from the start" : "", s->why);
+			       was == FDM_DSS_UNKNOWN ? " from the start" : "", s->why);
 		break;
 	case FDM_DSS_UNINITIALIZED:
 		/* The hint first: a long reason must not push it out of the line. */
@@ -318,7 +319,7 @@ static void log_still_down(struct fdm_core *c, int d, uint64_t now, struct fdm_a
 		fdm_core_event(out, &(struct fdm_log_fields){ .event = "datastore-unreachable",
 				.datastore = name },
 			       "%s: datastore %s still unreachable after %llu s: %s",
-			     self_id(c), name, secs, s->why);
+			       self_id(c), name, secs, s->why);
 }
 
 /* One answer (or failure) of a heartbeat write decides the datastore's state. */
@@ -476,7 +477,7 @@ void fdm_core_datastores(struct fdm_core *c, uint32_t mask, uint64_t now,
 		return;
 	fdm_core_event(out, &(struct fdm_log_fields){ .event = "datastores-count" },
 		       "%s: reachable datastores %u -> %u", self_id(c), c->my_datastores,
-		     count);
+		       count);
 	c->my_datastore_mask = mask;
 	c->my_datastores = count;
 }

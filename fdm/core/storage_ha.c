@@ -124,12 +124,13 @@ void fdm_storage_ha_done(struct fdm_core *c, int d, enum fdm_storage_op op,
 	case FDM_STORAGE_VMLIST_WRITE:
 		c->ha.ds[d].writing = false;
 		if (!ok)
-			fdm_core_event(out, &(struct fdm_log_fields){ .event = "vmlist-write-failed",
+			fdm_core_event(out, &(struct fdm_log_fields){
+					.event = "vmlist-write-failed",
 					.datastore = c->datastore_names[d] },
 				       "%s: VM list on %s not written: %s", c->peers[c->self].id,
-				     c->datastore_names[d],
-				     o->result == FDM_STORAGE_OK ? "it answered after io_timeout"
-				     : o->why != NULL && o->why[0] ? o->why : "no reason given");
+				       c->datastore_names[d],
+				       o->result == FDM_STORAGE_OK ? "it answered after io_timeout"
+				       : o->why != NULL && o->why[0] ? o->why : "no reason given");
 		fdm_ha_on_vmlist_written(c, d, ok, now, out);
 		break;
 	default:

@@ -218,10 +218,11 @@ static void count_drops(struct fdm_core *c, int from, const struct fdm_vmreport_
 	if (ha->rx_malformed_logged_ms != 0 && now - ha->rx_malformed_logged_ms < MALFORMED_LOG_MS)
 		return;
 	ha->rx_malformed_logged_ms = now;
-	fdm_core_event(out, &(struct fdm_log_fields){ .event = "malformed", .peer = c->peers[from].id },
+	fdm_core_event(out, &(struct fdm_log_fields){
+			.event = "malformed", .peer = c->peers[from].id },
 		       "%s: heartbeat of %s: %zu VM item(s) left out as malformed (%s); "
-		     "%llu in all", c->peers[c->self].id, c->peers[from].id, d->n, d->first,
-		     (unsigned long long)ha->rx_malformed);
+		       "%llu in all", c->peers[c->self].id, c->peers[from].id, d->n, d->first,
+		       (unsigned long long)ha->rx_malformed);
 }
 
 /* An order for a datastore we do not have (configs that differ, a reload not
@@ -241,8 +242,8 @@ static void note_unknown_datastore(struct fdm_core *c, int from,
 	fdm_core_event(out, &(struct fdm_log_fields){ .event = "unknown-datastore",
 			.peer = c->peers[from].id, .datastore = d->unknown_ds },
 		       "%s: master %s orders a VM of datastore \"%s\", which is not in our "
-		     "[datastores]: order ignored (is the config the same on every host?)",
-		     c->peers[c->self].id, c->peers[from].id, d->unknown_ds);
+		       "[datastores]: order ignored (is the config the same on every host?)",
+		       c->peers[c->self].id, c->peers[from].id, d->unknown_ds);
 }
 
 static void take_slave_report(struct fdm_core *c, int from, const Fdm__SlaveHeartbeat *s,

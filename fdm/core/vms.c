@@ -213,11 +213,12 @@ void fdm_ha_on_vmlist(struct fdm_core *c, int d, const struct fdm_vmlist_view *v
 		struct fdm_vm *vm = fdm_ha_find(c, e->name);
 
 		if (vm == NULL && (vm = fdm_ha_add_vm(c, e->name, d)) == NULL) {
-			fdm_core_event(out, &(struct fdm_log_fields){ .event = "too-many-vms", .vm = e->name,
-				.datastore = c->datastore_names[d] },
-			       "%s: more than %d protected VMs: %s of %s ignored",
-				     c->peers[c->self].id, FDM_MAX_VMS, e->name,
-				     c->datastore_names[d]);
+			fdm_core_event(out, &(struct fdm_log_fields){
+					.event = "too-many-vms", .vm = e->name,
+					.datastore = c->datastore_names[d] },
+				       "%s: more than %d protected VMs: %s of %s ignored",
+				       c->peers[c->self].id, FDM_MAX_VMS, e->name,
+				       c->datastore_names[d]);
 			continue;
 		}
 		vm->ds = d;
@@ -360,8 +361,8 @@ void fdm_ha_on_local_stop(struct fdm_core *c, const char *name, enum fdm_stop_re
 	ha->n_stops++;
 	fdm_core_event(out, &(struct fdm_log_fields){ .event = "vm-stopped-here", .vm = name },
 		       "%s: vm %s stopped here (%s)", c->peers[c->self].id, name,
-		     why == FDM_STOP_CRASHED ? "crashed" : why == FDM_STOP_USER ?
-		     "shut down by its guest or an operator" : "stopped");
+		       why == FDM_STOP_CRASHED ? "crashed" : why == FDM_STOP_USER ?
+		       "shut down by its guest or an operator" : "stopped");
 }
 
 /* ------------------------------------------------------------ orders */
@@ -424,7 +425,7 @@ void fdm_ha_take_order(struct fdm_core *c, const struct fdm_order *o, uint64_t n
 	fdm_core_event(out, &(struct fdm_log_fields){ .event = "vm-poweron", .vm = o->name,
 			.datastore = o->ds >= 0 ? c->datastore_names[o->ds] : NULL },
 		       "%s: powering %s on (restart %u, datastore %s)", c->peers[c->self].id,
-		     o->name, o->restarts, o->ds >= 0 ? c->datastore_names[o->ds] : "?");
+		       o->name, o->restarts, o->ds >= 0 ? c->datastore_names[o->ds] : "?");
 }
 
 void fdm_ha_on_power_on_done(struct fdm_core *c, const char *name, uint32_t restarts,
@@ -443,7 +444,7 @@ void fdm_ha_on_power_on_done(struct fdm_core *c, const char *name, uint32_t rest
 	fdm_core_event(out, &(struct fdm_log_fields){ .vm = name,
 			.event = ok ? "vm-poweron-done" : "vm-poweron-error" },
 		       "%s: power-on of %s %s%s%s", c->peers[c->self].id, name,
-		     ok ? "done" : "failed", ok ? "" : ": ", ok ? "" : (message ? message : ""));
+		       ok ? "done" : "failed", ok ? "" : ": ", ok ? "" : (message ? message : ""));
 	if (c->role == FDM_ROLE_MASTER)
 		fdm_failover_on_result(c, (int)c->self, name, restarts, ok, message, now, out);
 }
