@@ -324,12 +324,16 @@ static void textfile_outcome(struct fdm_agent *a)
 static int on_textfile(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct fdm_agent *a = userdata;
+	uint64_t next;
 	char *text;
 
 	textfile_outcome(a);
 	if (a->cfg.metrics_textfile[0] != '\0' && (text = metrics_text(a, fdm_agent_now())) != NULL)
 		fdm_textfile_start(a->textfile, a->cfg.metrics_textfile, text);
-	sd_event_source_set_time(s, usec + FDM_METRICS_TEXTFILE_MS * 1000ULL);
+	/* From now: after a pause, one write, not one per missed period. */
+	(void)usec;
+	sd_event_now(a->event, CLOCK_MONOTONIC, &next);
+	sd_event_source_set_time(s, next + FDM_METRICS_TEXTFILE_MS * 1000ULL);
 	return 0;
 }
 
