@@ -165,25 +165,51 @@ static bool host_connected(const struct fdm_core *c, size_t h)
 	return h == c->self || c->peers[h].state == FDM_HS_CONNECTED;
 }
 
-static enum fdm_verdict verdict(const struct fdm_core *c, size_t h, int d, uint64_t now,
-				char *why, size_t len)
+static void verdict_in(const struct fdm_core *c, size_t h, int d, struct fdm_verdict_in *in)
 {
 	const struct fdm_peer_state *p = &c->peers[h];
 	const struct fdm_ha_host *host = &c->ha.hosts[h];
-	struct fdm_verdict_in in = {
-		.host = p->id,
-		.datastore = c->datastore_names[d],
-		.net_heard = p->last_slave_hb_ms != 0,
-		.net_last_ms = p->last_slave_hb_ms,
-		.connected_window_ms = c->timing.host_unreachable_ms,
-		.hb_seen = host->ds[d].seen,
-		.hb_unchanged_since_ms = host->ds[d].unchanged_since_ms,
-		.hb_last_read_issued_ms = host->ds[d].last_read_issued_ms,
-		.lease_acquired_ms = c->ha.ds[d].lease_acquired_ms,
-		.host_dead_ms = c->timing.host_dead_ms,
-	};
 
+	memset(in, 0, sizeof(*in));
+	in->host = p->id;
+	in->datastore = c->datastore_names[d];
+	in->net_heard = p->last_slave_hb_ms != 0;
+	in->net_last_ms = p->last_slave_hb_ms;
+	in->connected_window_ms = c->timing.host_unreachable_ms;
+	in->hb_seen = host->ds[d].seen;
+	in->hb_unchanged_since_ms = host->ds[d].unchanged_since_ms;
+	in->hb_last_read_issued_ms = host->ds[d].last_read_issued_ms;
+	in->lease_acquired_ms = c->ha.ds[d].lease_acquired_ms;
+	in->host_dead_ms = c->timing.host_dead_ms;
+}
+
+static enum fdm_verdict verdict(const struct fdm_core *c, size_t h, int d, uint64_t now,
+				char *why, size_t len)
+{
+	struct fdm_verdict_in in;
+
+	verdict_in(c, h, d, &in);
 	return fdm_verdict_of(&in, now, why, len);
+}
+
+uint64_t fdm_ha_proof_read_at(const struct fdm_core *c, int d, uint64_t after)
+{
+	uint64_t first = UINT64_MAX;
+
+	if (!is_master(c) || d < 0 || (size_t)d >= c->n_datastores)
+		return first;
+	for (size_t h = 0; h < c->n_peers; h++) {
+		struct fdm_verdict_in in;
+		uint64_t at;
+
+		if (h == c->self)
+			continue;
+		verdict_in(c, h, d, &in);
+		at = fdm_verdict_proof_read_at(&in);
+		if (at > after && at < first)
+			first = at;
+	}
+	return first;
 }
 
 /* -------------------------------------------------------- where does v run? */

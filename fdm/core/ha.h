@@ -260,6 +260,7 @@ struct fdm_ha_ds {
 	bool listed_under_lease;       /* master: read once since the acquisition */
 	bool write_pending;            /* the VM list must be written */
 	bool writing;
+	uint64_t proof_asked_ms;       /* master: the last proof read's mark, asked once */
 };
 
 /* The master's working space for one round of decisions (failover.c). */
@@ -352,6 +353,10 @@ struct fdm_host_records {
 };
 void fdm_ha_on_host_records(struct fdm_core *c, int ds, const struct fdm_host_records *r,
 			    size_t n, uint64_t issued, uint64_t now, struct fdm_actions *out);
+/* Master: the earliest time after `after` at which a read of d's host records
+ * can complete a host's dead verdict (verdict.h, fdm_verdict_proof_read_at);
+ * UINT64_MAX: none. storage_ha.c issues that read then. */
+uint64_t fdm_ha_proof_read_at(const struct fdm_core *c, int ds, uint64_t after);
 
 /* Master: the protectedlist of d as it must be written now (the shell keeps
  * each VM's XML, uuid, memory and vcpus from the last read or from a protect

@@ -45,6 +45,26 @@ static void every_io(struct fdm_core *c, size_t d, enum fdm_storage_op op, uint6
 		issue(c, d, op, now, out);
 }
 
+/* The master reads the other hosts' records every io, and also at the very
+ * moment a host's dead verdict can first be proven (the hb unchanged for
+ * host_dead up to a read issued then, verdict.h): waiting for the periodic
+ * read would add up to io_timeout to every failover. Each such mark is asked
+ * for once, so a read that fails there does not turn into a read per tick. */
+static void read_hosts(struct fdm_core *c, size_t d, uint64_t now, struct fdm_actions *out)
+{
+	const struct fdm_ds_io *io = io_of(&c->ds[d], FDM_STORAGE_HOSTS_READ);
+	struct fdm_ha_ds *h = &c->ha.ds[d];
+	uint64_t mark;
+
+	if (io->busy)
+		return;
+	mark = fdm_ha_proof_read_at(c, (int)d, h->proof_asked_ms);
+	if (now < io->next_ms && now < mark)
+		return;
+	if (issue(c, d, FDM_STORAGE_HOSTS_READ, now, out) && now >= mark)
+		h->proof_asked_ms = mark;
+}
+
 /* The VM list of d, written under our lease: only while it is acting, so the
  * write (bounded by io) lands before any successor can hold the lease. */
 static void write_vmlist(struct fdm_core *c, size_t d, uint64_t now, struct fdm_actions *out)
@@ -84,7 +104,7 @@ void fdm_storage_ha_tick(struct fdm_core *c, size_t d, uint64_t now, struct fdm_
 	every_io(c, d, FDM_STORAGE_VMLIST_READ, now, out);
 	every_io(c, d, FDM_STORAGE_POWERON_WRITE, now, out);
 	if (master)
-		every_io(c, d, FDM_STORAGE_HOSTS_READ, now, out);
+		read_hosts(c, d, now, out);
 	if (master)
 		write_vmlist(c, d, now, out);
 }

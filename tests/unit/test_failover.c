@@ -210,6 +210,51 @@ static void test_order_reaches_slave_at_once(void **state)
 	mc_free(mc);
 }
 
+static uint64_t later(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+/* The read that proves host-2 dead for ds1 (its hb unchanged for host_dead up to
+ * that read's issue) is asked for at the mark itself, not at the master's next
+ * periodic read up to io_timeout later; the verdict follows at once once the
+ * network silence is host_dead long too. */
+static void test_proof_read_at_the_mark(void **state)
+{
+	int m;
+	struct minicluster *mc = cluster(78, &m);
+	struct fdm_core *c = &mc->hosts[m].core;
+	const struct fdm_ds_io *io = &c->ds[0].ha_io[FDM_STORAGE_HOSTS_READ -
+						       FDM_STORAGE_VMLIST_READ];
+	const uint64_t host_dead = mc->timing.host_dead_ms;
+	uint64_t killed, mark, net_mark, asked = 0, dead_at = 0;
+
+	(void)state;
+	mc_kill(mc, 1);
+	killed = mc->now;
+	/* Its last hb write is seen by the master's next read, within an io. */
+	mc_run(mc, mc->timing.io_timeout_ms + 100);
+	mark = later(c->ha.hosts[1].ds[0].unchanged_since_ms, c->ha.ds[0].lease_acquired_ms) +
+	       host_dead;
+	net_mark = c->peers[1].last_slave_hb_ms + host_dead;
+	while (mc->now < killed + 30000 && dead_at == 0) {
+		mc_run(mc, MC_STEP_MS);
+		if (asked == 0 && io->issued_ms >= mark)
+			asked = io->issued_ms;
+		if (c->ha.hosts[1].ds[0].dead)
+			dead_at = mc->now;
+	}
+	print_message("mark %.3f s after the kill, proof read asked %llu ms after it, dead "
+		      "%.3f s after the kill (network mark %.3f s)\n", (mark - killed) / 1000.0,
+		      (unsigned long long)(asked - mark), (dead_at - killed) / 1000.0,
+		      (net_mark - killed) / 1000.0);
+	assert_true(asked >= mark && asked < mark + MC_STEP_MS);
+	assert_true(dead_at != 0);
+	assert_true(dead_at <= later(mark, net_mark) + MC_STORAGE_MS + 3 * MC_STEP_MS);
+	assert_int_equal(mc->double_runs, 0);
+	mc_free(mc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +265,7 @@ int main(void)
 		cmocka_unit_test(test_user_stop_stays_off),
 		cmocka_unit_test(test_failing_power_on_retried_then_failed),
 		cmocka_unit_test(test_order_reaches_slave_at_once),
+		cmocka_unit_test(test_proof_read_at_the_mark),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
