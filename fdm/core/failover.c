@@ -281,6 +281,9 @@ static void issue_order(struct fdm_core *c, struct fdm_vm *v, uint64_t now,
 	v->last_restart_ms = now;
 	if (v->first_attempt_ms == 0)
 		v->first_attempt_ms = now;
+	/* The moment the power-on is asked for (the restart count is on disk). */
+	fdm_core_log(out, "%s: vm %s power-on ordered on %s (restart %u)", self_id(c), v->name,
+		     c->peers[v->order_host].id, v->restarts);
 	if ((size_t)v->order_host == c->self) {
 		fdm_ha_take_order(c, &o, now, out);
 		return;
