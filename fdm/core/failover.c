@@ -43,14 +43,14 @@ static bool name_in(const char (*names)[FDM_VM_NAME_MAX], size_t n, const char *
 	return false;
 }
 
-static void handle_stop(struct fdm_core *c, int h, const struct fdm_vm_stop *s,
-			uint64_t now, struct fdm_actions *out)
+void fdm_failover_on_stop(struct fdm_core *c, int h, const char *name,
+			  enum fdm_stop_reason reason, uint64_t now, struct fdm_actions *out)
 {
-	struct fdm_vm *v = fdm_ha_find(c, s->name);
+	struct fdm_vm *v = fdm_ha_find(c, name);
 
-	if (v == NULL)
+	if (v == NULL || !is_master(c) || h < 0 || (size_t)h >= c->n_peers)
 		return;
-	if (s->reason == FDM_STOP_USER) {
+	if (reason == FDM_STOP_USER) {
 		v->crashed_host = -1;
 		v->stopped_at_ms = now;
 		/* As vSphere unprotects a VM powered off by its user: it stays off,
@@ -66,7 +66,7 @@ static void handle_stop(struct fdm_core *c, int h, const struct fdm_vm_stop *s,
 	}
 	v->crashed_host = h;
 	fdm_core_log(out, "%s: vm %s %s on %s: powering it on again", self_id(c), v->name,
-		     s->reason == FDM_STOP_CRASHED ? "crashed" : "stopped unexpectedly",
+		     reason == FDM_STOP_CRASHED ? "crashed" : "stopped unexpectedly",
 		     c->peers[h].id);
 }
 
@@ -84,7 +84,8 @@ void fdm_ha_on_slave_report(struct fdm_core *c, int from, const struct fdm_slave
 	 * without the reason. */
 	for (size_t i = 0; i < r->n_stops; i++)
 		if (r->stops[i].seq > host->last_stop_seq) {
-			handle_stop(c, from, &r->stops[i], now, out);
+			fdm_failover_on_stop(c, from, r->stops[i].name, r->stops[i].reason,
+					     now, out);
 			host->last_stop_seq = r->stops[i].seq;
 		}
 	/* Its listing counts from the master heartbeat it echoes (never from its

@@ -103,6 +103,15 @@ struct fdm_vm_stop {
 	uint64_t seq;
 };
 
+/* A stop of a VM this host did not know as protected (yet), kept for host_dead:
+ * a VM protected and stopped at once stops before its host reads the
+ * protectedlist that names it, and its reason must still reach the master. */
+struct fdm_early_stop {
+	char name[FDM_VM_NAME_MAX];
+	enum fdm_stop_reason reason;
+	uint64_t at_ms;
+};
+
 /* The result of a power-on order, keyed by (name, restarts). */
 struct fdm_order_result {
 	char name[FDM_VM_NAME_MAX];
@@ -291,6 +300,8 @@ struct fdm_ha {
 	struct fdm_vm_stop stops[FDM_MAX_STOPS];  /* recent stops here, reported in heartbeats */
 	size_t n_stops;
 	uint64_t next_stop_seq;
+	struct fdm_early_stop early_stops[FDM_MAX_STOPS];  /* of VMs not (yet) known here */
+	size_t n_early_stops;
 	/* This host, from its shim. */
 	bool local_connected;
 	uint64_t local_listed_ms;
@@ -446,6 +457,10 @@ void fdm_ha_take_order(struct fdm_core *c, const struct fdm_order *o, uint64_t n
 /* failover.c: the master's decisions. */
 void fdm_failover_on_result(struct fdm_core *c, int host, const char *name, uint32_t restarts,
 			    bool ok, const char *message, uint64_t now, struct fdm_actions *out);
+/* A protected VM stopped on host h, with its reason (a slave's report, or our own
+ * shim's when we are the master). */
+void fdm_failover_on_stop(struct fdm_core *c, int h, const char *name,
+			  enum fdm_stop_reason reason, uint64_t now, struct fdm_actions *out);
 void fdm_failover_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
 
 #endif

@@ -255,6 +255,79 @@ static void test_proof_read_at_the_mark(void **state)
 	mc_free(mc);
 }
 
+/* Protect, then an operator stops the VM at once, before its host has read the
+ * protectedlist that names it: the host keeps the stop's reason and reports it
+ * once the list names the VM, so the VM stays off as `stopped` instead of being
+ * restarted host_dead later as one that vanished from a live host. */
+static void test_stop_right_after_protect_stays_off(void **state)
+{
+	int m, n;
+	struct minicluster *mc = cluster(79, &m);
+	struct fdm_core *c = &mc->hosts[m].core;
+	struct fdm_ha_request r = { .id = 7, .origin = -1, .op = FDM_HA_PROTECT,
+				    .name = "vm-b", .priority = -1, .ds = 0 };
+	struct fdm_vm_define def = { .found = true, .uuid = "00000000-0000-4000-8000-0000000000bb",
+				     .memory_kib = GIB, .vcpus = 1, .disk_ds = 0 };
+
+	(void)state;
+	mc_vm_start(mc, 1, "vm-b");
+	mc_run(mc, 3000);
+	/* fdmctl protect vm-b on the master; host-2's shell answers the define. */
+	fdm_ha_request(c, &r, mc->now, &mc->actions);
+	fdm_ha_on_define(c, r.id, 1, &def, mc->now, &mc->actions);
+	mc_execute(mc, (size_t)m);
+	assert_non_null(vm_of(mc, m, "vm-b"));
+	assert_null(vm_of(mc, 1, "vm-b"));      /* host-2 has not read it yet */
+	mc_vm_stop(mc, 1, "vm-b", FDM_STOP_USER);
+	mc_run(mc, 60000);
+	assert_int_equal(mc_vm_where(mc, "vm-b", &n), -1);
+	assert_int_equal(mc->power_ons_asked, 0);
+	assert_int_equal(vm_of(mc, m, "vm-b")->state, FDM_VM_STOPPED);
+	assert_true(mc_vm(mc, 0, "vm-b")->stopped);
+	/* A stop that old is forgotten, not reported to a later master. */
+	assert_int_equal(mc->hosts[1].core.ha.n_early_stops, 0);
+	mc_free(mc);
+}
+
+/* The same on the master's own host: its own shim's stop reasons count too
+ * (a guest shutdown stays off, a crash comes back at once). */
+static void test_stop_on_master_host(void **state)
+{
+	int m, n;
+	struct minicluster *mc = cluster(80, &m);
+	struct fdm_vm *v;
+	uint64_t crashed;
+
+	(void)state;
+	mc_vm_start(mc, (size_t)m, "vm-m");
+	/* The master owns the list it writes: protect vm-m through its table. */
+	v = fdm_ha_add_vm(&mc->hosts[m].core, "vm-m", 0);
+	assert_non_null(v);
+	v->priority = FDM__PRIORITY__PRIORITY_HIGH;
+	v->memory_kib = 1 * GIB;
+	mc->hosts[m].core.ha.ds[0].write_pending = true;
+	mc_run(mc, 10000);
+	assert_int_equal(vm_of(mc, m, "vm-m")->state, FDM_VM_PROTECTED);
+	mc_vm_stop(mc, (size_t)m, "vm-m", FDM_STOP_USER);
+	mc_run(mc, 60000);
+	assert_int_equal(mc_vm_where(mc, "vm-m", &n), -1);
+	assert_int_equal(mc->power_ons_asked, 0);
+	assert_int_equal(vm_of(mc, m, "vm-m")->state, FDM_VM_STOPPED);
+	/* Started again by its user, then it crashes: back well within host_dead. */
+	mc_vm_start(mc, (size_t)m, "vm-m");
+	mc_run(mc, 10000);
+	assert_int_equal(vm_of(mc, m, "vm-m")->state, FDM_VM_PROTECTED);
+	mc_vm_stop(mc, (size_t)m, "vm-m", FDM_STOP_CRASHED);
+	crashed = mc->now;
+	while (mc_vm_where(mc, "vm-m", &n) < 0 && mc->now < crashed + 30000)
+		mc_run(mc, 100);
+	assert_int_equal(mc_vm_where(mc, "vm-m", &n), m);   /* its own host first */
+	assert_true(mc->now - crashed < mc->timing.host_dead_ms);
+	assert_int_equal(mc->power_ons_asked, 1);
+	assert_int_equal(mc->double_runs, 0);
+	mc_free(mc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -266,6 +339,8 @@ int main(void)
 		cmocka_unit_test(test_failing_power_on_retried_then_failed),
 		cmocka_unit_test(test_order_reaches_slave_at_once),
 		cmocka_unit_test(test_proof_read_at_the_mark),
+		cmocka_unit_test(test_stop_right_after_protect_stays_off),
+		cmocka_unit_test(test_stop_on_master_host),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
