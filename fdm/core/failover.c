@@ -529,7 +529,10 @@ static void decide_vm(struct fdm_core *c, struct fdm_vm *v, uint64_t now, bool *
 		v->attempts = 0;
 		v->first_attempt_ms = 0;
 		v->next_attempt_ms = 0;
-		set_waiting(v, FDM_VM_PROTECTED, "");
+		/* Its host's last report says it runs, but the host is not heard:
+		 * say what a restart would wait for (the verdict's reason). */
+		set_waiting(v, FDM_VM_PROTECTED, host_connected(c, (size_t)where) ? "" :
+			    c->ha.scratch.dead_why[where]);
 		return;
 	case FDM_RUNS_UNKNOWN:
 		/* Not known to run anywhere, nor known not to: it may still run on a

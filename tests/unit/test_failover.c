@@ -328,6 +328,60 @@ static void test_stop_on_master_host(void **state)
 	mc_free(mc);
 }
 
+/* A master whose lease on ds1 stops acting (its lease I/O answers too late, the
+ * rest of its storage works) stops acting on ds1's VMs at once: host-2 dead or
+ * not, nothing is restarted, and `fdmctl vms` says why; once it holds ds1
+ * again it counts host_dead afresh from the new acquisition, then restarts. */
+static void test_lease_lost_stops_restarts(void **state)
+{
+	int m, n;
+	struct minicluster *mc = cluster(81, &m);
+	struct fdm_core *c = &mc->hosts[m].core;
+	const uint64_t io = mc->timing.io_timeout_ms, host_dead = mc->timing.host_dead_ms;
+	uint64_t killed, back;
+
+	(void)state;
+	mc_kill(mc, 1);
+	killed = mc->now;
+	mc_run(mc, 5000);
+	/* While host-2 may still be alive, the reason names it. */
+	assert_non_null(strstr(vm_of(mc, m, "vm-a")->waiting, "host-2 not dead for ds1 yet"));
+	mc->hosts[m].op_ms[FDM_STORAGE_LEASE_READ] = 3 * io;
+	mc->hosts[m].op_ms[FDM_STORAGE_LEASE_WRITE] = 3 * io;
+	while (mc->now < killed + 3 * host_dead) {
+		mc_run(mc, 100);
+		if (fdm_lease_acting(&c->ds[0].lease, mc->now))
+			continue;
+		assert_int_equal(c->role, FDM_ROLE_MASTER);
+		assert_string_equal(vm_of(mc, m, "vm-a")->waiting, "lease on ds1 not held");
+		assert_int_equal(vm_of(mc, m, "vm-a")->order_host, -1);
+	}
+	assert_int_equal(mc_vm_where(mc, "vm-a", &n), -1);
+	assert_int_equal(mc->power_ons_asked, 0);
+	mc->hosts[m].op_ms[FDM_STORAGE_LEASE_READ] = 0;
+	mc->hosts[m].op_ms[FDM_STORAGE_LEASE_WRITE] = 0;
+	back = mc->now;
+	while (mc_vm_where(mc, "vm-a", &n) < 0 && mc->now < back + 60000)
+		mc_run(mc, 100);
+	assert_true(mc_vm_where(mc, "vm-a", &n) >= 0);
+	assert_true(mc->now - back >= host_dead);
+	assert_true(c->ha.ds[0].lease_acquired_ms > back);
+	assert_int_equal(n, 1);
+	assert_int_equal(mc->power_ons_asked, 1);
+	assert_int_equal(mc->double_runs, 0);
+	mc_free(mc);
+}
+
+/* Bounded concurrent power-ons per host: 32 unless told, as vSphere. */
+static void test_default_inflight_bound(void **state)
+{
+	struct minicluster *mc = mc_new(ids4, all3, 4, 82);
+
+	(void)state;
+	assert_int_equal(mc->hosts[0].core.ha.max_inflight, 32);
+	mc_free(mc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -341,6 +395,8 @@ int main(void)
 		cmocka_unit_test(test_proof_read_at_the_mark),
 		cmocka_unit_test(test_stop_right_after_protect_stays_off),
 		cmocka_unit_test(test_stop_on_master_host),
+		cmocka_unit_test(test_lease_lost_stops_restarts),
+		cmocka_unit_test(test_default_inflight_bound),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
