@@ -7,6 +7,7 @@ fail on a timing. Rows so far: election time with 4, 8 and 16 agents; failover
 import argparse
 import json
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -87,10 +88,13 @@ def step_times(c, master, victim, vm, t0):
     return found
 
 
-def failover_once(timing):
+def failover_once(timing, phase):
     """test_failover.py's procedure: a VM of a slave protected, kill -9 of every
     process of that host (fdm and its test-driver shim), poll every 50 ms until
-    the VM runs on another host. Returns (seconds, {step: seconds}, derived timing)."""
+    the VM runs on another host. The kill waits `phase` seconds more first: every
+    agent starts at once, so without it each run would kill at the same point of
+    the storage heartbeat cycle and the rows would measure one phase of it, not
+    its spread. Returns (seconds, {step: seconds}, derived timing)."""
     hosts = ["host-1", "host-2", "host-3"]
     with Cluster(hosts, datastores=("ds1",), timing=timing, shims=True, verbose=False) as c:
         t_start = c.start_all()
@@ -104,16 +108,17 @@ def failover_once(timing):
         check(isinstance(r, dict) and r.get("ok") is True, "protect %s: %s" % (vm, r))
         c.wait_until(lambda: protected_on(c, master, vm, victim), 30, "%s protected" % vm)
         with DoubleRunMonitor(c, vms=[vm], interval=0.05) as mon:
+            time.sleep(phase)
             c.kill(victim, signal.SIGKILL)
             c.kill_shim(victim, signal.SIGKILL)
             t0 = time.monotonic()
             _, since = mon.wait_running_elsewhere(vm, not_on=victim, timeout=120)
         steps = step_times(c, master, victim, vm, t0)
         steps["running"] = since - t0
-        print("  failover %d/%d: agreed %.1f s, leases %.1f s, protected %.1f s, "
-              "fault to running %.2f s (%s)" % (timing[0], timing[1], t_agreed - t_start,
-                                                t_leases - t_start, t0 - t_start, since - t0,
-                                                describe_steps(steps)),
+        print("  failover %d/%d: agreed %.1f s, leases %.1f s, protected %.1f s, phase "
+              "%.2f s, fault to running %.2f s (%s)"
+              % (timing[0], timing[1], t_agreed - t_start, t_leases - t_start, t0 - t_start,
+                 phase, since - t0, describe_steps(steps)),
               file=sys.stderr, flush=True)
         return since - t0, steps, derived_timing(c, master)
 
@@ -148,8 +153,10 @@ def slowest_step(steps, host_dead_s):
 
 def failover_row(timing, name, runs):
     times, all_steps, t = [], [], {}
+    # Kill phases spread over one io_timeout, the same ones every time.
+    rng = random.Random(16)
     for _ in range(runs):
-        took, steps, t = failover_once(timing)
+        took, steps, t = failover_once(timing, rng.uniform(0, timing[1] / 1000.0))
         times.append(took)
         all_steps.append(steps)
     host_dead = t["host_dead_ms"] / 1000.0
