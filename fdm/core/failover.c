@@ -213,6 +213,29 @@ uint64_t fdm_ha_proof_read_at(const struct fdm_core *c, int d, uint64_t after)
 	return first;
 }
 
+bool fdm_ha_verdict_reason(const struct fdm_core *c, size_t h, uint64_t now, char *buf,
+			   size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	if (!is_master(c) || h >= c->n_peers || h == c->self || host_connected(c, h))
+		return false;
+	for (size_t d = 0; d < c->n_datastores && used + 1 < len; d++) {
+		char why[FDM_HA_WHY_MAX];
+		int n;
+
+		if (c->ha.ds[d].lease_acquired_ms == 0)
+			continue;
+		verdict(c, h, (int)d, now, why, sizeof(why));
+		n = snprintf(buf + used, len - used, "%s%s", used ? "; " : "", why);
+		if (n < 0)
+			break;
+		used += (size_t)n < len - used ? (size_t)n : len - used - 1;
+	}
+	return used > 0;
+}
+
 /* -------------------------------------------------------- where does v run? */
 
 static enum fdm_runs where_runs(struct fdm_core *c, struct fdm_vm *v, uint64_t now, int *where,

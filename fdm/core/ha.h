@@ -368,6 +368,11 @@ void fdm_ha_on_host_records(struct fdm_core *c, int ds, const struct fdm_host_re
  * can complete a host's dead verdict (verdict.h, fdm_verdict_proof_read_at);
  * UINT64_MAX: none. storage_ha.c issues that read then. */
 uint64_t fdm_ha_proof_read_at(const struct fdm_core *c, int ds, uint64_t after);
+/* Master: why host h (not heard) is or is not dead yet, per datastore whose lease
+ * we hold ("host-2 not dead for ds1 yet: hb changed 3.2 s ago; ..."), for
+ * `fdmctl hosts`; false (buf "") for a connected host or when we hold none. */
+bool fdm_ha_verdict_reason(const struct fdm_core *c, size_t h, uint64_t now, char *buf,
+			   size_t len);
 
 /* Master: the protectedlist of d as it must be written now (the shell keeps
  * each VM's XML, uuid, memory and vcpus from the last read or from a protect

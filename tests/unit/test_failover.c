@@ -228,6 +228,8 @@ static void test_proof_read_at_the_mark(void **state)
 						       FDM_STORAGE_VMLIST_READ];
 	const uint64_t host_dead = mc->timing.host_dead_ms;
 	uint64_t killed, mark, net_mark, asked = 0, dead_at = 0;
+	char why[FDM_LOG_MAX];
+	bool told = false;
 
 	(void)state;
 	mc_kill(mc, 1);
@@ -239,6 +241,15 @@ static void test_proof_read_at_the_mark(void **state)
 	net_mark = c->peers[1].last_slave_hb_ms + host_dead;
 	while (mc->now < killed + 30000 && dead_at == 0) {
 		mc_run(mc, MC_STEP_MS);
+		if (!told && mc->now >= killed + 5000) {
+			told = true;
+			/* `fdmctl hosts` says why host-2 is not dead yet, per datastore,
+			 * and has nothing to say of a connected host. */
+			assert_true(fdm_ha_verdict_reason(c, 1, mc->now, why, sizeof(why)));
+			assert_non_null(strstr(why, "host-2 not dead for ds1 yet: "));
+			assert_non_null(strstr(why, "; host-2 not dead for ds2 yet: "));
+			assert_false(fdm_ha_verdict_reason(c, 0, mc->now, why, sizeof(why)));
+		}
 		if (asked == 0 && io->issued_ms >= mark)
 			asked = io->issued_ms;
 		if (c->ha.hosts[1].ds[0].dead)
@@ -248,9 +259,12 @@ static void test_proof_read_at_the_mark(void **state)
 		      "%.3f s after the kill (network mark %.3f s)\n", (mark - killed) / 1000.0,
 		      (unsigned long long)(asked - mark), (dead_at - killed) / 1000.0,
 		      (net_mark - killed) / 1000.0);
+	assert_true(told);
 	assert_true(asked >= mark && asked < mark + MC_STEP_MS);
 	assert_true(dead_at != 0);
 	assert_true(dead_at <= later(mark, net_mark) + MC_STORAGE_MS + 3 * MC_STEP_MS);
+	assert_true(fdm_ha_verdict_reason(c, 1, mc->now, why, sizeof(why)));
+	assert_true(strncmp(why, "host-2 dead for ds1: no network heartbeat for ", 46) == 0);
 	assert_int_equal(mc->double_runs, 0);
 	mc_free(mc);
 }
