@@ -30,12 +30,30 @@ def kill_host(c, h):
     c.kill_shim(h, signal.SIGKILL)
 
 
+def host_row(c, master, h):
+    for row in c.status(master).get("hosts", []):
+        if row["id"] == h:
+            return row
+    return {}
+
+
 def fail_over(c, mon, master, vm, victim, restarts):
-    """Kill victim; vm must run again elsewhere, once. Returns (host, seconds)."""
+    """Kill victim; vm must run again elsewhere, once. Returns (host, seconds).
+    Meanwhile `fdmctl hosts` on the master says why the victim is not dead yet,
+    and then why it is."""
     kill_host(c, victim)
     t0 = time.monotonic()
+    c.wait_until(lambda: "%s not dead for ds1 yet: " % victim in
+                 (host_row(c, master, victim).get("reason") or ""), 6,
+                 "the master saying why %s is not dead yet" % victim)
     where, since = mon.wait_running_elsewhere(vm, not_on=victim, timeout=60)
     took = since - t0
+    # Dead for ds1 (the VM's) by now; for ds2 too within a read or so.
+    check("%s dead for ds1: no network heartbeat for " % victim in
+          (host_row(c, master, victim).get("reason") or ""),
+          "the master says why %s is dead for ds1: %s" % (victim, host_row(c, master, victim)))
+    c.wait_until(lambda: host_row(c, master, victim).get("state") == "dead", 3,
+                 "the master showing %s dead" % victim)
     c.wait_until(lambda: (c.vm_state(master, vm) or {}).get("host") == where, 10,
                  "the master showing %s on %s" % (vm, where))
     v = c.vm_state(master, vm)
