@@ -68,6 +68,8 @@ static void print_hosts(json_object *hosts)
 		age_text(field(h, "heartbeat_age_ms"), age, sizeof(age));
 		printf("%-16s %-40s %-13s %-9s %s\n", str_of(h, "id"), str_of(h, "address"),
 		       str_of(h, "state"), age, ds);
+		if (field(h, "reason") != NULL)
+			printf("%-16s   reason: %s\n", "", str_of(h, "reason"));
 	}
 }
 

@@ -85,6 +85,10 @@ static json_object *hosts_json(const struct fdm_agent *a, uint64_t now)
 		char why[FDM_LOG_MAX];
 		const char *reason = fdm_core_host_reason(c, i, now, why, sizeof(why));
 
+		/* Not heard by us as master: the verdict and why (dead or not yet). */
+		if (reason == NULL && fdm_ha_verdict_reason(c, i, now, why, sizeof(why)))
+			reason = why;
+
 		json_object_object_add(h, "id", json_object_new_string(c->peers[i].id));
 		json_object_object_add(h, "address", json_object_new_string(a->cfg.peers[i].address));
 		json_object *dead = c->peers[i].self ? json_object_new_array() : dead_for(c, i);

@@ -43,14 +43,14 @@ static bool name_in(const char (*names)[FDM_VM_NAME_MAX], size_t n, const char *
 	return false;
 }
 
-static void handle_stop(struct fdm_core *c, int h, const struct fdm_vm_stop *s,
-			uint64_t now, struct fdm_actions *out)
+void fdm_failover_on_stop(struct fdm_core *c, int h, const char *name,
+			  enum fdm_stop_reason reason, uint64_t now, struct fdm_actions *out)
 {
-	struct fdm_vm *v = fdm_ha_find(c, s->name);
+	struct fdm_vm *v = fdm_ha_find(c, name);
 
-	if (v == NULL)
+	if (v == NULL || !is_master(c) || h < 0 || (size_t)h >= c->n_peers)
 		return;
-	if (s->reason == FDM_STOP_USER) {
+	if (reason == FDM_STOP_USER) {
 		v->crashed_host = -1;
 		v->stopped_at_ms = now;
 		/* As vSphere unprotects a VM powered off by its user: it stays off,
@@ -71,7 +71,7 @@ static void handle_stop(struct fdm_core *c, int h, const struct fdm_vm_stop *s,
 	fdm_core_event(out, &(struct fdm_log_fields){ .event = "vm-crashed", .vm = v->name,
 			.peer = c->peers[h].id },
 		       "%s: vm %s %s on %s: powering it on again", self_id(c), v->name,
-		       s->reason == FDM_STOP_CRASHED ? "crashed" : "stopped unexpectedly",
+		       reason == FDM_STOP_CRASHED ? "crashed" : "stopped unexpectedly",
 		       c->peers[h].id);
 }
 
@@ -89,7 +89,8 @@ void fdm_ha_on_slave_report(struct fdm_core *c, int from, const struct fdm_slave
 	 * without the reason. */
 	for (size_t i = 0; i < r->n_stops; i++)
 		if (r->stops[i].seq > host->last_stop_seq) {
-			handle_stop(c, from, &r->stops[i], now, out);
+			fdm_failover_on_stop(c, from, r->stops[i].name, r->stops[i].reason,
+					     now, out);
 			host->last_stop_seq = r->stops[i].seq;
 		}
 	/* Its listing counts from the master heartbeat it echoes (never from its
@@ -170,25 +171,74 @@ static bool host_connected(const struct fdm_core *c, size_t h)
 	return h == c->self || c->peers[h].state == FDM_HS_CONNECTED;
 }
 
-static enum fdm_verdict verdict(const struct fdm_core *c, size_t h, int d, uint64_t now,
-				char *why, size_t len)
+static void verdict_in(const struct fdm_core *c, size_t h, int d, struct fdm_verdict_in *in)
 {
 	const struct fdm_peer_state *p = &c->peers[h];
 	const struct fdm_ha_host *host = &c->ha.hosts[h];
-	struct fdm_verdict_in in = {
-		.host = p->id,
-		.datastore = c->datastore_names[d],
-		.net_heard = p->last_slave_hb_ms != 0,
-		.net_last_ms = p->last_slave_hb_ms,
-		.connected_window_ms = c->timing.host_unreachable_ms,
-		.hb_seen = host->ds[d].seen,
-		.hb_unchanged_since_ms = host->ds[d].unchanged_since_ms,
-		.hb_last_read_issued_ms = host->ds[d].last_read_issued_ms,
-		.lease_acquired_ms = c->ha.ds[d].lease_acquired_ms,
-		.host_dead_ms = c->timing.host_dead_ms,
-	};
 
+	memset(in, 0, sizeof(*in));
+	in->host = p->id;
+	in->datastore = c->datastore_names[d];
+	in->net_heard = p->last_slave_hb_ms != 0;
+	in->net_last_ms = p->last_slave_hb_ms;
+	in->connected_window_ms = c->timing.host_unreachable_ms;
+	in->hb_seen = host->ds[d].seen;
+	in->hb_unchanged_since_ms = host->ds[d].unchanged_since_ms;
+	in->hb_last_read_issued_ms = host->ds[d].last_read_issued_ms;
+	in->lease_acquired_ms = c->ha.ds[d].lease_acquired_ms;
+	in->host_dead_ms = c->timing.host_dead_ms;
+}
+
+static enum fdm_verdict verdict(const struct fdm_core *c, size_t h, int d, uint64_t now,
+				char *why, size_t len)
+{
+	struct fdm_verdict_in in;
+
+	verdict_in(c, h, d, &in);
 	return fdm_verdict_of(&in, now, why, len);
+}
+
+uint64_t fdm_ha_proof_read_at(const struct fdm_core *c, int d, uint64_t after)
+{
+	uint64_t first = UINT64_MAX;
+
+	if (!is_master(c) || d < 0 || (size_t)d >= c->n_datastores)
+		return first;
+	for (size_t h = 0; h < c->n_peers; h++) {
+		struct fdm_verdict_in in;
+		uint64_t at;
+
+		if (h == c->self)
+			continue;
+		verdict_in(c, h, d, &in);
+		at = fdm_verdict_proof_read_at(&in);
+		if (at > after && at < first)
+			first = at;
+	}
+	return first;
+}
+
+bool fdm_ha_verdict_reason(const struct fdm_core *c, size_t h, uint64_t now, char *buf,
+			   size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	if (!is_master(c) || h >= c->n_peers || h == c->self || host_connected(c, h))
+		return false;
+	for (size_t d = 0; d < c->n_datastores && used + 1 < len; d++) {
+		char why[FDM_HA_WHY_MAX];
+		int n;
+
+		if (c->ha.ds[d].lease_acquired_ms == 0)
+			continue;
+		verdict(c, h, (int)d, now, why, sizeof(why));
+		n = snprintf(buf + used, len - used, "%s%s", used ? "; " : "", why);
+		if (n < 0)
+			break;
+		used += (size_t)n < len - used ? (size_t)n : len - used - 1;
+	}
+	return used > 0;
 }
 
 /* -------------------------------------------------------- where does v run? */
@@ -260,6 +310,11 @@ static void issue_order(struct fdm_core *c, struct fdm_vm *v, uint64_t now,
 	v->last_restart_ms = now;
 	if (v->first_attempt_ms == 0)
 		v->first_attempt_ms = now;
+	/* The moment the power-on is asked for (the restart count is on disk). */
+	fdm_core_event(out, &(struct fdm_log_fields){ .event = "vm-poweron-ordered", .vm = v->name,
+			.peer = c->peers[v->order_host].id },
+		       "%s: vm %s power-on ordered on %s (restart %u)", self_id(c), v->name,
+		       c->peers[v->order_host].id, v->restarts);
 	if ((size_t)v->order_host == c->self) {
 		fdm_ha_take_order(c, &o, now, out);
 		return;
@@ -521,7 +576,10 @@ static void decide_vm(struct fdm_core *c, struct fdm_vm *v, uint64_t now, bool *
 		v->attempts = 0;
 		v->first_attempt_ms = 0;
 		v->next_attempt_ms = 0;
-		set_waiting(v, FDM_VM_PROTECTED, "");
+		/* Its host's last report says it runs, but the host is not heard:
+		 * say what a restart would wait for (the verdict's reason). */
+		set_waiting(v, FDM_VM_PROTECTED, host_connected(c, (size_t)where) ? "" :
+			    c->ha.scratch.dead_why[where]);
 		return;
 	case FDM_RUNS_UNKNOWN:
 		/* Not known to run anywhere, nor known not to: it may still run on a

@@ -103,6 +103,15 @@ struct fdm_vm_stop {
 	uint64_t seq;
 };
 
+/* A stop of a VM this host did not know as protected (yet), kept for host_dead:
+ * a VM protected and stopped at once stops before its host reads the
+ * protectedlist that names it, and its reason must still reach the master. */
+struct fdm_early_stop {
+	char name[FDM_VM_NAME_MAX];
+	enum fdm_stop_reason reason;
+	uint64_t at_ms;
+};
+
 /* The result of a power-on order, keyed by (name, restarts). */
 struct fdm_order_result {
 	char name[FDM_VM_NAME_MAX];
@@ -260,6 +269,7 @@ struct fdm_ha_ds {
 	bool listed_under_lease;       /* master: read once since the acquisition */
 	bool write_pending;            /* the VM list must be written */
 	bool writing;
+	uint64_t proof_asked_ms;       /* master: the last proof read's mark, asked once */
 };
 
 /* The master's working space for one round of decisions (failover.c). */
@@ -290,6 +300,8 @@ struct fdm_ha {
 	struct fdm_vm_stop stops[FDM_MAX_STOPS];  /* recent stops here, reported in heartbeats */
 	size_t n_stops;
 	uint64_t next_stop_seq;
+	struct fdm_early_stop early_stops[FDM_MAX_STOPS];  /* of VMs not (yet) known here */
+	size_t n_early_stops;
 	/* This host, from its shim. */
 	bool local_connected;
 	uint64_t local_listed_ms;
@@ -352,6 +364,15 @@ struct fdm_host_records {
 };
 void fdm_ha_on_host_records(struct fdm_core *c, int ds, const struct fdm_host_records *r,
 			    size_t n, uint64_t issued, uint64_t now, struct fdm_actions *out);
+/* Master: the earliest time after `after` at which a read of d's host records
+ * can complete a host's dead verdict (verdict.h, fdm_verdict_proof_read_at);
+ * UINT64_MAX: none. storage_ha.c issues that read then. */
+uint64_t fdm_ha_proof_read_at(const struct fdm_core *c, int ds, uint64_t after);
+/* Master: why host h (not heard) is or is not dead yet, per datastore whose lease
+ * we hold ("host-2 not dead for ds1 yet: hb changed 3.2 s ago; ..."), for
+ * `fdmctl hosts`; false (buf "") for a connected host or when we hold none. */
+bool fdm_ha_verdict_reason(const struct fdm_core *c, size_t h, uint64_t now, char *buf,
+			   size_t len);
 
 /* Master: the protectedlist of d as it must be written now (the shell keeps
  * each VM's XML, uuid, memory and vcpus from the last read or from a protect
@@ -441,6 +462,10 @@ void fdm_ha_take_order(struct fdm_core *c, const struct fdm_order *o, uint64_t n
 /* failover.c: the master's decisions. */
 void fdm_failover_on_result(struct fdm_core *c, int host, const char *name, uint32_t restarts,
 			    bool ok, const char *message, uint64_t now, struct fdm_actions *out);
+/* A protected VM stopped on host h, with its reason (a slave's report, or our own
+ * shim's when we are the master). */
+void fdm_failover_on_stop(struct fdm_core *c, int h, const char *name,
+			  enum fdm_stop_reason reason, uint64_t now, struct fdm_actions *out);
 void fdm_failover_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
 
 #endif

@@ -2,8 +2,9 @@
  * "Restart", safety point 2), scheduled beside the storage heartbeat of
  * storage.c and at its cadence: on every datastore it reaches, every host reads
  * the protectedlist's VM part and writes its poweron record; the master also
- * reads every other host's hb and poweron records there, and writes the VM list
- * when vms.c has edits for it, only while its lease there is acting. One of each
+ * reads every other host's hb and poweron records there (twice as often:
+ * read_hosts), and writes the VM list when vms.c has edits for it, only while
+ * its lease there is acting. One of each
  * in flight at most, each bounded by io_timeout from its decision; a completion
  * after that is a failure, whatever it says. What the records mean is vms.c's
  * to judge: this file only carries them. A clean stop writes the poweron record
@@ -45,6 +46,32 @@ static void every_io(struct fdm_core *c, size_t d, enum fdm_storage_op op, uint6
 		issue(c, d, op, now, out);
 }
 
+/* The master reads the other hosts' records every half io, and also at the
+ * very moment a host's dead verdict can first be proven (the hb unchanged for
+ * host_dead up to a read issued then, verdict.h). Both bound what a failover
+ * adds to host_dead: "unchanged" counts from the first read that saw a host's
+ * last hb write, so that read comes at most half an io after the write (every
+ * io, it added up to io_timeout), and the proving read waits for no period at
+ * all. Each mark is asked for once: a read that fails there does not turn
+ * into a read per tick. */
+static void read_hosts(struct fdm_core *c, size_t d, uint64_t now, struct fdm_actions *out)
+{
+	struct fdm_ds_io *io = io_of(&c->ds[d], FDM_STORAGE_HOSTS_READ);
+	struct fdm_ha_ds *h = &c->ha.ds[d];
+	uint64_t mark;
+
+	if (io->busy)
+		return;
+	mark = fdm_ha_proof_read_at(c, (int)d, h->proof_asked_ms);
+	if (now < io->next_ms && now < mark)
+		return;
+	if (!issue(c, d, FDM_STORAGE_HOSTS_READ, now, out))
+		return;
+	io->next_ms = now + c->timing.storage_hb_ms / 2;
+	if (now >= mark)
+		h->proof_asked_ms = mark;
+}
+
 /* The VM list of d, written under our lease: only while it is acting, so the
  * write (bounded by io) lands before any successor can hold the lease. */
 static void write_vmlist(struct fdm_core *c, size_t d, uint64_t now, struct fdm_actions *out)
@@ -84,7 +111,7 @@ void fdm_storage_ha_tick(struct fdm_core *c, size_t d, uint64_t now, struct fdm_
 	every_io(c, d, FDM_STORAGE_VMLIST_READ, now, out);
 	every_io(c, d, FDM_STORAGE_POWERON_WRITE, now, out);
 	if (master)
-		every_io(c, d, FDM_STORAGE_HOSTS_READ, now, out);
+		read_hosts(c, d, now, out);
 	if (master)
 		write_vmlist(c, d, now, out);
 }

@@ -26,6 +26,16 @@ static uint64_t later(uint64_t a, uint64_t b)
 	return a > b ? a : b;
 }
 
+uint64_t fdm_verdict_proof_read_at(const struct fdm_verdict_in *in)
+{
+	uint64_t mark;
+
+	if (!in->hb_seen || in->lease_acquired_ms == 0)
+		return 0;
+	mark = later(in->hb_unchanged_since_ms, in->lease_acquired_ms) + in->host_dead_ms;
+	return in->hb_last_read_issued_ms >= mark ? 0 : mark;
+}
+
 enum fdm_verdict fdm_verdict_of(const struct fdm_verdict_in *in, uint64_t now, char *why,
 				size_t whylen)
 {

@@ -38,4 +38,12 @@ enum fdm_verdict fdm_verdict_of(const struct fdm_verdict_in *in, uint64_t now, c
 
 const char *fdm_verdict_name(enum fdm_verdict v);
 
+/* The issue time of the read that can first complete the proof that the hb is
+ * unchanged (the mark: the later of the first sighting and the lease
+ * acquisition, + host_dead), if no read issued at or after it has answered yet;
+ * 0 when no read is wanted (no sighting, lease not held, already proven). The
+ * master asks for that read at the mark itself, not at its next periodic read
+ * up to io_timeout later: a dead host's VMs then wait host_dead and one read. */
+uint64_t fdm_verdict_proof_read_at(const struct fdm_verdict_in *in);
+
 #endif

@@ -187,15 +187,12 @@ static bool table_is_ours(const struct fdm_core *c, int d)
 	       c->ha.ds[d].listed_under_lease;
 }
 
-void fdm_ha_on_vmlist(struct fdm_core *c, int d, const struct fdm_vmlist_view *v,
-		      uint64_t now, struct fdm_actions *out)
+static void take_vmlist(struct fdm_core *c, int d, const struct fdm_vmlist_view *v,
+			struct fdm_actions *out)
 {
 	struct fdm_ha_ds *hd = &c->ha.ds[d];
 	static const struct fdm_vmlist_view none = { .empty = true };
 
-	(void)now;
-	if (d < 0 || (size_t)d >= c->n_datastores)
-		return;
 	if (v == NULL || v->empty)
 		v = &none;
 	hd->listed = true;
@@ -340,15 +337,22 @@ void fdm_ha_on_local(struct fdm_core *c, const struct fdm_local_view *v, uint64_
 	refresh_report(c);
 }
 
-void fdm_ha_on_local_stop(struct fdm_core *c, const char *name, enum fdm_stop_reason why,
-			  uint64_t now, struct fdm_actions *out)
+/* A protected VM stopped here: its reason goes to the master, in our slave
+ * heartbeats until it acks it, or straight to our own decisions as master. */
+static void report_stop(struct fdm_core *c, const char *name, enum fdm_stop_reason why,
+			uint64_t now, struct fdm_actions *out)
 {
 	struct fdm_ha *ha = &c->ha;
 	const size_t cap = sizeof(ha->stops) / sizeof(ha->stops[0]);
 
-	(void)now;
-	if (fdm_ha_find(c, name) == NULL)
-		return;   /* not protected: nobody needs to know */
+	fdm_core_event(out, &(struct fdm_log_fields){ .event = "vm-stopped-here", .vm = name },
+		       "%s: vm %s stopped here (%s)", c->peers[c->self].id, name,
+		       why == FDM_STOP_CRASHED ? "crashed" : why == FDM_STOP_USER ?
+		       "shut down by its guest or an operator" : "stopped");
+	if (c->role == FDM_ROLE_MASTER) {
+		fdm_failover_on_stop(c, (int)c->self, name, why, now, out);
+		return;
+	}
 	if (ha->n_stops == cap) {
 		/* The master acks stops with every heartbeat; a full ring means it has
 		 * not heard us for a while: the oldest stop is the least useful. */
@@ -359,10 +363,62 @@ void fdm_ha_on_local_stop(struct fdm_core *c, const char *name, enum fdm_stop_re
 	ha->stops[ha->n_stops].reason = why;
 	ha->stops[ha->n_stops].seq = ha->next_stop_seq++;
 	ha->n_stops++;
-	fdm_core_event(out, &(struct fdm_log_fields){ .event = "vm-stopped-here", .vm = name },
-		       "%s: vm %s stopped here (%s)", c->peers[c->self].id, name,
-		       why == FDM_STOP_CRASHED ? "crashed" : why == FDM_STOP_USER ?
-		       "shut down by its guest or an operator" : "stopped");
+}
+
+void fdm_ha_on_local_stop(struct fdm_core *c, const char *name, enum fdm_stop_reason why,
+			  uint64_t now, struct fdm_actions *out)
+{
+	struct fdm_ha *ha = &c->ha;
+	const size_t cap = sizeof(ha->early_stops) / sizeof(ha->early_stops[0]);
+	struct fdm_early_stop *e;
+
+	if (fdm_ha_find(c, name) != NULL) {
+		report_stop(c, name, why, now, out);
+		return;
+	}
+	/* Not protected as far as we know: perhaps only not yet (report_early_stops). */
+	if (ha->n_early_stops == cap) {
+		memmove(&ha->early_stops[0], &ha->early_stops[1],
+			(cap - 1) * sizeof(ha->early_stops[0]));
+		ha->n_early_stops--;
+	}
+	e = &ha->early_stops[ha->n_early_stops++];
+	fdm_strlcpy(e->name, name, sizeof(e->name));
+	e->reason = why;
+	e->at_ms = now;
+}
+
+/* A protectedlist was read: the stops of VMs it names that we did not know as
+ * protected when they stopped are reported now, unless the VM has been seen
+ * running here again since; those older than host_dead are forgotten (the
+ * master has decided on the VM by then). */
+static void report_early_stops(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
+{
+	struct fdm_ha *ha = &c->ha;
+	size_t keep = 0;
+
+	for (size_t i = 0; i < ha->n_early_stops; i++) {
+		const struct fdm_early_stop *e = &ha->early_stops[i];
+
+		if (now > e->at_ms + c->timing.host_dead_ms)
+			continue;
+		if (fdm_ha_find(c, e->name) == NULL) {
+			ha->early_stops[keep++] = *e;
+			continue;
+		}
+		if (!(fdm_ha_runs_here(c, e->name) && ha->local_listed_ms > e->at_ms))
+			report_stop(c, e->name, e->reason, now, out);
+	}
+	ha->n_early_stops = keep;
+}
+
+void fdm_ha_on_vmlist(struct fdm_core *c, int d, const struct fdm_vmlist_view *v,
+		      uint64_t now, struct fdm_actions *out)
+{
+	if (d < 0 || (size_t)d >= c->n_datastores)
+		return;
+	take_vmlist(c, d, v, out);
+	report_early_stops(c, now, out);
 }
 
 /* ------------------------------------------------------------ orders */

@@ -13,7 +13,12 @@ tests/shim/test_crash.py). fdm powers it on again, on its own host first.
 An operator's stop: host-1-vm1 (host-1's shim on its in-process test driver) is
 destroyed with `hostd-shim-cli poweroff`: it stays off and shows `stopped`;
 started again by the operator (`hostd-shim-cli poweron` of its own XML) it is
-protected again."""
+protected again.
+
+Stops whose reason used to be lost: host-3-vm1 powered off right after its
+`fdmctl protect` returned, before host-3 read the protectedlist that names it
+(host-3 keeps the reason and reports it once it has), and host-4-vm1 on the
+master's own host: both stay off as `stopped`, past host_dead."""
 import os
 import shutil
 import subprocess
@@ -86,6 +91,30 @@ def operator_stop(c, mon, master, workdir):
           % (vm, took, time.monotonic() - t0))
 
 
+def stays_stopped(c, mon, master, vm, host, what):
+    """vm (on host) is powered off by an operator: shown stopped, and still off and
+    stopped after more than host_dead (7 s)."""
+    c.shim_cli(host, "poweroff", vm)
+    t0 = time.monotonic()
+    c.wait_until(lambda: shown(c, master, vm, "stopped"), 15, "%s shown stopped" % vm)
+    time.sleep(9)
+    check(mon.hosts_running(vm) == [], "%s (%s) stays off after an operator's poweroff"
+          % (vm, what))
+    check(shown(c, master, vm, "stopped"), "%s (%s) still shown stopped: %s"
+          % (vm, what, c.vm_state(master, vm)))
+    print("operator poweroff of %s (%s): stopped, still off %.1f s later"
+          % (vm, what, time.monotonic() - t0))
+
+
+def lost_reasons(c, mon, master):
+    c.fdmctl_ok(master, "protect", "host-3-vm1", "--datastore", "ds2")
+    stays_stopped(c, mon, master, "host-3-vm1", "host-3", "at once after its protect")
+    c.fdmctl_ok(master, "protect", "host-4-vm1", "--datastore", "ds2")
+    c.wait_until(lambda: shown(c, master, "host-4-vm1", "protected", "host-4"), 15,
+                 "host-4-vm1 protected")
+    stays_stopped(c, mon, master, "host-4-vm1", "host-4", "on the master's own host")
+
+
 def body():
     workdir = tempfile.mkdtemp(prefix="fdm-vmfail-%d-" % os.getpid())
     try:
@@ -125,7 +154,8 @@ def run(workdir):
             c.wait_until(lambda: shown(c, master, CRASHING, "protected", "host-2") and
                          shown(c, master, "host-1-vm1", "protected", "host-1"), 20,
                          "both VMs protected")
-            with DoubleRunMonitor(c, vms=[CRASHING, "host-1-vm1"]) as mon:
+            with DoubleRunMonitor(c, vms=[CRASHING, "host-1-vm1", "host-3-vm1",
+                                          "host-4-vm1"]) as mon:
                 time.sleep(3)   # every host has learnt the protection (see the report)
                 check(mon.hosts_running(CRASHING) == ["host-2"], "%s runs on host-2" % CRASHING)
                 try:
@@ -134,6 +164,7 @@ def run(workdir):
                     raise HarnessError("%s; the master shows %s" % (e, c.vm_state(master,
                                                                                 CRASHING)))
                 operator_stop(c, mon, master, workdir)
+                lost_reasons(c, mon, master)
                 time.sleep(2)
             print("fault to running after a crash: %.2f s; %d monitor polls, never two copies"
                   % (took, mon.polls))

@@ -210,6 +210,192 @@ static void test_order_reaches_slave_at_once(void **state)
 	mc_free(mc);
 }
 
+static uint64_t later(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+/* The read that proves host-2 dead for ds1 (its hb unchanged for host_dead up to
+ * that read's issue) is asked for at the mark itself, not at the master's next
+ * periodic read up to io_timeout later; the verdict follows at once once the
+ * network silence is host_dead long too. */
+static void test_proof_read_at_the_mark(void **state)
+{
+	int m;
+	struct minicluster *mc = cluster(78, &m);
+	struct fdm_core *c = &mc->hosts[m].core;
+	const struct fdm_ds_io *io = &c->ds[0].ha_io[FDM_STORAGE_HOSTS_READ -
+						       FDM_STORAGE_VMLIST_READ];
+	const uint64_t host_dead = mc->timing.host_dead_ms;
+	uint64_t killed, mark, net_mark, asked = 0, dead_at = 0;
+	char why[FDM_LOG_MAX];
+	bool told = false;
+
+	(void)state;
+	mc_kill(mc, 1);
+	killed = mc->now;
+	/* Its last hb write is seen by the master's next read, within an io. */
+	mc_run(mc, mc->timing.io_timeout_ms + 100);
+	mark = later(c->ha.hosts[1].ds[0].unchanged_since_ms, c->ha.ds[0].lease_acquired_ms) +
+	       host_dead;
+	net_mark = c->peers[1].last_slave_hb_ms + host_dead;
+	while (mc->now < killed + 30000 && dead_at == 0) {
+		mc_run(mc, MC_STEP_MS);
+		if (!told && mc->now >= killed + 5000) {
+			told = true;
+			/* `fdmctl hosts` says why host-2 is not dead yet, per datastore,
+			 * and has nothing to say of a connected host. */
+			assert_true(fdm_ha_verdict_reason(c, 1, mc->now, why, sizeof(why)));
+			assert_non_null(strstr(why, "host-2 not dead for ds1 yet: "));
+			assert_non_null(strstr(why, "; host-2 not dead for ds2 yet: "));
+			assert_false(fdm_ha_verdict_reason(c, 0, mc->now, why, sizeof(why)));
+		}
+		if (asked == 0 && io->issued_ms >= mark)
+			asked = io->issued_ms;
+		if (c->ha.hosts[1].ds[0].dead)
+			dead_at = mc->now;
+	}
+	print_message("mark %.3f s after the kill, proof read asked %llu ms after it, dead "
+		      "%.3f s after the kill (network mark %.3f s)\n", (mark - killed) / 1000.0,
+		      (unsigned long long)(asked - mark), (dead_at - killed) / 1000.0,
+		      (net_mark - killed) / 1000.0);
+	assert_true(told);
+	assert_true(asked >= mark && asked < mark + MC_STEP_MS);
+	assert_true(dead_at != 0);
+	assert_true(dead_at <= later(mark, net_mark) + MC_STORAGE_MS + 3 * MC_STEP_MS);
+	assert_true(fdm_ha_verdict_reason(c, 1, mc->now, why, sizeof(why)));
+	assert_true(strncmp(why, "host-2 dead for ds1: no network heartbeat for ", 46) == 0);
+	assert_int_equal(mc->double_runs, 0);
+	mc_free(mc);
+}
+
+/* Protect, then an operator stops the VM at once, before its host has read the
+ * protectedlist that names it: the host keeps the stop's reason and reports it
+ * once the list names the VM, so the VM stays off as `stopped` instead of being
+ * restarted host_dead later as one that vanished from a live host. */
+static void test_stop_right_after_protect_stays_off(void **state)
+{
+	int m, n;
+	struct minicluster *mc = cluster(79, &m);
+	struct fdm_core *c = &mc->hosts[m].core;
+	struct fdm_ha_request r = { .id = 7, .origin = -1, .op = FDM_HA_PROTECT,
+				    .name = "vm-b", .priority = -1, .ds = 0 };
+	struct fdm_vm_define def = { .found = true, .uuid = "00000000-0000-4000-8000-0000000000bb",
+				     .memory_kib = GIB, .vcpus = 1, .disk_ds = 0 };
+
+	(void)state;
+	mc_vm_start(mc, 1, "vm-b");
+	mc_run(mc, 3000);
+	/* fdmctl protect vm-b on the master; host-2's shell answers the define. */
+	fdm_ha_request(c, &r, mc->now, &mc->actions);
+	fdm_ha_on_define(c, r.id, 1, &def, mc->now, &mc->actions);
+	mc_execute(mc, (size_t)m);
+	assert_non_null(vm_of(mc, m, "vm-b"));
+	assert_null(vm_of(mc, 1, "vm-b"));      /* host-2 has not read it yet */
+	mc_vm_stop(mc, 1, "vm-b", FDM_STOP_USER);
+	mc_run(mc, 60000);
+	assert_int_equal(mc_vm_where(mc, "vm-b", &n), -1);
+	assert_int_equal(mc->power_ons_asked, 0);
+	assert_int_equal(vm_of(mc, m, "vm-b")->state, FDM_VM_STOPPED);
+	assert_true(mc_vm(mc, 0, "vm-b")->stopped);
+	/* A stop that old is forgotten, not reported to a later master. */
+	assert_int_equal(mc->hosts[1].core.ha.n_early_stops, 0);
+	mc_free(mc);
+}
+
+/* The same on the master's own host: its own shim's stop reasons count too
+ * (a guest shutdown stays off, a crash comes back at once). */
+static void test_stop_on_master_host(void **state)
+{
+	int m, n;
+	struct minicluster *mc = cluster(80, &m);
+	struct fdm_vm *v;
+	uint64_t crashed;
+
+	(void)state;
+	mc_vm_start(mc, (size_t)m, "vm-m");
+	/* The master owns the list it writes: protect vm-m through its table. */
+	v = fdm_ha_add_vm(&mc->hosts[m].core, "vm-m", 0);
+	assert_non_null(v);
+	v->priority = FDM__PRIORITY__PRIORITY_HIGH;
+	v->memory_kib = 1 * GIB;
+	mc->hosts[m].core.ha.ds[0].write_pending = true;
+	mc_run(mc, 10000);
+	assert_int_equal(vm_of(mc, m, "vm-m")->state, FDM_VM_PROTECTED);
+	mc_vm_stop(mc, (size_t)m, "vm-m", FDM_STOP_USER);
+	mc_run(mc, 60000);
+	assert_int_equal(mc_vm_where(mc, "vm-m", &n), -1);
+	assert_int_equal(mc->power_ons_asked, 0);
+	assert_int_equal(vm_of(mc, m, "vm-m")->state, FDM_VM_STOPPED);
+	/* Started again by its user, then it crashes: back well within host_dead. */
+	mc_vm_start(mc, (size_t)m, "vm-m");
+	mc_run(mc, 10000);
+	assert_int_equal(vm_of(mc, m, "vm-m")->state, FDM_VM_PROTECTED);
+	mc_vm_stop(mc, (size_t)m, "vm-m", FDM_STOP_CRASHED);
+	crashed = mc->now;
+	while (mc_vm_where(mc, "vm-m", &n) < 0 && mc->now < crashed + 30000)
+		mc_run(mc, 100);
+	assert_int_equal(mc_vm_where(mc, "vm-m", &n), m);   /* its own host first */
+	assert_true(mc->now - crashed < mc->timing.host_dead_ms);
+	assert_int_equal(mc->power_ons_asked, 1);
+	assert_int_equal(mc->double_runs, 0);
+	mc_free(mc);
+}
+
+/* A master whose lease on ds1 stops acting (its lease I/O answers too late, the
+ * rest of its storage works) stops acting on ds1's VMs at once: host-2 dead or
+ * not, nothing is restarted, and `fdmctl vms` says why; once it holds ds1
+ * again it counts host_dead afresh from the new acquisition, then restarts. */
+static void test_lease_lost_stops_restarts(void **state)
+{
+	int m, n;
+	struct minicluster *mc = cluster(81, &m);
+	struct fdm_core *c = &mc->hosts[m].core;
+	const uint64_t io = mc->timing.io_timeout_ms, host_dead = mc->timing.host_dead_ms;
+	uint64_t killed, back;
+
+	(void)state;
+	mc_kill(mc, 1);
+	killed = mc->now;
+	mc_run(mc, 5000);
+	/* While host-2 may still be alive, the reason names it. */
+	assert_non_null(strstr(vm_of(mc, m, "vm-a")->waiting, "host-2 not dead for ds1 yet"));
+	mc->hosts[m].op_ms[FDM_STORAGE_LEASE_READ] = 3 * io;
+	mc->hosts[m].op_ms[FDM_STORAGE_LEASE_WRITE] = 3 * io;
+	while (mc->now < killed + 3 * host_dead) {
+		mc_run(mc, 100);
+		if (fdm_lease_acting(&c->ds[0].lease, mc->now))
+			continue;
+		assert_int_equal(c->role, FDM_ROLE_MASTER);
+		assert_string_equal(vm_of(mc, m, "vm-a")->waiting, "lease on ds1 not held");
+		assert_int_equal(vm_of(mc, m, "vm-a")->order_host, -1);
+	}
+	assert_int_equal(mc_vm_where(mc, "vm-a", &n), -1);
+	assert_int_equal(mc->power_ons_asked, 0);
+	mc->hosts[m].op_ms[FDM_STORAGE_LEASE_READ] = 0;
+	mc->hosts[m].op_ms[FDM_STORAGE_LEASE_WRITE] = 0;
+	back = mc->now;
+	while (mc_vm_where(mc, "vm-a", &n) < 0 && mc->now < back + 60000)
+		mc_run(mc, 100);
+	assert_true(mc_vm_where(mc, "vm-a", &n) >= 0);
+	assert_true(mc->now - back >= host_dead);
+	assert_true(c->ha.ds[0].lease_acquired_ms > back);
+	assert_int_equal(n, 1);
+	assert_int_equal(mc->power_ons_asked, 1);
+	assert_int_equal(mc->double_runs, 0);
+	mc_free(mc);
+}
+
+/* Bounded concurrent power-ons per host: 32 unless told, as vSphere. */
+static void test_default_inflight_bound(void **state)
+{
+	struct minicluster *mc = mc_new(ids4, all3, 4, 82);
+
+	(void)state;
+	assert_int_equal(mc->hosts[0].core.ha.max_inflight, 32);
+	mc_free(mc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +406,11 @@ int main(void)
 		cmocka_unit_test(test_user_stop_stays_off),
 		cmocka_unit_test(test_failing_power_on_retried_then_failed),
 		cmocka_unit_test(test_order_reaches_slave_at_once),
+		cmocka_unit_test(test_proof_read_at_the_mark),
+		cmocka_unit_test(test_stop_right_after_protect_stays_off),
+		cmocka_unit_test(test_stop_on_master_host),
+		cmocka_unit_test(test_lease_lost_stops_restarts),
+		cmocka_unit_test(test_default_inflight_bound),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

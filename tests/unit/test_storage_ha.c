@@ -44,8 +44,8 @@ static void until_acting(struct minicluster *mc, int h, int d, uint64_t timeout)
 }
 
 /* Every host, every io, on each datastore it reaches: a VM list read and a
- * poweron write; the master also reads the others' records. Nothing on a
- * datastore a host cannot reach, nor on an uninitialised one. */
+ * poweron write; the master also reads the others' records, every half io.
+ * Nothing on a datastore a host cannot reach, nor on an uninitialised one. */
 static void test_every_io_where_reachable(void **state)
 {
 	static const unsigned ds[] = { 3, 3, 3, 2 };
@@ -80,7 +80,11 @@ static void test_every_io_where_reachable(void **state)
 			}
 			assert_true(reads >= 9 && reads <= 11);
 			assert_true(writes >= 9 && writes <= 11);
-			assert_int_equal(hosts, (int)h == m ? reads : 0);
+			/* The master reads the others' records every half io. */
+			if ((int)h == m)
+				assert_true(hosts >= 2 * reads - 1 && hosts <= 2 * reads + 1);
+			else
+				assert_int_equal(hosts, 0);
 			assert_true(mc->ds[d].poweron[h].writes >= 9);
 			assert_true(hio(mc, h, d, FDM_STORAGE_VMLIST_READ)->ok >= 9);
 			assert_int_equal(hio(mc, h, d, FDM_STORAGE_VMLIST_READ)->failed, 0);

@@ -79,10 +79,49 @@ static void test_verdict_table(void **state)
 	}
 }
 
+/* The proof read asked for at the mark (failover.c issues it then) is the
+ * earliest that completes the verdict: issued there it proves "dead", a
+ * millisecond earlier it does not; none is asked for once it is proven, nor
+ * without a sighting or the lease. */
+static void test_proof_read_at_the_mark(void **state)
+{
+	static const uint64_t since[][2] = {   /* hb first seen, lease acquired */
+		{ 60000, 1000 }, { 10000, 30000 }, { 45000, 45000 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(since) / sizeof(since[0]); i++) {
+		struct fdm_verdict_in in = {
+			.host = "host-2", .datastore = "ds1",
+			.net_heard = false, .connected_window_ms = WINDOW,
+			.hb_seen = true, .hb_unchanged_since_ms = since[i][0],
+			.hb_last_read_issued_ms = since[i][0],
+			.lease_acquired_ms = since[i][1], .host_dead_ms = DEAD_MS,
+		};
+		uint64_t at = fdm_verdict_proof_read_at(&in);
+		char why[200];
+
+		assert_int_equal(at, (since[i][0] > since[i][1] ? since[i][0] : since[i][1]) + DEAD_MS);
+		in.hb_last_read_issued_ms = at - 1;
+		assert_int_equal(fdm_verdict_of(&in, at + 5, why, sizeof(why)), FDM_VERDICT_UNREACHABLE);
+		assert_int_equal(fdm_verdict_proof_read_at(&in), at);
+		in.hb_last_read_issued_ms = at;
+		assert_int_equal(fdm_verdict_of(&in, at + 5, why, sizeof(why)), FDM_VERDICT_DEAD);
+		assert_int_equal(fdm_verdict_proof_read_at(&in), 0);
+		in.hb_last_read_issued_ms = 0;
+		in.lease_acquired_ms = 0;
+		assert_int_equal(fdm_verdict_proof_read_at(&in), 0);
+		in.lease_acquired_ms = since[i][1];
+		in.hb_seen = false;
+		assert_int_equal(fdm_verdict_proof_read_at(&in), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_verdict_table),
+		cmocka_unit_test(test_proof_read_at_the_mark),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
