@@ -504,6 +504,7 @@ void fdm_dsio_get_stats(struct fdm_dsio *io, struct fdm_dsio_stats *out)
 	*out = io->stats;
 	pthread_mutex_lock(&io->sh->mu);
 	out->queued_now = io->sh->queued_now;
+	out->running_now = io->sh->running != NULL;
 	out->expired_in_queue = io->sh->expired_in_queue;
 	pthread_mutex_unlock(&io->sh->mu);
 }

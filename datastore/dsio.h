@@ -99,6 +99,7 @@ struct fdm_dsio_stats {
 	uint64_t late_discarded;       /* worker results that came after that */
 	uint64_t expired_in_queue;     /* never started: deadline passed while queued */
 	uint64_t queued_now;
+	uint64_t running_now;          /* 1 while the worker is in a call */
 };
 
 struct fdm_dsio;

@@ -262,6 +262,21 @@ static void test_round_trip(void **state)
 	assert_int_equal(f->last.status, FDM_DS_OK);
 }
 
+static bool wait_worker_idle(struct fx *f, uint64_t max_ms)
+{
+	uint64_t end = fdm_now_boottime_ms() + max_ms;
+	struct fdm_dsio_stats st;
+
+	for (;;) {
+		fdm_dsio_get_stats(f->io, &st);
+		if (st.queued_now == 0 && st.running_now == 0)
+			return true;
+		if (fdm_now_boottime_ms() >= end)
+			return false;
+		msleep(2);
+	}
+}
+
 /* Results the worker finished before the loop looked are still reported in
  * the order they finished, the order they were submitted. */
 static void test_reports_in_completion_order(void **state)
@@ -270,9 +285,8 @@ static void test_reports_in_completion_order(void **state)
 	submit(f, FDM_DSIO_HB_WRITE, NULL, fdm_now_boottime_ms() + 20000);
 	submit(f, FDM_DSIO_HB_READ, "host-1", fdm_now_boottime_ms() + 20000);
 	submit(f, FDM_DSIO_LEASE_READ, NULL, fdm_now_boottime_ms() + 20000);
-	/* Let the worker finish all three before the loop drains any (a few
-	 * ms each on a file:// datastore, even under valgrind). */
-	usleep(1500 * 1000);
+	/* Let the worker finish all three before the loop drains any. */
+	assert_true(wait_worker_idle(f, 10000));
 	run_until(f, 3, 4000);
 	assert_int_equal(f->done, 3);
 	assert_int_equal(f->order[0], FDM_DSIO_HB_WRITE);
@@ -340,7 +354,9 @@ static void test_late_completion_is_timeout(void **state)
 	msleep(150);
 	stall(false);
 	assert_true(wait_hook(false, 1, 2000));
-	msleep(20);
+	/* Still without the loop: wait until the worker has finished the call
+	 * (on a loaded machine that takes more than a moment after the pread). */
+	assert_true(wait_worker_idle(f, 5000));
 	run_until(f, 2, 2000);
 	assert_int_equal(f->done, 2);
 	assert_int_equal(f->last.status, FDM_DS_TIMEOUT);
