@@ -80,6 +80,7 @@ CONFIG_SRCS := $(wildcard lib/config*.c) lib/key.c
 -include hostd-shim/hostd-shim.mk
 include fdm/fdm.mk
 include tests/tests.mk
+include tests/sim/sim.mk
 include packaging/packaging.mk
 
 build-all: $(BINS) $(UNIT_TESTS)

@@ -176,8 +176,11 @@ void mc_execute(struct minicluster *mc, size_t from)
 
 		if (a->kind == FDM_ACT_SEND)
 			send_one(mc, from, a);
-		else if (a->kind == FDM_ACT_LOG)
+		else if (a->kind == FDM_ACT_LOG) {
 			keep_log(mc, a->text);
+			if (mc->on_log != NULL)
+				mc->on_log(mc, from, a->text);
+		}
 		else if (a->kind == FDM_ACT_STORAGE)
 			mc_storage_start(mc, from, a);
 		else if (a->kind == FDM_ACT_POWER_ON)

@@ -203,6 +203,7 @@ struct minicluster {
 	void (*io_hook)(struct minicluster *mc, struct mc_io *io);
 	void (*on_step)(struct minicluster *mc);
 	void (*on_power_on)(struct minicluster *mc, size_t host, const char *vm);
+	void (*on_log)(struct minicluster *mc, size_t host, const char *text);
 	void *user;
 };
 
