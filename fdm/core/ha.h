@@ -218,6 +218,7 @@ struct fdm_vm {
 	uint64_t last_restart_ms;      /* our last order (master clock), 0 none */
 	int order_host;                /* where the order goes or went, -1 none */
 	uint32_t order_restarts;       /* ... under this restart count */
+	uint64_t order_edit;           /* ... bumped by this edit of its ds (fdm_ha_ds) */
 	bool order_sent;               /* ... sent (after the count was written) */
 	uint64_t order_issued_ms;
 	int avoid_host;                /* where the last attempt failed, -1 */
@@ -260,6 +261,10 @@ struct fdm_ha_ds {
 	bool listed_under_lease;       /* master: read once since the acquisition */
 	bool write_pending;            /* the VM list must be written */
 	bool writing;
+	/* Edits made to the table (restart counts bumped), and how many of them
+	 * the write in flight carries: an order waits for a write that carries
+	 * its count, not for any write that ends after the bump. */
+	uint64_t edits, writing_edits;
 };
 
 /* The master's working space for one round of decisions (failover.c). */

@@ -58,6 +58,7 @@ static void write_vmlist(struct fdm_core *c, size_t d, uint64_t now, struct fdm_
 		return;
 	h->writing = true;
 	h->write_pending = false;
+	h->writing_edits = h->edits;   /* the shell takes the content now */
 }
 
 /* Clean stop: one more poweron write, at once, whose content says so. */

@@ -139,22 +139,27 @@ static bool is_write(enum fdm_storage_op op)
 	       op == FDM_STORAGE_POWERON_WRITE || op == FDM_STORAGE_VMLIST_WRITE;
 }
 
-/* An I/O issued into a hang: it is served when the hang ends (plus up to 2 io,
- * in any order: a write made later on a fresh connection may land first). Its
- * writer hears either an abort at its deadline (the write still lands) or,
- * late, a success the core must not believe. */
-static void hung(struct sim_run *r, struct mc_io *io, uint64_t until, uint64_t lat)
+/* An I/O issued into a hang: the shell aborts it at its deadline (dsio), and
+ * a write lands all the same when the hang ends (plus up to 2 io, in any
+ * order: a write made later on a fresh connection may land first). Sometimes
+ * the hang ends just past the deadline instead, and the answer, a success,
+ * comes late: the core must take it as a failure. */
+static void hung(struct sim_run *r, struct mc_io *io, uint64_t until)
 {
 	uint64_t io_ms = r->mc->timing.io_timeout_ms;
+	uint64_t deadline = io->issued_at + io_ms;
 	uint64_t end = until + sim_between(&r->io_rng, 0, 2 * io_ms);
 
-	io->land_at = end;
-	if (sim_chance(&r->io_rng, 70) && io->issued_at + io_ms < end) {
-		io->done_at = io->issued_at + io_ms;
-		io->fail = true;
-	} else {
-		io->done_at = end + lat;
+	if (end <= deadline)
+		end = deadline + 1;
+	if (sim_chance(&r->io_rng, 30)) {
+		io->done_at = deadline + sim_between(&r->io_rng, 1, io_ms / 2);
+		io->land_at = io->done_at;
+		return;
 	}
+	io->land_at = end;
+	io->done_at = deadline;
+	io->fail = true;
 }
 
 void sim_io_hook(struct minicluster *mc, struct mc_io *io)
@@ -171,7 +176,7 @@ void sim_io_hook(struct minicluster *mc, struct mc_io *io)
 	if (mc->now < r->t0 || r->healed)
 		return;
 	if (until > mc->now) {
-		hung(r, io, until, lat);
+		hung(r, io, until);
 		return;
 	}
 	if (sim_chance(&r->io_rng, w->io_slow_pct)) {

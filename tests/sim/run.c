@@ -102,6 +102,27 @@ static void apply_due(struct sim_run *r)
 	}
 }
 
+/* What every master thinks of every VM, for a failure's trace. */
+static void dump_masters(const struct sim_run *r)
+{
+	for (size_t h = 0; h < r->mc->n; h++) {
+		struct fdm_core *c = &r->mc->hosts[h].core;
+
+		if (!r->mc->hosts[h].up || c->role != FDM_ROLE_MASTER)
+			continue;
+		for (size_t v = 0; v < r->sched->n_vms; v++) {
+			const struct fdm_vm *vm = fdm_ha_find(c, r->vms[v].name);
+
+			if (vm == NULL)
+				continue;
+			printf("          master %s: %s %s host %d order %d%s restarts %u: %s\n",
+			       c->peers[h].id, vm->name, fdm_vm_state_name(vm->state), vm->host,
+			       vm->order_host, vm->order_sent ? " sent" : "", vm->restarts,
+			       vm->waiting);
+		}
+	}
+}
+
 static void weather_on(struct sim_run *r)
 {
 	const struct sim_weather *w = &r->sched->w;
@@ -155,8 +176,10 @@ bool sim_run_schedule(const struct sim_schedule *s, bool trace, struct sim_run *
 				    (double)(mc->now - heal_at) / 1000.0,
 				    (double)sim_liveness_bound(r) / 1000.0, why);
 	}
-	if (trace && r->vio != VIO_NONE)
+	if (trace && r->vio != VIO_NONE) {
 		printf("%+9.2f !!!! %s: %s\n", rel(r), sim_violation_name(r->vio), r->vio_text);
+		dump_masters(r);
+	}
 	mc_free(mc);
 	r->mc = NULL;
 	return r->vio == VIO_NONE;
