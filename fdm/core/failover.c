@@ -309,6 +309,23 @@ void fdm_ha_on_vmlist_written(struct fdm_core *c, int d, bool ok, uint64_t now,
 	}
 }
 
+void fdm_ha_on_lease_lost(struct fdm_core *c, int d)
+{
+	if (d < 0 || (size_t)d >= c->n_datastores)
+		return;
+	c->ha.ds[d].listed_under_lease = false;
+	for (size_t i = 0; i < c->ha.n_vms; i++) {
+		struct fdm_vm *v = &c->ha.vms[i];
+
+		/* Its bumped count may never reach the disk (the next read
+		 * brings back the old one, and the order would wait for ever),
+		 * and its evidence is from a lease another master may have held
+		 * since (safety point 2). */
+		if (v->used && v->ds == d && v->order_host >= 0 && !v->order_sent)
+			v->order_host = -1;
+	}
+}
+
 static void schedule_retry(struct fdm_core *c, struct fdm_vm *v, const char *why,
 			   uint64_t now, struct fdm_actions *out)
 {

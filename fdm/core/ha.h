@@ -370,6 +370,10 @@ struct fdm_vmlist_desired {
 void fdm_ha_vmlist_desired(const struct fdm_core *c, int ds, struct fdm_vmlist_desired *out);
 void fdm_ha_on_vmlist_written(struct fdm_core *c, int ds, bool ok, uint64_t now,
 			      struct fdm_actions *out);
+/* Master: d's lease is no longer ours. Restarts decided under it whose order
+ * has not gone out are dropped (decided afresh under the next lease, on the
+ * table read under it), and the table must be read again before any decision. */
+void fdm_ha_on_lease_lost(struct fdm_core *c, int ds);
 
 /* ---- network (membership.c decodes, outbox.c encodes) */
 

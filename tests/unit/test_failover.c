@@ -268,6 +268,44 @@ static void test_restart_decided_before_first_list_read(void **state)
 	assert_int_equal(failed, 0);
 }
 
+/* Found by tests/sim (stormy seed 285): the master decided a restart, lost the
+ * datastore before the bumped count was written, and so its lease; when it took
+ * the lease back, its table, read again from disk, had the old count, and the
+ * order still waiting for the bumped one never went out: `restarting` for ever. */
+static void test_restart_pending_across_lease_loss(void **state)
+{
+	int m, n;
+	struct minicluster *mc = cluster(79, &m);
+	uint64_t end;
+
+	(void)state;
+	mc->watch = "vm-a runs nowhere";
+	mc_kill(mc, 1);
+	end = mc->now + 60000;
+	while (mc->now < end && mc->watch_hits == 0)
+		mc_run(mc, MC_STEP_MS);
+	assert_int_equal(mc->watch_hits, 1);
+	/* The master loses ds1 before its list write lands, for 20 s. */
+	mc->hosts[m].ds_mask &= ~1u;
+	mc_run(mc, 20000);
+	assert_true(mc_vm_where(mc, "vm-a", &n) < 0);
+	mc->hosts[m].ds_mask |= 1u;
+	end = mc->now + 60000;
+	while (mc->now < end && mc_vm_where(mc, "vm-a", &n) < 0)
+		mc_run(mc, 100);
+	if (mc_vm_where(mc, "vm-a", &n) < 0) {
+		const struct fdm_vm *v = vm_of(mc, m, "vm-a");
+
+		fprintf(stderr, "vm-a %s, waiting '%s', order on %d %s, restarts %u\n",
+			fdm_vm_state_name(v->state), v->waiting, v->order_host,
+			v->order_sent ? "sent" : "not sent", v->restarts);
+	}
+	assert_true(mc_vm_where(mc, "vm-a", &n) >= 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(mc_vm(mc, 0, "vm-a")->restarts, 1);
+	mc_free(mc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -279,6 +317,7 @@ int main(void)
 		cmocka_unit_test(test_failing_power_on_retried_then_failed),
 		cmocka_unit_test(test_order_reaches_slave_at_once),
 		cmocka_unit_test(test_restart_decided_before_first_list_read),
+		cmocka_unit_test(test_restart_pending_across_lease_loss),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
