@@ -103,6 +103,11 @@ void sim_apply(struct sim_run *r, const struct sim_event *e)
 	case EV_SHIM_FAIL:
 		mc->hosts[a].power_on_fails = e->arg != 0;
 		break;
+	case EV_VM_CRASH:
+		for (size_t h = 0; h < mc->n; h++)
+			if (!r->crashed[h])
+				mc_vm_stop(mc, h, r->vms[e->b].name, FDM_STOP_CRASHED);
+		break;
 	case EV_KIND_COUNT:
 		break;
 	}

@@ -92,6 +92,11 @@ static void silence(struct draw *d, uint64_t max_ms)
 	add(d, at + len, kill ? EV_AGENT_START : EV_RESUME, h, 0, 0);
 }
 
+static void vm_crash(struct draw *d)
+{
+	add(d, any_time(d), EV_VM_CRASH, -1, (int)sim_between(&d->rng, 0, d->s->n_vms - 1), 0);
+}
+
 static void shim_fails(struct draw *d)
 {
 	uint64_t at = any_time(d);
@@ -221,9 +226,11 @@ static void random_faults(struct draw *d, enum flavour f, unsigned episodes, boo
 	uint64_t silence_max = d->t->host_dead_ms / 3;
 
 	for (unsigned i = 0; i < episodes; i++) {
-		unsigned k = (unsigned)sim_between(&d->rng, 0, 9);
+		unsigned k = (unsigned)sim_between(&d->rng, 0, 10);
 
-		if (k == 0)
+		if (k == 10)
+			vm_crash(d);
+		else if (k == 0)
 			crash(d);
 		else if (k == 1)
 			silence(d, silence_max);

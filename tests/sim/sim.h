@@ -43,6 +43,7 @@ enum sim_ev_kind {
 	EV_DS_RESTORE,
 	EV_DS_STALL,       /* datastore b hangs for arg ms for host a (-1: every host) */
 	EV_SHIM_FAIL,      /* host a's shim refuses power-ons (arg 1) or not (arg 0) */
+	EV_VM_CRASH,       /* VM b crashes wherever it runs (its agent sees it if up) */
 	EV_KIND_COUNT
 };
 

@@ -19,6 +19,7 @@ static const char *const names[EV_KIND_COUNT] = {
 	[EV_DS_RESTORE] = "datastore back",
 	[EV_DS_STALL] = "datastore hangs",
 	[EV_SHIM_FAIL] = "shim power-ons",
+	[EV_VM_CRASH] = "vm crash",
 };
 
 const char *sim_ev_name(enum sim_ev_kind k)
@@ -62,6 +63,9 @@ void sim_ev_print(const struct sim_schedule *s, const struct sim_event *e, char 
 	case EV_SHIM_FAIL:
 		snprintf(buf, len, "%s %s on %s", sim_ev_name(e->kind),
 			 e->arg ? "refused" : "work again", host(e->a));
+		break;
+	case EV_VM_CRASH:
+		snprintf(buf, len, "%s: vm-%02d", sim_ev_name(e->kind), e->b + 1);
 		break;
 	default:
 		snprintf(buf, len, "%s: %s", sim_ev_name(e->kind), host(e->a));
