@@ -16,9 +16,9 @@ run() {  # name, then mode:seeds ...
 	echo $rc >"$out/$name.rc"
 }
 
-run a chaos:600 lossy:300 blip:200 &
+run a chaos:600 lossy:300 blip:150 &
 pa=$!
-run b stormy:500 crash:200 race:200 &
+run b stormy:450 crash:200 race:150 handover:150 &
 pb=$!
 wait $pa $pb
 cat "$out/a" "$out/b" | grep -v '^ ' | grep -v '^[+-]' || true

@@ -9,9 +9,9 @@ batch() {  # the modes tried for one mutant, most likely first
 	case $1 in
 	NO_2IO_WAIT) echo "race:300 chaos:300 stormy:300" ;;
 	RESTART_UNREACHABLE) echo "chaos:100 lossy:100 stormy:100" ;;
-	DEAD_NOT_FROM_ACQUISITION) echo "chaos:300 lossy:300 stormy:300 race:300" ;;
-	STALE_PLACEMENT) echo "chaos:300 stormy:300 lossy:300 crash:300" ;;
-	LATE_IO_OK) echo "stormy:300 chaos:300 race:300" ;;
+	DEAD_NOT_FROM_ACQUISITION) echo "handover:300 chaos:300" ;;
+	STALE_PLACEMENT) echo "handover:300 chaos:300" ;;
+	LATE_IO_OK) echo "stormy:300 chaos:300 handover:300 race:300" ;;
 	*) echo "chaos:300" ;;
 	esac
 }

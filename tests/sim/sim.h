@@ -25,7 +25,7 @@ bool sim_chance(struct sim_rng *r, unsigned pct);
 
 /* ----------------------------------------------------------------- sched.c */
 enum sim_mode { MODE_CHAOS, MODE_STORMY, MODE_LOSSY, MODE_BLIP, MODE_CRASH, MODE_RACE,
-		MODE_FENCING, MODE_COUNT };
+		MODE_HANDOVER, MODE_FENCING, MODE_COUNT };
 
 enum sim_ev_kind {
 	EV_CRASH,          /* host a dies: agent, shim, VMs */
