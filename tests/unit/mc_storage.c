@@ -53,8 +53,10 @@ static void io_free(struct mc_io *io)
 		poweron_clear(io->poweron);
 	free(io->poweron);
 	free(io->vmlist);
+	free(io->vmlist_seen);
 	io->poweron = NULL;
 	io->vmlist = NULL;
+	io->vmlist_seen = NULL;
 }
 
 void mc_storage_start(struct minicluster *mc, size_t host, const struct fdm_action *a)
@@ -186,6 +188,10 @@ static void land_io(struct minicluster *mc, struct mc_io *io)
 	case FDM_STORAGE_HB_READ:
 		io->hb_seen = ds->hb_incarnation[io->host];
 		break;
+	case FDM_STORAGE_VMLIST_READ:
+		io->vmlist_seen = malloc(sizeof(*io->vmlist_seen));
+		*io->vmlist_seen = ds->vmlist;
+		break;
 	case FDM_STORAGE_POWERON_WRITE:
 		land_poweron(ds, io);
 		break;
@@ -225,15 +231,19 @@ static void answer_io(struct minicluster *mc, struct mc_io *io)
 	case FDM_STORAGE_HB_READ:
 		o.hb_incarnation = io->hb_seen;
 		break;
-	case FDM_STORAGE_VMLIST_READ:
+	case FDM_STORAGE_VMLIST_READ: {
+		const struct mc_vmlist *seen = io->vmlist_seen != NULL ? io->vmlist_seen
+								       : &ds->vmlist;
+
 		memset(&list, 0, sizeof(list));
-		list.empty = !ds->vmlist.written;
-		list.generation = ds->vmlist.generation;
-		list.n = ds->vmlist.n;
-		list.vms = ds->vmlist.vms;
-		list.maintenance_mask = ds->vmlist.maintenance_mask;
+		list.empty = !seen->written;
+		list.generation = seen->generation;
+		list.n = seen->n;
+		list.vms = seen->vms;
+		list.maintenance_mask = seen->maintenance_mask;
 		o.vmlist = &list;
 		break;
+	}
 	case FDM_STORAGE_HOSTS_READ:
 		o.n_hosts = host_records(mc, ds, io->host, recs);
 		o.hosts = recs;

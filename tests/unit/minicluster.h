@@ -49,9 +49,10 @@ struct mc_io {
 	bool fail;                    /* answered FAILED (a write may land all the same) */
 	bool lost;                    /* a write that never lands */
 	bool torn;                    /* a lease write that lands torn (CORRUPT) */
-	/* LEASE_READ and HB_READ: what was there when it was served. */
+	/* LEASE_READ, HB_READ, VMLIST_READ: what was there when it was served. */
 	struct fdm_lease_view lease_seen;
 	uint64_t hb_seen;
+	struct mc_vmlist *vmlist_seen;  /* owned */
 };
 
 /* The VM part of a simulated protectedlist (written by mc_protect or a master). */
