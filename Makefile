@@ -1,10 +1,12 @@
 # fdm: one entry point. Non-recursive: each part adds its objects, programs and
 # tests in its own fragment (fdm/fdm.mk, datastore/datastore.mk, ...).
 #   make            build everything into build/
-#   make test       every test: unit (cmocka), datastore, hostd-shim, cluster, then
+#   make test       every test: unit (cmocka), datastore, hostd-shim, cluster, sim, then
 #                   `make check`, then each fuzz target for 10 s. This is the
 #                   README's test command (needs root).
 #   make unit       the unit tests only (fast, no root)
+#   make sim        the deterministic simulator's CI batch (tests/sim, no root; in test)
+#   make sim-mutants  the simulator against each FDM_MUTANT_* build of the core
 #   make check      rebuild with -fsanitize=address,undefined into build-asan/,
 #                   run the unit tests and CHECK_TESTS there, then the unit tests
 #                   under valgrind
@@ -81,6 +83,7 @@ CONFIG_SRCS := $(wildcard lib/config*.c) lib/key.c
 -include hostd-shim/hostd-shim.mk
 include fdm/fdm.mk
 include tests/tests.mk
+include tests/sim/sim.mk
 include packaging/packaging.mk
 
 build-all: $(BINS) $(UNIT_TESTS)
@@ -93,6 +96,7 @@ TEST_FUZZ_SECONDS ?= 10
 TREE_TESTS := tests/check_layering.sh
 test: build-all
 	tests/run-tests --build $(BUILD) $(TREE_TESTS) $(UNIT_TESTS) $(SYSTEM_TESTS)
+	$(MAKE) sim
 	$(MAKE) check
 	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 

@@ -356,13 +356,33 @@ void fdm_ha_on_vmlist_written(struct fdm_core *c, int d, bool ok, uint64_t now,
 		c->ha.ds[d].write_pending = true;   /* again at the next io */
 		return;
 	}
-	/* The bumped restart counts are durable: the orders may go out. */
+	/* The bumped restart counts are durable: the orders may go out, those
+	 * whose count this write carried (one bumped while it was in flight waits
+	 * for the next write; tests/unit/test_failover.c). */
 	for (size_t i = 0; i < c->ha.n_vms; i++) {
 		struct fdm_vm *v = &c->ha.vms[i];
 
 		if (v->used && v->ds == d && v->order_host >= 0 && !v->order_sent &&
-		    v->order_restarts == v->restarts && is_master(c))
+		    v->order_restarts == v->restarts &&
+		    v->order_edit <= c->ha.ds[d].writing_edits && is_master(c))
 			issue_order(c, v, now, out);
+	}
+}
+
+void fdm_ha_on_lease_lost(struct fdm_core *c, int d)
+{
+	if (d < 0 || (size_t)d >= c->n_datastores)
+		return;
+	c->ha.ds[d].listed_under_lease = false;
+	for (size_t i = 0; i < c->ha.n_vms; i++) {
+		struct fdm_vm *v = &c->ha.vms[i];
+
+		/* Its bumped count may never reach the disk (the next read
+		 * brings back the old one, and the order would wait for ever),
+		 * and its evidence is from a lease another master may have held
+		 * since (safety point 2). */
+		if (v->used && v->ds == d && v->order_host >= 0 && !v->order_sent)
+			v->order_host = -1;
 	}
 }
 
@@ -543,6 +563,16 @@ static void decide_vm(struct fdm_core *c, struct fdm_vm *v, uint64_t now, bool *
 		fdm_strlcpy(v->waiting, why, sizeof(v->waiting));
 		return;
 	}
+	/* Decide only on the table as read under our lease (vms.c): a read
+	 * issued before this decision and answered after it would take back the
+	 * restart count we bump here, and the order, which waits for that count
+	 * to be on disk, would never go out (tests/sim, stormy seed 33). */
+	if (!c->ha.ds[v->ds].listed_under_lease) {
+		snprintf(why, sizeof(why), "VM list of %s not read under our lease yet",
+			 c->datastore_names[v->ds]);
+		fdm_strlcpy(v->waiting, why, sizeof(v->waiting));
+		return;
+	}
 	if (v->order_host >= 0) {
 		if (v->order_sent && now > v->order_issued_ms + ORDER_TIMEOUT_MS) {
 			int h = v->order_host;
@@ -635,6 +665,7 @@ static void place_and_order(struct fdm_core *c, size_t *wanted, size_t n_wanted,
 		v->restarts++;
 		v->order_host = peer_of[res[i].host];
 		v->order_restarts = v->restarts;
+		v->order_edit = ++c->ha.ds[v->ds].edits;
 		v->order_sent = false;
 		c->ha.ds[v->ds].write_pending = true;
 		set_waiting(v, FDM_VM_RESTARTING, res[i].why);

@@ -227,6 +227,7 @@ struct fdm_vm {
 	uint64_t last_restart_ms;      /* our last order (master clock), 0 none */
 	int order_host;                /* where the order goes or went, -1 none */
 	uint32_t order_restarts;       /* ... under this restart count */
+	uint64_t order_edit;           /* ... bumped by this edit of its ds (fdm_ha_ds) */
 	bool order_sent;               /* ... sent (after the count was written) */
 	uint64_t order_issued_ms;
 	int avoid_host;                /* where the last attempt failed, -1 */
@@ -270,6 +271,10 @@ struct fdm_ha_ds {
 	bool write_pending;            /* the VM list must be written */
 	bool writing;
 	uint64_t proof_asked_ms;       /* master: the last proof read's mark, asked once */
+	/* Edits made to the table (restart counts bumped), and how many of them
+	 * the write in flight carries: an order waits for a write that carries
+	 * its count, not for any write that ends after the bump. */
+	uint64_t edits, writing_edits;
 };
 
 /* The master's working space for one round of decisions (failover.c). */
@@ -386,6 +391,10 @@ struct fdm_vmlist_desired {
 void fdm_ha_vmlist_desired(const struct fdm_core *c, int ds, struct fdm_vmlist_desired *out);
 void fdm_ha_on_vmlist_written(struct fdm_core *c, int ds, bool ok, uint64_t now,
 			      struct fdm_actions *out);
+/* Master: d's lease is no longer ours. Restarts decided under it whose order
+ * has not gone out are dropped (decided afresh under the next lease, on the
+ * table read under it), and the table must be read again before any decision. */
+void fdm_ha_on_lease_lost(struct fdm_core *c, int ds);
 
 /* ---- network (membership.c decodes, outbox.c encodes) */
 

@@ -313,6 +313,9 @@ static struct fdm_lease_action plan(struct fdm_lease *l, uint64_t now)
 		 * its own claim wait (2 x its longer io) ends. Two winners for a
 		 * while, one after the other, never two acting at once. */
 		due = l->claim_done_ms + fdm_lease_claim_wait(l);
+#ifdef FDM_MUTANT_NO_2IO_WAIT
+		due = l->claim_done_ms;   /* tests/sim mutant: no wait before the re-read */
+#endif
 		break;
 	case FDM_LEASE_HELD:
 		if (now >= renew_limit(l)) {
@@ -418,6 +421,9 @@ static struct fdm_lease_action held_read(struct fdm_lease *l, uint64_t now,
  * late extends nothing. */
 static bool in_time(struct fdm_lease *l, uint64_t issued, uint64_t now)
 {
+#ifdef FDM_MUTANT_LATE_IO_OK
+	return true;              /* tests/sim mutant: a late answer counts */
+#endif
 	if (now <= issued + l->t.io_ms)
 		return true;
 	l->late_events++;

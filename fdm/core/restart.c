@@ -39,6 +39,10 @@ static bool net_current(const struct fdm_runs_vm *v, const struct fdm_runs_repor
 	uint64_t since = v->lease_acquired_ms > v->last_restart_ms ? v->lease_acquired_ms
 								   : v->last_restart_ms;
 
+#ifdef FDM_MUTANT_STALE_PLACEMENT
+	(void)since;
+	return r->net;            /* tests/sim mutant: any report, however old */
+#endif
 	return r->net && r->net_echo_sent_ms > since;
 }
 
@@ -47,6 +51,10 @@ static bool net_current(const struct fdm_runs_vm *v, const struct fdm_runs_repor
  * A write that sat in a hung server's queue echoes older values and never counts. */
 static bool poweron_current(const struct fdm_runs_vm *v, const struct fdm_runs_report *r)
 {
+#ifdef FDM_MUTANT_STALE_PLACEMENT
+	(void)v;
+	return r->poweron;        /* tests/sim mutant: any record, however old */
+#endif
 	return r->poweron && r->poweron_generation == v->generation &&
 	       r->poweron_restarts == v->restarts;
 }

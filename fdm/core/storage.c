@@ -178,8 +178,10 @@ static void follow_lease(struct fdm_core *c, int d, struct fdm_lease_action a, u
 	 * the record is still ours), so only leaving HELD forgets it. */
 	if (a.note == FDM_LEASE_NOTE_ACQUIRED)
 		c->ha.ds[d].lease_acquired_ms = now;
-	if (!fdm_lease_held(&s->lease))
+	if (!fdm_lease_held(&s->lease) && c->ha.ds[d].lease_acquired_ms != 0) {
 		c->ha.ds[d].lease_acquired_ms = 0;
+		fdm_ha_on_lease_lost(c, d);
+	}
 	switch (a.io) {
 	case FDM_LEASE_IO_READ:
 		s->lease_busy = true;

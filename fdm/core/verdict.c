@@ -45,6 +45,14 @@ enum fdm_verdict fdm_verdict_of(const struct fdm_verdict_in *in, uint64_t now, c
 		snprintf(why, whylen, "%s connected", in->host);
 		return FDM_VERDICT_CONNECTED;
 	}
+#ifdef FDM_MUTANT_RESTART_UNREACHABLE
+	/* tests/sim mutant: not heard on the network is enough. */
+	if (in->lease_acquired_ms != 0) {
+		snprintf(why, whylen, "%s dead for %s (mutant: unreachable)", in->host,
+			 in->datastore);
+		return FDM_VERDICT_DEAD;
+	}
+#endif
 	if (in->lease_acquired_ms == 0) {
 		snprintf(why, whylen, "%s not dead for %s: lease on %s not held", in->host,
 			 in->datastore, in->datastore);
@@ -52,6 +60,10 @@ enum fdm_verdict fdm_verdict_of(const struct fdm_verdict_in *in, uint64_t now, c
 	}
 	/* Both silences count from no earlier than our acquisition of the lease. */
 	net_from = later(in->net_heard ? in->net_last_ms : 0, in->lease_acquired_ms);
+#ifdef FDM_MUTANT_DEAD_NOT_FROM_ACQUISITION
+	/* tests/sim mutant: silences counted from before the lease was ours. */
+	net_from = in->net_heard ? in->net_last_ms : 0;
+#endif
 	net_silent = now > net_from ? now - net_from : 0;
 	if (net_silent < in->host_dead_ms) {
 		snprintf(why, whylen, "%s not dead for %s yet: no network heartbeat for %.1f s "
@@ -65,6 +77,9 @@ enum fdm_verdict fdm_verdict_of(const struct fdm_verdict_in *in, uint64_t now, c
 		return FDM_VERDICT_UNREACHABLE;
 	}
 	hb_from = later(in->hb_unchanged_since_ms, in->lease_acquired_ms);
+#ifdef FDM_MUTANT_DEAD_NOT_FROM_ACQUISITION
+	hb_from = in->hb_unchanged_since_ms;   /* tests/sim mutant, as net_from */
+#endif
 	/* Proven unchanged up to the issue of the latest read that still saw it. */
 	hb_proven = in->hb_last_read_issued_ms > hb_from ? in->hb_last_read_issued_ms - hb_from : 0;
 	if (hb_proven < in->host_dead_ms) {

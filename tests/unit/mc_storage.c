@@ -53,8 +53,10 @@ static void io_free(struct mc_io *io)
 		poweron_clear(io->poweron);
 	free(io->poweron);
 	free(io->vmlist);
+	free(io->vmlist_seen);
 	io->poweron = NULL;
 	io->vmlist = NULL;
+	io->vmlist_seen = NULL;
 }
 
 void mc_storage_start(struct minicluster *mc, size_t host, const struct fdm_action *a)
@@ -75,6 +77,7 @@ void mc_storage_start(struct minicluster *mc, size_t host, const struct fdm_acti
 	io->rec = a->lease;
 	io->issued_at = mc->now;
 	io->done_at = mc->now + (h->op_ms[a->op] ? h->op_ms[a->op] : h->storage_ms);
+	io->land_at = io->done_at;
 	if (a->op == FDM_STORAGE_POWERON_WRITE)
 		io->poweron = poweron_content(&h->core, a->ds);
 	if (a->op == FDM_STORAGE_VMLIST_WRITE) {
@@ -85,6 +88,8 @@ void mc_storage_start(struct minicluster *mc, size_t host, const struct fdm_acti
 		mc->io_asked[host][a->ds][a->op]++;
 		mc->io_last_issue[host][a->ds][a->op] = mc->now;
 	}
+	if (mc->io_hook != NULL)
+		mc->io_hook(mc, io);
 }
 
 /* ------------------------------------------------------- VM protection records */
@@ -149,43 +154,43 @@ static size_t host_records(const struct minicluster *mc, const struct mc_datasto
 	return n;
 }
 
-static void finish_io(struct minicluster *mc, struct mc_io *io)
+/* The I/O takes effect at the datastore: a write lands, a lease or hb read is
+ * served (what it saw is kept for its answer). */
+static void land_io(struct minicluster *mc, struct mc_io *io)
 {
 	struct mc_host *h = &mc->hosts[io->host];
 	struct mc_datastore *ds = &mc->ds[io->ds];
-	struct fdm_host_records recs[MC_MAX_HOSTS];
-	struct fdm_vmlist_view list;
-	struct fdm_lease_view view;
-	struct fdm_storage_outcome o;
-	bool reach = (h->ds_mask >> io->ds) & 1;
-	bool usable = reach && !ds->uninit;
+	/* Without the simulator's hook, an I/O of a dead agent does nothing. */
+	bool alive = mc->io_hook != NULL || (h->up && h->incarnation == io->incarnation);
 
-	if (!h->up || h->incarnation != io->incarnation)
+	io->landed = true;
+	io->reached = ((h->ds_mask >> io->ds) & 1) && alive;
+	if (!io->reached || ds->uninit || io->lost)
 		return;
-	memset(&view, 0, sizeof(view));
-	memset(&o, 0, sizeof(o));
-	o.result = !reach ? FDM_STORAGE_FAILED : ds->uninit ? FDM_STORAGE_UNINITIALIZED
-							    : FDM_STORAGE_OK;
-	o.why = !reach ? "minicluster: link cut" : ds->uninit ? "minicluster: no identity record"
-							       : NULL;
-	switch (usable ? io->op : FDM_STORAGE_OP_COUNT) {
+	switch (io->op) {
 	case FDM_STORAGE_LEASE_WRITE:
 		ds->written = true;
+		ds->torn = io->torn;
 		ds->rec = io->rec;
 		ds->fingerprint++;
 		break;
 	case FDM_STORAGE_LEASE_READ:
-		view.kind = ds->written ? FDM_LEASE_VIEW_VALID : FDM_LEASE_VIEW_EMPTY;
-		view.rec = ds->rec;
-		view.fingerprint = ds->fingerprint;
-		o.lease = &view;
+		io->lease_seen.kind = !ds->written ? FDM_LEASE_VIEW_EMPTY
+				      : ds->torn ? FDM_LEASE_VIEW_CORRUPT : FDM_LEASE_VIEW_VALID;
+		if (io->lease_seen.kind == FDM_LEASE_VIEW_VALID)
+			io->lease_seen.rec = ds->rec;
+		io->lease_seen.fingerprint = ds->fingerprint;
 		break;
 	case FDM_STORAGE_HB_WRITE:
 		ds->hb_incarnation[io->host] = io->incarnation;
 		ds->hb_fingerprint[io->host]++;
 		break;
 	case FDM_STORAGE_HB_READ:
-		o.hb_incarnation = ds->hb_incarnation[io->host];
+		io->hb_seen = ds->hb_incarnation[io->host];
+		break;
+	case FDM_STORAGE_VMLIST_READ:
+		io->vmlist_seen = malloc(sizeof(*io->vmlist_seen));
+		*io->vmlist_seen = ds->vmlist;
 		break;
 	case FDM_STORAGE_POWERON_WRITE:
 		land_poweron(ds, io);
@@ -193,15 +198,52 @@ static void finish_io(struct minicluster *mc, struct mc_io *io)
 	case FDM_STORAGE_VMLIST_WRITE:
 		land_vmlist(ds, io);
 		break;
-	case FDM_STORAGE_VMLIST_READ:
+	default:
+		break;
+	}
+}
+
+/* The core that asked hears how it ended (the other reads are served now). */
+static void answer_io(struct minicluster *mc, struct mc_io *io)
+{
+	struct mc_host *h = &mc->hosts[io->host];
+	struct mc_datastore *ds = &mc->ds[io->ds];
+	struct fdm_host_records recs[MC_MAX_HOSTS];
+	struct fdm_vmlist_view list;
+	struct fdm_storage_outcome o;
+	bool reach = io->landed ? io->reached : false;
+	bool usable;
+
+	if (!h->up || h->incarnation != io->incarnation)
+		return;
+	if (!io->landed)               /* an abort before the server took it */
+		reach = (h->ds_mask >> io->ds) & 1;
+	usable = reach && !ds->uninit && !io->fail;
+	memset(&o, 0, sizeof(o));
+	o.result = !reach || io->fail ? FDM_STORAGE_FAILED
+		   : ds->uninit ? FDM_STORAGE_UNINITIALIZED : FDM_STORAGE_OK;
+	o.why = !reach ? "minicluster: link cut" : io->fail ? "minicluster: I/O failed"
+		: ds->uninit ? "minicluster: no identity record" : NULL;
+	switch (usable ? io->op : FDM_STORAGE_OP_COUNT) {
+	case FDM_STORAGE_LEASE_READ:
+		o.lease = &io->lease_seen;
+		break;
+	case FDM_STORAGE_HB_READ:
+		o.hb_incarnation = io->hb_seen;
+		break;
+	case FDM_STORAGE_VMLIST_READ: {
+		const struct mc_vmlist *seen = io->vmlist_seen != NULL ? io->vmlist_seen
+								       : &ds->vmlist;
+
 		memset(&list, 0, sizeof(list));
-		list.empty = !ds->vmlist.written;
-		list.generation = ds->vmlist.generation;
-		list.n = ds->vmlist.n;
-		list.vms = ds->vmlist.vms;
-		list.maintenance_mask = ds->vmlist.maintenance_mask;
+		list.empty = !seen->written;
+		list.generation = seen->generation;
+		list.n = seen->n;
+		list.vms = seen->vms;
+		list.maintenance_mask = seen->maintenance_mask;
 		o.vmlist = &list;
 		break;
+	}
 	case FDM_STORAGE_HOSTS_READ:
 		o.n_hosts = host_records(mc, ds, io->host, recs);
 		o.hosts = recs;
@@ -209,8 +251,21 @@ static void finish_io(struct minicluster *mc, struct mc_io *io)
 	default:
 		break;
 	}
-	fdm_core_storage_done(&h->core, io->ds, io->op, &o, mc->now, &mc->actions);
+	fdm_core_storage_done(&h->core, io->ds, io->op, &o, mc_clock(mc, io->host), &mc->actions);
 	mc_execute(mc, io->host);
+}
+
+static bool due_to_land(const struct minicluster *mc, const struct mc_io *io)
+{
+	/* A paused agent's I/O is at the server: it lands (with the hook). */
+	return !io->landed && io->land_at <= mc->now &&
+	       (mc->io_hook != NULL || !mc->hosts[io->host].paused);
+}
+
+static bool due_to_answer(const struct minicluster *mc, const struct mc_io *io)
+{
+	return io->done_at <= mc->now && !mc->hosts[io->host].paused &&
+	       (io->landed || io->land_at > io->done_at);
 }
 
 void mc_storage_finish_due(struct minicluster *mc)
@@ -219,8 +274,12 @@ void mc_storage_finish_due(struct minicluster *mc)
 	struct mc_io *due = malloc((n ? n : 1) * sizeof(*due));
 	size_t n_due = 0;
 
+	/* Landings first (they change no list), then the answers taken out. */
+	for (size_t i = 0; i < n; i++)
+		if (due_to_land(mc, &mc->ios[i]))
+			land_io(mc, &mc->ios[i]);
 	for (size_t i = 0; i < n; i++) {
-		if (mc->ios[i].done_at <= mc->now && !mc->hosts[mc->ios[i].host].paused)
+		if (due_to_answer(mc, &mc->ios[i]))
 			due[n_due++] = mc->ios[i];
 		else
 			mc->ios[keep++] = mc->ios[i];
@@ -229,9 +288,31 @@ void mc_storage_finish_due(struct minicluster *mc)
 		memmove(&mc->ios[keep], &mc->ios[n], (mc->n_ios - n) * sizeof(*mc->ios));
 	mc->n_ios = keep + (mc->n_ios - n);
 	for (size_t i = 0; i < n_due; i++) {
-		finish_io(mc, &due[i]);
-		io_free(&due[i]);
+		struct mc_io *io = &due[i];
+
+		answer_io(mc, io);
+		if (!io->landed) {
+			/* Answered (aborted) before it landed: it lands later all
+			 * the same, in the server's own time. */
+			io->done_at = UINT64_MAX;
+			if (mc->n_ios == mc->cap_ios) {
+				mc->cap_ios = mc->cap_ios ? 2 * mc->cap_ios : 64;
+				mc->ios = realloc(mc->ios, mc->cap_ios * sizeof(*mc->ios));
+			}
+			mc->ios[mc->n_ios++] = *io;
+			continue;
+		}
+		io_free(io);
 	}
+	/* Landed writes nobody waits for any more. */
+	keep = 0;
+	for (size_t i = 0; i < mc->n_ios; i++) {
+		if (mc->ios[i].landed && mc->ios[i].done_at == UINT64_MAX)
+			io_free(&mc->ios[i]);
+		else
+			mc->ios[keep++] = mc->ios[i];
+	}
+	mc->n_ios = keep;
 	free(due);
 }
 
@@ -250,7 +331,8 @@ int mc_lease_actor(const struct minicluster *mc, int d)
 	int actor = -1;
 
 	for (size_t i = 0; i < mc->n; i++) {
-		if (!mc->hosts[i].up || !fdm_lease_acting(&mc->hosts[i].core.ds[d].lease, mc->now))
+		if (!mc->hosts[i].up ||
+		    !fdm_lease_acting(&mc->hosts[i].core.ds[d].lease, mc_clock(mc, i)))
 			continue;
 		if (actor >= 0)
 			return -2;

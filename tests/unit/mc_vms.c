@@ -47,7 +47,7 @@ void mc_vm_stop(struct minicluster *mc, size_t host, const char *name, enum fdm_
 	memmove(&h->vms[i], &h->vms[i + 1], (h->n_vms - (size_t)i - 1) * sizeof(h->vms[0]));
 	h->n_vms--;
 	if (h->up) {
-		fdm_ha_on_local_stop(&h->core, name, why, mc->now, &mc->actions);
+		fdm_ha_on_local_stop(&h->core, name, why, mc_clock(mc, host), &mc->actions);
 		mc_execute(mc, host);
 	}
 }
@@ -80,6 +80,8 @@ void mc_vms_power_on(struct minicluster *mc, size_t host, const struct fdm_actio
 	p->restarts = a->restarts;
 	p->done_at = mc->now + mc->power_on_ms;
 	mc->power_ons_asked++;
+	if (mc->on_power_on != NULL)
+		mc->on_power_on(mc, host, a->vm);
 }
 
 static void finish_power_on(struct minicluster *mc, const struct mc_power_on *p)
@@ -94,7 +96,7 @@ static void finish_power_on(struct minicluster *mc, const struct mc_power_on *p)
 	if (!h->up || h->incarnation != p->incarnation)
 		return;
 	fdm_ha_on_power_on_done(&h->core, p->name, p->restarts, ok, ok,
-				ok ? NULL : "test: power-on refused", mc->now, &mc->actions);
+				ok ? NULL : "test: power-on refused", mc_clock(mc, p->host), &mc->actions);
 	mc_execute(mc, p->host);
 }
 
@@ -121,12 +123,12 @@ void mc_vms_step(struct minicluster *mc)
 		host->listed_ms = mc->now;
 		memset(&v, 0, sizeof(v));
 		v.connected = true;
-		v.listed_ms = mc->now;
+		v.listed_ms = mc_clock(mc, h);
 		v.free_kib = host->free_kib;
 		v.total_kib = host->total_kib;
 		v.n_runs = host->n_vms;
 		v.runs = (const char (*)[FDM_VM_NAME_MAX])host->vms;
-		fdm_ha_on_local(&host->core, &v, mc->now, &mc->actions);
+		fdm_ha_on_local(&host->core, &v, mc_clock(mc, h), &mc->actions);
 		mc_execute(mc, h);
 	}
 	for (size_t h = 0; h < mc->n; h++)

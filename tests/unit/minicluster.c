@@ -17,6 +17,15 @@ static uint32_t rnd(struct minicluster *mc)
 	return mc->rng;
 }
 
+/* Host i's monotonic clock at the current real time: it runs drift_ppm fast
+ * (or slow) from MC_EPOCH on, so every host's clock is its own. */
+uint64_t mc_clock(const struct minicluster *mc, size_t i)
+{
+	int64_t since = (int64_t)(mc->now - MC_EPOCH);
+
+	return mc->now + (uint64_t)(since * mc->hosts[i].drift_ppm / 1000000);
+}
+
 static void make_config(struct minicluster *mc, size_t self, const char *const *ids,
 			struct fdm_config *cfg)
 {
@@ -149,8 +158,8 @@ static void send_one(struct minicluster *mc, size_t from, const struct fdm_actio
 
 	struct mc_host *h = &mc->hosts[from];
 
-	fdm_outbox_build(&h->core, a, "unit", mc->now, &mc->outbox);
-	record_sent(h, a, mc->now);
+	fdm_outbox_build(&h->core, a, "unit", mc_clock(mc, from), &mc->outbox);
+	record_sent(h, a, mc_clock(mc, from));
 	check_echo(mc, from, &mc->outbox.packet);
 	len = fdm_wire_encode(&mc->outbox.packet, &mc->key, buf, max);
 	if (len > 0 && a->to >= 0 && a->to < MC_MAX_HOSTS) {
@@ -183,6 +192,8 @@ void mc_execute(struct minicluster *mc, size_t from)
 		else if (a->kind == FDM_ACT_LOG) {
 			keep_log(mc, a->text);
 			keep_event(mc, (size_t)from, a);
+			if (mc->on_log != NULL)
+				mc->on_log(mc, from, a->text);
 		}
 		else if (a->kind == FDM_ACT_STORAGE)
 			mc_storage_start(mc, from, a);
@@ -219,7 +230,7 @@ static void deliver(struct minicluster *mc, const struct mc_packet *p)
 	mc->delivered++;
 	if (mc->on_deliver != NULL)
 		mc->on_deliver(mc, (size_t)p->to, from, pk);
-	switch (fdm_core_packet(&h->core, from, pk, mc->now, &mc->actions)) {
+	switch (fdm_core_packet(&h->core, from, pk, mc_clock(mc, (size_t)p->to), &mc->actions)) {
 	case FDM_RX_TIMING_MISMATCH:
 		h->rx_timing_mismatch++;
 		break;
@@ -270,7 +281,7 @@ static void deliver_due(struct minicluster *mc)
 
 void mc_force_election(struct minicluster *mc, size_t i, bool lose_messages)
 {
-	fdm_core_force_election(&mc->hosts[i].core, mc->now, &mc->actions);
+	fdm_core_force_election(&mc->hosts[i].core, mc_clock(mc, i), &mc->actions);
 	if (lose_messages)
 		mc->actions.n = 0;
 	mc_execute(mc, i);
@@ -280,7 +291,7 @@ void mc_leave(struct minicluster *mc, size_t i)
 {
 	uint64_t give_up = mc->now + 2 * mc->timing.io_timeout_ms + 500;
 
-	fdm_core_leave(&mc->hosts[i].core, mc->now, &mc->actions);
+	fdm_core_leave(&mc->hosts[i].core, mc_clock(mc, i), &mc->actions);
 	mc_execute(mc, i);
 	/* Like the agent: exit once the leases are released, or give up. */
 	while (!fdm_core_released(&mc->hosts[i].core) && mc->now < give_up)
@@ -292,7 +303,7 @@ void mc_reload(struct minicluster *mc, size_t i)
 {
 	struct mc_host *h = &mc->hosts[i];
 
-	fdm_core_reconfigure(&h->core, &h->cfg, &h->timing, mc->now, &mc->actions);
+	fdm_core_reconfigure(&h->core, &h->cfg, &h->timing, mc_clock(mc, i), &mc->actions);
 	mc_execute(mc, i);
 }
 
@@ -306,7 +317,7 @@ void mc_start(struct minicluster *mc, size_t i)
 	struct mc_host *h = &mc->hosts[i];
 
 	h->incarnation += 1000;
-	fdm_core_init(&h->core, &h->cfg, &h->timing, h->incarnation, mc->now);
+	fdm_core_init(&h->core, &h->cfg, &h->timing, h->incarnation, mc_clock(mc, i));
 	memset(h->replay, 0, sizeof(h->replay));   /* a new agent knows nobody */
 	h->up = true;
 	h->paused = false;
@@ -339,9 +350,21 @@ void mc_resume(struct minicluster *mc, size_t i)
 
 void mc_kill(struct minicluster *mc, size_t i)
 {
+	size_t keep = 0;
+
 	mc->hosts[i].up = false;
-	/* The whole host: its VMs die with it. */
+	/* The whole host: its VMs die with it, and so do its shim's power-ons. */
 	mc->hosts[i].n_vms = 0;
+	for (size_t k = 0; k < mc->n_power_ons; k++)
+		if (mc->power_ons[k].host != i)
+			mc->power_ons[keep++] = mc->power_ons[k];
+	mc->n_power_ons = keep;
+}
+
+void mc_agent_kill(struct minicluster *mc, size_t i)
+{
+	/* kill -9 of the agent alone: its shim and VMs keep running. */
+	mc->hosts[i].up = false;
 }
 
 struct minicluster *mc_new(const char *const *ids, const unsigned *ds_counts, size_t n,
@@ -355,7 +378,7 @@ struct minicluster *mc_new(const char *const *ids, const unsigned *ds_counts, si
 	fdm_timing_derive(1000, 2000, &mc->timing, err, sizeof(err));
 	memset(mc->key.bytes, 0x5a, 32);
 	mc->key.len = 32;
-	mc->now = 1000000;
+	mc->now = MC_EPOCH;
 	mc->power_on_ms = 500;
 	for (size_t i = 0; i < n; i++) {
 		make_config(mc, i, ids, &mc->hosts[i].cfg);
@@ -393,12 +416,14 @@ void mc_run(struct minicluster *mc, uint64_t ms)
 		for (size_t i = 0; i < mc->n; i++) {
 			if (!mc->hosts[i].up || mc->hosts[i].paused)
 				continue;
-			fdm_core_tick(&mc->hosts[i].core, mc->now, &mc->actions);
+			fdm_core_tick(&mc->hosts[i].core, mc_clock(mc, i), &mc->actions);
 			mc_execute(mc, i);
 		}
 		for (int d = 0; d < 3; d++)
 			if (mc_lease_actor(mc, d) == -2)
 				mc->lease_violations++;
+		if (mc->on_step != NULL)
+			mc->on_step(mc);
 	}
 }
 

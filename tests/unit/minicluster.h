@@ -15,6 +15,7 @@
 
 #define MC_MAX_HOSTS 8
 #define MC_STEP_MS   10
+#define MC_EPOCH     1000000   /* the real time every run starts at */
 
 struct mc_packet {
 	int from, to;
@@ -25,7 +26,10 @@ struct mc_packet {
 
 /* A storage I/O in flight, ended after the host's storage_ms (MC_STORAGE_MS). It
  * happens at its completion, atomically; the core takes a completion after its
- * deadline as a failure (a host whose storage_ms exceeds io_timeout). */
+ * deadline as a failure (a host whose storage_ms exceeds io_timeout).
+ * mc->io_hook (tests/sim) may split the two: a write lands (takes effect) at
+ * land_at, and its writer hears of it at done_at, before (an abort: `fail`) or
+ * after; a read is served at land_at and answered at done_at. */
 #define MC_STORAGE_MS 5
 struct mc_poweron;
 struct mc_io {
@@ -38,6 +42,17 @@ struct mc_io {
 	uint64_t done_at;
 	struct mc_poweron *poweron;   /* POWERON_WRITE: the content asked for at submit */
 	struct fdm_vmlist_desired *vmlist;   /* VMLIST_WRITE: likewise (both owned) */
+	/* Set by mc->io_hook; by default land_at == done_at and nothing fails. */
+	uint64_t land_at;
+	bool landed;
+	bool reached;                 /* the host reached the datastore when it landed */
+	bool fail;                    /* answered FAILED (a write may land all the same) */
+	bool lost;                    /* a write that never lands */
+	bool torn;                    /* a lease write that lands torn (CORRUPT) */
+	/* LEASE_READ, HB_READ, VMLIST_READ: what was there when it was served. */
+	struct fdm_lease_view lease_seen;
+	uint64_t hb_seen;
+	struct mc_vmlist *vmlist_seen;  /* owned */
 };
 
 /* The VM part of a simulated protectedlist (written by mc_protect or a master). */
@@ -68,6 +83,7 @@ struct mc_poweron {
  * changes with every write) and poweron record, and the VM list. */
 struct mc_datastore {
 	bool written;
+	bool torn;                    /* the last lease write landed torn */
 	struct fdm_lease_rec rec;
 	uint32_t fingerprint;         /* changes with every write */
 	bool uninit;                  /* no identity record: every I/O says so */
@@ -106,6 +122,7 @@ struct mc_host {
 	struct fdm_replay replay[FDM_MAX_HOSTS];
 	bool up;
 	bool paused;                  /* SIGSTOP: no ticks; datagrams to it wait queued */
+	int64_t drift_ppm;            /* its clock runs this fast (mc_clock; set at MC_EPOCH) */
 	uint32_t ds_mask;
 	uint64_t incarnation;
 	uint64_t storage_ms;          /* how long its I/O takes (MC_STORAGE_MS) */
@@ -192,6 +209,14 @@ struct minicluster {
 	/* Set by a test: sees every datagram the replay filter let through, decoded,
 	 * just before the receiving core does. */
 	void (*on_deliver)(struct minicluster *mc, size_t to, int from, const Fdm__Packet *p);
+	/* Set by the simulator (tests/sim): called for every storage I/O a core
+	 * asks for, after its defaults are set; after every step; for every
+	 * power-on a core orders of its shim. `user` is theirs. */
+	void (*io_hook)(struct minicluster *mc, struct mc_io *io);
+	void (*on_step)(struct minicluster *mc);
+	void (*on_power_on)(struct minicluster *mc, size_t host, const char *vm);
+	void (*on_log)(struct minicluster *mc, size_t host, const char *text);
+	void *user;
 };
 
 /* ids: host ids; ds_counts: how many of the 3 configured datastores each host
@@ -201,7 +226,10 @@ struct minicluster *mc_new(const char *const *ids, const unsigned *ds_counts, si
 void mc_free(struct minicluster *mc);
 
 void mc_run(struct minicluster *mc, uint64_t ms);
-void mc_kill(struct minicluster *mc, size_t i);       /* kill -9: silent at once */
+void mc_kill(struct minicluster *mc, size_t i);       /* the host dies: agent, shim, VMs */
+void mc_agent_kill(struct minicluster *mc, size_t i); /* kill -9 of the agent: VMs run on */
+/* Host i's monotonic clock now (drift_ppm from MC_EPOCH): what its core is given. */
+uint64_t mc_clock(const struct minicluster *mc, size_t i);
 void mc_start(struct minicluster *mc, size_t i);      /* fresh agent, new incarnation */
 /* fdmctl election --force on host i; lose_messages: its step-down is not sent. */
 void mc_force_election(struct minicluster *mc, size_t i, bool lose_messages);

@@ -396,6 +396,102 @@ static void test_default_inflight_bound(void **state)
 	mc_free(mc);
 }
 
+/* Found by tests/sim (stormy seed 33), two bugs on one path:
+ * 1. a new master decided a restart before its first read of the VM list under
+ *    its lease had come back; that read, issued before the decision, took back
+ *    the restart count just bumped, and the order (which waits for the bumped
+ *    count to be on disk) never went out: the VM stayed `restarting` for ever;
+ * 2. an order went out when ANY list write ended after the bump, also one whose
+ *    content was taken before it: the power-on ran with the old count on disk,
+ *    so reports written before the restart still counted as current.
+ * host-2 and the master die and come back empty; host-3, whose list reads are
+ * slow and list writes slower, takes the leases and must restart vm-a with its
+ * count on disk first. */
+static bool restarted_after_empty_return(uint32_t seed, uint64_t read_ms)
+{
+	int m, n;
+	struct minicluster *mc = cluster(seed, &m);
+	uint64_t end;
+	bool ok;
+
+	/* host-3's list reads are slow (in time), its list writes slower still:
+	 * a read may be in flight across its decision and come back before the
+	 * write of the bumped count lands. */
+	mc->hosts[2].op_ms[FDM_STORAGE_VMLIST_READ] = read_ms;
+	mc->hosts[2].op_ms[FDM_STORAGE_VMLIST_WRITE] = 1500;
+	mc_kill(mc, 1);
+	mc_kill(mc, 3);
+	mc_run(mc, 5000 + seed % 7 * 130);
+	mc_start(mc, 1);
+	mc_start(mc, 3);
+	end = mc->now + 60000;
+	while (mc->now < end && mc_vm_where(mc, "vm-a", &n) < 0)
+		mc_run(mc, 100);
+	ok = mc_agreed_master(mc) == 2 && mc_vm_where(mc, "vm-a", &n) >= 0 && n == 1 &&
+	     mc_vm(mc, 0, "vm-a")->restarts == 1;
+	if (!ok) {
+		const struct fdm_vm *v = vm_of(mc, 2, "vm-a");
+
+		fprintf(stderr, "seed %u, list reads %llu ms: master %d, vm-a on %d (%d hosts), "
+			"%u restarts on disk; master's view: %s, waiting '%s', order on %d %s, "
+			"restarts %u\n", seed, (unsigned long long)read_ms, mc_agreed_master(mc),
+			mc_vm_where(mc, "vm-a", &n), n, mc_vm(mc, 0, "vm-a")->restarts,
+			fdm_vm_state_name(v->state), v->waiting, v->order_host,
+			v->order_sent ? "sent" : "not sent", v->restarts);
+	}
+	mc_free(mc);
+	return ok;
+}
+
+static void test_restart_decided_before_first_list_read(void **state)
+{
+	unsigned failed = 0;
+
+	(void)state;
+	for (uint64_t ms = 1600; ms < 2000; ms += 100)
+		for (uint32_t seed = 78; seed < 85; seed++)
+			failed += !restarted_after_empty_return(seed, ms);
+	assert_int_equal(failed, 0);
+}
+
+/* Found by tests/sim (stormy seed 285): the master decided a restart, lost the
+ * datastore before the bumped count was written, and so its lease; when it took
+ * the lease back, its table, read again from disk, had the old count, and the
+ * order still waiting for the bumped one never went out: `restarting` for ever. */
+static void test_restart_pending_across_lease_loss(void **state)
+{
+	int m, n;
+	struct minicluster *mc = cluster(79, &m);
+	uint64_t end;
+
+	(void)state;
+	mc->watch = "vm-a runs nowhere";
+	mc_kill(mc, 1);
+	end = mc->now + 60000;
+	while (mc->now < end && mc->watch_hits == 0)
+		mc_run(mc, MC_STEP_MS);
+	assert_int_equal(mc->watch_hits, 1);
+	/* The master loses ds1 before its list write lands, for 20 s. */
+	mc->hosts[m].ds_mask &= ~1u;
+	mc_run(mc, 20000);
+	assert_true(mc_vm_where(mc, "vm-a", &n) < 0);
+	mc->hosts[m].ds_mask |= 1u;
+	end = mc->now + 60000;
+	while (mc->now < end && mc_vm_where(mc, "vm-a", &n) < 0)
+		mc_run(mc, 100);
+	if (mc_vm_where(mc, "vm-a", &n) < 0) {
+		const struct fdm_vm *v = vm_of(mc, m, "vm-a");
+
+		fprintf(stderr, "vm-a %s, waiting '%s', order on %d %s, restarts %u\n",
+			fdm_vm_state_name(v->state), v->waiting, v->order_host,
+			v->order_sent ? "sent" : "not sent", v->restarts);
+	}
+	assert_true(mc_vm_where(mc, "vm-a", &n) >= 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(mc_vm(mc, 0, "vm-a")->restarts, 1);
+	mc_free(mc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +507,8 @@ int main(void)
 		cmocka_unit_test(test_stop_on_master_host),
 		cmocka_unit_test(test_lease_lost_stops_restarts),
 		cmocka_unit_test(test_default_inflight_bound),
+		cmocka_unit_test(test_restart_decided_before_first_list_read),
+		cmocka_unit_test(test_restart_pending_across_lease_loss),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

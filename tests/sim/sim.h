@@ -1,0 +1,151 @@
+/* fdm-sim: the deterministic simulator of the real fdm/core (tests/sim/README.md).
+ * One run = one seed and one mode: a fault schedule drawn from the seed
+ * (sched.c), played against N real cores on the minicluster of tests/unit
+ * (fake clocks, network, datastores, shims), with the invariants of check.c
+ * checked after every 10 ms step. All randomness comes from the seed. */
+#ifndef FDM_SIM_H
+#define FDM_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tests/unit/minicluster.h"
+
+/* ------------------------------------------------------------------ rng.c */
+/* splitmix64: small, good enough for a test tool, one stream per use. */
+struct sim_rng {
+	uint64_t s;
+};
+uint64_t sim_rand(struct sim_rng *r);
+/* Uniform in [lo, hi] (inclusive). */
+uint64_t sim_between(struct sim_rng *r, uint64_t lo, uint64_t hi);
+/* True with probability pct / 100. */
+bool sim_chance(struct sim_rng *r, unsigned pct);
+
+/* ----------------------------------------------------------------- sched.c */
+enum sim_mode { MODE_CHAOS, MODE_STORMY, MODE_LOSSY, MODE_BLIP, MODE_CRASH, MODE_RACE,
+		MODE_HANDOVER, MODE_FENCING, MODE_COUNT };
+
+enum sim_ev_kind {
+	EV_CRASH,          /* host a dies: agent, shim, VMs */
+	EV_BOOT,           /* host a comes back (no VMs), fresh agent */
+	EV_AGENT_KILL,     /* kill -9 of host a's agent: VMs keep running */
+	EV_AGENT_START,    /* systemd starts it again */
+	EV_PAUSE,          /* SIGSTOP of host a's agent */
+	EV_RESUME,
+	EV_PARTITION,      /* arg: group of each host, 4 bits per host */
+	EV_CUT_ONEWAY,     /* a -> b dropped */
+	EV_LINK_DOWN,      /* host a's network: nothing in or out */
+	EV_LINK_UP,
+	EV_NET_WHOLE,      /* every partition and cut healed */
+	EV_DS_LOSE,        /* host a loses datastore b (I/O fails fast) */
+	EV_DS_RESTORE,
+	EV_DS_STALL,       /* datastore b hangs for arg ms for host a (-1: every host) */
+	EV_SHIM_FAIL,      /* host a's shim refuses power-ons (arg 1) or not (arg 0) */
+	EV_VM_CRASH,       /* VM b crashes wherever it runs (its agent sees it if up) */
+	EV_KIND_COUNT
+};
+
+struct sim_event {
+	uint64_t at;       /* ms after the faults begin */
+	enum sim_ev_kind kind;
+	int a, b;
+	uint64_t arg;
+};
+
+#define SIM_MAX_EVENTS 256
+
+/* Network and storage weather for the whole schedule (drawn from the seed). */
+struct sim_weather {
+	unsigned loss_pct, dup_pct, delay_max_ms;
+	unsigned io_fail_pct;      /* an I/O fails (a write may land or not) */
+	unsigned io_slow_pct;      /* an I/O takes longer than io_timeout */
+	unsigned torn_pct;         /* a lease write lands torn */
+	uint64_t storage_ms_max;   /* usual latency, up to */
+	int64_t drift_ppm_max;     /* each host's clock runs up to this fast or slow */
+};
+
+struct sim_schedule {
+	enum sim_mode mode;
+	uint64_t seed;
+	size_t n_hosts, n_vms;
+	uint64_t fault_ms;         /* faults happen in [0, fault_ms); heal at fault_ms */
+	bool heal_all;             /* at fault_ms: every host back, network, storage whole */
+	struct sim_weather w;
+	int64_t drift_ppm[MC_MAX_HOSTS];
+	struct sim_event ev[SIM_MAX_EVENTS];
+	size_t n_ev;
+	bool on[SIM_MAX_EVENTS];   /* the shrinker drops events by clearing these */
+};
+
+const char *sim_mode_name(enum sim_mode m);
+int sim_mode_parse(const char *name);
+/* Draw the schedule of (mode, seed) for this timing. */
+void sim_schedule_draw(struct sim_schedule *s, enum sim_mode mode, uint64_t seed,
+		       size_t n_hosts, size_t n_vms, const struct fdm_timing *t);
+
+/* ----------------------------------------------------------------- trace.c */
+const char *sim_ev_name(enum sim_ev_kind k);
+void sim_ev_print(const struct sim_schedule *s, const struct sim_event *e, char *buf,
+		  size_t len);
+
+/* ------------------------------------------------------------------ run.c */
+#define SIM_WARMUP_MS 30000   /* the cluster settles before the first fault */
+#define SIM_SETTLE_MS 10000   /* after liveness is met, safety is still checked */
+#define SIM_VIOLATION_MAX 512
+
+enum sim_violation {
+	VIO_NONE, VIO_DOUBLE_RUN, VIO_TWO_ACTORS, VIO_RESTART_WHILE_RUNS, VIO_NEEDLESS_RESTART,
+	VIO_NOT_RUNNING, VIO_NO_MASTER
+};
+
+struct sim_vm {
+	char name[FDM_VM_NAME_MAX];
+	int ds;
+	Fdm__Priority priority;
+	uint64_t memory_kib;
+};
+
+struct sim_run {
+	const struct sim_schedule *sched;
+	struct minicluster *mc;
+	struct sim_rng io_rng;          /* storage weather at run time */
+	bool trace;                     /* print events and core log lines */
+	uint64_t t0;                    /* real time the faults begin */
+	size_t next_ev;
+	struct sim_vm vms[MC_MAX_VMS];
+	/* Storage faults now: per host and datastore, hung until. */
+	uint64_t stall_until[MC_MAX_HOSTS][3];
+	bool crashed[MC_MAX_HOSTS];     /* the whole host is down */
+	bool healed;                    /* the fault phase is over */
+	int applied_host;               /* of the last event applied (for EV_CRASH -1) */
+	bool power_on_failed;           /* some power-on was refused: retries count */
+	/* Outcome. */
+	enum sim_violation vio;
+	uint64_t vio_at;                /* real time */
+	char vio_text[SIM_VIOLATION_MAX];
+	uint64_t steps;
+	uint64_t liveness_took;         /* ms from heal to every VM running */
+};
+
+/* Play schedule s (its events that are `on`); true when no invariant broke. */
+bool sim_run_schedule(const struct sim_schedule *s, bool trace, struct sim_run *out);
+const char *sim_violation_name(enum sim_violation v);
+/* The liveness bound after heal (ms), see check.c. */
+uint64_t sim_liveness_bound(const struct sim_run *r);
+
+/* ------------------------------------------------------------------ faults.c */
+void sim_apply(struct sim_run *r, const struct sim_event *e);
+void sim_heal(struct sim_run *r);
+void sim_io_hook(struct minicluster *mc, struct mc_io *io);
+
+/* ------------------------------------------------------------------ check.c */
+void sim_check_step(struct minicluster *mc);
+void sim_check_power_on(struct minicluster *mc, size_t host, const char *vm);
+/* After heal: true when every VM runs on exactly one host and one master is agreed. */
+bool sim_live(struct sim_run *r, char *why, size_t len);
+void sim_violate(struct sim_run *r, enum sim_violation v, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif
