@@ -140,7 +140,15 @@ $(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(CONFIG_SRCS) lib/timing.c 
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
-FUZZERS += $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_core $(BUILD)/fuzz/fuzz_config
+# The VM records of a datastore (protectedlist VM part, poweron records), from
+# a real file:// datastore through the shell's translation into a master core.
+$(BUILD)/fuzz/fuzz_vmrecords: tests/fuzz/fuzz_vmrecords.c fdm/datastores_vms.c $(DS_SRCS) \
+		$(CORE_SRCS) $(COMMON_SRCS) $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+FUZZERS += $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_core $(BUILD)/fuzz/fuzz_config \
+           $(BUILD)/fuzz/fuzz_vmrecords
 
 fuzz: $(FUZZERS)
 	@set -e; for f in $(FUZZERS); do \
