@@ -147,8 +147,15 @@ $(BUILD)/fuzz/fuzz_vmrecords: tests/fuzz/fuzz_vmrecords.c fdm/datastores_vms.c $
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# The control socket: one client's bytes through the real server (sd-event),
+# the requests it takes validated as the agent does.
+$(BUILD)/fuzz/fuzz_control: tests/fuzz/fuzz_control.c fdm/control.c fdm/ha_request.c \
+		fdm/core/placement.c $(COMMON_SRCS) $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
 FUZZERS += $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_core $(BUILD)/fuzz/fuzz_config \
-           $(BUILD)/fuzz/fuzz_vmrecords
+           $(BUILD)/fuzz/fuzz_vmrecords $(BUILD)/fuzz/fuzz_control
 
 fuzz: $(FUZZERS)
 	@set -e; for f in $(FUZZERS); do \

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the VM protection side's fuzz targets (checked in;
+run again after changing proto/fdm.proto or a target's input format):
+control (one client's bytes on the control socket), vmrecords (VM list and
+poweron records on a datastore), shim_client (the shim's byte stream to the
+agent), forward (operators' requests between agents). Python stdlib only; the
+protobuf encoding is done by hand, as in make_seeds.py."""
+import json
+import os
+import struct
+
+from make_seeds import field, packet
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def write(kind, name, data):
+    d = os.path.join(HERE, "corpus", kind)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def line(obj):
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+def control():
+    """fuzz_control: what fdmctl writes, and what it never would."""
+    seeds = {
+        "status": line({"command": "status"}),
+        "events": line({"command": "events", "since_ms": 123456}),
+        "election": line({"command": "election-force"}),
+        # "db1": answered later; "a...": answered inside the handler.
+        "protect": line({"command": "protect", "vm": "db1", "priority": "high",
+                         "datastore": "ds1"}),
+        "protect_now": line({"command": "protect", "vm": "app-3", "priority": "disabled"}),
+        "unprotect": line({"command": "unprotect", "vm": "web-2", "datastore": "nfs-a"}),
+        "maintenance": line({"command": "maintenance", "action": "enter"}),
+        "maintenance_host": line({"command": "maintenance", "action": "exit",
+                                  "host": "host-9"}),
+        "long_name": line({"command": "protect", "vm": "v" * 63}),
+        "too_long_name": line({"command": "protect", "vm": "v" * 64}),
+        "escapes": b'{"command":"protect","vm":"d\\u00e9\\u0000x","priority":"low"}\n',
+        "not_object": b'["command","status"]\n',
+        "no_newline": b'{"command":"status"}',
+        "two_lines": line({"command": "status"}) + line({"command": "protect", "vm": "db1"}),
+        "numbers": b'{"command":"events","since_ms":1e400}\n',
+        "nested": b'{"command":"protect","vm":{"a":[1,2,{"b":null}]}}\n',
+        "nul": b'{"command":"status"}\x00garbage\n',
+        "empty_line": b"\n",
+        "unknown": line({"command": "reboot-everything"}),
+    }
+    for name, data in seeds.items():
+        write("control", name, data)
+    # Over FDM_CONTROL_REQUEST_MAX on one line: refused, the rest drained.
+    write("control", "oversized", b'{"command":"status","pad":"' + b"x" * 66000 + b'"}\n')
+
+
+# ------------------------------------------------------------ vmrecords
+
+def rec(kind, payload, steps=0):
+    """One record of fuzz_vmrecords' input: kind % 4 says what payload is,
+    kind >> 2 how many more 137 ms steps the core takes after it."""
+    return bytes([kind | steps << 2]) + struct.pack(">H", len(payload)) + payload
+
+
+def pvm(name, priority=None, restarts=None, memory=None, stopped=None, uuid=None,
+        xml=True, vcpus=None):
+    out = field(1, name)
+    if uuid:
+        out += field(2, uuid)
+    if xml:
+        out += field(3, "<domain type='kvm'><name>%s</name></domain>" % name)
+    if priority is not None:
+        out += field(4, priority)
+    if restarts is not None:
+        out += field(5, restarts)
+    if memory is not None:
+        out += field(6, memory)
+    if vcpus is not None:
+        out += field(7, vcpus)
+    if stopped is not None:
+        out += field(8, 1 if stopped else 0)
+    return out
+
+
+def vmlist(generation, vms, maintenance=(), written=1795980894068):
+    out = field(1, generation)
+    for v in vms:
+        out += field(2, v)
+    out += field(3, written)
+    for h in maintenance:
+        out += field(4, h)
+    return out
+
+
+def poweron(host, vms=(), seen=(), generation=1, stopped=None, isolated=None, counter=5):
+    out = field(1, host)
+    if isolated is not None:
+        out += field(2, 1 if isolated else 0)
+    if stopped is not None:
+        out += field(3, 1 if stopped else 0)
+    for v in vms:
+        out += field(4, v)
+    out += field(5, generation)
+    for name, count in seen:
+        out += field(6, field(1, name) + field(2, count))
+    return out + field(8, counter)
+
+
+HOST = {"host-1": 0, "host-2": 1, "host-9": 2, "host-10": 3}
+
+
+def po_rec(writer, body, steps=0):
+    return rec(1, bytes([HOST[writer]]) + body, steps)
+
+
+def vmrecords():
+    uuid = "6f1c2b3a-0000-4000-8000-000000000001"
+    three = vmlist(1, [pvm("db1", 4, 0, 1048576, uuid=uuid, vcpus=2),
+                       pvm("web-2", 3, 1, 524288), pvm("batch", 1, 0, 262144, stopped=True)],
+                   maintenance=["host-10"])
+    seeds = {
+        "list": rec(0, three, 4),
+        # host-1 runs db1, host-9 runs web-2: the master sees them placed.
+        "placed": rec(0, three, 2) + rec(2, bytes([0])) + rec(2, bytes([2]))
+        + po_rec("host-1", poweron("host-1", ["db1"], [("db1", 0)]), 3)
+        + po_rec("host-9", poweron("host-9", ["web-2"], [("web-2", 1)]), 3),
+        # Then host-1's record no longer lists db1, and it stopped cleanly.
+        "gone": rec(0, three, 2) + po_rec("host-1", poweron("host-1", ["db1"]), 4)
+        + po_rec("host-1", poweron("host-1", [], stopped=True, counter=6), 8),
+        # A record that names another host than its file's; an isolated host.
+        "wrong_host": rec(0, three) + po_rec("host-9", poweron("host-1", ["db1"]), 4)
+        + po_rec("host-10", poweron("host-10", ["batch"], isolated=True), 4),
+        # Written under an older and a newer lease generation.
+        "generations": rec(0, vmlist(0, [pvm("db1", 4)]), 3) + rec(0, vmlist(7, [pvm("db1")]), 3),
+        # Names empty, over 63 bytes, a uuid too long, a VM without XML,
+        # maintenance hosts not configured, an unknown priority.
+        "odd_names": rec(0, vmlist(1, [pvm(""), pvm("x" * 64), pvm("y" * 63, uuid="u" * 40),
+                                       pvm("noxml", xml=False), pvm("p9", 9)],
+                                   maintenance=["host-77", "", "host-9"]), 4)
+        + po_rec("host-1", poweron("host-1", ["", "z" * 70, "y" * 63],
+                                   [("", 3), ("y" * 63, 2 ** 32 - 1)]), 4),
+        # More VMs than the core keeps (FDM_MAX_VMS), in one list and one record.
+        "many": rec(0, vmlist(1, [pvm("vm%d" % i, xml=False) for i in range(4000)]), 2)
+        + po_rec("host-9", poweron("host-9", ["vm%d" % i for i in range(2000)]), 2),
+        # Torn and foreign bytes in the slots: payload[0] picks the record
+        # (bit 0: poweron, bits 1-2: host), payload[1] the slot.
+        "raw": rec(0, three, 1) + rec(3, bytes([0, 1]) + b"FDMR" + b"\xff" * 60, 2)
+        + rec(3, bytes([1, 0]) + b"\0" * 100, 2) + rec(3, bytes([5, 1]) + b"garbage", 2),
+        "quiet": rec(2, bytes([1]), 15),
+    }
+    for name, data in seeds.items():
+        write("vmrecords", name, data)
+
+
+def main():
+    control()
+    vmrecords()
+
+
+if __name__ == "__main__":
+    main()
