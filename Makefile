@@ -127,6 +127,9 @@ FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -g -O1 -std=c11 -D_GNU_SOURCE -I. -I$(BUILD)/gen $(PKG_CFLAGS) \
               -fsanitize=fuzzer,address,undefined
 
+# lib/ for the targets below, with a log that formats every line and drops it.
+FUZZ_LIB_SRCS = $(filter-out lib/log.c,$(COMMON_SRCS)) tests/fuzz/quiet_log.c
+
 $(BUILD)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c fdm/wire.c lib/util.c $(PROTO_C)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -143,19 +146,26 @@ $(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(CONFIG_SRCS) lib/timing.c 
 # The VM records of a datastore (protectedlist VM part, poweron records), from
 # a real file:// datastore through the shell's translation into a master core.
 $(BUILD)/fuzz/fuzz_vmrecords: tests/fuzz/fuzz_vmrecords.c fdm/datastores_vms.c $(DS_SRCS) \
-		$(CORE_SRCS) $(COMMON_SRCS) $(PROTO_C)
+		$(CORE_SRCS) $(FUZZ_LIB_SRCS) $(PROTO_C)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # The control socket: one client's bytes through the real server (sd-event),
 # the requests it takes validated as the agent does.
 $(BUILD)/fuzz/fuzz_control: tests/fuzz/fuzz_control.c fdm/control.c fdm/ha_request.c \
-		fdm/core/placement.c $(COMMON_SRCS) $(PROTO_C)
+		fdm/core/placement.c $(FUZZ_LIB_SRCS) $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# What hostd-shim sends the agent: the client library and the agent's view of
+# its host, against a fake shim that writes the fuzzer's bytes.
+$(BUILD)/fuzz/fuzz_shim_client: tests/fuzz/fuzz_shim_client.c fdm/vmhost.c fdm/vmstops.c \
+		hostd-shim/client.c hostd-shim/frame.c $(FUZZ_LIB_SRCS) $(PROTO_C)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
 FUZZERS += $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_core $(BUILD)/fuzz/fuzz_config \
-           $(BUILD)/fuzz/fuzz_vmrecords $(BUILD)/fuzz/fuzz_control
+           $(BUILD)/fuzz/fuzz_vmrecords $(BUILD)/fuzz/fuzz_control $(BUILD)/fuzz/fuzz_shim_client
 
 fuzz: $(FUZZERS)
 	@set -e; for f in $(FUZZERS); do \

@@ -155,9 +155,86 @@ def vmrecords():
         write("vmrecords", name, data)
 
 
+# ------------------------------------------------------------ shim_client
+
+def frame(body):
+    return struct.pack(">I", len(body)) + body
+
+
+def dom(name, uuid, state, memory=None, vcpus=None, reason=None):
+    out = field(1, name) + field(2, uuid) + field(3, state)
+    if memory is not None:
+        out += field(4, memory)
+    if vcpus is not None:
+        out += field(5, vcpus)
+    out += field(6, 1)
+    if reason is not None:
+        out += field(7, reason)
+    return out
+
+
+def reply(rid, result, message=None, domains=(), domain=None, resources=None, xml=None):
+    out = field(1, rid) + field(2, result)
+    if message is not None:
+        out += field(3, message)
+    for d in domains:
+        out += field(4, d)
+    if domain is not None:
+        out += field(5, domain)
+    if resources is not None:
+        out += field(6, resources)
+    out += field(11, 123456789)
+    if xml is not None:
+        out += field(12, xml)
+    return frame(field(1, out))
+
+
+def event(etype, domain=None, detail=None, reason=None):
+    out = field(1, etype)
+    if domain is not None:
+        out += field(2, domain)
+    if detail is not None:
+        out += field(3, detail)
+    if reason is not None:
+        out += field(4, reason)
+    return frame(field(2, out))
+
+
+def shim_client():
+    """fuzz_shim_client: the ids are the client's: 1 subscribe, 2 list,
+    3 resources, then the target's 4 power-on, 5 power-off, 6 get-xml; an
+    event makes the client list again (7, 8, ...)."""
+    u1 = "6f1c2b3a-0000-4000-8000-000000000001"
+    u2 = "6f1c2b3a-0000-4000-8000-000000000002"
+    db1 = dom("db1", u1, 1, 1048576, 2)
+    web = dom("web-2", u2, 5, 524288, 1, reason=3)
+    res = field(1, 16777216) + field(2, 8388608) + field(3, 8) + field(4, 4194304) + field(5, 2)
+    xml = "<domain type='kvm'><name>db1</name><devices><disk><source file='/srv/ds1/db1.qcow2'/></disk></devices></domain>"
+    seeds = {
+        "replies": reply(1, 0) + reply(2, 0, domains=[db1, web]) + reply(3, 0, resources=res)
+        + reply(4, 0, domain=db1) + reply(5, 1, "domain not running") + reply(6, 0, domain=db1, xml=xml),
+        "events": reply(2, 0, domains=[db1]) + event(1, dom("db1", u1, 5), "destroyed", 2)
+        + event(2, dom("web-2", u2, 5), "crashed", 3) + event(6) + event(7)
+        + event(0, dom("db1", u1, 1)) + reply(7, 0, domains=[db1, web]) + reply(8, 0, resources=res),
+        # A second listing where db1 is gone and web-2 is off: stops learnt from it.
+        "relist": reply(2, 0, domains=[db1]) + event(4, dom("x", u2, 5)) + reply(7, 0, domains=[web]),
+        "disconnected": reply(2, 4, "libvirt is not connected") + reply(3, 4)
+        + reply(4, 7, "deadline passed") + reply(6, 2, "no such domain"),
+        "unmatched": reply(99, 0) + reply(2, 0) + reply(2, 0) + frame(b"") + frame(b"\xff\xff"),
+        "long_names": reply(2, 0, domains=[dom("n" * 300, u1, 1), dom("m", "u" * 40, 5),
+                                           dom("", "", 6)])
+        + event(1, dom("n" * 300, u1, 5), "d" * 100, 0),
+        "oversized_frame": struct.pack(">I", 0x7FFFFFFF) + b"abc",
+        "split": (reply(2, 0, domains=[db1, web]) + reply(3, 0, resources=res))[:-7],
+    }
+    for name, data in seeds.items():
+        write("shim_client", name, data)
+
+
 def main():
     control()
     vmrecords()
+    shim_client()
 
 
 if __name__ == "__main__":
