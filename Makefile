@@ -2,7 +2,7 @@
 # tests in its own fragment (fdm/fdm.mk, datastore/datastore.mk, ...).
 #   make            build everything into build/
 #   make test       every test: unit (cmocka), datastore, hostd-shim, cluster, then
-#                   `make check`, then each fuzz target for 10 s. This is the
+#                   `make check`, then each fuzz target for 30 s. This is the
 #                   README's test command (needs root).
 #   make unit       the unit tests only (fast, no root)
 #   make check      rebuild with -fsanitize=address,undefined into build-asan/,
@@ -87,7 +87,7 @@ build-all: $(BINS) $(UNIT_TESTS)
 # Everything: unit and system tests on the normal build, then `check` (the same
 # unit tests and CHECK_TESTS under ASan/UBSan, the unit tests under valgrind),
 # then every fuzz target for TEST_FUZZ_SECONDS from its seed corpus.
-TEST_FUZZ_SECONDS ?= 10
+TEST_FUZZ_SECONDS ?= 30
 # Checks of the tree itself (include layering, linked libraries).
 TREE_TESTS := tests/check_layering.sh
 test: build-all
@@ -166,6 +166,29 @@ $(BUILD)/fuzz/fuzz_shim_client: tests/fuzz/fuzz_shim_client.c fdm/vmhost.c fdm/v
 
 FUZZERS += $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_core $(BUILD)/fuzz/fuzz_config \
            $(BUILD)/fuzz/fuzz_vmrecords $(BUILD)/fuzz/fuzz_control $(BUILD)/fuzz/fuzz_shim_client
+
+# Replays: each target's LLVMFuzzerTestOneInput with tests/fuzz/replay.c's main,
+# built like the unit tests (gcc; ASan/UBSan in `make check`, valgrind there
+# too), replaying tests/fuzz/regressions/<name>/ and the seed corpus.
+FUZZ_LIB_OBJS = $(filter-out $(OBJ)/lib/log.o,$(COMMON_OBJS)) $(OBJ)/tests/fuzz/quiet_log.o
+FUZZ_REPLAYS := $(addprefix $(BUILD)/tests/fuzz/replay_,wire core config record shim_request \
+                vmrecords control shim_client)
+$(BUILD)/tests/fuzz/replay_wire: $(OBJ)/fdm/wire.o
+$(BUILD)/tests/fuzz/replay_core: $(CORE_OBJS)
+$(BUILD)/tests/fuzz/replay_record: $(OBJ)/datastore/record.o
+$(BUILD)/tests/fuzz/replay_shim_request: $(OBJ)/hostd-shim/frame.o $(OBJ)/hostd-shim/deadlines.o \
+		$(OBJ)/hostd-shim/statefile.o
+$(BUILD)/tests/fuzz/replay_vmrecords: $(OBJ)/fdm/datastores_vms.o $(DS_OBJS) $(CORE_OBJS)
+$(BUILD)/tests/fuzz/replay_control: $(OBJ)/fdm/control.o $(OBJ)/fdm/ha_request.o \
+		$(OBJ)/fdm/core/placement.o
+$(BUILD)/tests/fuzz/replay_shim_client: $(OBJ)/fdm/vmhost.o $(OBJ)/fdm/vmstops.o \
+		$(OBJ)/hostd-shim/client.o $(OBJ)/hostd-shim/frame.o
+$(FUZZ_REPLAYS): $(BUILD)/tests/fuzz/replay_%: $(OBJ)/tests/fuzz/fuzz_%.o \
+		$(OBJ)/tests/fuzz/replay.o $(FUZZ_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+UNIT_TESTS += $(FUZZ_REPLAYS)
+build-all: $(FUZZ_REPLAYS)
 
 fuzz: $(FUZZERS)
 	@set -e; for f in $(FUZZERS); do \

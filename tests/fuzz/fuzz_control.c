@@ -132,6 +132,14 @@ static json_object *handle(void *userdata, json_object *req)
 	return NULL;
 }
 
+static struct fdm_control *open_control;   /* for the exit handler */
+
+/* The socket file goes with the process. */
+static void close_control(void)
+{
+	fdm_control_close(open_control);
+}
+
 static struct world *world_new(void)
 {
 	struct world *w = calloc(1, sizeof(*w));
@@ -144,6 +152,8 @@ static struct world *world_new(void)
 		fprintf(stderr, "fuzz_control: %s\n", err);
 		abort();
 	}
+	open_control = &w->ctl;
+	atexit(close_control);
 	return w;
 }
 

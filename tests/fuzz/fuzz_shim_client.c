@@ -68,6 +68,13 @@ static void on_done(const struct fdm_domain_result *res, void *userdata)
 	o->run->ended[o->index]++;
 }
 
+static char socket_path[108];   /* for the exit handler */
+
+static void remove_socket(void)
+{
+	unlink(socket_path);
+}
+
 static struct world *world_new(void)
 {
 	struct world *w = calloc(1, sizeof(*w));
@@ -83,6 +90,8 @@ static struct world *world_new(void)
 		fprintf(stderr, "fuzz_shim_client: cannot listen on %s\n", w->path);
 		abort();
 	}
+	fdm_strlcpy(socket_path, w->path, sizeof(socket_path));
+	atexit(remove_socket);
 	return w;
 }
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -274,6 +275,23 @@ static void step(struct run *r, uint64_t ms)
 
 /* ------------------------------------------------------------ set up once */
 
+static char world_root[128];   /* for the exit handler */
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	remove(path);
+	return 0;
+}
+
+/* The datastore folder goes with the process (libFuzzer exits through exit()). */
+static void remove_root(void)
+{
+	nftw(world_root, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 static struct world *world_new(void)
 {
 	struct world *w = calloc(1, sizeof(*w));
@@ -294,6 +312,8 @@ static struct world *world_new(void)
 	snprintf(w->root, sizeof(w->root), "/dev/shm/fdm-fuzz-vmrecords-%d", (int)getpid());
 	snprintf(w->url, sizeof(w->url), "file://%s", w->root);
 	mkdir(w->root, 0700);
+	fdm_strlcpy(world_root, w->root, sizeof(world_root));
+	atexit(remove_root);
 	if (fdm_ds_open(w->url, &p, &ds, err, sizeof(err)) != 0 ||
 	    fdm_ds_init(ds, "fuzz", fdm_ds_deadline(ds), &id, &created, &res) != FDM_DS_OK) {
 		fprintf(stderr, "fuzz_vmrecords: cannot set up %s\n", w->url);
