@@ -164,15 +164,22 @@ $(BUILD)/fuzz/fuzz_shim_client: tests/fuzz/fuzz_shim_client.c fdm/vmhost.c fdm/v
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# Operators' requests between agents: the core, the shell's tables and parser.
+$(BUILD)/fuzz/fuzz_forward: tests/fuzz/fuzz_forward.c fdm/ha_forwards.c fdm/ha_request.c \
+		fdm/datastores_vms.c $(CORE_SRCS) $(FUZZ_LIB_SRCS) $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
 FUZZERS += $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_core $(BUILD)/fuzz/fuzz_config \
-           $(BUILD)/fuzz/fuzz_vmrecords $(BUILD)/fuzz/fuzz_control $(BUILD)/fuzz/fuzz_shim_client
+           $(BUILD)/fuzz/fuzz_vmrecords $(BUILD)/fuzz/fuzz_control $(BUILD)/fuzz/fuzz_shim_client \
+           $(BUILD)/fuzz/fuzz_forward
 
 # Replays: each target's LLVMFuzzerTestOneInput with tests/fuzz/replay.c's main,
 # built like the unit tests (gcc; ASan/UBSan in `make check`, valgrind there
 # too), replaying tests/fuzz/regressions/<name>/ and the seed corpus.
 FUZZ_LIB_OBJS = $(filter-out $(OBJ)/lib/log.o,$(COMMON_OBJS)) $(OBJ)/tests/fuzz/quiet_log.o
 FUZZ_REPLAYS := $(addprefix $(BUILD)/tests/fuzz/replay_,wire core config record shim_request \
-                vmrecords control shim_client)
+                vmrecords control shim_client forward)
 $(BUILD)/tests/fuzz/replay_wire: $(OBJ)/fdm/wire.o
 $(BUILD)/tests/fuzz/replay_core: $(CORE_OBJS)
 $(BUILD)/tests/fuzz/replay_record: $(OBJ)/datastore/record.o
@@ -181,6 +188,8 @@ $(BUILD)/tests/fuzz/replay_shim_request: $(OBJ)/hostd-shim/frame.o $(OBJ)/hostd-
 $(BUILD)/tests/fuzz/replay_vmrecords: $(OBJ)/fdm/datastores_vms.o $(DS_OBJS) $(CORE_OBJS)
 $(BUILD)/tests/fuzz/replay_control: $(OBJ)/fdm/control.o $(OBJ)/fdm/ha_request.o \
 		$(OBJ)/fdm/core/placement.o
+$(BUILD)/tests/fuzz/replay_forward: $(OBJ)/fdm/ha_forwards.o $(OBJ)/fdm/ha_request.o \
+		$(OBJ)/fdm/datastores_vms.o $(CORE_OBJS)
 $(BUILD)/tests/fuzz/replay_shim_client: $(OBJ)/fdm/vmhost.o $(OBJ)/fdm/vmstops.o \
 		$(OBJ)/hostd-shim/client.o $(OBJ)/hostd-shim/frame.o
 $(FUZZ_REPLAYS): $(BUILD)/tests/fuzz/replay_%: $(OBJ)/tests/fuzz/fuzz_%.o \

@@ -9,7 +9,8 @@ import json
 import os
 import struct
 
-from make_seeds import field, packet
+from make_seeds import (define_reply, field, forward, forward_reply, master_hb, packet,
+                        slave_hb, slave_hb_vms)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -231,10 +232,65 @@ def shim_client():
         write("shim_client", name, data)
 
 
+# ------------------------------------------------------------ forward
+
+def fwd_rec(sender_index, p):
+    return bytes([sender_index]) + struct.pack(">H", len(p)) + p
+
+
+def local(obj):
+    p = json.dumps(obj, separators=(",", ":")).encode()
+    return bytes([0x80]) + struct.pack(">H", len(p)) + p
+
+
+def ticks(n):
+    """n steps of 137 ms (at most 64 per record)."""
+    out = b""
+    while n > 0:
+        k = min(n, 64)
+        out += bytes([0xC0 | (k - 1)]) + struct.pack(">H", 0)
+        n -= k
+    return out
+
+
+def forward_seeds():
+    """fuzz_forward: host-2 alone becomes master (ticks), or the slave of
+    host-9 (its master heartbeat); peers' Forwards, ForwardReplies and
+    DefineReplies, and local requests. Peer indices: host-1 0, host-9 2,
+    host-10 3."""
+    protect = '{"command":"protect","vm":"db1","priority":"high","datastore":"ds1"}'
+    master = ticks(100)
+    h1 = lambda seq, f, body: fwd_rec(0, packet("host-1", seq, f, body))
+    seeds = {
+        "master_forward": master + h1(1, 12, slave_hb("host-2", 1)) + ticks(3)
+        + h1(2, 15, forward(7, protect)) + ticks(10) + h1(3, 15, forward(7, protect))
+        + h1(4, 15, forward(8, '{"command":"maintenance","action":"enter"}')) + ticks(20),
+        "bad_forwards": master + h1(1, 12, slave_hb("host-2", 1))
+        + h1(2, 15, forward(1, "not json")) + h1(3, 15, forward(2, '["protect"]'))
+        + h1(4, 15, forward(3, '{"command":"protect","vm":"' + "v" * 80 + '"}'))
+        + h1(5, 15, forward(4, '{"command":"unprotect","vm":"db1","datastore":"nope"}'))
+        + h1(6, 15, forward(4, protect)) + ticks(5),
+        "slave_forward": ticks(3) + fwd_rec(2, packet("host-9", 1, 11, master_hb(
+            1, 2, [("host-1", "connected"), ("host-2", "connected"), ("host-9", "master")])))
+        + ticks(2) + local({"command": "protect", "vm": "db1", "priority": "low"})
+        + local({"command": "maintenance", "action": "exit"}) + ticks(10)
+        + fwd_rec(2, packet("host-9", 2, 16, forward_reply(1, True, "db1 protected\x07\n")))
+        + fwd_rec(2, packet("host-9", 3, 16, forward_reply(1, True, "again"))) + ticks(40),
+        "define": master + h1(1, 12, slave_hb_vms("host-2", 1)) + ticks(3)
+        + local({"command": "protect", "vm": "db1", "datastore": "ds1"}) + ticks(5)
+        + h1(2, 18, define_reply(1, "db1", "<domain type='kvm'><name>db1</name><devices>"
+                                 "<disk><source file='/srv/ds1/db1.qcow2'/></disk></devices>"
+                                 "</domain>")) + ticks(30),
+    }
+    for name, data in seeds.items():
+        write("forward", name, data)
+
+
 def main():
     control()
     vmrecords()
     shim_client()
+    forward_seeds()
 
 
 if __name__ == "__main__":
