@@ -47,6 +47,7 @@ struct world {
 struct run {
 	struct fdm_core c;
 	struct fdm_actions acts;
+	struct fdm_actions todo;         /* execute()'s copy of acts */
 	struct fdm_outbox ob;
 	struct fdm_ds *ds[HOSTS];        /* a handle per host: each writes its own records */
 	struct fdm_ds_vms *vms;
@@ -230,13 +231,15 @@ static void vm_write(struct run *r, enum fdm_storage_op op)
  * I/O is done; the rest (power-ons, definitions) has no answer here. */
 static void execute(struct run *r)
 {
-	struct fdm_actions todo;
+	struct fdm_actions *todo = &r->todo;
 
 	while (r->acts.n > 0) {
-		todo = r->acts;
+		/* Only the actions there are: the list is large. */
+		todo->n = r->acts.n;
+		memcpy(todo->a, r->acts.a, r->acts.n * sizeof(r->acts.a[0]));
 		r->acts.n = 0;
-		for (size_t i = 0; i < todo.n; i++) {
-			const struct fdm_action *a = &todo.a[i];
+		for (size_t i = 0; i < todo->n; i++) {
+			const struct fdm_action *a = &todo->a[i];
 
 			if (a->kind == FDM_ACT_SEND) {
 				fdm_outbox_build(&r->c, a, "fuzz", r->now, &r->ob);
@@ -362,12 +365,17 @@ static bool run_start(struct run *r, const struct world *w)
 	memset(key, 0x5a, sizeof(key));
 	p.key = key;
 	p.key_len = sizeof(key);
+	memset(r->ds, 0, sizeof(r->ds));
+	r->acts.n = 0;
+	r->acts.overflow = 0;
+	r->lease_written = true;
 	for (size_t i = 0; i < HOSTS; i++) {
 		p.host = ids[i];
 		if (fdm_ds_open(w->url, &p, &r->ds[i], err, sizeof(err)) != 0)
 			return false;
 	}
 	r->vms = fdm_ds_vms_new("ds1");
+	memset(&r->peers, 0, sizeof(r->peers));
 	r->peers.n = HOSTS;
 	for (size_t i = 0; i < HOSTS; i++)
 		fdm_strlcpy(r->peers.ids[i], ids[i], FDM_ID_MAX);
@@ -381,8 +389,10 @@ static bool run_start(struct run *r, const struct world *w)
 static void run_end(struct run *r)
 {
 	for (size_t i = 0; i < HOSTS; i++)
-		fdm_ds_close(r->ds[i]);
+		if (r->ds[i] != NULL)
+			fdm_ds_close(r->ds[i]);
 	fdm_ds_vms_free(r->vms);
+	r->vms = NULL;
 }
 
 /* ------------------------------------------------------------ one input */
@@ -431,11 +441,12 @@ static void apply(struct run *r, uint8_t kind, const uint8_t *p, size_t len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct world *w;
-	struct run *r;
+	static struct run *r;   /* large: allocated once, every field set by run_start */
 
-	if (w == NULL)
+	if (w == NULL) {
 		w = world_new();
-	r = calloc(1, sizeof(*r));
+		r = calloc(1, sizeof(*r));
+	}
 	if (r == NULL)
 		return 0;
 	if (run_start(r, w)) {
@@ -451,11 +462,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			data += len;
 			size -= len;
 		}
-		/* Long enough for every read and write of the records to come round. */
-		for (int i = 0; i < 12; i++)
+		/* Long enough for every read and write of the records to come round
+		 * (once a storage heartbeat interval). */
+		for (int i = 0; i < 8; i++)
 			step(r, 250);
 	}
 	run_end(r);
-	free(r);
 	return 0;
 }
