@@ -29,6 +29,7 @@ struct run {
 	struct fdm_config cfg;
 	struct fdm_core c;
 	struct fdm_actions acts;
+	struct fdm_actions todo;         /* execute()'s copy of acts */
 	struct fdm_outbox ob;
 	struct fdm_forwards fw;
 	struct fdm_ds_vms *vms;          /* what a DefineReply stages */
@@ -121,10 +122,12 @@ static void storage(struct run *r, const struct fdm_action *a)
 /* As fdm_ha_control_reply and fdm_ha_net_forward / _ask do. */
 static void execute(struct run *r)
 {
-	struct fdm_actions *todo = malloc(sizeof(*todo));
+	struct fdm_actions *todo = &r->todo;
 
-	while (todo != NULL && r->acts.n > 0) {
-		*todo = r->acts;
+	while (r->acts.n > 0) {
+		/* Only the actions there are: the list is large. */
+		todo->n = r->acts.n;
+		memcpy(todo->a, r->acts.a, r->acts.n * sizeof(r->acts.a[0]));
 		r->acts.n = 0;
 		for (size_t i = 0; i < todo->n; i++) {
 			const struct fdm_action *a = &todo->a[i];
@@ -159,7 +162,6 @@ static void execute(struct run *r)
 			}
 		}
 	}
-	free(todo);
 }
 
 static void tick(struct run *r, uint64_t ms)
@@ -305,12 +307,16 @@ static void check_tables(const struct run *r)
  *   >= 0xc0        time passes: (kind & 0x3f) + 1 steps of 137 ms */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct run *r = calloc(1, sizeof(*r));
+	static struct run *r;   /* large: allocated once, set up again for each input */
 	struct fdm_timing t;
 	char err[256];
 
-	if (r == NULL)
+	if (r == NULL && (r = calloc(1, sizeof(*r))) == NULL)
 		return 0;
+	r->acts.n = r->acts.overflow = 0;
+	r->lease_written = false;
+	memset(&r->lease, 0, sizeof(r->lease));
+	r->next_ticket = 0;
 	r->vms = fdm_ds_vms_new("ds1");
 	make_config(&r->cfg);
 	fdm_timing_derive(1000, 2000, &t, err, sizeof(err));
@@ -338,6 +344,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size -= len;
 	}
 	fdm_ds_vms_free(r->vms);
-	free(r);
 	return 0;
 }
