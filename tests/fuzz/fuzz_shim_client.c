@@ -25,6 +25,7 @@
 #include "lib/util.h"
 
 #define OPS 3
+#define WAIT_MS 10000   /* bounds a hang, not a slow machine */
 
 struct world {
 	sd_event *event;
@@ -117,7 +118,7 @@ static int accept_client(struct world *w, struct fdm_vmhost *h, uint64_t start)
 {
 	int fd = -1;
 
-	while (fd < 0 && mono_ms() - start < 500) {
+	while (fd < 0 && mono_ms() - start < WAIT_MS) {
 		sd_event_run(w->event, 0);
 		fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	}
@@ -152,7 +153,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    fdm_vmhost_get_xml(h, "6f1c2b3a-0000-4000-8000-000000000001", on_done, &ctx[2]) != 0)
 		abort();
 	/* The shim's bytes, then its end: the client must see the loss. */
-	while (sent < size && mono_ms() - start < 900) {
+	while (sent < size && mono_ms() - start < WAIT_MS) {
 		ssize_t n = send(fd, data + sent, size - sent, MSG_NOSIGNAL);
 
 		if (n > 0)
@@ -164,7 +165,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	drain(fd);
 	close(fd);
-	while (!run.lost && mono_ms() - start < 900)
+	while (!run.lost && mono_ms() - start < WAIT_MS)
 		sd_event_run(w->event, 1000);
 	if (!run.lost)
 		abort();
