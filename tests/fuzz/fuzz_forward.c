@@ -53,45 +53,48 @@ static void make_config(struct fdm_config *cfg)
 	cfg->n_datastores = 1;
 }
 
-/* A ForwardReply (or Forward) the shell would send: one datagram at most. */
-static void check_fits(struct run *r, int to, Fdm__Packet *body_of)
+/* A Forward or ForwardReply the shell would send (ha_net.c): in the outbox's
+ * packet, as it is sent, it fits one datagram whatever came in. */
+static void check_fits(struct run *r, int to, Fdm__Forward *f, Fdm__ForwardReply *fr)
 {
+	Fdm__Packet *p = &r->ob.packet;
+
 	fdm_outbox_header(&r->c, to, fdm_core_take_seq(&r->c, r->now), "fuzz", &r->ob);
-	r->ob.packet.body_case = body_of->body_case;
-	r->ob.packet.forward = body_of->forward;   /* the oneof's pointer, whatever its type */
-	if (fdm__packet__get_packed_size(&r->ob.packet) > FDM_OUTBOX_PACKET_MAX)
+	if (f != NULL) {
+		p->body_case = FDM__PACKET__BODY_FORWARD;
+		p->forward = f;
+	} else {
+		p->body_case = FDM__PACKET__BODY_FORWARD_REPLY;
+		p->forward_reply = fr;
+	}
+	if (fdm__packet__get_packed_size(p) > FDM_OUTBOX_PACKET_MAX)
 		abort();
+	p->body_case = FDM__PACKET__BODY__NOT_SET;   /* the bodies are on our stack */
 }
 
 static void send_forward_reply(struct run *r, int to, uint64_t peer_id, bool ok,
 			       const char *message)
 {
 	Fdm__ForwardReply fr = FDM__FORWARD_REPLY__INIT;
-	Fdm__Packet p = FDM__PACKET__INIT;
 
 	if (message == NULL || strnlen(message, FDM_LOG_MAX) == FDM_LOG_MAX)
 		abort();
 	fr.id = peer_id;
 	fr.ok = ok;
 	fr.message = (char *)message;
-	p.body_case = FDM__PACKET__BODY_FORWARD_REPLY;
-	p.forward_reply = &fr;
-	check_fits(r, to, &p);
+	check_fits(r, to, NULL, &fr);
 }
 
 static void send_forward(struct run *r, const struct fdm_forward_out *o)
 {
 	Fdm__Forward f = FDM__FORWARD__INIT;
-	Fdm__Packet p = FDM__PACKET__INIT;
 
 	if (o->to < 0 || o->to >= HOSTS || strnlen(o->request, sizeof(o->request)) ==
 	    sizeof(o->request))
 		abort();
 	f.id = o->ticket;
 	f.request = (char *)o->request;
-	p.body_case = FDM__PACKET__BODY_FORWARD;
-	p.forward = &f;
-	check_fits(r, o->to, &p);
+	check_fits(r, o->to, &f, NULL);
 }
 
 /* ------------------------------------------------- what the core asks for */
