@@ -20,6 +20,7 @@
 
 #include "datastore/ds.h"
 #include "datastore/dsio.h"
+#include "datastore/record.h"
 #include "fdm/core/core.h"
 #include "fdm/core/outbox.h"
 #include "fdm/datastores_vms.h"
@@ -41,6 +42,8 @@ struct world {
 	struct fdm_lease_rec lease;      /* the lease as the warm-up left it */
 	char root[128];
 	char url[160];
+	char identity_path[256];
+	uint8_t identity[4096];          /* the identity slot as fdm_ds_init wrote it */
 };
 
 /* One input's run. */
@@ -54,6 +57,7 @@ struct run {
 	struct fdm_ds_peers peers;
 	struct fdm_lease_rec lease;      /* fake lease storage (not what is fuzzed) */
 	bool lease_written;
+	bool identity_replaced;          /* restore the world's before the next input */
 	uint64_t now;
 };
 
@@ -295,6 +299,19 @@ static void remove_root(void)
 	nftw(world_root, remove_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The identity slot, read or written behind the datastore code's back: the
+ * fuzzer's identity replaces it for one input, then the good one is put back. */
+static bool file_io(const char *path, uint8_t *buf, size_t len, bool write)
+{
+	FILE *f = fopen(path, write ? "r+b" : "rb");
+	bool ok;
+
+	if (f == NULL)
+		return false;
+	ok = (write ? fwrite(buf, 1, len, f) : fread(buf, 1, len, f)) == len;
+	return fclose(f) == 0 && ok;
+}
+
 static struct world *world_new(void)
 {
 	struct world *w = calloc(1, sizeof(*w));
@@ -323,6 +340,11 @@ static struct world *world_new(void)
 		abort();
 	}
 	fdm_ds_close(ds);
+	snprintf(w->identity_path, sizeof(w->identity_path), "%s/.fdm-ha/fuzz/identity", w->root);
+	if (!file_io(w->identity_path, w->identity, sizeof(w->identity), false)) {
+		fprintf(stderr, "fuzz_vmrecords: cannot read %s\n", w->identity_path);
+		abort();
+	}
 	/* The warm-up: alone, host-2 wins the election and takes the lease. */
 	r->now = 1000000;
 	fdm_core_init(&r->c, &w->cfg, &w->timing, 77, r->now);
@@ -349,7 +371,7 @@ static struct world *world_new(void)
 
 /* Each input on a datastore without VM records, and fresh handles (their slot
  * caches would carry one input's generations into the next). */
-static bool run_start(struct run *r, const struct world *w)
+static bool run_start(struct run *r, struct world *w)
 {
 	struct fdm_ds_params p = { .cluster = "fuzz", .io_timeout_ms = 2000 };
 	static const char *const recs[] = { "protectedlist", "host-1-poweron", "host-2-poweron",
@@ -362,6 +384,10 @@ static bool run_start(struct run *r, const struct world *w)
 		snprintf(path, sizeof(path), "%s/.fdm-ha/fuzz/%s", w->root, recs[i]);
 		unlink(path);
 	}
+	if (r->identity_replaced &&
+	    !file_io(w->identity_path, (uint8_t *)w->identity, sizeof(w->identity), true))
+		return false;
+	r->identity_replaced = false;
 	memset(key, 0x5a, sizeof(key));
 	p.key = key;
 	p.key_len = sizeof(key);
@@ -397,14 +423,42 @@ static void run_end(struct run *r)
 
 /* ------------------------------------------------------------ one input */
 
+/* The identity record holds body (signed with the key): every call on a new
+ * connection checks it (ds_identity.c) before any record is read. */
+static void identity(struct run *r, struct world *w, const uint8_t *body, size_t len)
+{
+	struct fdm_rec_auth auth;
+	uint8_t slot[sizeof(w->identity)];
+
+	memset(&auth, 0, sizeof(auth));
+	fdm_strlcpy(auth.cluster, "fuzz", sizeof(auth.cluster));
+	memset(auth.key, 0x5a, 32);
+	auth.key_len = 32;
+	if (fdm_rec_encode(&auth, FDM_REC_KIND_IDENTITY, 1, body, len, slot, sizeof(slot)) == 0)
+		return;
+	r->identity_replaced = true;
+	file_io(w->identity_path, slot, sizeof(slot), true);
+	/* New handles: the old ones checked the identity on their connection. */
+	for (size_t i = 0; i < HOSTS; i++) {
+		struct fdm_ds_params p = { .cluster = "fuzz", .host = ids[i], .io_timeout_ms = 2000,
+					   .key = auth.key, .key_len = 32 };
+		char err[256];
+
+		fdm_ds_close(r->ds[i]);
+		if (fdm_ds_open(w->url, &p, &r->ds[i], err, sizeof(err)) != 0)
+			abort();
+	}
+}
+
 /* One record of the input. kind % 4:
  *   0  the VM list: payload is its protobuf body (written by host-2)
  *   1  a poweron record: payload[0] % 4 names the writer, the rest its body
  *   2  an hb record of host payload[0] % 4 (written as that host would)
  *   3  raw bytes at the start of a slot: payload[0] picks the record, [1] the
- *      slot, the rest lands there unsigned (torn writes, garbage)
+ *      slot, the rest lands there unsigned (torn writes, garbage); or, when
+ *      payload[0] has bit 3 set, the rest is the identity record's body (signed)
  * then time passes (kind >> 2, in units of 137 ms), the core acting on it. */
-static void apply(struct run *r, uint8_t kind, const uint8_t *p, size_t len)
+static void apply(struct run *r, struct world *w, uint8_t kind, const uint8_t *p, size_t len)
 {
 	struct fdm_ds_result res;
 	uint8_t which = len > 0 ? p[0] : 0;
@@ -424,7 +478,9 @@ static void apply(struct run *r, uint8_t kind, const uint8_t *p, size_t len)
 		fdm_ds_hb_write(ds, fdm_ds_deadline(ds), &res);
 		break;
 	case 3:
-		if (len > 1) {
+		if (len > 1 && (which & 8)) {
+			identity(r, w, p + 2, len - 2);
+		} else if (len > 1) {
 			enum fdm_ds_rec rec = which & 1 ? FDM_DS_REC_POWERON : FDM_DS_REC_VMLIST;
 			const char *host = ids[(which >> 1) % HOSTS];
 
@@ -458,7 +514,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			size -= 3;
 			if (len > size)
 				len = size;
-			apply(r, kind, data, len);
+			apply(r, w, kind, data, len);
 			data += len;
 			size -= len;
 		}

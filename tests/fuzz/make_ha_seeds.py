@@ -110,6 +110,11 @@ def poweron(host, vms=(), seen=(), generation=1, stopped=None, isolated=None, co
     return out + field(8, counter)
 
 
+def identity(cluster, uuid=bytes(range(16)), version=1):
+    return (field(1, cluster) + field(2, uuid) + field(3, 1795980894068) + field(4, version)
+            + field(5, "fdmctl datastore init"))
+
+
 HOST = {"host-1": 0, "host-2": 1, "host-9": 2, "host-10": 3}
 
 
@@ -151,6 +156,12 @@ def vmrecords():
         "raw": rec(0, three, 1) + rec(3, bytes([0, 1]) + b"FDMR" + b"\xff" * 60, 2)
         + rec(3, bytes([1, 0]) + b"\0" * 100, 2) + rec(3, bytes([5, 1]) + b"garbage", 2),
         "quiet": rec(2, bytes([1]), 15),
+        # The identity record replaced (signed): another cluster's, a uuid of
+        # the wrong length, another format, then a good one again.
+        "identity": rec(0, three) + rec(3, bytes([8, 0]) + identity("other"), 2)
+        + rec(3, bytes([8, 0]) + identity("fuzz", uuid=bytes(5)), 2)
+        + rec(3, bytes([8, 0]) + identity("fuzz", version=2), 2)
+        + rec(3, bytes([8, 0]) + identity("fuzz"), 4),
     }
     for name, data in seeds.items():
         write("vmrecords", name, data)
