@@ -2,7 +2,7 @@
 # tests in its own fragment (fdm/fdm.mk, datastore/datastore.mk, ...).
 #   make            build everything into build/
 #   make test       every test: unit (cmocka), datastore, hostd-shim, cluster, sim, then
-#                   `make check`, then each fuzz target for 10 s. This is the
+#                   `make check`, then each fuzz target for 30 s. This is the
 #                   README's test command (needs root).
 #   make unit       the unit tests only (fast, no root)
 #   make sim        the deterministic simulator's CI batch (tests/sim, no root; in test)
@@ -91,7 +91,7 @@ build-all: $(BINS) $(UNIT_TESTS)
 # Everything: unit and system tests on the normal build, then `check` (the same
 # unit tests and CHECK_TESTS under ASan/UBSan, the unit tests under valgrind),
 # then every fuzz target for TEST_FUZZ_SECONDS from its seed corpus.
-TEST_FUZZ_SECONDS ?= 10
+TEST_FUZZ_SECONDS ?= 30
 # Checks of the tree itself (include layering, linked libraries).
 TREE_TESTS := tests/check_layering.sh
 test: build-all
@@ -132,6 +132,9 @@ FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -g -O1 -std=c11 -D_GNU_SOURCE -I. -I$(BUILD)/gen $(PKG_CFLAGS) \
               -fsanitize=fuzzer,address,undefined
 
+# lib/ for the targets below, with a log that formats every line and drops it.
+FUZZ_LIB_SRCS = $(filter-out lib/log.c,$(COMMON_SRCS)) tests/fuzz/quiet_log.c
+
 $(BUILD)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c fdm/wire.c lib/util.c $(PROTO_C)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -145,7 +148,61 @@ $(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(CONFIG_SRCS) lib/timing.c 
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
-FUZZERS += $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_core $(BUILD)/fuzz/fuzz_config
+# The VM records of a datastore (protectedlist VM part, poweron records), from
+# a real file:// datastore through the shell's translation into a master core.
+$(BUILD)/fuzz/fuzz_vmrecords: tests/fuzz/fuzz_vmrecords.c fdm/datastores_vms.c $(DS_SRCS) \
+		$(CORE_SRCS) $(FUZZ_LIB_SRCS) $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The control socket: one client's bytes through the real server (sd-event),
+# the requests it takes validated as the agent does.
+$(BUILD)/fuzz/fuzz_control: tests/fuzz/fuzz_control.c fdm/control.c fdm/ha_request.c \
+		fdm/core/placement.c $(FUZZ_LIB_SRCS) $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# What hostd-shim sends the agent: the client library and the agent's view of
+# its host, against a fake shim that writes the fuzzer's bytes.
+$(BUILD)/fuzz/fuzz_shim_client: tests/fuzz/fuzz_shim_client.c fdm/vmhost.c fdm/vmstops.c \
+		hostd-shim/client.c hostd-shim/frame.c $(FUZZ_LIB_SRCS) $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# Operators' requests between agents: the core, the shell's tables and parser.
+$(BUILD)/fuzz/fuzz_forward: tests/fuzz/fuzz_forward.c fdm/ha_forwards.c fdm/ha_request.c \
+		fdm/datastores_vms.c $(CORE_SRCS) $(FUZZ_LIB_SRCS) $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+FUZZERS += $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_core $(BUILD)/fuzz/fuzz_config \
+           $(BUILD)/fuzz/fuzz_vmrecords $(BUILD)/fuzz/fuzz_control $(BUILD)/fuzz/fuzz_shim_client \
+           $(BUILD)/fuzz/fuzz_forward
+
+# Replays: each target's LLVMFuzzerTestOneInput with tests/fuzz/replay.c's main,
+# built like the unit tests (gcc; ASan/UBSan in `make check`, valgrind there
+# too), replaying tests/fuzz/regressions/<name>/ and the seed corpus.
+FUZZ_LIB_OBJS = $(filter-out $(OBJ)/lib/log.o,$(COMMON_OBJS)) $(OBJ)/tests/fuzz/quiet_log.o
+FUZZ_REPLAYS := $(addprefix $(BUILD)/tests/fuzz/replay_,wire core config record shim_request \
+                vmrecords control shim_client forward)
+$(BUILD)/tests/fuzz/replay_wire: $(OBJ)/fdm/wire.o
+$(BUILD)/tests/fuzz/replay_core: $(CORE_OBJS)
+$(BUILD)/tests/fuzz/replay_record: $(OBJ)/datastore/record.o
+$(BUILD)/tests/fuzz/replay_shim_request: $(OBJ)/hostd-shim/frame.o $(OBJ)/hostd-shim/deadlines.o \
+		$(OBJ)/hostd-shim/statefile.o
+$(BUILD)/tests/fuzz/replay_vmrecords: $(OBJ)/fdm/datastores_vms.o $(DS_OBJS) $(CORE_OBJS)
+$(BUILD)/tests/fuzz/replay_control: $(OBJ)/fdm/control.o $(OBJ)/fdm/ha_request.o \
+		$(OBJ)/fdm/core/placement.o
+$(BUILD)/tests/fuzz/replay_forward: $(OBJ)/fdm/ha_forwards.o $(OBJ)/fdm/ha_request.o \
+		$(OBJ)/fdm/datastores_vms.o $(CORE_OBJS)
+$(BUILD)/tests/fuzz/replay_shim_client: $(OBJ)/fdm/vmhost.o $(OBJ)/fdm/vmstops.o \
+		$(OBJ)/hostd-shim/client.o $(OBJ)/hostd-shim/frame.o
+$(FUZZ_REPLAYS): $(BUILD)/tests/fuzz/replay_%: $(OBJ)/tests/fuzz/fuzz_%.o \
+		$(OBJ)/tests/fuzz/replay.o $(FUZZ_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+UNIT_TESTS += $(FUZZ_REPLAYS)
+build-all: $(FUZZ_REPLAYS)
 
 fuzz: $(FUZZERS)
 	@set -e; for f in $(FUZZERS); do \
@@ -156,7 +213,7 @@ fuzz: $(FUZZERS)
 			tests/fuzz/corpus/$${n#fuzz_} > $(BUILD)/fuzz/$$n.log 2>&1; then \
 			tail -n 40 $(BUILD)/fuzz/$$n.log; echo "$$n: FAILED (log $(BUILD)/fuzz/$$n.log)"; exit 1; \
 		fi; \
-		grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units)' $(BUILD)/fuzz/$$n.log; \
+		grep -E '^#[0-9]+[[:space:]]+DONE' $(BUILD)/fuzz/$$n.log; \
 	done
 
 # Benchmarks (bench/bench.py): a table with the reference figures; ROWS=election,...

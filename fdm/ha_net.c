@@ -149,7 +149,6 @@ static void on_forward(struct fdm_ha_net *n, int from, const Fdm__Packet *p, uin
 	const Fdm__Forward *f = p->forward;
 	struct fdm_forward_in *e;
 	struct fdm_ha_request r;
-	json_object *req;
 	const char *err;
 
 	switch (fdm_forwards_accept(&n->fw, from, p->incarnation, f->id, now, &e)) {
@@ -165,16 +164,9 @@ static void on_forward(struct fdm_ha_net *n, int from, const Fdm__Packet *p, uin
 	case FDM_FWD_NEW:
 		break;
 	}
-	/* The length is bounded by the core (forward.c). */
-	req = json_tokener_parse(f->request);
-	if (req == NULL || !json_object_is_type(req, json_type_object)) {
-		json_object_put(req);
-		refuse(n, e, "the forwarded request is not a JSON object", now);
-		return;
-	}
-	/* A maintenance naming no host is for the host where fdmctl ran. */
-	err = fdm_ha_request_parse(&a->cfg, a->cfg.peers[from].id, req, &r);
-	json_object_put(req);
+	/* The length is bounded by the core (forward.c). A maintenance naming no
+	 * host is for the host where fdmctl ran. */
+	err = fdm_ha_request_parse_text(&a->cfg, a->cfg.peers[from].id, f->request, &r);
 	if (err != NULL) {
 		refuse(n, e, err, now);
 		return;

@@ -68,6 +68,22 @@ const char *fdm_ha_request_parse(const struct fdm_config *cfg, const char *defau
 	return NULL;
 }
 
+const char *fdm_ha_request_parse_text(const struct fdm_config *cfg, const char *default_host,
+				      const char *text, struct fdm_ha_request *r)
+{
+	json_object *req = json_tokener_parse(text);
+	const char *err;
+
+	if (req == NULL || !json_object_is_type(req, json_type_object)) {
+		json_object_put(req);
+		memset(r, 0, sizeof(*r));
+		return "the forwarded request is not a JSON object";
+	}
+	err = fdm_ha_request_parse(cfg, default_host, req, r);
+	json_object_put(req);
+	return err;
+}
+
 static const char *command_of(enum fdm_ha_op op)
 {
 	switch (op) {

@@ -20,6 +20,11 @@ bool fdm_ha_request_command(const char *command);
 const char *fdm_ha_request_parse(const struct fdm_config *cfg, const char *default_host,
 				 json_object *req, struct fdm_ha_request *r);
 
+/* The same from the JSON text of a Forward (a peer's bytes, ha_net.c): NULL,
+ * or the error to answer when it is not one JSON object or not a valid request. */
+const char *fdm_ha_request_parse_text(const struct fdm_config *cfg, const char *default_host,
+				      const char *text, struct fdm_ha_request *r);
+
 /* The request as a slave forwards it: every field explicit (the host of a
  * maintenance, the datastore by name), nothing else. Returns the length
  * written, or 0 when it does not fit in len bytes (FDM_FORWARD_REQUEST_MAX

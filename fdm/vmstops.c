@@ -63,6 +63,16 @@ static bool mark_reported(struct fdm_vmstops *s, const char *uuid, uint64_t now)
 	return true;
 }
 
+/* The reason's name for the log. The shim's reason is input: one this build
+ * does not know (a newer shim, a bad frame) has no name, and is said as such. */
+static const char *reason_name(Fdm__StopReason reason)
+{
+	const ProtobufCEnumValue *v =
+		protobuf_c_enum_descriptor_get_value(&fdm__stop_reason__descriptor, reason);
+
+	return v != NULL ? v->name : "a reason unknown here";
+}
+
 static void queue(struct fdm_vmstops *s, const char *name, const char *uuid,
 		  Fdm__StopReason reason, const char *detail, bool from_listing, uint64_t now)
 {
@@ -84,7 +94,7 @@ static void queue(struct fdm_vmstops *s, const char *name, const char *uuid,
 	st->at_ms = now;
 	st->from_listing = from_listing;
 	fdm_info("vm %s stopped here: %s%s%s%s%s", name,
-		 protobuf_c_enum_descriptor_get_value(&fdm__stop_reason__descriptor, reason)->name,
+		 reason_name(reason),
 		 st->detail[0] ? " (" : "", st->detail, st->detail[0] ? ")" : "",
 		 from_listing ? ", seen in a listing (no event)" : "");
 }
