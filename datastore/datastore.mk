@@ -31,7 +31,7 @@ $(DS_UNIT_BINS): $(BUILD)/tests/datastore/%: $(OBJ)/tests/datastore/%.o $(DS_OBJ
 SYSTEM_TESTS += $(wildcard tests/datastore/test_backends.py)
 CHECK_TESTS += $(wildcard tests/datastore/test_file_quick.py)
 
-# libFuzzer target for the record decoder (make fuzz; not run by make test).
+# libFuzzer target for the record decoder (make fuzz, and make test for TEST_FUZZ_SECONDS).
 FUZZERS += $(BUILD)/fuzz/fuzz_record
 $(BUILD)/fuzz/fuzz_record: tests/fuzz/fuzz_record.c datastore/record.c lib/crc32c.c lib/util.c \
 		$(PROTO_C)

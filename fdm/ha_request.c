@@ -24,6 +24,19 @@ static const char *str_field(json_object *req, const char *key)
 	return json_object_get_string(v);
 }
 
+/* A string member with a NUL byte inside ("db1\u0000x") would be cut short by
+ * every C string copy after this: refuse it rather than act on another name. */
+static bool has_nul_string(json_object *req)
+{
+	json_object_object_foreach(req, key, v) {
+		(void)key;
+		if (json_object_is_type(v, json_type_string) &&
+		    strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+			return true;
+	}
+	return false;
+}
+
 static const char *parse_maintenance(const char *default_host, json_object *req,
 				     struct fdm_ha_request *r)
 {
@@ -54,6 +67,8 @@ const char *fdm_ha_request_parse(const struct fdm_config *cfg, const char *defau
 	r->ds = -1;
 	if (cmd == NULL || !fdm_ha_request_command(cmd))
 		return "not a protect, unprotect or maintenance request";
+	if (has_nul_string(req))
+		return "a request string holds a NUL byte";
 	if (strcmp(cmd, "maintenance") == 0)
 		return parse_maintenance(default_host, req, r);
 	r->op = strcmp(cmd, "protect") == 0 ? FDM_HA_PROTECT : FDM_HA_UNPROTECT;

@@ -74,7 +74,7 @@ SHIM_LIBVIRTD_TESTS := tests/shim/test_fence_retry.py tests/shim/test_crash.py \
 SYSTEM_TESTS += $(SHIM_QUICK_TESTS) $(SHIM_LIBVIRTD_TESTS)
 CHECK_TESTS += $(SHIM_QUICK_TESTS)
 
-# libFuzzer target for the request decoder (make fuzz; not run by make test).
+# libFuzzer target for the request decoder (make fuzz, and make test for TEST_FUZZ_SECONDS).
 $(BUILD)/fuzz/fuzz_shim_request: tests/fuzz/fuzz_shim_request.c hostd-shim/frame.c \
 		hostd-shim/deadlines.c hostd-shim/statefile.c lib/crc32c.c \
 		$(PROTO_C) lib/util.c

@@ -65,6 +65,10 @@ static const struct parse_case cases[] = {
 	{ "{\"command\":\"status\"}", "not a protect, unprotect or maintenance request",
 	  0, NULL, 0, 0 },
 	{ "{\"vm\":\"db1\"}", "not a protect, unprotect or maintenance request", 0, NULL, 0, 0 },
+	{ "{\"command\":\"protect\",\"vm\":\"db1\\u0000x\"}",
+	  "a request string holds a NUL byte", 0, NULL, 0, 0 },
+	{ "{\"command\":\"maintenance\",\"action\":\"enter\",\"host\":\"host-1\\u0000\"}",
+	  "a request string holds a NUL byte", 0, NULL, 0, 0 },
 };
 
 static void test_parse(void **state)
