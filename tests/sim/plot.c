@@ -30,6 +30,7 @@ void sim_plot_init(struct sim_run *r)
 {
 	struct sim_rng rng = { r->sched->seed * 0x9e3779b97f4a7c15ull + 0x1a7e };
 	struct sim_plot *p = &r->plot;
+
 	memset(p, 0, sizeof(*p));
 	p->m = -1;
 	p->m2 = -1;
