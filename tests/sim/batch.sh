@@ -1,5 +1,5 @@
 #!/bin/sh
-# The CI batch of `make sim`: every mode that HA part 1 must survive, 2,000
+# The CI batch of `make sim`: every mode that HA part 1 must survive, 2,100
 # schedules in all, in two processes (this machine has 2 cores). Fails if any
 # schedule breaks an invariant; each failure prints its seed and shortest trace.
 set -u
@@ -18,7 +18,7 @@ run() {  # name, then mode:seeds ...
 
 run a chaos:600 lossy:300 blip:150 &
 pa=$!
-run b stormy:450 crash:200 race:150 handover:150 &
+run b stormy:450 crash:200 race:150 handover:150 lateio:100 &
 pb=$!
 wait $pa $pb
 cat "$out/a" "$out/b" | grep -v '^ ' | grep -v '^[+-]' || true
@@ -27,4 +27,4 @@ if [ "$(cat "$out/a.rc")" != 0 ] || [ "$(cat "$out/b.rc")" != 0 ]; then
 	echo "sim: FAILED"
 	exit 1
 fi
-echo "sim: 2000 schedules, every invariant held"
+echo "sim: 2100 schedules, every invariant held"

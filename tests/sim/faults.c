@@ -48,8 +48,10 @@ void sim_apply(struct sim_run *r, const struct sim_event *e)
 	struct minicluster *mc = r->mc;
 	int a = e->a;
 
-	if ((e->kind == EV_CRASH) && a < 0)
+	if ((e->kind == EV_CRASH || e->kind == EV_LINK_DOWN) && a < 0)
 		a = master_now(mc);
+	if (e->kind == EV_LINK_DOWN && e->a < 0)
+		r->plot.m = a;       /* mode lateio: the master cut off is M */
 	r->applied_host = a;
 	switch (e->kind) {
 	case EV_CRASH:
@@ -178,6 +180,8 @@ void sim_io_hook(struct minicluster *mc, struct mc_io *io)
 
 	io->done_at = mc->now + lat;
 	io->land_at = write ? mc->now + sim_between(&r->io_rng, 0, lat) : mc->now + lat / 2;
+	if (sim_plot_io(r, io))
+		return;
 	if (mc->now < r->t0 || r->healed)
 		return;
 	if (until > mc->now) {

@@ -11,7 +11,7 @@ batch() {  # the modes tried for one mutant, most likely first
 	RESTART_UNREACHABLE) echo "chaos:100 lossy:100 stormy:100" ;;
 	DEAD_NOT_FROM_ACQUISITION) echo "handover:300 chaos:300" ;;
 	STALE_PLACEMENT) echo "handover:300 chaos:300" ;;
-	LATE_IO_OK) echo "stormy:300 chaos:300 handover:300 race:300" ;;
+	LATE_IO_OK) echo "lateio:100" ;;
 	*) echo "chaos:300" ;;
 	esac
 }

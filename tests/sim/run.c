@@ -93,8 +93,9 @@ static void apply_due(struct sim_run *r)
 			if (r->trace) {
 				sim_ev_print(s, e, buf, sizeof(buf));
 				printf("%+9.2f ==== %s%s%s\n", rel(r), buf,
-				       e->kind == EV_CRASH && e->a < 0 ? " = " : "",
-				       e->kind == EV_CRASH && e->a < 0
+				       e->a < 0 && (e->kind == EV_CRASH || e->kind == EV_LINK_DOWN)
+					       ? " = " : "",
+				       e->a < 0 && (e->kind == EV_CRASH || e->kind == EV_LINK_DOWN)
 					       ? r->mc->hosts[r->applied_host].cfg.host_id : "");
 			}
 		}
@@ -143,6 +144,7 @@ bool sim_run_schedule(const struct sim_schedule *s, bool trace, struct sim_run *
 	r->trace = trace;
 	r->io_rng.s = s->seed * 0x9e3779b97f4a7c15ull + 17;
 	r->t0 = MC_EPOCH + SIM_WARMUP_MS;
+	sim_plot_init(r);
 	mc = cluster(r);
 	mc_run(mc, SIM_WARMUP_MS);
 	if (r->vio == VIO_NONE && !sim_live(r, why, sizeof(why)))

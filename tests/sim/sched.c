@@ -18,6 +18,7 @@
 
 static const char *const mode_names[MODE_COUNT] = {
 	"chaos", "stormy", "lossy", "blip", "crash", "race", "handover", "fencing",
+	"lateio",
 };
 
 const char *sim_mode_name(enum sim_mode m)
@@ -417,6 +418,17 @@ void sim_schedule_draw(struct sim_schedule *s, enum sim_mode mode, uint64_t seed
 		s->w.delay_max_ms = (unsigned)sim_between(&d.rng, 0, 10);
 		if (n_hosts >= 4)
 			handover(&d);
+		break;
+	case MODE_LATEIO:
+		/* Scripted (plot.c): the master is cut off from the network and
+		 * the lease I/O of it and of the new master on one datastore is
+		 * played step by step. Clocks exact: the plot reads the new
+		 * master's lease times as real times. */
+		s->fault_ms = sim_between(&d.rng, 40000, 50000);
+		s->w.storage_ms_max = sim_between(&d.rng, 1, 20);
+		s->w.delay_max_ms = (unsigned)sim_between(&d.rng, 0, 10);
+		memset(s->drift_ppm, 0, sizeof(s->drift_ppm));
+		add(&d, 0, EV_LINK_DOWN, -1, 0, 0);
 		break;
 	case MODE_FENCING:
 		weather(&d, f);

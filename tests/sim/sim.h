@@ -25,7 +25,7 @@ bool sim_chance(struct sim_rng *r, unsigned pct);
 
 /* ----------------------------------------------------------------- sched.c */
 enum sim_mode { MODE_CHAOS, MODE_STORMY, MODE_LOSSY, MODE_BLIP, MODE_CRASH, MODE_RACE,
-		MODE_HANDOVER, MODE_FENCING, MODE_COUNT };
+		MODE_HANDOVER, MODE_FENCING, MODE_LATEIO, MODE_COUNT };
 
 enum sim_ev_kind {
 	EV_CRASH,          /* host a dies: agent, shim, VMs */
@@ -95,6 +95,29 @@ void sim_ev_print(const struct sim_schedule *s, const struct sim_event *e, char 
 #define SIM_SETTLE_MS 10000   /* after liveness is met, safety is still checked */
 #define SIM_VIOLATION_MAX 512
 
+/* Mode lateio (plot.c): the lease I/O of the cut-off master M and of the new
+ * master M2 on one datastore, scripted step by step as the cores issue it. */
+enum sim_plot_stage {
+	PLOT_WAIT,       /* until M holds the lease and M2 contends for it */
+	PLOT_FAIL,       /* M's lease I/O fails fast: its record stops changing */
+	PLOT_W1,         /* M's next lease write: hung until M2 writes its claim */
+	PLOT_W1_HUNG,
+	PLOT_R2,         /* M's next lease read: served at once, answered in time */
+	PLOT_W2,         /* M's next lease write: hung until M2's confirming re-read */
+	PLOT_W2_HUNG,
+	PLOT_DONE,
+};
+
+struct sim_plot {
+	enum sim_plot_stage stage;
+	int m, m2, ds;
+	uint64_t start_at;           /* real time from which the plot may begin */
+	uint64_t t_prev;             /* M's last good renewal (issue) */
+	uint64_t w_issued;           /* the hung write of M (W1, then W2) */
+	uint64_t slow_read_ms;       /* M's in-time read before W1: this slow */
+	uint64_t r2_ms;              /* R2: answered this long after its issue */
+};
+
 enum sim_violation {
 	VIO_NONE, VIO_DOUBLE_RUN, VIO_TWO_ACTORS, VIO_RESTART_WHILE_RUNS, VIO_NEEDLESS_RESTART,
 	VIO_NOT_RUNNING, VIO_NO_MASTER
@@ -127,6 +150,7 @@ struct sim_run {
 	char vio_text[SIM_VIOLATION_MAX];
 	uint64_t steps;
 	uint64_t liveness_took;         /* ms from heal to every VM running */
+	struct sim_plot plot;           /* mode lateio's scripted storage (plot.c) */
 };
 
 /* Play schedule s (its events that are `on`); true when no invariant broke. */
@@ -139,6 +163,11 @@ uint64_t sim_liveness_bound(const struct sim_run *r);
 void sim_apply(struct sim_run *r, const struct sim_event *e);
 void sim_heal(struct sim_run *r);
 void sim_io_hook(struct minicluster *mc, struct mc_io *io);
+
+/* ------------------------------------------------------------------ plot.c */
+void sim_plot_init(struct sim_run *r);
+/* Mode lateio: true when the plot decided this I/O's fate. */
+bool sim_plot_io(struct sim_run *r, struct mc_io *io);
 
 /* ------------------------------------------------------------------ check.c */
 void sim_check_step(struct minicluster *mc);
