@@ -97,6 +97,32 @@ static void build_echo(bool have, uint64_t inc, uint64_t seq, Fdm__Echo *echo,
 	*slot = echo;
 }
 
+/* Per datastore whose lease we hold, the issue time of our last renewal as an
+ * offset from our receipt of the heartbeat of `to` we echo: the slave's
+ * takeover bound (DESIGN.md point 3, deadline.c). A released lease is not
+ * reported: a successor may take it at once, so it bounds nothing. */
+static void add_leases(const struct fdm_core *c, int to, struct fdm_outbox *ob)
+{
+	Fdm__MasterHeartbeat *m = &ob->master_hb;
+	size_t k = 0;
+
+	for (size_t d = 0; d < c->n_datastores; d++) {
+		uint64_t renewal = fdm_lease_last_write_ms(&c->ds[d].lease);
+		Fdm__LeaseReport *l = &ob->leases[k];
+		int64_t offset;
+
+		if (renewal == 0 || !fdm_membership_offset(c, to, renewal, &offset))
+			continue;
+		fdm__lease_report__init(l);
+		l->datastore = str(c->datastore_names[d]);
+		l->last_renewal_offset_ms = offset;
+		l->held = true;
+		ob->lease_ptrs[k++] = l;
+	}
+	m->n_leases = k;
+	m->leases = ob->lease_ptrs;
+}
+
 /* Our power-on orders for `to` (all of them: one left out would read as
  * withdrawn), and the highest of its stops we have taken into account. */
 static void add_orders(const struct fdm_core *c, int to, struct fdm_outbox *ob)
@@ -224,6 +250,7 @@ static void build_master_hb(const struct fdm_core *c, int to, uint64_t now,
 	}
 	m->n_hosts = c->n_peers;
 	m->hosts = ob->host_ptrs;
+	add_leases(c, to, ob);
 	add_orders(c, to, ob);
 	ob->packet.body_case = FDM__PACKET__BODY_MASTER_HB;
 	ob->packet.master_hb = m;

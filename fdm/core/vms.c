@@ -11,6 +11,7 @@
 
 #include <string.h>
 
+#include "fdm/core/deadline.h"
 #include "fdm/core/restart.h"
 #include "lib/util.h"
 
@@ -469,6 +470,14 @@ void fdm_ha_take_order(struct fdm_core *c, const struct fdm_order *o, uint64_t n
 		mine->done_ms = now;
 		add_result(c, o->name, o->restarts, true, "already running here");
 		refresh_report(c);
+		return;
+	}
+	/* Its datastore's deadline has passed here: a master may restart it
+	 * elsewhere at any moment (DESIGN.md "Restart", safety point 3). */
+	if (o->ds >= 0 && fdm_deadline_passed(c, (size_t)o->ds, now)) {
+		mine->done = true;
+		mine->done_ms = now;
+		add_result(c, o->name, o->restarts, false, "the deadline of its datastore passed here");
 		return;
 	}
 	refresh_report(c);
