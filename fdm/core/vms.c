@@ -372,8 +372,13 @@ void fdm_ha_on_local_stop(struct fdm_core *c, const char *name, enum fdm_stop_re
 	struct fdm_ha *ha = &c->ha;
 	const size_t cap = sizeof(ha->early_stops) / sizeof(ha->early_stops[0]);
 	struct fdm_early_stop *e;
+	const struct fdm_vm *v = fdm_ha_find(c, name);
 
-	if (fdm_ha_find(c, name) != NULL) {
+	if (v != NULL) {
+		/* Our own power-off at its datastore's deadline (the shim reports it
+		 * destroyed): no user stop, the master restarts it elsewhere. */
+		if (why == FDM_STOP_USER && v->ds >= 0 && c->ds[v->ds].deadline_passed)
+			why = FDM_STOP_OTHER;
 		report_stop(c, name, why, now, out);
 		return;
 	}

@@ -3,7 +3,8 @@
 #   make sim-mutants  one binary per mutant (FDM_MUTANT_*), each must be caught
 SIM_SRCS := $(wildcard tests/sim/*.c)
 SIM_OBJS := $(SIM_SRCS:%.c=$(OBJ)/%.o)
-SIM_MC_SRCS := tests/unit/minicluster.c tests/unit/mc_storage.c tests/unit/mc_vms.c
+SIM_MC_SRCS := tests/unit/minicluster.c tests/unit/mc_storage.c tests/unit/mc_vms.c \
+               tests/unit/mc_deadlines.c
 SIM_MC_OBJS := $(SIM_MC_SRCS:%.c=$(OBJ)/%.o)
 
 $(BUILD)/fdm-sim: $(SIM_OBJS) $(SIM_MC_OBJS) $(CORE_OBJS) $(COMMON_OBJS) $(WIRE_OBJS)

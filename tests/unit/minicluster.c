@@ -199,6 +199,8 @@ void mc_execute(struct minicluster *mc, size_t from)
 			mc_storage_start(mc, from, a);
 		else if (a->kind == FDM_ACT_POWER_ON)
 			mc_vms_power_on(mc, from, a);
+		else if (a->kind == FDM_ACT_POWER_OFF)
+			mc_vms_power_off(mc, from, a);
 		else if (a->kind == FDM_ACT_CONTROL_REPLY)
 			keep_reply(mc, from, a);
 	}
@@ -413,6 +415,7 @@ void mc_run(struct minicluster *mc, uint64_t ms)
 		deliver_due(mc);
 		mc_storage_finish_due(mc);
 		mc_vms_step(mc);
+		mc_deadlines_step(mc);
 		for (size_t i = 0; i < mc->n; i++) {
 			if (!mc->hosts[i].up || mc->hosts[i].paused)
 				continue;
