@@ -183,6 +183,10 @@ struct fdm_core_ds {
 	 * for it on d (DESIGN.md "Election"; election.c sets it, 0: none). A vouch
 	 * for d clears it. */
 	uint64_t stepdown_bound_ms;
+	/* Master: the issue time of its last renewal of d in this mastership, kept
+	 * after the lease is lost (not after a release): the takeover bound it
+	 * reports counts from it (deadline.c; the model's last_renew_ok). */
+	uint64_t own_renewal_ms;
 	bool deadline_passed;         /* passed and logged: powering its VMs off */
 	uint64_t poweroff_next_ms;    /* ... power-offs asked again then */
 };

@@ -32,7 +32,11 @@ uint64_t fdm_deadline_network(const struct fdm_timing *t, const struct fdm_vouch
 	/* A host our master heard as its slave at t was no master at t: it must be
 	 * elected, take the lease (2 x io) and find us dead. While every other host
 	 * has such a t, no other master acts before the earliest + those. */
+#ifndef FDM_MUTANT_NO_FULL_HOUSE
 	if (v->full_house)
+#else
+	if (false)
+#endif
 		takeover = max64(takeover, v->earliest_heard_ms + 2ull * t->io_timeout_ms +
 					   t->host_dead_ms);
 	if (!v->same_master)
@@ -58,23 +62,46 @@ uint64_t fdm_deadline_compute(const struct fdm_timing *t, const struct fdm_deadl
 }
 
 /* ------------------------------------------------------------ on the core */
+uint64_t fdm_deadline_own_renewal(const struct fdm_core *c, size_t d)
+{
+	const struct fdm_core_ds *ds = &c->ds[d];
+	uint64_t r = max64(fdm_lease_last_write_ms(&ds->lease), ds->own_renewal_ms);
+
+	if (c->role != FDM_ROLE_MASTER)
+		return 0;
+	/* Released: a successor may take it at once, the renewal bounds nothing
+	 * (the step-down bound covers it, DESIGN.md "Election"). */
+	if (ds->lease_release_ms != 0 && ds->lease_release_ms >= r)
+		return 0;
+	return r;
+}
+
 /* A master's own vouch for d: its last renewal, and the echoes of its slaves. */
 static uint64_t master_network(const struct fdm_core *c, size_t d)
 {
-	struct fdm_vouch v = { .renewal_ms = fdm_lease_last_write_ms(&c->ds[d].lease) };
+	struct fdm_vouch v = { .renewal_ms = fdm_deadline_own_renewal(c, d) };
 
 	v.full_house = true;
 	for (size_t i = 0; i < c->n_peers; i++) {
 		const struct fdm_peer_state *p = &c->peers[i];
 
+		uint64_t heard = p->heard_sent_ms;
+		bool have = p->have_heard;
+
+#ifdef FDM_MUTANT_SLAVE_NOW
+		/* Mutant: any packet of a host, at its receipt, taken as its echo as
+		 * our slave (the model's slave-now). */
+		heard = p->last_heard_ms;
+		have = p->ever_heard;
+#endif
 		if (p->self)
 			continue;
-		if (!p->have_heard) {
+		if (!have) {
 			v.full_house = false;
 			break;
 		}
-		if (v.earliest_heard_ms == 0 || p->heard_sent_ms < v.earliest_heard_ms)
-			v.earliest_heard_ms = p->heard_sent_ms;
+		if (v.earliest_heard_ms == 0 || heard < v.earliest_heard_ms)
+			v.earliest_heard_ms = heard;
 	}
 	if (c->n_peers < 2)
 		v.full_house = false;
@@ -182,6 +209,11 @@ void fdm_deadline_on_master_hb(struct fdm_core *c, int from, const Fdm__MasterHe
 	if (m->echo == NULL ||
 	    !fdm_core_sent_at(c, m->echo->incarnation, m->echo->seq, &base))
 		return;
+#ifdef FDM_MUTANT_RECEIVE_TIME
+	/* Mutant: offsets counted from the receipt (the model's receive-time). */
+	base = c->last_master_hb_ms > c->timing.heard_window_ms ?
+	       c->last_master_hb_ms - c->timing.heard_window_ms : base;
+#endif
 	v.echoed_sent_ms = base;
 	vouch_hosts(c, from, m, base, &v);
 	for (size_t i = 0; i < m->n_leases; i++) {
@@ -251,6 +283,9 @@ void fdm_deadline_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out
 	for (size_t d = 0; d < c->n_datastores; d++) {
 		struct fdm_core_ds *ds = &c->ds[d];
 		char names[FDM_LOG_MAX / 2], why[FDM_LOG_MAX / 2];
+
+		/* Kept across a loss of the lease; forgotten with the mastership. */
+		ds->own_renewal_ms = fdm_deadline_own_renewal(c, d);
 
 		if (!fdm_deadline_passed(c, d, now)) {
 			if (ds->deadline_passed)

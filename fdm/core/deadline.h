@@ -42,6 +42,9 @@ struct fdm_deadline_in {
 uint64_t fdm_deadline_compute(const struct fdm_timing *t, const struct fdm_deadline_in *in);
 
 /* ------------------------------------------------ on the core (deadline.c) */
+/* A master's last renewal of d it has not released (0: none): what it reports
+ * in its heartbeats and bounds its own VMs with, after a loss too. */
+uint64_t fdm_deadline_own_renewal(const struct fdm_core *c, size_t d);
 /* The deadline of d now (always > 0). */
 uint64_t fdm_deadline_of(const struct fdm_core *c, size_t d);
 /* Does a protected VM homed on d run here (or is it being powered on)? */

@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#include "fdm/core/deadline.h"
+
 /* Room for the length prefixes that grow as lists are added: the heartbeat's
  * own (2 -> 3 bytes), and per host report (1 -> 2 bytes). */
 #define BODY_PREFIX_SLACK 4
@@ -97,17 +99,17 @@ static void build_echo(bool have, uint64_t inc, uint64_t seq, Fdm__Echo *echo,
 	*slot = echo;
 }
 
-/* Per datastore whose lease we hold, the issue time of our last renewal as an
+/* Per datastore whose lease we hold or held in this mastership, the issue time of our last renewal as an
  * offset from our receipt of the heartbeat of `to` we echo: the slave's
- * takeover bound (DESIGN.md point 3, deadline.c). A released lease is not
- * reported: a successor may take it at once, so it bounds nothing. */
+ * takeover bound (DESIGN.md point 3, deadline.c), which a lost lease still
+ * gives (a storage outage). A released lease is not reported: a successor may take it at once, so it bounds nothing. */
 static void add_leases(const struct fdm_core *c, int to, struct fdm_outbox *ob)
 {
 	Fdm__MasterHeartbeat *m = &ob->master_hb;
 	size_t k = 0;
 
 	for (size_t d = 0; d < c->n_datastores; d++) {
-		uint64_t renewal = fdm_lease_last_write_ms(&c->ds[d].lease);
+		uint64_t renewal = fdm_deadline_own_renewal(c, d);
 		Fdm__LeaseReport *l = &ob->leases[k];
 		int64_t offset;
 

@@ -415,13 +415,15 @@ void mc_run(struct minicluster *mc, uint64_t ms)
 		deliver_due(mc);
 		mc_storage_finish_due(mc);
 		mc_vms_step(mc);
-		mc_deadlines_step(mc);
 		for (size_t i = 0; i < mc->n; i++) {
 			if (!mc->hosts[i].up || mc->hosts[i].paused)
 				continue;
 			fdm_core_tick(&mc->hosts[i].core, mc_clock(mc, i), &mc->actions);
 			mc_execute(mc, i);
 		}
+		/* The shims after their agents: a live agent powers off first, the
+		 * shim is the backstop for a dead or paused one. */
+		mc_deadlines_step(mc);
 		for (int d = 0; d < 3; d++)
 			if (mc_lease_actor(mc, d) == -2)
 				mc->lease_violations++;
