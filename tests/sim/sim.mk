@@ -20,6 +20,8 @@ sim: $(BUILD)/fdm-sim
 # site), one binary each; tests/sim/mutants.sh fails if a batch misses one.
 SIM_MUTANTS := NO_2IO_WAIT RESTART_UNREACHABLE DEAD_NOT_FROM_ACQUISITION \
                STALE_PLACEMENT LATE_IO_OK
+# Deadlines (fdm/core/deadline.c): the every-host-heard raise removed.
+SIM_MUTANTS += NO_FULL_HOUSE
 SIM_MUTANT_BINS := $(SIM_MUTANTS:%=$(BUILD)/sim-mutants/fdm-sim-%)
 
 $(BUILD)/sim-mutants/fdm-sim-%: $(SIM_SRCS) $(SIM_MC_SRCS) $(CORE_SRCS) $(COMMON_OBJS) \
