@@ -252,6 +252,39 @@ static void test_cut_off_host_powers_off_before_restart(void **state)
 	mc_free(mc);
 }
 
+/* host-2 (vm-a) is SIGSTOPped with its storage and its way out cut; the master
+ * heartbeats queue in its socket. At resume it reads them: they echo only what
+ * it sent before the pause, so they prove nothing new, and it powers vm-a off
+ * before the master, which finds it dead after host_dead, restarts it. Taken
+ * as fresh at receipt (the model's receive-time), they would keep it running. */
+static void test_queued_master_heartbeats_are_not_fresh(void **state)
+{
+	struct seen s;
+	struct minicluster *mc = cluster(184, &s);
+	uint64_t cut;
+	int n, where;
+
+	(void)state;
+	mc_pause(mc, 1);
+	mc->hosts[1].ds_mask = 0;
+	for (size_t h = 0; h < mc->n; h++)
+		mc->blocked[1][h] = true;
+	cut = mc->now;
+	mc_run(mc, 8000);
+	mc_resume(mc, 1);
+	mc_run(mc, 52000);
+	assert_true(s.first_off_ms > 0);
+	assert_true(s.first_on_ms > 0);
+	print_message("vm-a off on host-2 %.1f s after the pause, power-on asked %.1f s after\n",
+		      (s.first_off_ms - cut) / 1000.0, (s.first_on_ms - cut) / 1000.0);
+	assert_true(s.first_off_ms < s.first_on_ms);
+	where = mc_vm_where(mc, "vm-a", &n);
+	assert_true(where >= 0 && where != 1);
+	assert_int_equal(n, 1);
+	assert_int_equal(mc->double_runs, 0);
+	mc_free(mc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -260,6 +293,7 @@ int main(void)
 		cmocka_unit_test(test_storage_outage_powers_nothing_off),
 		cmocka_unit_test(test_storage_outage_with_a_host_down),
 		cmocka_unit_test(test_cut_off_host_powers_off_before_restart),
+		cmocka_unit_test(test_queued_master_heartbeats_are_not_fresh),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
