@@ -44,7 +44,7 @@ struct fdm_ha_shell {
 	struct fdm_vm_deadline *sent, *now;
 	size_t n_sent;
 	bool sent_ok, set_inflight;
-	uint64_t sent_at_ms;
+	uint64_t sent_at_ms, listed_ms;
 };
 
 /* Same as vSphere: a VM shut down from inside or by an operator stays off. */
@@ -185,8 +185,8 @@ void fdm_ha_shell_power_on(struct fdm_ha_shell *s, const struct fdm_action *act)
 	/* The shim holds the deadline before it starts the domain, and refuses a
 	 * power-on whose deadline has passed. The core's clock is CLOCK_BOOTTIME
 	 * (fdm_agent_now), the shim's clock for deadlines: passed as is. */
-	if (fdm_vmhost_power_on(s->host, xml, fdm_deadline_of(&a->core, (size_t)act->ds),
-				on_powered, l) < 0) {
+	if (fdm_vmhost_power_on(s->host, xml, act->ds >= 0 ?
+				fdm_deadline_of(&a->core, (size_t)act->ds) : 0, on_powered, l) < 0) {
 		fdm_strlcpy(l->message, "hostd-shim is not connected", sizeof(l->message));
 		queue_later(s, l);
 	}
@@ -252,8 +252,11 @@ void fdm_ha_shell_deadlines(struct fdm_ha_shell *s, uint64_t now)
 	uint64_t at[FDM_MAX_LOCAL_VMS];
 	size_t n;
 
-	if (s->set_inflight)
+	/* At most every 100 ms: the list costs VMs x running domains, and the
+	 * agent itself powers off at the deadline; the shim is the backstop. */
+	if (s->set_inflight || now < s->listed_ms + 100)
 		return;
+	s->listed_ms = now;
 	n = fdm_deadline_list(&a->core, s->now, FDM_MAX_LOCAL_VMS);
 	if (same_deadlines(s, n) && now < s->sent_at_ms + a->core.timing.io_timeout_ms)
 		return;

@@ -249,6 +249,22 @@ static void test_cut_off_host_powers_off_before_restart(void **state)
 	/* The others keep theirs. */
 	assert_int_equal(mc_vm_where(mc, "vm-b", &n), 3);
 	assert_int_equal(mc_vm_where(mc, "vm-c", &n), 2);
+	/* While ds1's deadline has passed there, host-2 refuses to power a VM of
+	 * ds1 on (its master may restart it elsewhere at any moment). */
+	{
+		static struct fdm_actions acts;
+		struct fdm_order o = { .name = "vm-a", .ds = 0, .restarts = 7 };
+		struct fdm_core *c = &mc->hosts[1].core;
+
+		assert_true(fdm_deadline_passed(c, 0, mc_clock(mc, 1)));
+		fdm_ha_take_order(c, &o, mc_clock(mc, 1), &acts);
+		for (size_t i = 0; i < acts.n; i++)
+			assert_int_not_equal(acts.a[i].kind, FDM_ACT_POWER_ON);
+		assert_int_equal(c->ha.n_results > 0, 1);
+		assert_false(c->ha.results[c->ha.n_results - 1].ok);
+		assert_string_equal(c->ha.results[c->ha.n_results - 1].message,
+				    "the deadline of its datastore passed here");
+	}
 	mc_free(mc);
 }
 
