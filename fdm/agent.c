@@ -92,6 +92,9 @@ void fdm_agent_execute(struct fdm_agent *a, uint64_t now)
 		case FDM_ACT_POWER_ON:
 			fdm_ha_shell_power_on(a->ha, act);
 			break;
+		case FDM_ACT_POWER_OFF:
+			fdm_ha_shell_power_off(a->ha, act);
+			break;
 		case FDM_ACT_VM_DEFINE:
 			if ((size_t)act->to == a->core.self)
 				fdm_ha_shell_define(a->ha, act);
@@ -107,6 +110,9 @@ void fdm_agent_execute(struct fdm_agent *a, uint64_t now)
 		fdm_err("internal: %zu core actions did not fit and were lost", acts->overflow);
 	acts->n = 0;
 	acts->overflow = 0;
+	/* Every step may move a deadline: the shim holds the latest (DESIGN.md 5). */
+	if (a->ha != NULL)
+		fdm_ha_shell_deadlines(a->ha, now);
 }
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)

@@ -71,6 +71,9 @@ struct fdm_ha_shell;
 int fdm_ha_shell_open(struct fdm_agent *a, struct fdm_ha_shell **out, char *err, size_t errlen);
 void fdm_ha_shell_close(struct fdm_ha_shell *s);
 void fdm_ha_shell_power_on(struct fdm_ha_shell *s, const struct fdm_action *act);
+void fdm_ha_shell_power_off(struct fdm_ha_shell *s, const struct fdm_action *act);
+/* Hand every deadline to hostd-shim when it changed, and at least every io_timeout. */
+void fdm_ha_shell_deadlines(struct fdm_ha_shell *s, uint64_t now);
 void fdm_ha_shell_define(struct fdm_ha_shell *s, const struct fdm_action *act);
 /* The definition of vm for request `id` of host `asker` (this host: the core,
  * else a DefineReply through ha_net.c), from the local shim. */

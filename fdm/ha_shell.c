@@ -1,14 +1,18 @@
 /* VM protection in the agent's shell: what the local hostd-shim says goes to
  * the core (the listing, free memory, why a VM stopped), and what the core asks
  * of this host is carried out through it (power-ons, a VM's definition for
- * fdmctl protect). Results come back to the core from the loop, never from
- * inside the list of actions being carried out. */
+ * fdmctl protect, power-offs at a datastore's deadline), and every deadline is
+ * handed to the shim, which enforces it if this agent dies (DESIGN.md point 5).
+ * Results come back to the core from the loop, never from inside the list of
+ * actions being carried out. */
 #include "fdm/agent.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fdm/core/deadline.h"
 #include "fdm/vmhost.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -36,6 +40,11 @@ struct fdm_ha_shell {
 	/* The names of the last listing, as the core takes them. */
 	char (*runs)[FDM_VM_NAME_MAX];
 	size_t cap_runs;
+	/* The deadlines the shim holds as far as we know (last sent and answered). */
+	struct fdm_vm_deadline *sent, *now;
+	size_t n_sent;
+	bool sent_ok, set_inflight;
+	uint64_t sent_at_ms, listed_ms;
 };
 
 /* Same as vSphere: a VM shut down from inside or by an operator stays off. */
@@ -173,10 +182,95 @@ void fdm_ha_shell_power_on(struct fdm_ha_shell *s, const struct fdm_action *act)
 		queue_later(s, l);
 		return;
 	}
-	if (fdm_vmhost_power_on(s->host, xml, 0, on_powered, l) < 0) {
+	/* The shim holds the deadline before it starts the domain, and refuses a
+	 * power-on whose deadline has passed. The core's clock is CLOCK_BOOTTIME
+	 * (fdm_agent_now), the shim's clock for deadlines: passed as is. */
+	if (fdm_vmhost_power_on(s->host, xml, act->ds >= 0 ?
+				fdm_deadline_of(&a->core, (size_t)act->ds) : 0, on_powered, l) < 0) {
 		fdm_strlcpy(l->message, "hostd-shim is not connected", sizeof(l->message));
 		queue_later(s, l);
 	}
+}
+
+/* --------------------------------------------------------------- power-off */
+
+static void on_powered_off(const struct fdm_domain_result *r, void *userdata)
+{
+	char *vm = userdata;
+
+	/* The core asks again every io_timeout while the VM still runs; the shim
+	 * holds the passed deadline and retries too. */
+	if (r->error != 0 || r->result != FDM__RESULT_CODE__RESULT_OK)
+		fdm_err("power-off of %s at its deadline failed: %s", vm, r->message);
+	free(vm);
+}
+
+void fdm_ha_shell_power_off(struct fdm_ha_shell *s, const struct fdm_action *act)
+{
+	char *vm = strdup(act->vm);
+
+	if (vm == NULL)
+		return;
+	if (fdm_vmhost_power_off(s->host, vm, on_powered_off, vm) < 0) {
+		fdm_err("power-off of %s at its deadline: hostd-shim is not connected "
+			"(it enforces the deadline it holds)", vm);
+		free(vm);
+	}
+}
+
+/* --------------------------------------------------------------- deadlines */
+
+static void on_deadlines_set(const struct fdm_domain_result *r, void *userdata)
+{
+	struct fdm_ha_shell *s = userdata;
+
+	s->set_inflight = false;
+	s->sent_ok = r->error == 0 && r->result == FDM__RESULT_CODE__RESULT_OK;
+	if (!s->sent_ok && r->error != -ECANCELED)
+		fdm_warn("hostd-shim did not take the deadlines: %s", r->message);
+}
+
+static bool same_deadlines(const struct fdm_ha_shell *s, size_t n)
+{
+	if (!s->sent_ok || n != s->n_sent)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s->sent[i].name, s->now[i].name) != 0 ||
+		    s->sent[i].deadline_ms != s->now[i].deadline_ms)
+			return false;
+	return true;
+}
+
+/* With every step: the deadlines the core gives now go to the shim when they
+ * changed, and at least every io_timeout. The times are the core's clock,
+ * CLOCK_BOOTTIME (fdm_agent_now), as the shim wants them: absolute, never a
+ * duration a queued message would stretch. */
+void fdm_ha_shell_deadlines(struct fdm_ha_shell *s, uint64_t now)
+{
+	struct fdm_agent *a = s->agent;
+	const char *names[FDM_MAX_LOCAL_VMS];
+	uint64_t at[FDM_MAX_LOCAL_VMS];
+	size_t n;
+
+	/* At most every 100 ms: the list costs VMs x running domains, and the
+	 * agent itself powers off at the deadline; the shim is the backstop. */
+	if (s->set_inflight || now < s->listed_ms + 100)
+		return;
+	s->listed_ms = now;
+	n = fdm_deadline_list(&a->core, s->now, FDM_MAX_LOCAL_VMS);
+	if (same_deadlines(s, n) && now < s->sent_at_ms + a->core.timing.io_timeout_ms)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		names[i] = s->now[i].name;
+		at[i] = s->now[i].deadline_ms;
+	}
+	if (fdm_vmhost_set_deadlines(s->host, names, at, n, on_deadlines_set, s) < 0)
+		return;   /* not connected: sent once it is */
+	s->set_inflight = true;
+	s->sent_ok = false;
+	memcpy(s->sent, s->now, n * sizeof(s->sent[0]));
+	s->n_sent = n;
+	s->sent_at_ms = now;
 }
 
 /* ------------------------------------------------------------- definitions */
@@ -305,7 +399,10 @@ int fdm_ha_shell_open(struct fdm_agent *a, struct fdm_ha_shell **out, char *err,
 	}
 	s->agent = a;
 	s->later_tail = &s->later;
-	if (sd_event_add_defer(a->event, &s->later_src, on_later, s) < 0 ||
+	s->sent = calloc(FDM_MAX_LOCAL_VMS, sizeof(*s->sent));
+	s->now = calloc(FDM_MAX_LOCAL_VMS, sizeof(*s->now));
+	if (s->sent == NULL || s->now == NULL ||
+	    sd_event_add_defer(a->event, &s->later_src, on_later, s) < 0 ||
 	    sd_event_source_set_enabled(s->later_src, SD_EVENT_OFF) < 0 ||
 	    fdm_vmhost_new(a->event, a->cfg.hostd_socket, a->cfg.io_timeout_ms, on_host_change, s,
 			   &s->host) < 0) {
@@ -333,5 +430,7 @@ void fdm_ha_shell_close(struct fdm_ha_shell *s)
 		s->later = next;
 	}
 	free(s->runs);
+	free(s->sent);
+	free(s->now);
 	free(s);
 }

@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "fdm/core/deadline.h"
 #include "fdm/status_vms.h"
 #include "lib/util.h"
 
@@ -111,6 +112,18 @@ static json_object *hosts_json(const struct fdm_agent *a, uint64_t now)
 	return arr;
 }
 
+/* How long the protected VMs homed on d that run here may still run (0: its
+ * deadline passed, they are being powered off); null when none runs here. */
+static json_object *deadline_json(const struct fdm_core *c, size_t d, uint64_t now)
+{
+	uint64_t at;
+
+	if (!fdm_deadline_applies(c, d))
+		return NULL;
+	at = fdm_deadline_of(c, d);
+	return json_object_new_int64(at > now ? (int64_t)(at - now) : 0);
+}
+
 /* lock_holder: the owner named by this host's last read of the lease record
  * (null: free, never written, or not read yet); heartbeat: this host's last
  * storage heartbeat write there succeeded; state: reachable, unreachable,
@@ -133,7 +146,7 @@ static json_object *datastores_json(const struct fdm_agent *a, uint64_t now)
 		json_object_object_add(o, "reason", string_or_null(s->why));
 		json_object_object_add(o, "lock_holder", string_or_null(fdm_lease_last_owner(&s->lease)));
 		json_object_object_add(o, "heartbeat", json_object_new_boolean(s->hb_written));
-		json_object_object_add(o, "deadline_ms", NULL);
+		json_object_object_add(o, "deadline_ms", deadline_json(&a->core, d, now));
 		json_object_object_add(o, "lease", json_object_new_string(
 			fdm_lease_state_name(s->lease.state)));
 		json_object_object_add(o, "acting", json_object_new_boolean(

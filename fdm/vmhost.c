@@ -347,6 +347,37 @@ int fdm_vmhost_power_off(struct fdm_vmhost *h, const char *domain, fdm_vmhost_do
 	return send_op(h, &req, cb, userdata);
 }
 
+int fdm_vmhost_set_deadlines(struct fdm_vmhost *h, const char *const *names,
+			     const uint64_t *boottime_ms, size_t n, fdm_vmhost_done_fn cb,
+			     void *userdata)
+{
+	Fdm__ShimRequest req = FDM__SHIM_REQUEST__INIT;
+	Fdm__SetDeadlinesRequest set = FDM__SET_DEADLINES_REQUEST__INIT;
+	Fdm__DomainDeadline *dl = calloc(n ? n : 1, sizeof(*dl));
+	Fdm__DomainDeadline **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	Fdm__DomainRef *refs = calloc(n ? n : 1, sizeof(*refs));
+	int rc = -ENOMEM;
+
+	if (dl != NULL && ptrs != NULL && refs != NULL) {
+		for (size_t i = 0; i < n; i++) {
+			fdm__domain_deadline__init(&dl[i]);
+			set_ref(&refs[i], names[i]);
+			dl[i].domain = &refs[i];
+			dl[i].boottime_ms = boottime_ms[i];
+			ptrs[i] = &dl[i];
+		}
+		set.n_deadlines = n;
+		set.deadlines = ptrs;
+		req.op_case = FDM__SHIM_REQUEST__OP_SET_DEADLINES;
+		req.set_deadlines = &set;
+		rc = send_op(h, &req, cb, userdata);   /* packed at once: ours to free */
+	}
+	free(dl);
+	free(ptrs);
+	free(refs);
+	return rc;
+}
+
 int fdm_vmhost_get_xml(struct fdm_vmhost *h, const char *domain, fdm_vmhost_done_fn cb,
 		       void *userdata)
 {

@@ -127,6 +127,11 @@ int fdm_vmhost_power_on(struct fdm_vmhost *h, const char *xml, uint64_t deadline
 /* Destroy (the stop is reported STOP_DESTROYED). */
 int fdm_vmhost_power_off(struct fdm_vmhost *h, const char *domain, fdm_vmhost_done_fn cb,
 			 void *userdata);
+/* Replace the shim's whole set of protected domains and their deadlines
+ * (absolute CLOCK_BOOTTIME ms, DESIGN.md point 5): names[i] by boottime_ms[i]. */
+int fdm_vmhost_set_deadlines(struct fdm_vmhost *h, const char *const *names,
+			     const uint64_t *boottime_ms, size_t n, fdm_vmhost_done_fn cb,
+			     void *userdata);
 /* The persistent definition, for the protectedlist: r->xml. */
 int fdm_vmhost_get_xml(struct fdm_vmhost *h, const char *domain, fdm_vmhost_done_fn cb,
 		       void *userdata);

@@ -3,7 +3,7 @@
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 # The in-process cluster (fake clock and network) that core tests drive.
 UNIT_HELPER_OBJS := $(OBJ)/tests/unit/minicluster.o $(OBJ)/tests/unit/mc_storage.o \
-                    $(OBJ)/tests/unit/mc_vms.o
+                    $(OBJ)/tests/unit/mc_vms.o $(OBJ)/tests/unit/mc_deadlines.o
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 UNIT_TESTS += $(UNIT_BINS)
 

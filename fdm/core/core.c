@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fdm/core/deadline.h"
 #include "fdm/core/vmreport.h"
 #include "lib/util.h"
 
@@ -205,6 +206,7 @@ void fdm_core_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 	fdm_membership_tick(c, now, out);
 	fdm_storage_tick(c, now, out);
 	fdm_ha_tick(c, now, out);
+	fdm_deadline_tick(c, now, out);
 }
 
 enum fdm_rx fdm_core_packet(struct fdm_core *c, int from, const Fdm__Packet *p, uint64_t now,

@@ -174,6 +174,21 @@ struct fdm_core_ds {
 	struct fdm_ds_io ha_io[FDM_HA_IO_OPS];   /* VM protection records (storage_ha.c) */
 	/* Clean stop: a poweron record written after it began (its `stopped`). */
 	bool stop_issued, stop_done;
+	/* Deadline of d (deadline.c, DESIGN.md safety point 3). The network bound
+	 * the last master heartbeat vouching for us on d gave (0: never vouched
+	 * for d), and that master's id, for the log. */
+	uint64_t net_bound_ms;
+	char net_master[FDM_ID_MAX];
+	/* A master that stepped down: its network bound on d until a master vouches
+	 * for it on d (DESIGN.md "Election"; election.c sets it, 0: none). A vouch
+	 * for d clears it. */
+	uint64_t stepdown_bound_ms;
+	/* Master: the issue time of its last renewal of d in this mastership, kept
+	 * after the lease is lost (not after a release): the takeover bound it
+	 * reports counts from it (deadline.c; the model's last_renew_ok). */
+	uint64_t own_renewal_ms;
+	bool deadline_passed;         /* passed and logged: powering its VMs off */
+	uint64_t poweroff_next_ms;    /* ... power-offs asked again then */
 };
 
 struct fdm_core {
@@ -248,6 +263,8 @@ enum fdm_action_kind {
 			      * for request `request_id`: fdm_ha_on_define answers */
 	FDM_ACT_FORWARD,     /* send request `request_id` to our master `to` */
 	FDM_ACT_CONTROL_REPLY, /* answer request `request_id` of `to` (-1: local): ok, text */
+	FDM_ACT_POWER_OFF,   /* power VM `vm` (homed on `ds`) off here now: its deadline
+			      * passed (deadline.c) */
 };
 
 /* The storage I/O the core asks the shell for; each ends in fdm_core_storage_done.
@@ -296,7 +313,7 @@ struct fdm_action {
 	 * shell should abort the I/O by then (dsio deadline). */
 	uint64_t deadline_ms;
 	bool warning;                 /* FDM_ACT_LOG: an operator must act */
-	char vm[FDM_VM_NAME_MAX];     /* FDM_ACT_POWER_ON, FDM_ACT_VM_DEFINE */
+	char vm[FDM_VM_NAME_MAX];     /* FDM_ACT_POWER_ON, _POWER_OFF, FDM_ACT_VM_DEFINE */
 	uint64_t request_id;          /* FDM_ACT_VM_DEFINE, _FORWARD, _CONTROL_REPLY */
 	bool ok;                      /* FDM_ACT_CONTROL_REPLY */
 	uint32_t restarts;            /* FDM_ACT_POWER_ON: the count it is ordered under */

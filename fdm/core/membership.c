@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fdm/core/deadline.h"
 #include "lib/util.h"
 
 #define TIMING_LOG_MS 60000
@@ -134,6 +135,7 @@ static void on_master_hb(struct fdm_core *c, int from, const Fdm__Packet *pk, ui
 		c->vouched = true;
 		c->vouched_sent_ms = sent;
 	}
+	fdm_deadline_on_master_hb(c, from, m);
 	keep_master_report(c, m);
 }
 

@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#include "fdm/core/deadline.h"
+
 /* Room for the length prefixes that grow as lists are added: the heartbeat's
  * own (2 -> 3 bytes), and per host report (1 -> 2 bytes). */
 #define BODY_PREFIX_SLACK 4
@@ -95,6 +97,32 @@ static void build_echo(bool have, uint64_t inc, uint64_t seq, Fdm__Echo *echo,
 	echo->incarnation = inc;
 	echo->seq = seq;
 	*slot = echo;
+}
+
+/* Per datastore whose lease we hold or held in this mastership, the issue time of our last renewal as an
+ * offset from our receipt of the heartbeat of `to` we echo: the slave's
+ * takeover bound (DESIGN.md point 3, deadline.c), which a lost lease still
+ * gives (a storage outage). A released lease is not reported: a successor may take it at once, so it bounds nothing. */
+static void add_leases(const struct fdm_core *c, int to, struct fdm_outbox *ob)
+{
+	Fdm__MasterHeartbeat *m = &ob->master_hb;
+	size_t k = 0;
+
+	for (size_t d = 0; d < c->n_datastores; d++) {
+		uint64_t renewal = fdm_deadline_own_renewal(c, d);
+		Fdm__LeaseReport *l = &ob->leases[k];
+		int64_t offset;
+
+		if (renewal == 0 || !fdm_membership_offset(c, to, renewal, &offset))
+			continue;
+		fdm__lease_report__init(l);
+		l->datastore = str(c->datastore_names[d]);
+		l->last_renewal_offset_ms = offset;
+		l->held = true;
+		ob->lease_ptrs[k++] = l;
+	}
+	m->n_leases = k;
+	m->leases = ob->lease_ptrs;
 }
 
 /* Our power-on orders for `to` (all of them: one left out would read as
@@ -224,6 +252,7 @@ static void build_master_hb(const struct fdm_core *c, int to, uint64_t now,
 	}
 	m->n_hosts = c->n_peers;
 	m->hosts = ob->host_ptrs;
+	add_leases(c, to, ob);
 	add_orders(c, to, ob);
 	ob->packet.body_case = FDM__PACKET__BODY_MASTER_HB;
 	ob->packet.master_hb = m;

@@ -25,6 +25,8 @@ struct fdm_outbox {
 	Fdm__Echo ack;
 	Fdm__HostReport hosts[FDM_MAX_HOSTS];
 	Fdm__HostReport *host_ptrs[FDM_MAX_HOSTS];
+	Fdm__LeaseReport leases[FDM_MAX_DATASTORES];
+	Fdm__LeaseReport *lease_ptrs[FDM_MAX_DATASTORES];
 	char *host_datastores[FDM_MAX_HOSTS][FDM_MAX_DATASTORES];
 	char *my_datastores[FDM_MAX_DATASTORES];
 	/* VM protection (ha.h): a slave's report, a master's orders. */

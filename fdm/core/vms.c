@@ -11,6 +11,7 @@
 
 #include <string.h>
 
+#include "fdm/core/deadline.h"
 #include "fdm/core/restart.h"
 #include "lib/util.h"
 
@@ -371,8 +372,13 @@ void fdm_ha_on_local_stop(struct fdm_core *c, const char *name, enum fdm_stop_re
 	struct fdm_ha *ha = &c->ha;
 	const size_t cap = sizeof(ha->early_stops) / sizeof(ha->early_stops[0]);
 	struct fdm_early_stop *e;
+	const struct fdm_vm *v = fdm_ha_find(c, name);
 
-	if (fdm_ha_find(c, name) != NULL) {
+	if (v != NULL) {
+		/* Our own power-off at its datastore's deadline (the shim reports it
+		 * destroyed): no user stop, the master restarts it elsewhere. */
+		if (why == FDM_STOP_USER && v->ds >= 0 && c->ds[v->ds].deadline_passed)
+			why = FDM_STOP_OTHER;
 		report_stop(c, name, why, now, out);
 		return;
 	}
@@ -469,6 +475,14 @@ void fdm_ha_take_order(struct fdm_core *c, const struct fdm_order *o, uint64_t n
 		mine->done_ms = now;
 		add_result(c, o->name, o->restarts, true, "already running here");
 		refresh_report(c);
+		return;
+	}
+	/* Its datastore's deadline has passed here: a master may restart it
+	 * elsewhere at any moment (DESIGN.md "Restart", safety point 3). */
+	if (o->ds >= 0 && fdm_deadline_passed(c, (size_t)o->ds, now)) {
+		mine->done = true;
+		mine->done_ms = now;
+		add_result(c, o->name, o->restarts, false, "the deadline of its datastore passed here");
 		return;
 	}
 	refresh_report(c);

@@ -2,7 +2,8 @@
  * real hostd-shim on libvirt's test driver, started here (fork/exec) and
  * stopped by its PID: the listing and its stamp, resources, power-off by
  * UUID, get_xml round trip (undefined, then defined and started from it),
- * power-on with a passed deadline, stop events with their reasons (destroy,
+ * power-on with a passed deadline, set_deadlines (the shim powers a VM off at
+ * the deadline handed over), stop events with their reasons (destroy,
  * guest shutdown, the shim's own power-off at a deadline), each reported
  * once; a shim restart: disconnect seen, the view kept, operations refused,
  * reconnect, a VM lost meanwhile reported from the listing; free with an
@@ -384,6 +385,33 @@ static void test_stop_reasons(struct t *t)
 	CHECK(stops_from_events > 0, "%u of 3 stops reported from their event", stops_from_events);
 }
 
+/* The agent's hand-over of its deadlines (fdm/ha_shell.c): a whole set, then
+ * a replacement that moves vm-a's deadline 0.8 s ahead: the shim powers it
+ * off then, by itself. */
+static void test_set_deadlines(struct t *t)
+{
+	Fdm__ShimRequest req = FDM__SHIM_REQUEST__INIT;
+	Fdm__CleanStopRequest cs = FDM__CLEAN_STOP_REQUEST__INIT;
+	const char *names[] = { "vm-a" };
+	uint64_t at[] = { fdm_now_boottime_ms() + 60000 };
+
+	finish(t, fdm_vmhost_set_deadlines(t->h, names, at, 1, on_done, t), "set deadlines");
+	CHECK(t->r.error == 0 && t->r.result == FDM__RESULT_CODE__RESULT_OK,
+	      "set_deadlines: vm-a 60 s ahead (%s)", t->message);
+	run_for(t, 2 * REFRESH_MS);
+	CHECK(fdm_vmhost_find(t->h, "vm-a") && fdm_vmhost_find(t->h, "vm-a")->active,
+	      "vm-a runs on");
+	at[0] = fdm_now_boottime_ms() + 800;
+	finish(t, fdm_vmhost_set_deadlines(t->h, names, at, 1, on_done, t), "replace deadlines");
+	CHECK(t->r.error == 0 && t->r.result == FDM__RESULT_CODE__RESULT_OK,
+	      "set_deadlines: vm-a 0.8 s ahead");
+	expect_stop(t, "vm-a", FDM__STOP_REASON__STOP_DESTROYED, -1);
+	CHECK(fdm_now_boottime_ms() >= at[0], "powered off by the shim, not before its deadline");
+	req.op_case = FDM__SHIM_REQUEST__OP_CLEAN_STOP;
+	req.clean_stop = &cs;
+	CHECK(raw_call(t, &req, "clean stop") == FDM__RESULT_CODE__RESULT_OK, "deadlines cleared");
+}
+
 static void test_reconnect(struct t *t)
 {
 	char xml[512];
@@ -468,6 +496,7 @@ int main(int argc, char **argv)
 	test_power_off(t);
 	test_xml_round_trip(t);
 	test_stop_reasons(t);
+	test_set_deadlines(t);
 	test_reconnect(t);
 	test_free_in_flight(t);
 

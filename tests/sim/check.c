@@ -22,6 +22,7 @@ static const char *const vio_names[] = {
 	[VIO_NEEDLESS_RESTART] = "needless-restart",
 	[VIO_NOT_RUNNING] = "not-running-after-heal",
 	[VIO_NO_MASTER] = "no-master-after-heal",
+	[VIO_NEEDLESS_POWER_OFF] = "needless-power-off",
 };
 
 const char *sim_violation_name(enum sim_violation v)

@@ -12,6 +12,7 @@ batch() {  # the modes tried for one mutant, most likely first
 	DEAD_NOT_FROM_ACQUISITION) echo "handover:300 chaos:300" ;;
 	STALE_PLACEMENT) echo "handover:300 chaos:300" ;;
 	LATE_IO_OK) echo "lateio:100" ;;
+	NO_FULL_HOUSE) echo "blip:100" ;;
 	*) echo "chaos:300" ;;
 	esac
 }

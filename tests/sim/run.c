@@ -59,6 +59,7 @@ static struct minicluster *cluster(struct sim_run *r)
 	mc->io_hook = sim_io_hook;
 	mc->on_step = sim_check_step;
 	mc->on_power_on = sim_check_power_on;
+	mc->on_power_off = sim_check_power_off;
 	mc->on_log = on_log;
 	for (size_t h = 0; h < s->n_hosts; h++) {
 		struct mc_host *host = &mc->hosts[h];

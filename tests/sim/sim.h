@@ -120,7 +120,8 @@ struct sim_plot {
 
 enum sim_violation {
 	VIO_NONE, VIO_DOUBLE_RUN, VIO_TWO_ACTORS, VIO_RESTART_WHILE_RUNS, VIO_NEEDLESS_RESTART,
-	VIO_NOT_RUNNING, VIO_NO_MASTER
+	VIO_NOT_RUNNING, VIO_NO_MASTER,
+	VIO_NEEDLESS_POWER_OFF     /* blip: a VM powered off at a deadline (check_deadlines.c) */
 };
 
 struct sim_vm {
@@ -172,6 +173,9 @@ bool sim_plot_io(struct sim_run *r, struct mc_io *io);
 /* ------------------------------------------------------------------ check.c */
 void sim_check_step(struct minicluster *mc);
 void sim_check_power_on(struct minicluster *mc, size_t host, const char *vm);
+/* check_deadlines.c: a power-off at a deadline (by the agent or its shim); in
+ * mode blip (storage out, every host up, network whole) none may happen. */
+void sim_check_power_off(struct minicluster *mc, size_t host, const char *vm, bool by_shim);
 /* After heal: true when every VM runs on exactly one host and one master is agreed. */
 bool sim_live(struct sim_run *r, char *why, size_t len);
 void sim_violate(struct sim_run *r, enum sim_violation v, const char *fmt, ...)

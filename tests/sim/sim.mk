@@ -3,7 +3,8 @@
 #   make sim-mutants  one binary per mutant (FDM_MUTANT_*), each must be caught
 SIM_SRCS := $(wildcard tests/sim/*.c)
 SIM_OBJS := $(SIM_SRCS:%.c=$(OBJ)/%.o)
-SIM_MC_SRCS := tests/unit/minicluster.c tests/unit/mc_storage.c tests/unit/mc_vms.c
+SIM_MC_SRCS := tests/unit/minicluster.c tests/unit/mc_storage.c tests/unit/mc_vms.c \
+               tests/unit/mc_deadlines.c
 SIM_MC_OBJS := $(SIM_MC_SRCS:%.c=$(OBJ)/%.o)
 
 $(BUILD)/fdm-sim: $(SIM_OBJS) $(SIM_MC_OBJS) $(CORE_OBJS) $(COMMON_OBJS) $(WIRE_OBJS)
@@ -19,6 +20,8 @@ sim: $(BUILD)/fdm-sim
 # site), one binary each; tests/sim/mutants.sh fails if a batch misses one.
 SIM_MUTANTS := NO_2IO_WAIT RESTART_UNREACHABLE DEAD_NOT_FROM_ACQUISITION \
                STALE_PLACEMENT LATE_IO_OK
+# Deadlines (fdm/core/deadline.c): the every-host-heard raise removed.
+SIM_MUTANTS += NO_FULL_HOUSE
 SIM_MUTANT_BINS := $(SIM_MUTANTS:%=$(BUILD)/sim-mutants/fdm-sim-%)
 
 $(BUILD)/sim-mutants/fdm-sim-%: $(SIM_SRCS) $(SIM_MC_SRCS) $(CORE_SRCS) $(COMMON_OBJS) \

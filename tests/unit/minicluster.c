@@ -199,6 +199,8 @@ void mc_execute(struct minicluster *mc, size_t from)
 			mc_storage_start(mc, from, a);
 		else if (a->kind == FDM_ACT_POWER_ON)
 			mc_vms_power_on(mc, from, a);
+		else if (a->kind == FDM_ACT_POWER_OFF)
+			mc_vms_power_off(mc, from, a);
 		else if (a->kind == FDM_ACT_CONTROL_REPLY)
 			keep_reply(mc, from, a);
 	}
@@ -419,6 +421,9 @@ void mc_run(struct minicluster *mc, uint64_t ms)
 			fdm_core_tick(&mc->hosts[i].core, mc_clock(mc, i), &mc->actions);
 			mc_execute(mc, i);
 		}
+		/* The shims after their agents: a live agent powers off first, the
+		 * shim is the backstop for a dead or paused one. */
+		mc_deadlines_step(mc);
 		for (int d = 0; d < 3; d++)
 			if (mc_lease_actor(mc, d) == -2)
 				mc->lease_violations++;

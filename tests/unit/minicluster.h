@@ -141,6 +141,13 @@ struct mc_host {
 	bool power_on_fails;
 	uint64_t list_every_ms;       /* its shim lists this often (0: every step) */
 	uint64_t listed_ms;
+	/* The deadlines its fake shim holds (mc_deadlines.c), on its clock: what
+	 * its agent handed over last, enforced even when the agent is dead. */
+	struct mc_deadline {
+		char name[FDM_VM_NAME_MAX];
+		uint64_t at;
+	} deadlines[MC_MAX_VMS];
+	size_t n_deadlines;
 };
 
 struct minicluster {
@@ -177,6 +184,10 @@ struct minicluster {
 	uint64_t power_on_ms;            /* how long a power-on takes (default 500) */
 	uint64_t power_ons_asked;
 	uint64_t double_runs;            /* steps x VMs seen on two up hosts */
+	/* Deadlines (mc_deadlines.c): power-offs the cores asked for, power-offs
+	 * the shims made themselves at a held deadline; on_power_off sees both. */
+	uint64_t power_offs, shim_fenced;
+	void (*on_power_off)(struct minicluster *mc, size_t host, const char *vm, bool by_shim);
 	struct fdm_outbox outbox;
 	struct fdm_actions actions;
 	char log[64][FDM_LOG_MAX];       /* the last log lines, for failure messages */
@@ -280,6 +291,10 @@ bool mc_vm_runs(const struct minicluster *mc, size_t host, const char *name);
 int mc_vm_where(const struct minicluster *mc, const char *name, int *count);
 void mc_vms_power_on(struct minicluster *mc, size_t host, const struct fdm_action *a);
 void mc_vms_step(struct minicluster *mc);
+/* Deadlines (mc_deadlines.c): FDM_ACT_POWER_OFF, and each step the shims take
+ * their agents' deadlines and power off what passed one. */
+void mc_vms_power_off(struct minicluster *mc, size_t host, const struct fdm_action *a);
+void mc_deadlines_step(struct minicluster *mc);
 
 void mc_storage_start(struct minicluster *mc, size_t host, const struct fdm_action *a);
 void mc_storage_finish_due(struct minicluster *mc);

@@ -1,0 +1,81 @@
+/* The minicluster's fake hostd-shim, deadline part (DESIGN.md safety point 5):
+ * it powers a VM off when its agent asks (FDM_ACT_POWER_OFF), takes its agent's
+ * deadlines with every step, as the shell hands them over, and powers a VM off
+ * itself when the deadline it holds passes, whether its agent lives or not. */
+#include <string.h>
+
+#include "fdm/core/deadline.h"
+#include "lib/util.h"
+#include "tests/unit/minicluster.h"
+
+static bool runs_here(const struct mc_host *h, const char *name)
+{
+	for (size_t i = 0; i < h->n_vms; i++)
+		if (strcmp(h->vms[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* The domain is destroyed: reported as the real shim reports it (destroyed). */
+static void power_off(struct minicluster *mc, size_t host, const char *name, bool by_shim)
+{
+	struct mc_host *h = &mc->hosts[host];
+	char vm[FDM_VM_NAME_MAX];
+
+	if (!runs_here(h, name))
+		return;
+	fdm_strlcpy(vm, name, sizeof(vm));
+	if (by_shim)
+		mc->shim_fenced++;
+	else
+		mc->power_offs++;
+	if (mc->on_power_off != NULL)
+		mc->on_power_off(mc, host, vm, by_shim);
+	if (!h->up || h->paused) {
+		/* No agent to tell now: it sees the VM gone in its next listing. */
+		for (size_t i = 0; i < h->n_vms; i++)
+			if (strcmp(h->vms[i], vm) == 0) {
+				memmove(&h->vms[i], &h->vms[i + 1],
+					(h->n_vms - i - 1) * sizeof(h->vms[0]));
+				h->n_vms--;
+				break;
+			}
+		return;
+	}
+	mc_vm_stop(mc, host, vm, FDM_STOP_USER);
+}
+
+void mc_vms_power_off(struct minicluster *mc, size_t host, const struct fdm_action *a)
+{
+	if (mc->hosts[host].shim)
+		power_off(mc, host, a->vm, false);
+}
+
+/* The agent hands its deadlines over with every step (fdm/ha_shell.c). */
+static void take_deadlines(struct mc_host *h)
+{
+	struct fdm_vm_deadline v[MC_MAX_VMS];
+	size_t n = fdm_deadline_list(&h->core, v, MC_MAX_VMS);
+
+	for (size_t i = 0; i < n; i++) {
+		fdm_strlcpy(h->deadlines[i].name, v[i].name, sizeof(h->deadlines[i].name));
+		h->deadlines[i].at = v[i].deadline_ms;
+	}
+	h->n_deadlines = n;
+}
+
+void mc_deadlines_step(struct minicluster *mc)
+{
+	for (size_t i = 0; i < mc->n; i++) {
+		struct mc_host *h = &mc->hosts[i];
+		uint64_t now = mc_clock(mc, i);
+
+		if (!h->shim)
+			continue;
+		if (h->up && !h->paused)
+			take_deadlines(h);
+		for (size_t k = 0; k < h->n_deadlines; k++)
+			if (now >= h->deadlines[k].at && runs_here(h, h->deadlines[k].name))
+				power_off(mc, i, h->deadlines[k].name, true);
+	}
+}
