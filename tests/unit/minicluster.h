@@ -141,6 +141,10 @@ struct mc_host {
 	bool power_on_fails;
 	uint64_t list_every_ms;       /* its shim lists this often (0: every step) */
 	uint64_t listed_ms;
+	/* Its isolation addresses (DESIGN.md point 4): probed every
+	 * isolation_probe_ms, answering unless iso_down or its link is cut. */
+	bool iso_down;
+	uint64_t iso_next_ms;
 };
 
 struct minicluster {
