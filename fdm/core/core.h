@@ -450,9 +450,6 @@ void fdm_election_on_step_down(struct fdm_core *c, int from, const Fdm__StepDown
 /* storage.c */
 /* We stop being master: set each datastore's step-down bound. */
 void fdm_storage_stepped_down(struct fdm_core *c, uint64_t now);
-/* Since when this master's renewals of some lease have been failing (the
- * earliest, 0: none failing); *worst: that datastore. */
-uint64_t fdm_storage_failing_since(const struct fdm_core *c, int *worst);
 void fdm_storage_init(struct fdm_core *c, size_t d, const char *url, uint64_t now);
 /* After a reload: every datastore still down is logged again at its next answer. */
 void fdm_storage_reloaded(struct fdm_core *c);

@@ -197,8 +197,8 @@ static void decide(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 }
 
 /* The best-ranked of our slaves heard within the heard window that reaches
- * more datastores than we do now; -1: none. */
-static int better_slave(const struct fdm_core *c, uint64_t now)
+ * datastore d and more datastores than we do now; -1: none. */
+static int better_slave(const struct fdm_core *c, size_t d, uint64_t now)
 {
 	int best = -1;
 
@@ -207,7 +207,7 @@ static int better_slave(const struct fdm_core *c, uint64_t now)
 
 		if (i == c->self || !p->ever_slave || strcmp(p->follows, self_id(c)) != 0 ||
 		    now - p->last_slave_hb_ms > c->timing.heard_window_ms ||
-		    p->datastores <= c->my_datastores)
+		    !(p->datastore_mask & (1u << d)) || p->datastores <= c->my_datastores)
 			continue;
 		if (best < 0 || fdm_rank_cmp(p->datastores, p->id, c->peers[best].datastores,
 					     c->peers[best].id) > 0)
@@ -216,34 +216,47 @@ static int better_slave(const struct fdm_core *c, uint64_t now)
 	return best;
 }
 
+/* Our renewals of d's lease have failed for two io periods; -1: of none. */
+static int failing_datastore(const struct fdm_core *c, uint64_t now, size_t from)
+{
+	for (size_t d = from; d < c->n_datastores; d++) {
+		uint64_t since = c->ds[d].lease_fail_since_ms;
+
+		if (since != 0 && c->ds[d].lease.wanted &&
+		    now - since >= 2 * (uint64_t)c->timing.io_timeout_ms)
+			return (int)d;
+	}
+	return -1;
+}
+
 /* Yield (DESIGN.md "Election"): our renewals of d's lease have failed for two
- * io periods while a slave reaches more datastores than we do now. Tell the
- * slaves to elect at once and keep silent for that election's length (its
- * window, and the two more a winner has to announce itself); meanwhile every
- * lease we still can is renewed. The better master's heartbeat then makes us
- * step down (merge), and our leases pass to it. At most once per
- * yield_min_gap (host_dead): a slave that keeps losing its storage too must
- * not keep the cluster electing. */
+ * io periods while a slave that reaches d reaches more datastores than we do
+ * now. Tell the slaves to elect at once and keep silent for that election's
+ * length (its window, and the two more a winner has to announce itself);
+ * meanwhile every lease we still can is renewed. The better master's
+ * heartbeat then makes us step down (merge), and our leases pass to it. At
+ * most once per yield_min_gap (host_dead): a slave that keeps losing its
+ * storage too must not keep the cluster electing. A datastore no slave
+ * reaches either is no reason: the hand-over would only move the problem. */
 static void maybe_yield(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 {
-	uint64_t io = c->timing.io_timeout_ms, since;
-	int d = -1, better;
+	int d = -1, better = -1;
 	char why[FDM_LOG_MAX];
 
 	if (now < c->yield_until_ms ||
 	    (c->last_yield_ms != 0 && now < c->last_yield_ms + c->timing.yield_min_gap_ms))
 		return;
-	since = fdm_storage_failing_since(c, &d);
-	if (since == 0 || now - since < 2 * io)
-		return;
-	better = better_slave(c, now);
-	if (better < 0)
+	while ((d = failing_datastore(c, now, (size_t)(d + 1))) >= 0)
+		if ((better = better_slave(c, (size_t)d, now)) >= 0)
+			break;
+	if (d < 0)
 		return;
 	c->last_yield_ms = now;
 	c->yield_until_ms = now + 3 * (uint64_t)c->timing.election_window_ms +
 			    c->timing.heartbeat_interval_ms;
 	snprintf(why, sizeof(why), "%s renewals failing for %llu s; %s reaches %u datastores, "
-		 "we reach %u", c->datastore_names[d], (unsigned long long)((now - since) / 1000),
+		 "we reach %u", c->datastore_names[d],
+		 (unsigned long long)((now - c->ds[d].lease_fail_since_ms) / 1000),
 		 c->peers[better].id, c->peers[better].datastores, c->my_datastores);
 	fdm_core_event(out, &(struct fdm_log_fields){ .event = "yield",
 			.peer = c->peers[better].id, .datastore = c->datastore_names[d],

@@ -181,21 +181,6 @@ static void released_bound(struct fdm_core *c, int d, uint64_t release_ms)
 		s->stepdown_bound_ms = bound;
 }
 
-uint64_t fdm_storage_failing_since(const struct fdm_core *c, int *worst)
-{
-	uint64_t since = 0;
-
-	for (size_t d = 0; d < c->n_datastores; d++) {
-		uint64_t f = c->ds[d].lease_fail_since_ms;
-
-		if (f != 0 && c->ds[d].lease.wanted && (since == 0 || f < since)) {
-			since = f;
-			*worst = (int)d;
-		}
-	}
-	return since;
-}
-
 /* As master: a lease I/O of d ended; failures in a row feed the yield rule. */
 static void note_lease_io(struct fdm_core *c, int d, bool ok, uint64_t now)
 {
