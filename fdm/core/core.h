@@ -238,9 +238,7 @@ struct fdm_core {
 	uint64_t last_yield_ms;
 	struct fdm_handover handover;       /* last hand-over (fdmctl election) */
 	/* Isolation addresses (DESIGN.md point 4): the shell probes them and says
-	 * how each probe ended (fdm_core_isolation_probe). n == 0: none
-	 * configured, never isolated by this rule. */
-	size_t n_isolation_addresses;
+	 * how each round ended (fdm_core_isolation_probe; isolation.c). */
 	uint64_t iso_answer_ms;       /* last probe that got an answer (0: never) */
 	uint64_t iso_silent_ms;       /* last probe that got none, after that answer */
 
