@@ -181,14 +181,19 @@ static void released_bound(struct fdm_core *c, int d, uint64_t release_ms)
 		s->stepdown_bound_ms = bound;
 }
 
-/* As master: a lease I/O of d ended; failures in a row feed the yield rule. */
-static void note_lease_io(struct fdm_core *c, int d, bool ok, uint64_t now)
+/* As master: a lease I/O of d ended. Failures since the last write that
+ * succeeded feed the yield rule (election.c); only a write clears them: a
+ * datastore that still reads but no longer takes writes (an export gone
+ * read-only for this host) renews nothing, and a read that succeeds in
+ * between proves nothing about renewals. A master waiting out a dead owner's
+ * expiry only reads, and counts as failing only if one of those reads failed. */
+static void note_lease_io(struct fdm_core *c, int d, bool write, bool ok, uint64_t now)
 {
 	struct fdm_core_ds *s = &c->ds[d];
 
-	if (c->role != FDM_ROLE_MASTER || ok)
+	if (c->role != FDM_ROLE_MASTER || (write && ok))
 		s->lease_fail_since_ms = 0;
-	else if (s->lease_fail_since_ms == 0)
+	else if (!ok && s->lease_fail_since_ms == 0)
 		s->lease_fail_since_ms = now;
 }
 
@@ -523,14 +528,15 @@ void fdm_core_storage_done(struct fdm_core *c, int d, enum fdm_storage_op op,
 		break;
 	case FDM_STORAGE_LEASE_READ:
 		s->lease_busy = false;
-		note_lease_io(c, d, ok && o->lease != NULL &&
+		note_lease_io(c, d, false, ok && o->lease != NULL &&
 			      now <= s->lease.pending_issued + s->lease.t.io_ms, now);
 		follow_lease(c, d, fdm_lease_read_done(&s->lease, now, ok && o->lease != NULL,
 						       o->lease), now, out);
 		break;
 	case FDM_STORAGE_LEASE_WRITE:
 		s->lease_busy = false;
-		note_lease_io(c, d, ok && now <= s->lease.pending_issued + s->lease.t.io_ms, now);
+		note_lease_io(c, d, true, ok && now <= s->lease.pending_issued + s->lease.t.io_ms,
+			      now);
 		follow_lease(c, d, fdm_lease_write_done(&s->lease, now, ok), now, out);
 		break;
 	case FDM_STORAGE_VMLIST_READ:
