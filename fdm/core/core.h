@@ -447,7 +447,7 @@ void fdm_election_on_step_down(struct fdm_core *c, int from, const Fdm__StepDown
 
 /* storage.c */
 /* We stop being master: set each datastore's step-down bound. */
-void fdm_storage_stepped_down(struct fdm_core *c, uint64_t now);
+void fdm_storage_stepped_down(struct fdm_core *c);
 void fdm_storage_init(struct fdm_core *c, size_t d, const char *url, uint64_t now);
 /* After a reload: every datastore still down is logged again at its next answer. */
 void fdm_storage_reloaded(struct fdm_core *c);

@@ -90,7 +90,7 @@ static void set_role(struct fdm_core *c, enum fdm_role role, int master, uint64_
 		new_mastership(c);
 	}
 	if (old == FDM_ROLE_MASTER && role != FDM_ROLE_MASTER)
-		fdm_storage_stepped_down(c, now);
+		fdm_storage_stepped_down(c);
 	fdm_core_event(out, &(struct fdm_log_fields){ .event = "role", .has_term = true,
 			.term = c->term },
 		       "%s: %s -> %s (%s)", self_id(c), fdm_role_name(old),
@@ -243,6 +243,9 @@ static void maybe_yield(struct fdm_core *c, uint64_t now, struct fdm_actions *ou
 	int d = -1, better = -1;
 	char why[FDM_LOG_MAX];
 
+#ifdef FDM_MUTANT_NO_STEP_DOWN
+	return;                   /* tests/sim mutant: a master never yields its role */
+#endif
 	if (now < c->yield_until_ms ||
 	    (c->last_yield_ms != 0 && now < c->last_yield_ms + c->timing.yield_min_gap_ms))
 		return;

@@ -142,13 +142,12 @@ void fdm_storage_reloaded(struct fdm_core *c)
  * (+ 2 io for its write-wait-read) and restarts our VMs no earlier than
  * host_dead after that. Our renewals are forgotten: elected again, we earn
  * bounds only from new ones. A release written after this lowers it. */
-static void stepdown_bound(struct fdm_core *c, size_t d, uint64_t now)
+static void stepdown_bound(struct fdm_core *c, size_t d)
 {
 	struct fdm_core_ds *s = &c->ds[d];
 	const struct fdm_timing *t = &c->timing;
 	uint64_t bound;
 
-	(void)now;
 	s->stepdown_releasing = s->lease.wanted || s->lease.state != FDM_LEASE_IDLE;
 	if (s->renewal_ms == 0)
 		return;
@@ -159,10 +158,10 @@ static void stepdown_bound(struct fdm_core *c, size_t d, uint64_t now)
 	s->renewal_ms = 0;
 }
 
-void fdm_storage_stepped_down(struct fdm_core *c, uint64_t now)
+void fdm_storage_stepped_down(struct fdm_core *c)
 {
 	for (size_t d = 0; d < c->n_datastores; d++)
-		stepdown_bound(c, d, now);
+		stepdown_bound(c, d);
 }
 
 /* A release after a step-down (written, or failed and possibly landing late):
@@ -284,7 +283,7 @@ static bool isolation_bars(struct fdm_core *c, size_t d, uint64_t now,
 				.datastore = c->datastore_names[d] },
 			       "%s: no lease on %s: %s", self_id(c), c->datastore_names[d], why);
 		if (s->lease.wanted) {
-			stepdown_bound(c, d, now);
+			stepdown_bound(c, d);
 			c->handover.kind = FDM_HANDOVER_ISOLATED;
 			c->handover.at_ms = now;
 			fdm_strlcpy(c->handover.from, self_id(c), sizeof(c->handover.from));
