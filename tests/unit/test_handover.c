@@ -79,7 +79,7 @@ static void test_yield_hands_lost_datastore_over(void **state)
 	int m, b;
 	struct minicluster *mc = settled(71, &m);
 	const struct fdm_timing *t = &mc->timing;
-	uint64_t io = t->io_timeout_ms, t0, took, bound;
+	uint64_t io = t->io_timeout_ms, t0, took, bound, acquired;
 	const struct fdm_core *old;
 
 	(void)state;
@@ -108,6 +108,14 @@ static void test_yield_hands_lost_datastore_over(void **state)
 		    t0 + t->lease_expiry_ms + 2 * io + t->host_dead_ms);
 	for (int d = 0; d < 2; d++)
 		assert_int_equal(old->ds[d].renewal_ms, 0);   /* forgotten */
+	/* The released lease passed at once: host-2's next read saw it free (within
+	 * io), then write, wait 2 io, re-read; no expiry wait. */
+	acquired = mc->hosts[b].core.ha.ds[0].lease_acquired_ms;
+	printf("      ds1 released by host-9 -> acquired by host-2 %llu ms later\n",
+	       (unsigned long long)(acquired - old->ds[0].lease_release_ms));
+	assert_true(acquired <= old->ds[0].lease_release_ms + io + t->lease_acquire_wait_ms +
+				io / 2);
+	assert_true(acquired - old->ds[0].lease_release_ms < t->lease_expiry_ms);
 	mc_run(mc, 30000);
 	assert_int_equal(mc_agreed_master(mc), b);
 	assert_int_equal(mc->watch_hits, 1);
