@@ -123,6 +123,25 @@ static void test_yield_hands_lost_datastore_over(void **state)
 	mc_free(mc);
 }
 
+/* ds2 read-only for the master alone (an export gone read-only for one host):
+ * its lease reads still succeed, its writes fail; the renewals fail all the
+ * same, and it yields as when the datastore is gone. */
+static void test_yield_when_reads_work_but_writes_fail(void **state)
+{
+	int m, b;
+	struct minicluster *mc = settled(77, &m);
+
+	(void)state;
+	b = mc_index(mc, "host-2");
+	mc->watch = "yielding: ds2 renewals failing for";
+	mc->hosts[m].ro_mask = 2;
+	until_acting(mc, b, 3, 30000);
+	assert_int_equal(mc->watch_hits, 1);
+	assert_int_equal(mc_agreed_master(mc), b);
+	assert_int_equal(mc->lease_violations, 0);
+	mc_free(mc);
+}
+
 /* The master loses ds2 (index 1), the slaves ds1 (index 0): they reach the
  * datastore the master cannot renew, but no more datastores than it does, so
  * it keeps the role (a yield would only move the problem, and the election
@@ -276,6 +295,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_yield_hands_lost_datastore_over),
+		cmocka_unit_test(test_yield_when_reads_work_but_writes_fail),
 		cmocka_unit_test(test_no_yield_without_better_slave),
 		cmocka_unit_test(test_one_yield_per_host_dead),
 		cmocka_unit_test(test_lone_isolated_winner_takes_no_lease),
