@@ -180,17 +180,20 @@ static void released_bound(struct fdm_core *c, int d, uint64_t release_ms)
 		s->stepdown_bound_ms = bound;
 }
 
-/* As master: a lease I/O of d ended. Failures since the last write that
- * succeeded feed the yield rule (election.c); only a write clears them: a
- * datastore that still reads but no longer takes writes (an export gone
- * read-only for this host) renews nothing, and a read that succeeds in
- * between proves nothing about renewals. A master waiting out a dead owner's
- * expiry only reads, and counts as failing only if one of those reads failed. */
+/* As master: a lease I/O of d ended (before the lease machine hears of it).
+ * Failures since the storage last showed it works feed the yield rule
+ * (election.c). While the lease is ours (held, claimed, releasing) only a
+ * write that succeeds shows that: a datastore that still reads but no longer
+ * takes writes (an export gone read-only for this host) renews nothing. While
+ * we only observe or wait to acquire, a good read is all the storage owes us:
+ * a datastore back from a hang, on which we wait out an expiry, is not failing. */
 static void note_lease_io(struct fdm_core *c, int d, bool write, bool ok, uint64_t now)
 {
 	struct fdm_core_ds *s = &c->ds[d];
+	bool reading_only = s->lease.state == FDM_LEASE_ACQUIRING ||
+			    s->lease.state == FDM_LEASE_IDLE;
 
-	if (c->role != FDM_ROLE_MASTER || (write && ok))
+	if (c->role != FDM_ROLE_MASTER || (ok && (write || reading_only)))
 		s->lease_fail_since_ms = 0;
 	else if (!ok && s->lease_fail_since_ms == 0)
 		s->lease_fail_since_ms = now;
