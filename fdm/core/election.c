@@ -197,9 +197,15 @@ static void decide(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 }
 
 /* The best-ranked of our slaves heard within the heard window that reaches
- * datastore d and more datastores than we do now; -1: none. */
-static int better_slave(const struct fdm_core *c, size_t d, uint64_t now)
+ * datastore d and more datastores than we do now; -1: none. Its report must
+ * be one sent after it had time to notice the same fault: a storage hang that
+ * hits every host reaches each within two io of our first failure (a write
+ * issued just before it times out one io later), so a report received
+ * earlier may still count a datastore the slave has lost too. */
+static int better_slave(const struct fdm_core *c, size_t d, uint64_t failing_since,
+			uint64_t now)
 {
+	uint64_t fresh = failing_since + 2 * (uint64_t)c->timing.io_timeout_ms;
 	int best = -1;
 
 	for (size_t i = 0; i < c->n_peers; i++) {
@@ -207,6 +213,7 @@ static int better_slave(const struct fdm_core *c, size_t d, uint64_t now)
 
 		if (i == c->self || !p->ever_slave || strcmp(p->follows, self_id(c)) != 0 ||
 		    now - p->last_slave_hb_ms > c->timing.heard_window_ms ||
+		    p->last_slave_hb_ms < fresh ||
 		    !(p->datastore_mask & (1u << d)) || p->datastores <= c->my_datastores)
 			continue;
 		if (best < 0 || fdm_rank_cmp(p->datastores, p->id, c->peers[best].datastores,
@@ -216,14 +223,16 @@ static int better_slave(const struct fdm_core *c, size_t d, uint64_t now)
 	return best;
 }
 
-/* Our renewals of d's lease have failed for two io periods; -1: of none. */
+/* Our renewals of d's lease have failed for two io periods (and a heartbeat
+ * more, for our slaves' reports to catch up: better_slave); -1: of none. */
 static int failing_datastore(const struct fdm_core *c, uint64_t now, size_t from)
 {
 	for (size_t d = from; d < c->n_datastores; d++) {
 		uint64_t since = c->ds[d].lease_fail_since_ms;
 
 		if (since != 0 && c->ds[d].lease.wanted &&
-		    now - since >= 2 * (uint64_t)c->timing.io_timeout_ms)
+		    now - since >= 2 * (uint64_t)c->timing.io_timeout_ms +
+				   c->timing.heartbeat_interval_ms)
 			return (int)d;
 	}
 	return -1;
@@ -250,7 +259,7 @@ static void maybe_yield(struct fdm_core *c, uint64_t now, struct fdm_actions *ou
 	    (c->last_yield_ms != 0 && now < c->last_yield_ms + c->timing.yield_min_gap_ms))
 		return;
 	while ((d = failing_datastore(c, now, (size_t)(d + 1))) >= 0)
-		if ((better = better_slave(c, (size_t)d, now)) >= 0)
+		if ((better = better_slave(c, (size_t)d, c->ds[d].lease_fail_since_ms, now)) >= 0)
 			break;
 	if (d < 0)
 		return;

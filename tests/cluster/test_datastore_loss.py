@@ -19,12 +19,12 @@ H, IO = 0.5, 1.0                 # heartbeat 500 ms, io 1 s: expiry 4 s, claim w
 TIMING = (int(H * 1000), int(IO * 1000))
 EXPIRY, CLAIM = 4 * IO, 2 * IO
 
-# The renewal in flight fails within io, 2 io of failures before the yield, its
-# silence lets the slaves elect in one window (H) + the announcement, and ds2's
+# The renewal in flight fails within io, 2 io + H of failures before the yield,
+# its silence lets the slaves elect in one window (H) + the announcement, and ds2's
 # expiry counts from host-2's own reads of the old master's last renewal (at most
 # io after it): max(those, io + expiry) + the write-wait-read + io of slack, + 2 s
 # for process scheduling on a shared machine.
-BOUND = max(3 * IO + 3 * H, IO + EXPIRY) + CLAIM + IO + 2.0
+BOUND = max(3 * IO + 4 * H, IO + EXPIRY) + CLAIM + IO + 2.0
 
 
 def body():
