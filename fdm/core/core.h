@@ -226,6 +226,7 @@ struct fdm_core {
 	int master;                   /* peer index, -1: none */
 	uint32_t my_datastores;       /* reachable now */
 	uint32_t my_datastore_mask;
+	uint64_t datastores_changed_ms;   /* when that set last changed (the yield rule) */
 
 	/* Election in progress. */
 	uint64_t window_end_ms;

@@ -199,13 +199,16 @@ static void decide(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 /* The best-ranked of our slaves heard within the heard window that reaches
  * datastore d and more datastores than we do now; -1: none. Its report must
  * be one sent after it had time to notice the same fault: a storage hang that
- * hits every host reaches each within two io of our first failure (a write
- * issued just before it times out one io later), so a report received
- * earlier may still count a datastore the slave has lost too. */
+ * hits every host reaches each within two io of our first failure, or of our
+ * own count's last change (a write issued just before the hang times out one
+ * io later), so a report received earlier may still count a datastore the
+ * slave has lost too (found on the real servers: test_storage_servers.py). */
 static int better_slave(const struct fdm_core *c, size_t d, uint64_t failing_since,
 			uint64_t now)
 {
-	uint64_t fresh = failing_since + 2 * (uint64_t)c->timing.io_timeout_ms;
+	uint64_t from = failing_since > c->datastores_changed_ms ? failing_since
+								 : c->datastores_changed_ms;
+	uint64_t fresh = from + 2 * (uint64_t)c->timing.io_timeout_ms;
 	int best = -1;
 
 	for (size_t i = 0; i < c->n_peers; i++) {

@@ -180,20 +180,18 @@ static void released_bound(struct fdm_core *c, int d, uint64_t release_ms)
 		s->stepdown_bound_ms = bound;
 }
 
-/* As master: a lease I/O of d ended (before the lease machine hears of it).
- * Failures since the storage last showed it works feed the yield rule
- * (election.c). While the lease is ours (held, claimed, releasing) only a
- * write that succeeds shows that: a datastore that still reads but no longer
- * takes writes (an export gone read-only for this host) renews nothing. While
- * we only observe or wait to acquire, a good read is all the storage owes us:
- * a datastore back from a hang, on which we wait out an expiry, is not failing. */
+/* As master: a lease I/O of d ended. Failures since the last lease write that
+ * succeeded feed the yield rule (election.c); only a write clears them: a
+ * datastore that still reads but no longer takes writes (an export gone
+ * read-only for this host) renews nothing, before and after the lease is
+ * lost. A datastore back from a hang stays marked until our acquisition write
+ * succeeds; the yield also needs a slave that reaches more datastores than we
+ * do in a report sent well after our own count last changed (election.c). */
 static void note_lease_io(struct fdm_core *c, int d, bool write, bool ok, uint64_t now)
 {
 	struct fdm_core_ds *s = &c->ds[d];
-	bool reading_only = s->lease.state == FDM_LEASE_ACQUIRING ||
-			    s->lease.state == FDM_LEASE_IDLE;
 
-	if (c->role != FDM_ROLE_MASTER || (ok && (write || reading_only)))
+	if (c->role != FDM_ROLE_MASTER || (write && ok))
 		s->lease_fail_since_ms = 0;
 	else if (!ok && s->lease_fail_since_ms == 0)
 		s->lease_fail_since_ms = now;
@@ -571,7 +569,6 @@ void fdm_core_datastores(struct fdm_core *c, uint32_t mask, uint64_t now,
 {
 	uint32_t count = (uint32_t)__builtin_popcount(mask);
 
-	(void)now;
 	if (mask == c->my_datastore_mask)
 		return;
 	fdm_core_event(out, &(struct fdm_log_fields){ .event = "datastores-count" },
@@ -579,4 +576,5 @@ void fdm_core_datastores(struct fdm_core *c, uint32_t mask, uint64_t now,
 		       count);
 	c->my_datastore_mask = mask;
 	c->my_datastores = count;
+	c->datastores_changed_ms = now;
 }
