@@ -142,6 +142,16 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/* A round of the isolation probe ended (or got its first reply). */
+static void on_iso_probe(void *userdata, bool answered)
+{
+	struct fdm_agent *a = userdata;
+	uint64_t now = fdm_agent_now();
+
+	fdm_core_isolation_probe(&a->core, answered, now, &a->actions);
+	fdm_agent_execute(a, now);
+}
+
 /* A storage I/O ended: back to the core, by datastore name. */
 static void on_storage_done(void *userdata, const char *datastore, enum fdm_storage_op op,
 			    const struct fdm_storage_outcome *o)
@@ -221,6 +231,19 @@ static bool key_changed(const struct fdm_agent *a, const char *path)
 }
 
 /* SIGHUP: a file that fails validation changes nothing. */
+/* [isolation] addresses change without a restart (INTERFACE.md): probe the
+ * new ones from now; what the old ones answered stays with the core. */
+static void reopen_iso_probe(struct fdm_agent *a)
+{
+	char err[256];
+
+	fdm_iso_probe_close(a->iso);
+	a->iso = NULL;
+	if (fdm_iso_probe_open(a->event, &a->cfg, a->timing.isolation_probe_ms, on_iso_probe, a,
+			       &a->iso, err, sizeof(err)) < 0)
+		fdm_err("%s: isolation addresses not probed: %s", a->cfg.host_id, err);
+}
+
 static void reload(struct fdm_agent *a, uint64_t now)
 {
 	struct fdm_config *next = calloc(1, sizeof(*next));
@@ -251,6 +274,7 @@ static void reload(struct fdm_agent *a, uint64_t now)
 		a->timing = t;
 		fdm_core_reconfigure(&a->core, &a->cfg, &a->timing, now, &a->actions);
 		fdm_agent_execute(a, now);
+		reopen_iso_probe(a);
 	}
 	free(next);
 }
@@ -467,7 +491,9 @@ int fdm_agent_init(struct fdm_agent *a, const struct fdm_config *cfg, char *err,
 				on_storage_done, a, err, errlen) < 0)
 		return -1;
 	if (fdm_ha_shell_open(a, &a->ha, err, errlen) < 0 ||
-	    fdm_ha_net_open(a, &a->hanet, err, errlen) < 0)
+	    fdm_ha_net_open(a, &a->hanet, err, errlen) < 0 ||
+	    fdm_iso_probe_open(a->event, &a->cfg, a->timing.isolation_probe_ms, on_iso_probe, a,
+			       &a->iso, err, errlen) < 0)
 		return -1;
 	if (sd_event_add_io(a->event, &a->net_src, a->net.fd, EPOLLIN, on_datagram, a) < 0 ||
 	    sd_event_add_time_relative(a->event, &a->tick_src, CLOCK_MONOTONIC, 0,
@@ -499,6 +525,7 @@ int fdm_agent_run(struct fdm_agent *a)
 
 void fdm_agent_free(struct fdm_agent *a)
 {
+	fdm_iso_probe_close(a->iso);
 	fdm_ha_net_close(a->hanet);
 	fdm_ha_shell_close(a->ha);
 	fdm_datastores_close(&a->datastores);

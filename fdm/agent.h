@@ -13,6 +13,7 @@
 #include "fdm/core/outbox.h"
 #include "lib/timing.h"
 #include "fdm/datastores.h"
+#include "fdm/isolation_probe.h"
 #include "fdm/metrics.h"
 #include "fdm/net.h"
 #include "fdm/wire.h"
@@ -38,6 +39,7 @@ struct fdm_agent {
 	struct fdm_datastores datastores;
 	struct fdm_ha_shell *ha;            /* the local hostd-shim (ha_shell.c) */
 	struct fdm_ha_net *hanet;           /* requests between hosts (ha_net.c) */
+	struct fdm_iso_probe *iso;          /* pings [isolation] addresses (isolation_probe.c) */
 
 	sd_event *event;
 	sd_event_source *net_src, *tick_src;

@@ -131,6 +131,16 @@ static void print_vms(json_object *vms, json_object *view)
 		printf("(no protected VMs)\n");
 }
 
+/* The last master hand-over: "yield: host-9 -> host-2, 12 s ago (why)". */
+static void print_handover(json_object *h)
+{
+	if (h == NULL || json_object_get_type(h) != json_type_object)
+		return;
+	printf("last hand-over: %s: %s -> %s, %lld s ago\n  %s\n", str_of(h, "kind"),
+	       str_of(h, "from"), field(h, "to") != NULL ? str_of(h, "to") : "(nobody: isolated)",
+	       (long long)(json_object_get_int64(field(h, "age_ms")) / 1000), str_of(h, "why"));
+}
+
 static void print_election(json_object *e)
 {
 	json_object *bids = field(e, "bids");
@@ -149,6 +159,7 @@ static void print_election(json_object *e)
 		json_object *b = json_object_array_get_idx(bids, i);
 		printf("  %-16s %s\n", str_of(b, "host"), str_of(b, "datastores"));
 	}
+	print_handover(field(e, "handover"));
 }
 
 /* Admission control, one line: what is left after the tolerated host failures. */

@@ -167,12 +167,30 @@ static void add_time(json_object *o, const char *age_key, const char *at_key, ui
 	json_object_object_add(o, at_key, json_object_new_int64((int64_t)(fdm_now_unix_ms() - age)));
 }
 
+/* The last master hand-over (yield, merge, isolated release); NULL: none. */
+static json_object *handover_json(const struct fdm_core *c, uint64_t now)
+{
+	const struct fdm_handover *h = &c->handover;
+	json_object *o;
+
+	if (h->kind == FDM_HANDOVER_NONE)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "kind", json_object_new_string(fdm_handover_kind_name(h->kind)));
+	add_time(o, "age_ms", "at_unix_ms", h->at_ms, now);
+	json_object_object_add(o, "from", json_object_new_string(h->from));
+	json_object_object_add(o, "to", h->to[0] ? json_object_new_string(h->to) : NULL);
+	json_object_object_add(o, "why", json_object_new_string(h->why));
+	return o;
+}
+
 static json_object *election_json(const struct fdm_core *c, uint64_t now)
 {
 	const struct fdm_election_record *r = c->current.valid ? &c->current : &c->last;
 	json_object *o = json_object_new_object();
 	json_object *bids = json_object_new_array();
 
+	json_object_object_add(o, "handover", handover_json(c, now));
 	if (!r->valid && r->decided_ms == 0) {
 		json_object_object_add(o, "state", json_object_new_string("none yet"));
 		json_object_put(bids);

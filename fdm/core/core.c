@@ -224,7 +224,8 @@ enum fdm_rx fdm_core_packet(struct fdm_core *c, int from, const Fdm__Packet *p, 
 	if (!fdm_membership_fresh(c, from, p)) {
 		/* A master answers a bid at once all the same: its heartbeat acks the
 		 * bid, which is what lets the bidder take it into account. */
-		if (c->role == FDM_ROLE_MASTER && p->body_case == FDM__PACKET__BODY_BID)
+		if (c->role == FDM_ROLE_MASTER && p->body_case == FDM__PACKET__BODY_BID &&
+		    now >= c->yield_until_ms)   /* a yielding master lets them elect */
 			fdm_core_send(c, FDM_MSG_MASTER_HB, from, now, out);
 		return FDM_RX_UNCONFIRMED;
 	}

@@ -171,6 +171,22 @@ struct fdm_core_ds {
 	bool lease_busy;              /* a lease read or write is in flight */
 	uint64_t lease_wake_ms;
 	uint64_t lease_release_ms;    /* last release: its write's issue time */
+	/* As master, this mastership only: issue time of our last successful
+	 * write of d's lease (a new mastership starts from 0: DESIGN.md
+	 * "Election", a master elected again earns bounds only from new ones). */
+	uint64_t renewal_ms;
+	/* As master: since when d's lease I/O has been failing (0: it is not),
+	 * for the yield rule (election.c). */
+	uint64_t lease_fail_since_ms;
+	/* Bound of a master that stepped down (DESIGN.md "Election"), on our
+	 * clock, 0: none. Not released: last renewal + lease_expiry + 2 x io +
+	 * host_dead; released: release write's issue + host_dead. Set by
+	 * storage.c at the step-down; it feeds the per-datastore deadline
+	 * (deadline.c), which clears it when a master vouches for us on d. */
+	uint64_t stepdown_bound_ms;
+	bool stepdown_releasing;      /* a release after the step-down may lower it */
+	/* No lease here while isolated (isolation.c): logged when it starts. */
+	bool lease_barred;
 	struct fdm_ds_io ha_io[FDM_HA_IO_OPS];   /* VM protection records (storage_ha.c) */
 	/* Clean stop: a poweron record written after it began (its `stopped`). */
 	bool stop_issued, stop_done;
@@ -179,10 +195,6 @@ struct fdm_core_ds {
 	 * for d), and that master's id, for the log. */
 	uint64_t net_bound_ms;
 	char net_master[FDM_ID_MAX];
-	/* A master that stepped down: its network bound on d until a master vouches
-	 * for it on d (DESIGN.md "Election"; election.c sets it, 0: none). A vouch
-	 * for d clears it. */
-	uint64_t stepdown_bound_ms;
 	/* Master: the issue time of its last renewal of d in this mastership, kept
 	 * after the lease is lost (not after a release): the takeover bound it
 	 * reports counts from it (deadline.c; the model's last_renew_ok). */
@@ -190,6 +202,20 @@ struct fdm_core_ds {
 	bool deadline_passed;         /* passed and logged: powering its VMs off */
 	uint64_t poweroff_next_ms;    /* ... power-offs asked again then */
 };
+
+/* The last master hand-over this host took part in (fdmctl election). */
+enum fdm_handover_kind { FDM_HANDOVER_NONE, FDM_HANDOVER_YIELD, FDM_HANDOVER_MERGE,
+			 FDM_HANDOVER_ISOLATED };
+
+struct fdm_handover {
+	enum fdm_handover_kind kind;
+	uint64_t at_ms;
+	char from[FDM_ID_MAX];        /* the master that gave up (or yields) */
+	char to[FDM_ID_MAX];          /* the better host ("" unknown: isolated) */
+	char why[FDM_LOG_MAX];
+};
+
+const char *fdm_handover_kind_name(enum fdm_handover_kind k);
 
 struct fdm_core {
 	struct fdm_timing timing;
@@ -210,12 +236,22 @@ struct fdm_core {
 	int master;                   /* peer index, -1: none */
 	uint32_t my_datastores;       /* reachable now */
 	uint32_t my_datastore_mask;
+	uint64_t datastores_changed_ms;   /* when that set last changed (the yield rule) */
 
 	/* Election in progress. */
 	uint64_t window_end_ms;
 	uint64_t next_bid_ms;
 	struct fdm_election_record current;
 	struct fdm_election_record last;    /* last decided (fdmctl election) */
+	/* Yield (DESIGN.md "Election"): no master heartbeat until yield_until_ms;
+	 * at most one yield per yield_min_gap_ms (0: never yielded). */
+	uint64_t yield_until_ms;
+	uint64_t last_yield_ms;
+	struct fdm_handover handover;       /* last hand-over (fdmctl election) */
+	/* Isolation addresses (DESIGN.md point 4): the shell probes them and says
+	 * how each round ended (fdm_core_isolation_probe; isolation.c). */
+	uint64_t iso_answer_ms;       /* last probe that got an answer (0: never) */
+	uint64_t iso_silent_ms;       /* last probe that got none, after that answer */
 
 	/* Heartbeats. */
 	uint64_t next_hb_ms;
@@ -364,6 +400,17 @@ void fdm_core_storage_done(struct fdm_core *c, int ds, enum fdm_storage_op op,
 /* Clean stop: true once every lease this host held is released (or given up). */
 bool fdm_core_released(const struct fdm_core *c);
 
+/* The shell's isolation probe ended at now: some configured address answered,
+ * or none did within the probe's bound. */
+void fdm_core_isolation_probe(struct fdm_core *c, bool answered, uint64_t now,
+			      struct fdm_actions *out);
+/* Hears none of its peers and reaches none of its isolation addresses. */
+bool fdm_core_isolated(const struct fdm_core *c, uint64_t now);
+/* Isolated, and some other host's hb record on d has changed within host_dead:
+ * no lease on d for us (DESIGN.md point 4, its end). why: for the log. */
+bool fdm_core_lease_barred(const struct fdm_core *c, size_t d, uint64_t now,
+			   char *why, size_t len);
+
 /* fdmctl election --force. */
 void fdm_core_force_election(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
 
@@ -412,6 +459,8 @@ void fdm_election_on_step_down(struct fdm_core *c, int from, const Fdm__StepDown
 			       uint64_t now, struct fdm_actions *out);
 
 /* storage.c */
+/* We stop being master: set each datastore's step-down bound. */
+void fdm_storage_stepped_down(struct fdm_core *c);
 void fdm_storage_init(struct fdm_core *c, size_t d, const char *url, uint64_t now);
 /* After a reload: every datastore still down is logged again at its next answer. */
 void fdm_storage_reloaded(struct fdm_core *c);

@@ -9,9 +9,22 @@
  * becomes its slave, whatever its rank: no flapping. */
 #include "fdm/core/core.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "lib/util.h"
+
+static const char *const handover_names[] = {
+	[FDM_HANDOVER_NONE] = "none",
+	[FDM_HANDOVER_YIELD] = "yield",
+	[FDM_HANDOVER_MERGE] = "merge",
+	[FDM_HANDOVER_ISOLATED] = "isolated",
+};
+
+const char *fdm_handover_kind_name(enum fdm_handover_kind k)
+{
+	return (unsigned)k <= FDM_HANDOVER_ISOLATED ? handover_names[k] : "?";
+}
 
 static const char *self_id(const struct fdm_core *c)
 {
@@ -35,6 +48,28 @@ static void forget_slaves(struct fdm_core *c)
 	}
 }
 
+/* A new mastership earns its bounds and its yield afresh: renewals and lease
+ * failures of an earlier one count for nothing (DESIGN.md "Election"). */
+static void new_mastership(struct fdm_core *c)
+{
+	c->yield_until_ms = 0;
+	for (size_t d = 0; d < c->n_datastores; d++) {
+		c->ds[d].renewal_ms = 0;
+		c->ds[d].lease_fail_since_ms = 0;
+		c->ds[d].stepdown_releasing = false;
+	}
+}
+
+static void note_handover(struct fdm_core *c, enum fdm_handover_kind kind, uint64_t now,
+			  const char *from, const char *to, const char *why)
+{
+	c->handover.kind = kind;
+	c->handover.at_ms = now;
+	fdm_strlcpy(c->handover.from, from, sizeof(c->handover.from));
+	fdm_strlcpy(c->handover.to, to, sizeof(c->handover.to));
+	fdm_strlcpy(c->handover.why, why, sizeof(c->handover.why));
+}
+
 static void set_role(struct fdm_core *c, enum fdm_role role, int master, uint64_t now,
 		     const char *why, struct fdm_actions *out)
 {
@@ -50,8 +85,12 @@ static void set_role(struct fdm_core *c, enum fdm_role role, int master, uint64_
 		c->have_master_rx = false;
 		c->vouched = false;
 	}
-	if (role == FDM_ROLE_MASTER)
+	if (role == FDM_ROLE_MASTER) {
 		forget_slaves(c);
+		new_mastership(c);
+	}
+	if (old == FDM_ROLE_MASTER && role != FDM_ROLE_MASTER)
+		fdm_storage_stepped_down(c);
 	fdm_core_event(out, &(struct fdm_log_fields){ .event = "role", .has_term = true,
 			.term = c->term },
 		       "%s: %s -> %s (%s)", self_id(c), fdm_role_name(old),
@@ -157,6 +196,91 @@ static void decide(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 	}
 }
 
+/* The best-ranked of our slaves heard within the heard window that reaches
+ * datastore d and more datastores than we do now; -1: none. Its report must
+ * be one sent after it had time to notice the same fault: a storage hang that
+ * hits every host reaches each within two io of our first failure, or of our
+ * own count's last change (a write issued just before the hang times out one
+ * io later), so a report received earlier may still count a datastore the
+ * slave has lost too (found on the real servers: test_storage_servers.py). */
+static int better_slave(const struct fdm_core *c, size_t d, uint64_t failing_since,
+			uint64_t now)
+{
+	uint64_t from = failing_since > c->datastores_changed_ms ? failing_since
+								 : c->datastores_changed_ms;
+	uint64_t fresh = from + 2 * (uint64_t)c->timing.io_timeout_ms;
+	int best = -1;
+
+	for (size_t i = 0; i < c->n_peers; i++) {
+		const struct fdm_peer_state *p = &c->peers[i];
+
+		if (i == c->self || !p->ever_slave || strcmp(p->follows, self_id(c)) != 0 ||
+		    now - p->last_slave_hb_ms > c->timing.heard_window_ms ||
+		    p->last_slave_hb_ms < fresh ||
+		    !(p->datastore_mask & (1u << d)) || p->datastores <= c->my_datastores)
+			continue;
+		if (best < 0 || fdm_rank_cmp(p->datastores, p->id, c->peers[best].datastores,
+					     c->peers[best].id) > 0)
+			best = (int)i;
+	}
+	return best;
+}
+
+/* Our renewals of d's lease have failed for two io periods (and a heartbeat
+ * more, for our slaves' reports to catch up: better_slave); -1: of none. */
+static int failing_datastore(const struct fdm_core *c, uint64_t now, size_t from)
+{
+	for (size_t d = from; d < c->n_datastores; d++) {
+		uint64_t since = c->ds[d].lease_fail_since_ms;
+
+		if (since != 0 && c->ds[d].lease.wanted &&
+		    now - since >= 2 * (uint64_t)c->timing.io_timeout_ms +
+				   c->timing.heartbeat_interval_ms)
+			return (int)d;
+	}
+	return -1;
+}
+
+/* Yield (DESIGN.md "Election"): our renewals of d's lease have failed for two
+ * io periods while a slave that reaches d reaches more datastores than we do
+ * now. Tell the slaves to elect at once and keep silent for that election's
+ * length (its window, and the two more a winner has to announce itself);
+ * meanwhile every lease we still can is renewed. The better master's
+ * heartbeat then makes us step down (merge), and our leases pass to it. At
+ * most once per yield_min_gap (host_dead): a slave that keeps losing its
+ * storage too must not keep the cluster electing. A datastore no slave
+ * reaches either is no reason: the hand-over would only move the problem. */
+static void maybe_yield(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
+{
+	int d = -1, better = -1;
+	char why[FDM_LOG_MAX];
+
+#ifdef FDM_MUTANT_NO_STEP_DOWN
+	return;                   /* tests/sim mutant: a master never yields its role */
+#endif
+	if (now < c->yield_until_ms ||
+	    (c->last_yield_ms != 0 && now < c->last_yield_ms + c->timing.yield_min_gap_ms))
+		return;
+	while ((d = failing_datastore(c, now, (size_t)(d + 1))) >= 0)
+		if ((better = better_slave(c, (size_t)d, c->ds[d].lease_fail_since_ms, now)) >= 0)
+			break;
+	if (d < 0)
+		return;
+	c->last_yield_ms = now;
+	c->yield_until_ms = now + 3 * (uint64_t)c->timing.election_window_ms +
+			    c->timing.heartbeat_interval_ms;
+	snprintf(why, sizeof(why), "%s renewals failing for %llu s; %s reaches %u datastores, "
+		 "we reach %u", c->datastore_names[d],
+		 (unsigned long long)((now - c->ds[d].lease_fail_since_ms) / 1000),
+		 c->peers[better].id, c->peers[better].datastores, c->my_datastores);
+	fdm_core_event(out, &(struct fdm_log_fields){ .event = "yield",
+			.peer = c->peers[better].id, .datastore = c->datastore_names[d],
+			.has_term = true, .term = c->term },
+		       "%s: yielding: %s", self_id(c), why);
+	note_handover(c, FDM_HANDOVER_YIELD, now, self_id(c), c->peers[better].id, why);
+	fdm_core_send_all(c, FDM_MSG_STEP_DOWN, now, out);
+}
+
 void fdm_election_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 {
 	char why[FDM_LOG_MAX];
@@ -185,7 +309,8 @@ void fdm_election_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out
 		}
 		break;
 	case FDM_ROLE_MASTER:
-		if (now >= c->next_hb_ms) {
+		maybe_yield(c, now, out);
+		if (now >= c->next_hb_ms && now >= c->yield_until_ms) {
 			fdm_core_send_all(c, FDM_MSG_MASTER_HB, now, out);
 			c->next_hb_ms = now + c->timing.heartbeat_interval_ms;
 		}
@@ -220,8 +345,10 @@ void fdm_election_on_bid(struct fdm_core *c, int from, const Fdm__Bid *b, uint64
 		record_bid(c, from, b, now);
 		break;
 	case FDM_ROLE_MASTER:
-		/* A host without a master: tell it at once that we are one. */
-		fdm_core_send(c, FDM_MSG_MASTER_HB, from, now, out);
+		/* A host without a master: tell it at once that we are one (not
+		 * while yielding: it is to elect another). */
+		if (now >= c->yield_until_ms)
+			fdm_core_send(c, FDM_MSG_MASTER_HB, from, now, out);
 		break;
 	case FDM_ROLE_SLAVE:
 		break;
@@ -248,11 +375,16 @@ static void merge(struct fdm_core *c, int from, const Fdm__MasterHeartbeat *m, u
 {
 	const char *other = c->peers[from].id;
 
+	char why[FDM_LOG_MAX];
+
 	if (fdm_rank_cmp(m->datastores, other, c->my_datastores, self_id(c)) > 0) {
+		snprintf(why, sizeof(why), "master %s (%u datastores) outranks us (%u)%s",
+			 other, m->datastores, c->my_datastores,
+			 now < c->yield_until_ms ? " after our yield" : "");
 		fdm_core_event(out, &(struct fdm_log_fields){ .event = "step-down", .peer = other,
 				.has_term = true, .term = m->term },
-			       "%s: master %s (%u datastores) outranks us (%u): stepping down",
-			       self_id(c), other, m->datastores, c->my_datastores);
+			       "%s: %s: stepping down, releasing our leases to it", self_id(c), why);
+		note_handover(c, FDM_HANDOVER_MERGE, now, self_id(c), other, why);
 		for (size_t i = 0; i < c->n_peers; i++)
 			if ((int)i != from)
 				fdm_core_send(c, FDM_MSG_STEP_DOWN, (int)i, now, out);
@@ -261,6 +393,9 @@ static void merge(struct fdm_core *c, int from, const Fdm__MasterHeartbeat *m, u
 	}
 	if (m->term >= c->term) {
 		c->term = m->term + 1;
+		snprintf(why, sizeof(why), "second master %s (%u datastores) heard; we outrank "
+			 "it (%u)", other, m->datastores, c->my_datastores);
+		note_handover(c, FDM_HANDOVER_MERGE, now, other, self_id(c), why);
 		fdm_core_event(out, &(struct fdm_log_fields){
 				.event = "second-master", .peer = other,
 				.has_term = true, .term = c->term },

@@ -137,6 +137,66 @@ void fdm_storage_reloaded(struct fdm_core *c)
 		c->ds[d].remind_ms = 0;
 }
 
+/* The bound of a master that steps down on d (DESIGN.md "Election"): a
+ * successor takes the lease no earlier than our last renewal's issue + expiry
+ * (+ 2 io for its write-wait-read) and restarts our VMs no earlier than
+ * host_dead after that. Our renewals are forgotten: elected again, we earn
+ * bounds only from new ones. A release written after this lowers it. */
+static void stepdown_bound(struct fdm_core *c, size_t d)
+{
+	struct fdm_core_ds *s = &c->ds[d];
+	const struct fdm_timing *t = &c->timing;
+	uint64_t bound;
+
+	s->stepdown_releasing = s->lease.wanted || s->lease.state != FDM_LEASE_IDLE;
+	if (s->renewal_ms == 0)
+		return;
+	bound = s->renewal_ms + t->lease_expiry_ms + 2 * (uint64_t)t->io_timeout_ms +
+		t->host_dead_ms;
+	if (s->stepdown_bound_ms == 0 || bound < s->stepdown_bound_ms)
+		s->stepdown_bound_ms = bound;
+	s->renewal_ms = 0;
+}
+
+void fdm_storage_stepped_down(struct fdm_core *c)
+{
+	for (size_t d = 0; d < c->n_datastores; d++)
+		stepdown_bound(c, d);
+}
+
+/* A release after a step-down (written, or failed and possibly landing late):
+ * a successor may take the lease from its issue on, so the expiry wait protects
+ * nothing and the bound is its issue + host_dead, if that is earlier (the
+ * model's mutation release-keeps-bound finds the double start otherwise). */
+static void released_bound(struct fdm_core *c, int d, uint64_t release_ms)
+{
+	struct fdm_core_ds *s = &c->ds[d];
+	uint64_t bound = release_ms + c->timing.host_dead_ms;
+
+	if (!s->stepdown_releasing)
+		return;
+	s->stepdown_releasing = false;
+	if (s->stepdown_bound_ms == 0 || bound < s->stepdown_bound_ms)
+		s->stepdown_bound_ms = bound;
+}
+
+/* As master: a lease I/O of d ended. Failures since the last lease write that
+ * succeeded feed the yield rule (election.c); only a write clears them: a
+ * datastore that still reads but no longer takes writes (an export gone
+ * read-only for this host) renews nothing, before and after the lease is
+ * lost. A datastore back from a hang stays marked until our acquisition write
+ * succeeds; the yield also needs a slave that reaches more datastores than we
+ * do in a report sent well after our own count last changed (election.c). */
+static void note_lease_io(struct fdm_core *c, int d, bool write, bool ok, uint64_t now)
+{
+	struct fdm_core_ds *s = &c->ds[d];
+
+	if (c->role != FDM_ROLE_MASTER || (write && ok))
+		s->lease_fail_since_ms = 0;
+	else if (!ok && s->lease_fail_since_ms == 0)
+		s->lease_fail_since_ms = now;
+}
+
 /* Carry out what the lease machine asked for, and say what happened to it. */
 static void follow_lease(struct fdm_core *c, int d, struct fdm_lease_action a, uint64_t now,
 			 struct fdm_actions *out)
@@ -165,6 +225,7 @@ static void follow_lease(struct fdm_core *c, int d, struct fdm_lease_action a, u
 	case FDM_LEASE_NOTE_RELEASED:
 	case FDM_LEASE_NOTE_RELEASE_FAILED:
 		s->lease_release_ms = a.release_ms;
+		released_bound(c, d, a.release_ms);
 		fdm_core_event(out, &(struct fdm_log_fields){ .datastore = name,
 				.event = a.note == FDM_LEASE_NOTE_RELEASED ? "lease-released" :
 			       "lease-release-failed" },
@@ -178,6 +239,9 @@ static void follow_lease(struct fdm_core *c, int d, struct fdm_lease_action a, u
 	 * the record is still ours), so only leaving HELD forgets it. */
 	if (a.note == FDM_LEASE_NOTE_ACQUIRED)
 		c->ha.ds[d].lease_acquired_ms = now;
+	/* Renewals of this mastership only, for the step-down bound. */
+	if (c->role == FDM_ROLE_MASTER && fdm_lease_last_write_ms(&s->lease) > s->renewal_ms)
+		s->renewal_ms = fdm_lease_last_write_ms(&s->lease);
 	if (!fdm_lease_held(&s->lease) && c->ha.ds[d].lease_acquired_ms != 0) {
 		c->ha.ds[d].lease_acquired_ms = 0;
 		fdm_ha_on_lease_lost(c, d);
@@ -205,10 +269,37 @@ static bool lease_wanted(const struct fdm_core *c, const struct fdm_core_ds *s)
 	return c->role == FDM_ROLE_MASTER && !c->leaving && s->state != FDM_DSS_UNINITIALIZED;
 }
 
+/* An isolated master takes no lease and releases those it holds, with the
+ * bounds of a step-down (isolation.c says when). Logged when it starts. */
+static bool isolation_bars(struct fdm_core *c, size_t d, uint64_t now,
+			   struct fdm_actions *out)
+{
+	struct fdm_core_ds *s = &c->ds[d];
+	char why[FDM_LOG_MAX];
+	bool barred = c->role == FDM_ROLE_MASTER &&
+		      fdm_core_lease_barred(c, d, now, why, sizeof(why));
+
+	if (barred && !s->lease_barred) {
+		fdm_core_event(out, &(struct fdm_log_fields){ .event = "lease-barred",
+				.datastore = c->datastore_names[d] },
+			       "%s: no lease on %s: %s", self_id(c), c->datastore_names[d], why);
+		if (s->lease.wanted) {
+			stepdown_bound(c, d);
+			c->handover.kind = FDM_HANDOVER_ISOLATED;
+			c->handover.at_ms = now;
+			fdm_strlcpy(c->handover.from, self_id(c), sizeof(c->handover.from));
+			c->handover.to[0] = '\0';
+			fdm_strlcpy(c->handover.why, why, sizeof(c->handover.why));
+		}
+	}
+	s->lease_barred = barred;
+	return barred;
+}
+
 static void drive_lease(struct fdm_core *c, size_t d, uint64_t now, struct fdm_actions *out)
 {
 	struct fdm_core_ds *s = &c->ds[d];
-	bool want = lease_wanted(c, s);
+	bool want = lease_wanted(c, s) && !isolation_bars(c, d, now, out);
 
 	if (want != s->lease.wanted) {
 		follow_lease(c, (int)d, want ? fdm_lease_want(&s->lease, now)
@@ -437,11 +528,15 @@ void fdm_core_storage_done(struct fdm_core *c, int d, enum fdm_storage_op op,
 		break;
 	case FDM_STORAGE_LEASE_READ:
 		s->lease_busy = false;
+		note_lease_io(c, d, false, ok && o->lease != NULL &&
+			      now <= s->lease.pending_issued + s->lease.t.io_ms, now);
 		follow_lease(c, d, fdm_lease_read_done(&s->lease, now, ok && o->lease != NULL,
 						       o->lease), now, out);
 		break;
 	case FDM_STORAGE_LEASE_WRITE:
 		s->lease_busy = false;
+		note_lease_io(c, d, true, ok && now <= s->lease.pending_issued + s->lease.t.io_ms,
+			      now);
 		follow_lease(c, d, fdm_lease_write_done(&s->lease, now, ok), now, out);
 		break;
 	case FDM_STORAGE_VMLIST_READ:
@@ -474,7 +569,6 @@ void fdm_core_datastores(struct fdm_core *c, uint32_t mask, uint64_t now,
 {
 	uint32_t count = (uint32_t)__builtin_popcount(mask);
 
-	(void)now;
 	if (mask == c->my_datastore_mask)
 		return;
 	fdm_core_event(out, &(struct fdm_log_fields){ .event = "datastores-count" },
@@ -482,4 +576,5 @@ void fdm_core_datastores(struct fdm_core *c, uint32_t mask, uint64_t now,
 		       count);
 	c->my_datastore_mask = mask;
 	c->my_datastores = count;
+	c->datastores_changed_ms = now;
 }

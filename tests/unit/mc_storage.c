@@ -154,6 +154,16 @@ static size_t host_records(const struct minicluster *mc, const struct mc_datasto
 	return n;
 }
 
+/* Whether the host's I/O gets to the datastore: reads where it reaches it,
+ * writes only where that datastore is not read-only for it (ro_mask). */
+static bool reaches(const struct mc_host *h, const struct mc_io *io)
+{
+	bool write = io->op == FDM_STORAGE_LEASE_WRITE || io->op == FDM_STORAGE_HB_WRITE ||
+		     io->op == FDM_STORAGE_POWERON_WRITE || io->op == FDM_STORAGE_VMLIST_WRITE;
+
+	return ((h->ds_mask >> io->ds) & 1) && !(write && ((h->ro_mask >> io->ds) & 1));
+}
+
 /* The I/O takes effect at the datastore: a write lands, a lease or hb read is
  * served (what it saw is kept for its answer). */
 static void land_io(struct minicluster *mc, struct mc_io *io)
@@ -164,7 +174,7 @@ static void land_io(struct minicluster *mc, struct mc_io *io)
 	bool alive = mc->io_hook != NULL || (h->up && h->incarnation == io->incarnation);
 
 	io->landed = true;
-	io->reached = ((h->ds_mask >> io->ds) & 1) && alive;
+	io->reached = reaches(h, io) && alive;
 	if (!io->reached || ds->uninit || io->lost)
 		return;
 	switch (io->op) {
@@ -217,7 +227,7 @@ static void answer_io(struct minicluster *mc, struct mc_io *io)
 	if (!h->up || h->incarnation != io->incarnation)
 		return;
 	if (!io->landed)               /* an abort before the server took it */
-		reach = (h->ds_mask >> io->ds) & 1;
+		reach = reaches(h, io);
 	usable = reach && !ds->uninit && !io->fail;
 	memset(&o, 0, sizeof(o));
 	o.result = !reach || io->fail ? FDM_STORAGE_FAILED

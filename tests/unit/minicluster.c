@@ -406,6 +406,20 @@ void mc_free(struct minicluster *mc)
 	free(mc);
 }
 
+/* The shell's isolation probe (fdm/isolation_probe.c), one per period. */
+static void probe_isolation(struct minicluster *mc, size_t i)
+{
+	struct mc_host *h = &mc->hosts[i];
+	uint64_t now = mc_clock(mc, i);
+
+	if (now < h->iso_next_ms)
+		return;
+	h->iso_next_ms = now + h->core.timing.isolation_probe_ms;
+	fdm_core_isolation_probe(&h->core, !h->iso_down && !mc->link_down[i], now,
+				 &mc->actions);
+	mc_execute(mc, i);
+}
+
 void mc_run(struct minicluster *mc, uint64_t ms)
 {
 	uint64_t end = mc->now + ms;
@@ -418,6 +432,7 @@ void mc_run(struct minicluster *mc, uint64_t ms)
 		for (size_t i = 0; i < mc->n; i++) {
 			if (!mc->hosts[i].up || mc->hosts[i].paused)
 				continue;
+			probe_isolation(mc, i);
 			fdm_core_tick(&mc->hosts[i].core, mc_clock(mc, i), &mc->actions);
 			mc_execute(mc, i);
 		}

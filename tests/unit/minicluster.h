@@ -124,6 +124,7 @@ struct mc_host {
 	bool paused;                  /* SIGSTOP: no ticks; datagrams to it wait queued */
 	int64_t drift_ppm;            /* its clock runs this fast (mc_clock; set at MC_EPOCH) */
 	uint32_t ds_mask;
+	uint32_t ro_mask;             /* of those, read-only for it: its writes fail */
 	uint64_t incarnation;
 	uint64_t storage_ms;          /* how long its I/O takes (MC_STORAGE_MS) */
 	uint64_t op_ms[FDM_STORAGE_OP_COUNT];   /* per op, when not 0 */
@@ -148,6 +149,10 @@ struct mc_host {
 		uint64_t at;
 	} deadlines[MC_MAX_VMS];
 	size_t n_deadlines;
+	/* Its isolation addresses (DESIGN.md point 4): probed every
+	 * isolation_probe_ms, answering unless iso_down or its link is cut. */
+	bool iso_down;
+	uint64_t iso_next_ms;
 };
 
 struct minicluster {

@@ -406,6 +406,85 @@ static void test_idle_observation_counts(void **state)
 	assert_int_equal(a.io, FDM_LEASE_IO_WRITE);       /* unchanged for 6 io already */
 }
 
+/* Observe while idle until `until` (no I/O left in flight); the next action. */
+static struct fdm_lease_action idle_until(struct fdm_lease *l, struct disk *d,
+					  struct fdm_lease_action a, uint64_t *now, uint64_t until)
+{
+	while (*now < until) {
+		if (a.io == FDM_LEASE_IO_NONE && a.wake_ms > until) {
+			*now = until;
+			a = fdm_lease_tick(l, *now);
+			break;
+		}
+		a = step(l, d, a, now);
+	}
+	while (a.io != FDM_LEASE_IO_NONE)
+		a = step(l, d, a, now);
+	return a;
+}
+
+/* Wanted from now: run until the acquisition write is asked for; its issue time. */
+static uint64_t acquisition_write_at(struct fdm_lease *l, struct disk *d, uint64_t *now)
+{
+	struct fdm_lease_action a = fdm_lease_want(l, *now);
+
+	while (a.io != FDM_LEASE_IO_WRITE) {
+		if (*now > 60 * IO)
+			fail_msg("no acquisition write by %llu", (unsigned long long)*now);
+		a = step(l, d, a, now);
+	}
+	return *now;
+}
+
+/* DESIGN.md "Heartbeats": a newly elected master counts a lease's expiry from
+ * its own earlier reads (the completion of the first read that saw the
+ * current content), not from its election: here it saw host-2's record at
+ * 5 ms, is elected at 2.5 io, and writes at the first read issued at or after
+ * 5 + expiry, well before 2.5 io + expiry. Safety holds (DESIGN.md point 1):
+ * the content was unchanged for the expiry on our own clock, and the deciding
+ * read is issued at its end. */
+static void test_expiry_counted_from_earlier_reads(void **state)
+{
+	struct fdm_lease l;
+	struct disk d = { 0 };
+	uint64_t now = 0, since = 0, elected, wrote;
+
+	(void)state;
+	disk_put_owner(&d, "host-2", 5, 1);
+	fdm_lease_init(&l, "host-1", &T, 1, now);
+	idle_until(&l, &d, fdm_lease_tick(&l, now), &now, 2 * IO + IO / 2);
+	assert_non_null(fdm_lease_last_view(&l, &since));
+	assert_int_equal(since, 5);
+	elected = now;
+	wrote = acquisition_write_at(&l, &d, &now);
+	assert_true(wrote >= since + 4 * IO);          /* the full expiry, on our clock */
+	assert_true(wrote < elected + 4 * IO);         /* not afresh from the election */
+	assert_true(wrote <= since + 4 * IO + IO);
+}
+
+/* A record that changes while we observe restarts the wait from the first
+ * read that saw the new content: the owner renewed at 3 io, so the old
+ * content's expiry (5 ms + expiry) proves nothing. */
+static void test_changed_record_restarts_wait(void **state)
+{
+	struct fdm_lease l;
+	struct disk d = { 0 };
+	struct fdm_lease_action a;
+	uint64_t now = 0, since = 0, wrote;
+
+	(void)state;
+	disk_put_owner(&d, "host-2", 5, 1);
+	fdm_lease_init(&l, "host-1", &T, 1, now);
+	a = idle_until(&l, &d, fdm_lease_tick(&l, now), &now, 3 * IO - 1);
+	disk_put_owner(&d, "host-2", 5, 2);            /* the owner renews */
+	idle_until(&l, &d, a, &now, 4 * IO + IO / 2);
+	fdm_lease_last_view(&l, &since);
+	assert_true(since >= 3 * IO && since <= 4 * IO + 5);
+	wrote = acquisition_write_at(&l, &d, &now);
+	assert_true(wrote >= since + 4 * IO);
+	assert_true(wrote <= since + 4 * IO + IO);
+}
+
 /* What peers announce only ever raises the waits, and never below our own. */
 static void test_peer_timing_only_raises(void **state)
 {
@@ -722,6 +801,8 @@ int main(void)
 		cmocka_unit_test(test_release_during_acquisition),
 		cmocka_unit_test(test_stray_completion_counted),
 		cmocka_unit_test(test_idle_observation_counts),
+		cmocka_unit_test(test_expiry_counted_from_earlier_reads),
+		cmocka_unit_test(test_changed_record_restarts_wait),
 		cmocka_unit_test(test_peer_timing_only_raises),
 		cmocka_unit_test(test_event_tables),
 	};
