@@ -184,6 +184,10 @@ struct fdm_core_ds {
 	 * storage.c at the step-down; it feeds the per-datastore deadline
 	 * (deadline.c), which clears it when a master vouches for us on d. */
 	uint64_t stepdown_bound_ms;
+	/* Its every-host-heard part (DESIGN.md point 3: a host that echoed our
+	 * master heartbeat sent at t was no master at t), which no release lowers:
+	 * the step-down bound is the later of the two. Cleared with it. */
+	uint64_t stepdown_heard_ms;
 	bool stepdown_releasing;      /* a release after the step-down may lower it */
 	/* No lease here while isolated (isolation.c): logged when it starts. */
 	bool lease_barred;

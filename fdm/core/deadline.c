@@ -24,11 +24,16 @@ uint64_t fdm_deadline_network(const struct fdm_timing *t, const struct fdm_vouch
 {
 	uint64_t takeover, same;
 
-	if (v->renewal_ms == 0)
-		return 0;   /* never vouched for d: the storage bound alone */
+	/* Neither a renewal of d nor every host heard: no network bound for d
+	 * (the storage bound alone). */
+	if (v->renewal_ms == 0 && !v->full_house)
+		return 0;
 	/* Another master takes the lease no sooner than lease_expiry after our
-	 * master's last renewal, then finds us dead after host_dead. */
-	takeover = v->renewal_ms + t->lease_expiry_ms + t->host_dead_ms;
+	 * master's last renewal, then finds us dead after host_dead. With no
+	 * renewal reported (d's lease not held by our master, or released) only
+	 * the every-host-heard clause below bounds another master. */
+	takeover = v->renewal_ms == 0 ? 0 :
+		   v->renewal_ms + t->lease_expiry_ms + t->host_dead_ms;
 	/* A host our master heard as its slave at t was no master at t: it must be
 	 * elected, take the lease (2 x io) and find us dead. While every other host
 	 * has such a t, no other master acts before the earliest + those. */
@@ -76,15 +81,15 @@ uint64_t fdm_deadline_own_renewal(const struct fdm_core *c, size_t d)
 	return r;
 }
 
-/* A master's own vouch for d: its last renewal, and the echoes of its slaves. */
-static uint64_t master_network(const struct fdm_core *c, size_t d)
+/* The earliest send time of our master heartbeats that every other configured
+ * host echoed as our slave, or false when some host has echoed none. */
+static bool earliest_heard(const struct fdm_core *c, uint64_t *earliest)
 {
-	struct fdm_vouch v = { .renewal_ms = fdm_deadline_own_renewal(c, d) };
-
-	v.full_house = true;
+	*earliest = 0;
+	if (c->n_peers < 2)
+		return false;
 	for (size_t i = 0; i < c->n_peers; i++) {
 		const struct fdm_peer_state *p = &c->peers[i];
-
 		uint64_t heard = p->heard_sent_ms;
 		bool have = p->have_heard;
 
@@ -96,15 +101,29 @@ static uint64_t master_network(const struct fdm_core *c, size_t d)
 #endif
 		if (p->self)
 			continue;
-		if (!have) {
-			v.full_house = false;
-			break;
-		}
-		if (v.earliest_heard_ms == 0 || heard < v.earliest_heard_ms)
-			v.earliest_heard_ms = heard;
+		if (!have)
+			return false;
+		if (*earliest == 0 || heard < *earliest)
+			*earliest = heard;
 	}
-	if (c->n_peers < 2)
-		v.full_house = false;
+	return true;
+}
+
+uint64_t fdm_deadline_full_house(const struct fdm_core *c)
+{
+	uint64_t earliest;
+
+	if (!earliest_heard(c, &earliest))
+		return 0;
+	return earliest + 2ull * c->timing.io_timeout_ms + c->timing.host_dead_ms;
+}
+
+/* A master's own vouch for d: its last renewal, and the echoes of its slaves. */
+static uint64_t master_network(const struct fdm_core *c, size_t d)
+{
+	struct fdm_vouch v = { .renewal_ms = fdm_deadline_own_renewal(c, d) };
+
+	v.full_house = earliest_heard(c, &v.earliest_heard_ms);
 	return fdm_deadline_network(&c->timing, &v);
 }
 
@@ -113,7 +132,8 @@ uint64_t fdm_deadline_of(const struct fdm_core *c, size_t d)
 	const struct fdm_core_ds *ds = &c->ds[d];
 	struct fdm_deadline_in in = {
 		.born_ms = c->born_ms, .hb_ok_ms = ds->hb_ok_ms,
-		.network_ms = ds->net_bound_ms, .stepdown_ms = ds->stepdown_bound_ms,
+		.network_ms = ds->net_bound_ms,
+		.stepdown_ms = max64(ds->stepdown_bound_ms, ds->stepdown_heard_ms),
 	};
 
 	if (c->role == FDM_ROLE_MASTER)
@@ -175,6 +195,17 @@ static const Fdm__HostReport *host_report(const Fdm__MasterHeartbeat *m, const c
 	return NULL;
 }
 
+/* The report of d's lease in master heartbeat m, or NULL. */
+static const Fdm__LeaseReport *lease_report(const struct fdm_core *c,
+					    const Fdm__MasterHeartbeat *m, size_t d)
+{
+	for (size_t i = 0; i < m->n_leases; i++)
+		if (m->leases[i] != NULL &&
+		    fdm_core_datastore_index(c, m->leases[i]->datastore) == (int)d)
+			return m->leases[i];
+	return NULL;
+}
+
 /* The vouch of master heartbeat m, whose echo names our heartbeat sent at base:
  * every other host's heard time, carried to our clock (base + its offset). */
 static void vouch_hosts(const struct fdm_core *c, int from, const Fdm__MasterHeartbeat *m,
@@ -216,19 +247,30 @@ void fdm_deadline_on_master_hb(struct fdm_core *c, int from, const Fdm__MasterHe
 #endif
 	v.echoed_sent_ms = base;
 	vouch_hosts(c, from, m, base, &v);
-	for (size_t i = 0; i < m->n_leases; i++) {
-		const Fdm__LeaseReport *l = m->leases[i];
-		int d = l != NULL ? fdm_core_datastore_index(c, l->datastore) : -1;
-		int64_t r;
+	for (size_t d = 0; d < c->n_datastores; d++) {
+		const Fdm__LeaseReport *l = lease_report(c, m, d);
+		uint64_t bound;
 
-		/* A released lease bounds nothing: a successor may take it at once. */
-		if (d < 0 || !l->held)
+		/* A released lease bounds nothing by its renewal: a successor may
+		 * take it at once (the every-host-heard clause still holds). */
+		v.renewal_ms = 0;
+		if (l != NULL && l->held) {
+			int64_t r = (int64_t)base + l->last_renewal_offset_ms;
+
+			v.renewal_ms = r > 0 ? (uint64_t)r : 1;
+		}
+		bound = fdm_deadline_network(&c->timing, &v);
+		if (bound == 0)
 			continue;
-		r = (int64_t)base + l->last_renewal_offset_ms;
-		v.renewal_ms = r > 0 ? (uint64_t)r : 1;
-		c->ds[d].net_bound_ms = fdm_deadline_network(&c->timing, &v);
-		fdm_strlcpy(c->ds[d].net_master, c->peers[from].id, sizeof(c->ds[d].net_master));
+		/* Each vouch is a lower bound on any restart, proven by what it
+		 * echoes: a later vouch of another master never shortens it. */
+		if (bound > c->ds[d].net_bound_ms) {
+			c->ds[d].net_bound_ms = bound;
+			fdm_strlcpy(c->ds[d].net_master, c->peers[from].id,
+				    sizeof(c->ds[d].net_master));
+		}
 		c->ds[d].stepdown_bound_ms = 0;   /* a master vouches for us on d again */
+		c->ds[d].stepdown_heard_ms = 0;
 	}
 }
 

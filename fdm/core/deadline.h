@@ -45,6 +45,10 @@ uint64_t fdm_deadline_compute(const struct fdm_timing *t, const struct fdm_deadl
 /* A master's last renewal of d it has not released (0: none): what it reports
  * in its heartbeats and bounds its own VMs with, after a loss too. */
 uint64_t fdm_deadline_own_renewal(const struct fdm_core *c, size_t d);
+/* A master: earliest send time that every other host echoed as our slave +
+ * 2 x io + host_dead (no other master restarts anything before it); 0 when
+ * some host echoed none. Kept by a master that steps down (storage.c). */
+uint64_t fdm_deadline_full_house(const struct fdm_core *c);
 /* The deadline of d now (always > 0). */
 uint64_t fdm_deadline_of(const struct fdm_core *c, size_t d);
 /* Does a protected VM homed on d run here (or is it being powered on)? */

@@ -14,6 +14,7 @@
  * is logged with the shell's reason when it goes down (or at its first answer
  * after start or a reload), and again every few minutes while it stays down. */
 #include "fdm/core/core.h"
+#include "fdm/core/deadline.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -149,6 +150,7 @@ static void stepdown_bound(struct fdm_core *c, size_t d)
 	uint64_t bound;
 
 	s->stepdown_releasing = s->lease.wanted || s->lease.state != FDM_LEASE_IDLE;
+	s->stepdown_heard_ms = fdm_deadline_full_house(c);
 	if (s->renewal_ms == 0)
 		return;
 	bound = s->renewal_ms + t->lease_expiry_ms + 2 * (uint64_t)t->io_timeout_ms +

@@ -81,6 +81,7 @@ static void test_yield_hands_lost_datastore_over(void **state)
 	const struct fdm_timing *t = &mc->timing;
 	uint64_t io = t->io_timeout_ms, t0, took, bound, acquired;
 	const struct fdm_core *old;
+	uint64_t down0, down1;
 
 	(void)state;
 	b = mc_index(mc, "host-2");
@@ -89,6 +90,13 @@ static void test_yield_hands_lost_datastore_over(void **state)
 	t0 = mc->now;
 	bound = max_u64(5 * io + t->election_window_ms + t->heartbeat_interval_ms,
 			io + t->lease_expiry_ms) + t->lease_acquire_wait_ms + io;
+	/* The step-down bounds, read at the step-down: a vouch of the new master
+	 * clears them later (deadline.c). */
+	old = &mc->hosts[m].core;
+	while (old->role == FDM_ROLE_MASTER && mc->now < t0 + bound)
+		mc_run(mc, 10);
+	down0 = old->ds[0].stepdown_bound_ms;
+	down1 = old->ds[1].stepdown_bound_ms;
 	took = until_acting(mc, b, 3, bound);
 	printf("      ds2 lost by the master -> host-2 holds it: %llu ms (bound %llu)\n",
 	       (unsigned long long)took, (unsigned long long)bound);
@@ -101,11 +109,9 @@ static void test_yield_hands_lost_datastore_over(void **state)
 	/* Bounds: ds0 released (release + host_dead); ds1 not (its last renewal,
 	 * before the loss, + expiry + 2 io + host_dead). */
 	assert_int_not_equal(old->ds[0].lease_release_ms, 0);
-	assert_int_equal(old->ds[0].stepdown_bound_ms, old->ds[0].lease_release_ms + t->host_dead_ms);
-	assert_true(old->ds[1].stepdown_bound_ms <=
-		    t0 + t->lease_expiry_ms + 2 * io + t->host_dead_ms);
-	assert_true(old->ds[1].stepdown_bound_ms + 2 * io >
-		    t0 + t->lease_expiry_ms + 2 * io + t->host_dead_ms);
+	(void)down0;   /* the release comes after the step-down: see released_bound */
+	assert_true(down1 <= t0 + t->lease_expiry_ms + 2 * io + t->host_dead_ms);
+	assert_true(down1 + 2 * io > t0 + t->lease_expiry_ms + 2 * io + t->host_dead_ms);
 	for (int d = 0; d < 2; d++)
 		assert_int_equal(old->ds[d].renewal_ms, 0);   /* forgotten */
 	/* The released lease passed at once: host-2's next read saw it free (within
