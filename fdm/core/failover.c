@@ -380,9 +380,16 @@ void fdm_ha_on_lease_lost(struct fdm_core *c, int d)
 		/* Its bumped count may never reach the disk (the next read
 		 * brings back the old one, and the order would wait for ever),
 		 * and its evidence is from a lease another master may have held
-		 * since (safety point 2). */
-		if (v->used && v->ds == d && v->order_host >= 0 && !v->order_sent)
-			v->order_host = -1;
+		 * since (safety point 2). An order already sent leaves our
+		 * heartbeats too: a host that has not taken it yet must never
+		 * take it from a master without the lease (withdrawn, as an
+		 * order absent from a heartbeat is). */
+		if (!v->used || v->ds != d || v->order_host < 0)
+			continue;
+		if (v->order_sent)
+			drop_order(c, v->order_host, v->name);
+		v->order_host = -1;
+		v->order_sent = false;
 	}
 }
 

@@ -126,8 +126,10 @@ static void add_leases(const struct fdm_core *c, int to, struct fdm_outbox *ob)
 }
 
 /* Our power-on orders for `to` (all of them: one left out would read as
- * withdrawn), and the highest of its stops we have taken into account. */
-static void add_orders(const struct fdm_core *c, int to, struct fdm_outbox *ob)
+ * withdrawn), and the highest of its stops we have taken into account. An
+ * order of a datastore whose lease we no longer act on is left out at once
+ * (withdrawn): a master without the lease orders nothing there. */
+static void add_orders(const struct fdm_core *c, int to, uint64_t now, struct fdm_outbox *ob)
 {
 	Fdm__MasterHeartbeat *m = &ob->master_hb;
 	const struct fdm_order *o;
@@ -139,6 +141,8 @@ static void add_orders(const struct fdm_core *c, int to, struct fdm_outbox *ob)
 		Fdm__PowerOnOrder *po = &ob->orders[k];
 
 		if (!vm_name_ok(o[i].name) || o[i].ds < 0 || (size_t)o[i].ds >= c->n_datastores)
+			continue;
+		if (!fdm_lease_acting(&c->ds[o[i].ds].lease, now))
 			continue;
 		fdm__power_on_order__init(po);
 		po->name = str(o[i].name);
@@ -253,7 +257,7 @@ static void build_master_hb(const struct fdm_core *c, int to, uint64_t now,
 	m->n_hosts = c->n_peers;
 	m->hosts = ob->host_ptrs;
 	add_leases(c, to, ob);
-	add_orders(c, to, ob);
+	add_orders(c, to, now, ob);
 	ob->packet.body_case = FDM__PACKET__BODY_MASTER_HB;
 	ob->packet.master_hb = m;
 	add_vm_reports(c, ob);

@@ -386,6 +386,49 @@ static void test_lease_lost_stops_restarts(void **state)
 	mc_free(mc);
 }
 
+/* A master that loses a datastore's lease stops acting on its VMs at once: a
+ * power-on order it sent under the lease leaves its heartbeats too. Else a host
+ * that did not hear it then (cut off, paused) takes it later, perhaps after
+ * another master restarted the VM elsewhere (found by tests/sim chaos seed
+ * 43650 on the storage-faults branch). The order's target is paused so the
+ * order stays outstanding; the master's lease I/O then becomes too slow. */
+static void test_lease_lost_withdraws_sent_orders(void **state)
+{
+	int m, target;
+	struct minicluster *mc = cluster(83, &m);
+	struct fdm_core *c = &mc->hosts[m].core;
+	const uint64_t io = mc->timing.io_timeout_ms, host_dead = mc->timing.host_dead_ms;
+	const struct fdm_order *o;
+	uint64_t end;
+
+	(void)state;
+	mc_kill(mc, 1);
+	end = mc->now + 4 * host_dead;
+	while (!(vm_of(mc, m, "vm-a")->order_sent) && mc->now < end)
+		mc_run(mc, 10);
+	assert_true(vm_of(mc, m, "vm-a")->order_sent);
+	target = vm_of(mc, m, "vm-a")->order_host;
+	assert_true(target >= 0 && target != m);
+	mc_pause(mc, (size_t)target);
+	assert_int_equal(fdm_ha_orders_for(c, target, &o), 1);
+	mc->hosts[m].op_ms[FDM_STORAGE_LEASE_READ] = 3 * io;
+	mc->hosts[m].op_ms[FDM_STORAGE_LEASE_WRITE] = 3 * io;
+	end = mc->now + 4 * mc->timing.lease_expiry_ms;
+	while (fdm_lease_acting(&c->ds[0].lease, mc->now) && mc->now < end)
+		mc_run(mc, 10);
+	assert_false(fdm_lease_acting(&c->ds[0].lease, mc->now));
+	/* From here the order leaves the heartbeats (outbox.c); once the lease
+	 * is lost it leaves the master's tables too. */
+	while (fdm_lease_held(&c->ds[0].lease) && mc->now < end)
+		mc_run(mc, 10);
+	assert_false(fdm_lease_held(&c->ds[0].lease));
+	mc_run(mc, 100);
+	assert_int_equal(c->role, FDM_ROLE_MASTER);
+	assert_int_equal(fdm_ha_orders_for(c, target, &o), 0);
+	assert_int_equal(vm_of(mc, m, "vm-a")->order_host, -1);
+	mc_free(mc);
+}
+
 /* Bounded concurrent power-ons per host: 32 unless told, as vSphere. */
 static void test_default_inflight_bound(void **state)
 {
@@ -506,6 +549,7 @@ int main(void)
 		cmocka_unit_test(test_stop_right_after_protect_stays_off),
 		cmocka_unit_test(test_stop_on_master_host),
 		cmocka_unit_test(test_lease_lost_stops_restarts),
+		cmocka_unit_test(test_lease_lost_withdraws_sent_orders),
 		cmocka_unit_test(test_default_inflight_bound),
 		cmocka_unit_test(test_restart_decided_before_first_list_read),
 		cmocka_unit_test(test_restart_pending_across_lease_loss),

@@ -703,6 +703,12 @@ static void test_largest_master_heartbeat_fits(void **state)
 		c->role = FDM_ROLE_MASTER;
 		c->master = 0;
 		c->ha.hosts[1].last_stop_seq = UINT64_MAX;
+		/* Orders go out only while we act on their datastore's lease. */
+		c->ds[FDM_MAX_DATASTORES - 1].lease.state = FDM_LEASE_HELD;
+		c->ds[FDM_MAX_DATASTORES - 1].lease.wanted = true;
+		c->ds[FDM_MAX_DATASTORES - 1].lease.have_mine = true;
+		c->ds[FDM_MAX_DATASTORES - 1].lease.last_write_issue_ms = UINT64_MAX / 2;
+		c->ds[FDM_MAX_DATASTORES - 1].lease.t.acting_ms = 1000;
 		w.orders_core = c;
 		w.orders_to = 1;
 		w.orders = orders;
