@@ -143,12 +143,12 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 }
 
 /* A round of the isolation probe ended (or got its first reply). */
-static void on_iso_probe(void *userdata, bool answered)
+static void on_iso_probe(void *userdata, bool answered, uint64_t started)
 {
 	struct fdm_agent *a = userdata;
 	uint64_t now = fdm_agent_now();
 
-	fdm_core_isolation_probe(&a->core, answered, now, &a->actions);
+	fdm_core_isolation_probe(&a->core, answered, started, now, &a->actions);
 	fdm_agent_execute(a, now);
 }
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/util.h"
 
 #define ECHO_V4 8
 #define ECHO_REPLY_V4 0
@@ -47,6 +48,7 @@ struct fdm_iso_probe {
 	struct iso_sock v4, v6;
 	uint16_t ident;                  /* our echo id on raw sockets */
 	uint16_t seq;                    /* this round's */
+	uint64_t round_ms;               /* when it began (fdm_now_boottime_ms) */
 	bool started, answered;
 	bool send_logged;                /* a send failure logged (once, until one works) */
 	struct iso_target t[FDM_MAX_ISO_ADDRS];
@@ -144,7 +146,7 @@ static int on_reply(sd_event_source *src, int fd, uint32_t revents, void *userda
 	while ((n = recv(fd, buf, sizeof(buf), 0)) >= 0) {
 		if (!p->answered && our_reply(p, s, buf, (size_t)n)) {
 			p->answered = true;
-			p->cb(p->user, true);
+			p->cb(p->user, true, p->round_ms);
 		}
 	}
 	return 0;
@@ -180,8 +182,9 @@ static int on_round(sd_event_source *src, uint64_t usec, void *userdata)
 	struct fdm_iso_probe *p = userdata;
 
 	if (p->started && !p->answered)
-		p->cb(p->user, false);
+		p->cb(p->user, false, p->round_ms);
 	p->started = true;
+	p->round_ms = fdm_now_boottime_ms();
 	p->answered = false;
 	p->seq++;
 	for (size_t i = 0; i < p->n; i++)

@@ -15,7 +15,9 @@
 
 struct fdm_iso_probe;
 
-typedef void (*fdm_iso_probe_cb)(void *user, bool answered);
+/* started: when the round began (fdm_now_boottime_ms): the core counts only a
+ * round begun after it stopped renewing (DESIGN.md point 4). */
+typedef void (*fdm_iso_probe_cb)(void *user, bool answered, uint64_t started);
 
 /* Start probing cfg's isolation addresses every period_ms (a reply later than
  * that counts for nothing). Never fails for want of addresses or of an ICMP

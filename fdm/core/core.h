@@ -150,6 +150,9 @@ struct fdm_ds_io {
 /* One configured datastore as this host uses it (storage.c): its storage
  * heartbeat and the delta lease on its protectedlist. Every host writes the hb
  * and reads the lease record every io_timeout; the master also holds the lease. */
+/* What a master may do with a datastore's lease (isolation.c). */
+enum fdm_lease_hold { FDM_HOLD_RENEW, FDM_HOLD_PAUSE, FDM_HOLD_RELEASE };
+
 struct fdm_core_ds {
 	char url[FDM_URL_MAX];        /* a reload that changes it makes it a new datastore */
 	bool hb_busy;                 /* an hb write is in flight */
@@ -189,8 +192,8 @@ struct fdm_core_ds {
 	 * the step-down bound is the later of the two. Cleared with it. */
 	uint64_t stepdown_heard_ms;
 	bool stepdown_releasing;      /* a release after the step-down may lower it */
-	/* No lease here while isolated (isolation.c): logged when it starts. */
-	bool lease_barred;
+	/* What isolation.c allows the master's lease here: logged when it changes. */
+	enum fdm_lease_hold lease_hold;
 	struct fdm_ds_io ha_io[FDM_HA_IO_OPS];   /* VM protection records (storage_ha.c) */
 	/* Clean stop: a poweron record written after it began (its `stopped`). */
 	bool stop_issued, stop_done;
@@ -255,7 +258,8 @@ struct fdm_core {
 	/* Isolation addresses (DESIGN.md point 4): the shell probes them and says
 	 * how each round ended (fdm_core_isolation_probe; isolation.c). */
 	uint64_t iso_answer_ms;       /* last probe that got an answer (0: never) */
-	uint64_t iso_silent_ms;       /* last probe that got none, after that answer */
+	uint64_t iso_silent_ms;       /* end of the last round that got none */
+	uint64_t iso_silent_start_ms; /* its start */
 
 	/* Heartbeats. */
 	uint64_t next_hb_ms;
@@ -404,16 +408,19 @@ void fdm_core_storage_done(struct fdm_core *c, int ds, enum fdm_storage_op op,
 /* Clean stop: true once every lease this host held is released (or given up). */
 bool fdm_core_released(const struct fdm_core *c);
 
-/* The shell's isolation probe ended at now: some configured address answered,
- * or none did within the probe's bound. */
-void fdm_core_isolation_probe(struct fdm_core *c, bool answered, uint64_t now,
-			      struct fdm_actions *out);
-/* Hears none of its peers and reaches none of its isolation addresses. */
+/* The shell's isolation probe round that began at started ended at now (or got
+ * its first answer then): some configured address answered, or none did. */
+void fdm_core_isolation_probe(struct fdm_core *c, bool answered, uint64_t started,
+			      uint64_t now, struct fdm_actions *out);
+/* Hears none of its peers, and the probe round begun since says no isolation
+ * address answers. */
 bool fdm_core_isolated(const struct fdm_core *c, uint64_t now);
-/* Isolated, and some other host's hb record on d has changed within host_dead:
- * no lease on d for us (DESIGN.md point 4, its end). why: for the log. */
-bool fdm_core_lease_barred(const struct fdm_core *c, size_t d, uint64_t now,
-			   char *why, size_t len);
+/* What a master does with d's lease now (DESIGN.md point 4, isolation.c):
+ * renew; pause (no peer heard for the heard window, no probe answered since);
+ * release (isolated, and some other host's hb record on d changed within
+ * host_dead). why: for the log, set unless FDM_HOLD_RENEW. */
+enum fdm_lease_hold fdm_core_lease_hold(const struct fdm_core *c, size_t d, uint64_t now,
+					char *why, size_t len);
 
 /* fdmctl election --force. */
 void fdm_core_force_election(struct fdm_core *c, uint64_t now, struct fdm_actions *out);

@@ -316,6 +316,13 @@ static struct fdm_lease_action plan(struct fdm_lease *l, uint64_t now)
 #ifdef FDM_MUTANT_NO_2IO_WAIT
 		due = l->claim_done_ms;   /* tests/sim mutant: no wait before the re-read */
 #endif
+		if (l->paused)            /* the re-read would renew at once */
+			due = renew_limit(l);
+		if (l->paused && now >= renew_limit(l)) {
+			lose(l);
+			return with_note(plan(l, now), FDM_LEASE_NOTE_RACE_LOST,
+					 "paused past the renewal limit before the re-read");
+		}
 		break;
 	case FDM_LEASE_HELD:
 		if (now >= renew_limit(l)) {
@@ -323,7 +330,7 @@ static struct fdm_lease_action plan(struct fdm_lease *l, uint64_t now)
 			return with_note(plan(l, now), FDM_LEASE_NOTE_LOST,
 					 "not renewed within the acting limit");
 		}
-		if (renew_limit(l) < due)
+		if (l->paused || renew_limit(l) < due)
 			due = renew_limit(l);
 		break;
 	case FDM_LEASE_RELEASING:
@@ -355,6 +362,16 @@ struct fdm_lease_action fdm_lease_release(struct fdm_lease *l, uint64_t now)
 	return plan(l, now);
 }
 
+struct fdm_lease_action fdm_lease_pause(struct fdm_lease *l, bool paused, uint64_t now)
+{
+	bool changed = l->paused != paused;
+
+	l->paused = paused;
+	if (!changed || l->pending != FDM_LEASE_IO_NONE)
+		return none();
+	return plan(l, now);
+}
+
 struct fdm_lease_action fdm_lease_tick(struct fdm_lease *l, uint64_t now)
 {
 	if (l->pending != FDM_LEASE_IO_NONE)
@@ -367,6 +384,8 @@ static struct fdm_lease_action acquiring_read(struct fdm_lease *l, uint64_t now,
 {
 	/* Free (never written, or released): take it at once. The write follows
 	 * this read immediately, which the 2 io wait after it relies on. */
+	if (l->paused)
+		return plan(l, now);
 	if (view_free(v))
 		return write_acquisition(l, now);
 	/* Unchanged from a read that completed expiry before this one was issued:
@@ -384,6 +403,8 @@ static struct fdm_lease_action confirm_read(struct fdm_lease *l, uint64_t now,
 		return with_note(plan(l, now), FDM_LEASE_NOTE_RACE_LOST,
 				 "another record at the re-read after the acquisition wait");
 	}
+	if (l->paused)            /* re-read again once unpaused, then renew */
+		return plan(l, now);
 	l->state = FDM_LEASE_HELD;
 	if (now >= renew_limit(l)) {
 		lose(l);
@@ -412,6 +433,8 @@ static struct fdm_lease_action held_read(struct fdm_lease *l, uint64_t now,
 		return with_note(plan(l, now), FDM_LEASE_NOTE_LOST,
 				 "not renewed within the acting limit");
 	}
+	if (l->paused)            /* a read issued before the pause: no renewal */
+		return plan(l, now);
 	return write_renewal(l, now, v);
 }
 

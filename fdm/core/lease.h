@@ -70,6 +70,7 @@ struct fdm_lease {
 
 	enum fdm_lease_state state;
 	bool wanted;
+	bool paused;                   /* no acquisition or renewal write (fdm_lease_pause) */
 	enum fdm_lease_io pending;     /* I/O in flight */
 	uint64_t pending_issued;       /* when it was asked for */
 	struct fdm_lease_rec pending_rec;
@@ -107,6 +108,12 @@ void fdm_lease_init(struct fdm_lease *l, const char *self, const struct fdm_leas
 struct fdm_lease_action fdm_lease_want(struct fdm_lease *l, uint64_t now_ms);
 /* Stop holding: stops acting at once, then writes the record free if still ours. */
 struct fdm_lease_action fdm_lease_release(struct fdm_lease *l, uint64_t now_ms);
+/* Paused: write nothing that extends our hold (no acquisition, no renewal, no
+ * claim re-read) until unpaused; reads, the loss at the renewal limit and a
+ * release still happen. A master that hears no peer stops renewing before it
+ * checks for its own isolation (DESIGN.md point 4), so that no renewal of
+ * its can come after that check. */
+struct fdm_lease_action fdm_lease_pause(struct fdm_lease *l, bool paused, uint64_t now_ms);
 /* A timer (or anything) woke the caller. */
 struct fdm_lease_action fdm_lease_tick(struct fdm_lease *l, uint64_t now_ms);
 /* The READ finished: ok false on error/timeout (then view is ignored). */

@@ -271,41 +271,58 @@ static bool lease_wanted(const struct fdm_core *c, const struct fdm_core_ds *s)
 	return c->role == FDM_ROLE_MASTER && !c->leaving && s->state != FDM_DSS_UNINITIALIZED;
 }
 
-/* An isolated master takes no lease and releases those it holds, with the
- * bounds of a step-down (isolation.c says when). Logged when it starts. */
-static bool isolation_bars(struct fdm_core *c, size_t d, uint64_t now,
-			   struct fdm_actions *out)
+/* What isolation.c allows a master's lease on d: logged when it changes. An
+ * isolated master releases with the bounds of a step-down. */
+static enum fdm_lease_hold lease_hold(struct fdm_core *c, size_t d, uint64_t now,
+				      struct fdm_actions *out)
 {
 	struct fdm_core_ds *s = &c->ds[d];
 	char why[FDM_LOG_MAX];
-	bool barred = c->role == FDM_ROLE_MASTER &&
-		      fdm_core_lease_barred(c, d, now, why, sizeof(why));
+	enum fdm_lease_hold hold = FDM_HOLD_RENEW;
 
-	if (barred && !s->lease_barred) {
-		fdm_core_event(out, &(struct fdm_log_fields){ .event = "lease-barred",
+	if (c->role == FDM_ROLE_MASTER)
+		hold = fdm_core_lease_hold(c, d, now, why, sizeof(why));
+	if (hold == s->lease_hold)
+		return hold;
+	if (hold == FDM_HOLD_RENEW)
+		fdm_core_event(out, &(struct fdm_log_fields){ .event = "lease-renewals",
 				.datastore = c->datastore_names[d] },
-			       "%s: no lease on %s: %s", self_id(c), c->datastore_names[d], why);
-		if (s->lease.wanted) {
-			stepdown_bound(c, d);
-			c->handover.kind = FDM_HANDOVER_ISOLATED;
-			c->handover.at_ms = now;
-			fdm_strlcpy(c->handover.from, self_id(c), sizeof(c->handover.from));
-			c->handover.to[0] = '\0';
-			fdm_strlcpy(c->handover.why, why, sizeof(c->handover.why));
-		}
+			       "%s: the lease of %s may be renewed again", self_id(c),
+			       c->datastore_names[d]);
+	else
+		fdm_core_event(out, &(struct fdm_log_fields){ .event = hold == FDM_HOLD_PAUSE
+				? "lease-paused" : "lease-barred",
+				.datastore = c->datastore_names[d] },
+			       "%s: %s lease of %s: %s", self_id(c),
+			       hold == FDM_HOLD_PAUSE ? "no renewal of the" : "no",
+			       c->datastore_names[d], why);
+	if (hold == FDM_HOLD_RELEASE && s->lease.wanted) {
+		stepdown_bound(c, d);
+		c->handover.kind = FDM_HANDOVER_ISOLATED;
+		c->handover.at_ms = now;
+		fdm_strlcpy(c->handover.from, self_id(c), sizeof(c->handover.from));
+		c->handover.to[0] = '\0';
+		fdm_strlcpy(c->handover.why, why, sizeof(c->handover.why));
 	}
-	s->lease_barred = barred;
-	return barred;
+	s->lease_hold = hold;
+	return hold;
 }
 
 static void drive_lease(struct fdm_core *c, size_t d, uint64_t now, struct fdm_actions *out)
 {
 	struct fdm_core_ds *s = &c->ds[d];
-	bool want = lease_wanted(c, s) && !isolation_bars(c, d, now, out);
+	enum fdm_lease_hold hold = lease_hold(c, d, now, out);
+	bool want = lease_wanted(c, s) && hold != FDM_HOLD_RELEASE;
+	bool pause = hold == FDM_HOLD_PAUSE;
 
 	if (want != s->lease.wanted) {
+		s->lease.paused = pause;
 		follow_lease(c, (int)d, want ? fdm_lease_want(&s->lease, now)
 					     : fdm_lease_release(&s->lease, now), now, out);
+		return;
+	}
+	if (pause != s->lease.paused) {
+		follow_lease(c, (int)d, fdm_lease_pause(&s->lease, pause, now), now, out);
 		return;
 	}
 	if (!s->lease_busy && now >= s->lease_wake_ms)

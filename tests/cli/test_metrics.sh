@@ -20,6 +20,9 @@ bad() { echo "FAIL $*"; fails=$((fails + 1)); }
 
 "$B/fdmctl" keygen "$T/key" >/dev/null
 mkdir "$T/ds" "$T/prom"
+# host-2 never runs: the isolation address (loopback answers) tells host-1 it is
+# not isolated, else it would take no lease until host-2's hb record had been
+# unchanged for host_dead (DESIGN.md point 4).
 conf() {   # conf TEXTFILE
 	cat <<EOC
 [cluster]
@@ -34,6 +37,8 @@ host-1 = 127.0.0.1:18998
 host-2 = 127.0.0.2:18998
 [datastores]
 ds1 = file://$T/ds
+[isolation]
+addresses = 127.0.0.1
 [timing]
 heartbeat_interval_ms = 1000
 io_timeout_ms = 2000
@@ -51,9 +56,9 @@ refused() {   # refused NAME TEXTFILE REGEX
 	out=$(timeout 5 "$B/fdm" --config "$T/bad.conf" 2>&1); rc=$?
 	if [ "$rc" = 2 ] && grep -Eq -- "$3" <<<"$out"; then ok "$1: $out"; else bad "$1: exit $rc: $out"; fi
 }
-refused "textfile relative" "fdm.prom" "^fdm: $T/bad.conf:19: textfile: must be an absolute path"
-refused "textfile a directory" "$T/prom" "^fdm: $T/bad.conf:19: textfile: $T/prom exists and is not a regular file"
-refused "textfile in no directory" "$T/nodir/fdm.prom" "^fdm: $T/bad.conf:19: textfile: cannot write the file in $T/nodir: no such directory"
+refused "textfile relative" "fdm.prom" "^fdm: $T/bad.conf:21: textfile: must be an absolute path"
+refused "textfile a directory" "$T/prom" "^fdm: $T/bad.conf:21: textfile: $T/prom exists and is not a regular file"
+refused "textfile in no directory" "$T/nodir/fdm.prom" "^fdm: $T/bad.conf:21: textfile: cannot write the file in $T/nodir: no such directory"
 
 if command -v promtool >/dev/null; then
 	promcheck() { promtool check metrics < "$1" > "$T/promtool.out" 2>&1; }

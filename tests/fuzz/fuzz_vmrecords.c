@@ -274,7 +274,7 @@ static void execute(struct run *r)
 static void step(struct run *r, uint64_t ms)
 {
 	r->now += ms;
-	fdm_core_isolation_probe(&r->c, true, r->now, &r->acts);   /* not isolated */
+	fdm_core_isolation_probe(&r->c, true, r->now, r->now, &r->acts);   /* not isolated */
 	fdm_core_tick(&r->c, r->now, &r->acts);
 	execute(r);
 	if ((r->c.role == FDM_ROLE_MASTER) != (r->c.master == (int)r->c.self))
@@ -353,7 +353,7 @@ static struct world *world_new(void)
 	for (int i = 0; i < 2000 && !(r->c.role == FDM_ROLE_MASTER &&
 				      fdm_lease_acting(&r->c.ds[0].lease, r->now)); i++) {
 		r->now += 100;
-		fdm_core_isolation_probe(&r->c, true, r->now, &r->acts);   /* not isolated */
+		fdm_core_isolation_probe(&r->c, true, r->now, r->now, &r->acts);   /* not isolated */
 		fdm_core_tick(&r->c, r->now, &r->acts);
 		for (size_t k = 0; k < r->acts.n; k++)
 			if (r->acts.a[k].kind == FDM_ACT_STORAGE)

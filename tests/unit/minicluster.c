@@ -406,7 +406,9 @@ void mc_free(struct minicluster *mc)
 	free(mc);
 }
 
-/* The shell's isolation probe (fdm/isolation_probe.c), one per period. */
+/* The shell's isolation probe (fdm/isolation_probe.c), one round per period:
+ * the echo goes out when the round begins and, link up and address up, its
+ * reply is reported at once; a round without one is reported silent at its end. */
 static void probe_isolation(struct minicluster *mc, size_t i)
 {
 	struct mc_host *h = &mc->hosts[i];
@@ -414,9 +416,14 @@ static void probe_isolation(struct minicluster *mc, size_t i)
 
 	if (now < h->iso_next_ms)
 		return;
+	if (h->iso_in_round && !h->iso_answered)
+		fdm_core_isolation_probe(&h->core, false, h->iso_round_ms, now, &mc->actions);
+	h->iso_in_round = true;
+	h->iso_round_ms = now;
 	h->iso_next_ms = now + h->core.timing.isolation_probe_ms;
-	fdm_core_isolation_probe(&h->core, !h->iso_down && !mc->link_down[i], now,
-				 &mc->actions);
+	h->iso_answered = !h->iso_down && !mc->link_down[i];
+	if (h->iso_answered)
+		fdm_core_isolation_probe(&h->core, true, now, now, &mc->actions);
 	mc_execute(mc, i);
 }
 

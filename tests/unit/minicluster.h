@@ -153,6 +153,8 @@ struct mc_host {
 	 * isolation_probe_ms, answering unless iso_down or its link is cut. */
 	bool iso_down;
 	uint64_t iso_next_ms;
+	bool iso_in_round, iso_answered;   /* the current round, begun at iso_round_ms */
+	uint64_t iso_round_ms;
 };
 
 struct minicluster {

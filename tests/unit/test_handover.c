@@ -297,6 +297,61 @@ static void test_isolated_master_releases(void **state)
 	mc_free(mc);
 }
 
+/* The master's link is cut for less than the heard window, again and again:
+ * it may stop renewing for a moment, but a probe begun after that answers
+ * once the link is back, so it never releases, never loses a lease and stays
+ * the only actor (a blip must not cost the cluster its leases: on the old
+ * rule, one silent round of the probe during the blip released them). */
+static void test_master_blip_keeps_its_leases(void **state)
+{
+	int m;
+	struct minicluster *mc = settled(77, &m);
+	const struct fdm_timing *t = &mc->timing;
+	const struct fdm_core *c = &mc->hosts[m].core;
+
+	(void)state;
+	for (int blip = 0; blip < 20; blip++) {
+		mc->link_down[m] = true;
+		for (uint64_t ms = 0; ms < t->heard_window_ms - 50; ms += MC_STEP_MS)
+			mc_run(mc, MC_STEP_MS);
+		mc->link_down[m] = false;
+		mc_run(mc, 1000 + 37 * (uint64_t)blip);
+		for (int d = 0; d < 2; d++) {
+			if (c->ds[d].lease_release_ms != 0 || mc_lease_actor(mc, d) != m)
+				fail_msg("blip %d: ds%d released at %llu ms, actor %d", blip, d,
+					 (unsigned long long)c->ds[d].lease_release_ms,
+					 mc_lease_actor(mc, d));
+		}
+	}
+	assert_int_not_equal(c->handover.kind, FDM_HANDOVER_ISOLATED);
+	assert_int_equal(mc->lease_violations, 0);
+	mc_free(mc);
+}
+
+/* A master that hears no slave (theirs cut) but whose isolation address
+ * answers is partitioned, not isolated: it keeps renewing. */
+static void test_partitioned_master_keeps_its_leases(void **state)
+{
+	int m;
+	struct minicluster *mc = settled(78, &m);
+	const struct fdm_core *c = &mc->hosts[m].core;
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++)
+		if ((int)i != m)
+			mc->link_down[i] = true;
+	for (uint64_t ms = 0; ms < 30000; ms += MC_STEP_MS) {
+		mc_run(mc, MC_STEP_MS);
+		for (int d = 0; d < 2; d++)
+			if (c->ds[d].lease_release_ms != 0)
+				fail_msg("ds%d released at %llu ms", d, (unsigned long long)ms);
+	}
+	assert_int_equal(mc_lease_actor(mc, 0), m);
+	assert_int_equal(mc_lease_actor(mc, 1), m);
+	assert_int_equal(mc->lease_violations, 0);
+	mc_free(mc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -307,6 +362,8 @@ int main(void)
 		cmocka_unit_test(test_lone_isolated_winner_takes_no_lease),
 		cmocka_unit_test(test_two_host_exception),
 		cmocka_unit_test(test_isolated_master_releases),
+		cmocka_unit_test(test_master_blip_keeps_its_leases),
+		cmocka_unit_test(test_partitioned_master_keeps_its_leases),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,15 +12,22 @@
 #include <cmocka.h>
 
 #include "fdm/isolation_probe.h"
+#include "lib/util.h"
 
 struct seen {
 	unsigned answered, silent;
+	unsigned bad_start;           /* a round said to begin in the future, or long ago */
 };
 
-static void on_probe(void *user, bool answered)
+/* started: when the round began, which the core compares with the moment it
+ * stopped renewing: never later than now, never more than two rounds ago. */
+static void on_probe(void *user, bool answered, uint64_t started)
 {
 	struct seen *s = user;
+	uint64_t now = fdm_now_boottime_ms();
 
+	if (started > now || now - started > 2000)
+		s->bad_start++;
 	if (answered)
 		s->answered++;
 	else
@@ -52,7 +59,7 @@ static void test_loopback_answers(void **state)
 {
 	struct fdm_config cfg;
 	struct fdm_iso_probe *p;
-	struct seen s = { 0, 0 };
+	struct seen s = { 0, 0, 0 };
 	sd_event *ev;
 	char err[256];
 	int fd = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
@@ -70,6 +77,7 @@ static void test_loopback_answers(void **state)
 	assert_int_equal(fdm_iso_probe_open(ev, &cfg, 200, on_probe, &s, &p, err, sizeof(err)), 0);
 	run_until(ev, &s, true);
 	assert_true(s.answered > 0);
+	assert_int_equal(s.bad_start, 0);
 	fdm_iso_probe_close(p);
 	sd_event_unref(ev);
 }
@@ -78,7 +86,7 @@ static void test_nothing_to_probe_is_silence(void **state)
 {
 	struct fdm_config cfg;
 	struct fdm_iso_probe *p;
-	struct seen s = { 0, 0 };
+	struct seen s = { 0, 0, 0 };
 	sd_event *ev;
 	char err[256];
 
@@ -91,6 +99,7 @@ static void test_nothing_to_probe_is_silence(void **state)
 	run_until(ev, &s, false);
 	assert_true(s.silent > 1);
 	assert_int_equal(s.answered, 0);
+	assert_int_equal(s.bad_start, 0);
 	fdm_iso_probe_close(p);
 	sd_event_unref(ev);
 }

@@ -312,6 +312,75 @@ static void test_acting_limit(void **state)
 	assert_false(fdm_lease_held(&l));
 }
 
+/* Paused (a master that hears no peer, DESIGN.md point 4): no write at all,
+ * not even for a read issued before the pause; the lease is lost at the
+ * renewal limit; unpaused in time, it reads and renews again. */
+static void test_paused_writes_nothing(void **state)
+{
+	struct fdm_lease l;
+	struct disk d = { 0 };
+	struct fdm_lease_action a;
+	uint64_t now = 0;
+	uint32_t before;
+
+	(void)state;
+	hold(&l, &d, &now, &a);
+	a = step(&l, &d, a, &now);                      /* the renewal read is issued */
+	assert_int_equal(a.io, FDM_LEASE_IO_READ);
+	assert_int_equal(fdm_lease_pause(&l, true, now).io, FDM_LEASE_IO_NONE);
+	before = d.v.fingerprint;
+	a = step(&l, &d, a, &now);                      /* ... and answers after the pause */
+	assert_int_not_equal(a.io, FDM_LEASE_IO_WRITE);
+	while (a.note == FDM_LEASE_NOTE_NONE && now < 20 * IO) {
+		assert_int_not_equal(a.io, FDM_LEASE_IO_WRITE);
+		a = step(&l, &d, a, &now);
+	}
+	assert_int_equal(d.v.fingerprint, before);
+	assert_int_equal(a.note, FDM_LEASE_NOTE_LOST);
+	assert_false(fdm_lease_acting(&l, now));
+
+	/* Paused for less than the acting limit: unpaused, it renews. */
+	memset(&d, 0, sizeof(d));
+	now = 0;
+	hold(&l, &d, &now, &a);
+	assert_int_equal(fdm_lease_pause(&l, true, now).io, FDM_LEASE_IO_NONE);
+	now += IO / 2;
+	assert_int_equal(fdm_lease_tick(&l, now).io, FDM_LEASE_IO_NONE);
+	a = fdm_lease_pause(&l, false, now);
+	while (a.io != FDM_LEASE_IO_READ && now < 3 * IO)
+		a = step(&l, &d, a, &now);
+	assert_int_equal(a.io, FDM_LEASE_IO_READ);
+	a = step(&l, &d, a, &now);
+	assert_int_equal(a.io, FDM_LEASE_IO_WRITE);
+	a = step(&l, &d, a, &now);
+	assert_true(fdm_lease_acting(&l, now));
+}
+
+/* Paused while acquiring: a free record is not taken until unpaused. */
+static void test_paused_acquires_nothing(void **state)
+{
+	struct fdm_lease l;
+	struct disk d = { 0 };
+	struct fdm_lease_action a;
+	uint64_t now = 0;
+
+	(void)state;
+	fdm_lease_init(&l, "host-1", &T, 5, now);
+	a = fdm_lease_pause(&l, true, now);             /* idle: it observes */
+	assert_int_equal(a.io, FDM_LEASE_IO_READ);
+	a = step(&l, &d, a, &now);
+	assert_int_equal(a.io, FDM_LEASE_IO_NONE);
+	a = fdm_lease_want(&l, now);
+	while (now < 10 * IO || a.io != FDM_LEASE_IO_NONE) {
+		assert_int_not_equal(a.io, FDM_LEASE_IO_WRITE);
+		a = step(&l, &d, a, &now);
+
+	}
+	a = fdm_lease_pause(&l, false, now);
+	a = run_until_note(&l, &d, a, &now, now + 10 * IO);
+	assert_int_equal(a.note, FDM_LEASE_NOTE_ACQUIRED);
+}
+
 static void test_release(void **state)
 {
 	struct fdm_lease l;
@@ -796,6 +865,8 @@ int main(void)
 		cmocka_unit_test(test_renewal_reads_then_writes),
 		cmocka_unit_test(test_lost_on_foreign_record),
 		cmocka_unit_test(test_acting_limit),
+		cmocka_unit_test(test_paused_writes_nothing),
+		cmocka_unit_test(test_paused_acquires_nothing),
 		cmocka_unit_test(test_release),
 		cmocka_unit_test(test_release_when_not_ours),
 		cmocka_unit_test(test_release_during_acquisition),
