@@ -175,6 +175,50 @@ static void protect_defined(struct fdm_core *c, struct fdm_ha_pending *p, uint64
 		       gib(v->memory_kib), c->peers[p->host].id);
 }
 
+/* Ask every connected host (and ourselves) not asked yet for the definition. */
+static void ask_connected(struct fdm_core *c, struct fdm_ha_pending *p, struct fdm_actions *out)
+{
+	for (size_t h = 0; h < c->n_peers; h++) {
+		uint64_t bit = 1ull << h;
+		struct fdm_action *a;
+
+		if ((p->asked_all & bit) ||
+		    (h != c->self && c->peers[h].state != FDM_HS_CONNECTED))
+			continue;
+		a = fdm_core_action(out, FDM_ACT_VM_DEFINE);
+		if (a == NULL)
+			continue;
+		a->to = (int)h;
+		a->request_id = p->req.id;
+		fdm_strlcpy(a->vm, p->req.name, sizeof(a->vm));
+		p->asked_mask |= bit;
+		p->asked_all |= bit;
+	}
+}
+
+/* A host we could not ask but heard within host_dead: after a network blip it
+ * is back within a few heartbeats, and the VM may run there. A protect waits
+ * for it (up to the request's time) rather than answer "runs on no host". */
+static bool may_come_back(const struct fdm_core *c, size_t h, uint64_t now)
+{
+	const struct fdm_peer_state *p = &c->peers[h];
+
+	return h != c->self && p->state != FDM_HS_CONNECTED && p->state != FDM_HS_DEAD &&
+	       p->state != FDM_HS_STOPPED && p->ever_heard &&
+	       now - p->last_heard_ms < c->timing.host_dead_ms;
+}
+
+static uint64_t awaited_hosts(const struct fdm_core *c, const struct fdm_ha_pending *p,
+			      uint64_t now)
+{
+	uint64_t mask = 0;
+
+	for (size_t h = 0; h < c->n_peers; h++)
+		if (!(p->asked_all & (1ull << h)) && may_come_back(c, h, now))
+			mask |= 1ull << h;
+	return mask;
+}
+
 static void protect_start(struct fdm_core *c, const struct fdm_ha_request *r, uint64_t now,
 			  struct fdm_actions *out)
 {
@@ -207,21 +251,9 @@ static void protect_start(struct fdm_core *c, const struct fdm_ha_request *r, ui
 		answer(out, r, false, "too many requests in progress: try again");
 		return;
 	}
-	/* Ask every host that can answer now; the one that runs it will. */
-	for (size_t h = 0; h < c->n_peers; h++) {
-		struct fdm_action *a;
-
-		if (h != c->self && c->peers[h].state != FDM_HS_CONNECTED)
-			continue;
-		a = fdm_core_action(out, FDM_ACT_VM_DEFINE);
-		if (a == NULL)
-			continue;
-		a->to = (int)h;
-		a->request_id = r->id;
-		fdm_strlcpy(a->vm, r->name, sizeof(a->vm));
-		p->asked_mask |= 1ull << h;
-	}
-	p->asked_all = p->asked_mask;
+	/* Ask every host that can answer now; the one that runs it will. Hosts
+	 * that cannot are asked when they return (fdm_protect_tick). */
+	ask_connected(c, p, out);
 }
 
 /* "host-1, host-2, host-4": the hosts asked for a definition. */
@@ -255,6 +287,18 @@ bool fdm_ha_define_awaited(const struct fdm_core *c, uint64_t id, int from, cons
 	return false;
 }
 
+/* Every host asked said no, and none that may come back is left to ask. */
+static void runs_nowhere(const struct fdm_core *c, struct fdm_ha_pending *p,
+			 struct fdm_actions *out)
+{
+	char asked[FDM_HA_WHY_MAX];
+
+	hosts_of(c, p->asked_all, asked, sizeof(asked));
+	answer(out, &p->req, false, "%s runs on no connected host (asked %s)",
+	       p->req.name, asked);
+	finish(p);
+}
+
 void fdm_ha_on_define(struct fdm_core *c, uint64_t id, int from, const struct fdm_vm_define *d,
 		      uint64_t now, struct fdm_actions *out)
 {
@@ -277,14 +321,8 @@ void fdm_ha_on_define(struct fdm_core *c, uint64_t id, int from, const struct fd
 		finish(p);
 		return;
 	}
-	if (p->asked_mask == 0 && p->host < 0) {
-		char asked[FDM_HA_WHY_MAX];
-
-		hosts_of(c, p->asked_all, asked, sizeof(asked));
-		answer(out, &p->req, false, "%s runs on no connected host (asked %s)",
-		       p->req.name, asked);
-		finish(p);
-	}
+	if (p->asked_mask == 0 && p->host < 0 && awaited_hosts(c, p, now) == 0)
+		runs_nowhere(c, p, out);
 }
 
 /* --------------------------------------------------- unprotect, maintenance */
@@ -417,6 +455,24 @@ void fdm_protect_on_written(struct fdm_core *c, int d, bool ok, uint64_t now,
 	}
 }
 
+static void timed_out(const struct fdm_core *c, struct fdm_ha_pending *p, uint64_t now,
+		      struct fdm_actions *out)
+{
+	char silent[FDM_HA_WHY_MAX];
+
+	if (p->host < 0 && p->req.op == FDM_HA_PROTECT) {
+		hosts_of(c, awaited_hosts(c, p, now), silent, sizeof(silent));
+		answer(out, &p->req, false, "%s: no answer within %u s (no host said it runs "
+		       "it%s%s)", p->req.name, REQUEST_TIMEOUT_MS / 1000,
+		       silent[0] ? "; not heard from: " : "", silent);
+	} else {
+		answer(out, &p->req, false, "%s: no answer within %u s (%s)", p->req.name,
+		       REQUEST_TIMEOUT_MS / 1000, p->host < 0 ? "no host said it runs it"
+		       : "the protectedlist write did not complete");
+	}
+	finish(p);
+}
+
 void fdm_protect_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 {
 	for (size_t i = 0; i < FDM_HA_REQUESTS; i++) {
@@ -425,11 +481,17 @@ void fdm_protect_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 		/* A protect whose VM was found, waiting for its home lease to settle. */
 		if (p->used && p->req.op == FDM_HA_PROTECT && p->host >= 0 && p->writes == 0)
 			protect_defined(c, p, now, out);
+		/* Not found yet: ask hosts that came back; give up on those that
+		 * will not (dead, stopped, or silent for host_dead). */
+		if (p->used && p->req.op == FDM_HA_PROTECT && p->host < 0) {
+			ask_connected(c, p, out);
+			if (p->asked_mask == 0 && awaited_hosts(c, p, now) == 0) {
+				runs_nowhere(c, p, out);
+				continue;
+			}
+		}
 		if (!p->used || now < p->started_ms + REQUEST_TIMEOUT_MS)
 			continue;
-		answer(out, &p->req, false, "%s: no answer within %u s (%s)", p->req.name,
-		       REQUEST_TIMEOUT_MS / 1000, p->host < 0 && p->req.op == FDM_HA_PROTECT ?
-		       "no host said it runs it" : "the protectedlist write did not complete");
-		finish(p);
+		timed_out(c, p, now, out);
 	}
 }

@@ -366,6 +366,69 @@ static void test_runs_nowhere_names_the_hosts_asked(void **state)
 	mc_free(mc);
 }
 
+/* A protect right after a network blip: host-2 is unreachable for the moment
+ * (heard recently). The others say no: the master waits for host-2 instead of
+ * answering "runs on no connected host", asks it once it is back, and answers
+ * on its reply. A host silent for host_dead is not waited for. */
+static void test_protect_waits_for_a_host_back_from_a_blip(void **state)
+{
+	struct minicluster *mc = cluster(101);
+	struct fdm_core *m = &mc->hosts[3].core;
+	struct fdm_ha_request r = { .id = 42, .origin = -1, .op = FDM_HA_PROTECT,
+				    .priority = -1, .ds = 0 };
+	struct fdm_vm_define no = { .found = false, .disk_ds = -1 };
+	const struct fdm_action *a;
+
+	(void)state;
+	fdm_strlcpy(r.name, "vm-x", sizeof(r.name));
+	m->peers[1].state = FDM_HS_UNREACHABLE;
+	acts.n = 0;
+	fdm_ha_request(m, &r, mc->now, &acts);
+	assert_null(find(FDM_ACT_VM_DEFINE, 1));
+	for (int h = 0; h < 4; h++) {
+		if (h == 1)
+			continue;
+		acts.n = 0;
+		fdm_ha_on_define(m, 42, h, &no, mc->now, &acts);
+		assert_null(find(FDM_ACT_CONTROL_REPLY, -1));
+	}
+	acts.n = 0;
+	fdm_protect_tick(m, mc->now + 100, &acts);
+	assert_null(find(FDM_ACT_CONTROL_REPLY, -1));
+	assert_null(find(FDM_ACT_VM_DEFINE, 1));
+	m->peers[1].state = FDM_HS_CONNECTED;         /* back */
+	acts.n = 0;
+	fdm_protect_tick(m, mc->now + 200, &acts);
+	a = find(FDM_ACT_VM_DEFINE, 1);
+	assert_non_null(a);
+	assert_int_equal(a->request_id, 42);
+	acts.n = 0;
+	fdm_ha_on_define(m, 42, 1, &no, mc->now + 300, &acts);
+	a = find(FDM_ACT_CONTROL_REPLY, -1);
+	assert_non_null(a);
+	assert_string_equal(a->text, "vm-x runs on no connected host (asked host-1, host-2, "
+			    "host-3, host-4)");
+
+	/* Silent for host_dead: not waited for. */
+	r.id = 43;
+	m->peers[1].state = FDM_HS_UNREACHABLE;
+	m->peers[1].last_heard_ms = mc->now;
+	mc->now += m->timing.host_dead_ms;
+	acts.n = 0;
+	fdm_ha_request(m, &r, mc->now, &acts);
+	for (int h = 0; h < 4; h++) {
+		if (h == 1)
+			continue;
+		acts.n = 0;
+		fdm_ha_on_define(m, 43, h, &no, mc->now, &acts);
+	}
+	a = find(FDM_ACT_CONTROL_REPLY, -1);
+	assert_non_null(a);
+	assert_string_equal(a->text, "vm-x runs on no connected host (asked host-1, host-3, "
+			    "host-4)");
+	mc_free(mc);
+}
+
 static void test_forwarded_to_a_slave_says_so(void **state)
 {
 	struct minicluster *mc = cluster(100);
@@ -438,6 +501,7 @@ int main(void)
 		cmocka_unit_test(test_message_is_printable),
 		cmocka_unit_test(test_runs_but_unusable_ends_at_once),
 		cmocka_unit_test(test_runs_nowhere_names_the_hosts_asked),
+		cmocka_unit_test(test_protect_waits_for_a_host_back_from_a_blip),
 		cmocka_unit_test(test_forwarded_to_a_slave_says_so),
 		cmocka_unit_test(test_protect_waits_for_the_first_list_read),
 	};
