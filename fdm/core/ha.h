@@ -192,6 +192,7 @@ struct fdm_ha_pending {
 	uint64_t asked_mask;           /* hosts asked for the definition, not answered */
 	uint64_t asked_all;            /* ... and those that answered (the error names them) */
 	int host;                      /* where the VM runs (protect), -1 not yet */
+	bool finding;                  /* protect: asking hosts where the VM runs */
 	struct fdm_vm_define def;
 	uint32_t writes;               /* datastores whose list write must complete */
 };

@@ -253,6 +253,7 @@ static void protect_start(struct fdm_core *c, const struct fdm_ha_request *r, ui
 	}
 	/* Ask every host that can answer now; the one that runs it will. Hosts
 	 * that cannot are asked when they return (fdm_protect_tick). */
+	p->finding = true;
 	ask_connected(c, p, out);
 }
 
@@ -460,15 +461,14 @@ static void timed_out(const struct fdm_core *c, struct fdm_ha_pending *p, uint64
 {
 	char silent[FDM_HA_WHY_MAX];
 
-	if (p->host < 0 && p->req.op == FDM_HA_PROTECT) {
+	if (p->finding && p->host < 0) {
 		hosts_of(c, awaited_hosts(c, p, now), silent, sizeof(silent));
 		answer(out, &p->req, false, "%s: no answer within %u s (no host said it runs "
 		       "it%s%s)", p->req.name, REQUEST_TIMEOUT_MS / 1000,
 		       silent[0] ? "; not heard from: " : "", silent);
 	} else {
-		answer(out, &p->req, false, "%s: no answer within %u s (%s)", p->req.name,
-		       REQUEST_TIMEOUT_MS / 1000, p->host < 0 ? "no host said it runs it"
-		       : "the protectedlist write did not complete");
+		answer(out, &p->req, false, "%s: no answer within %u s (the protectedlist "
+		       "write did not complete)", p->req.name, REQUEST_TIMEOUT_MS / 1000);
 	}
 	finish(p);
 }
@@ -483,7 +483,7 @@ void fdm_protect_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 			protect_defined(c, p, now, out);
 		/* Not found yet: ask hosts that came back; give up on those that
 		 * will not (dead, stopped, or silent for host_dead). */
-		if (p->used && p->req.op == FDM_HA_PROTECT && p->host < 0) {
+		if (p->used && p->finding && p->host < 0) {
 			ask_connected(c, p, out);
 			if (p->asked_mask == 0 && awaited_hosts(c, p, now) == 0) {
 				runs_nowhere(c, p, out);

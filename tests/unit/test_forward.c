@@ -429,6 +429,34 @@ static void test_protect_waits_for_a_host_back_from_a_blip(void **state)
 	mc_free(mc);
 }
 
+/* A protect of a protected VM changes its priority: a list write, no search
+ * for its host (the waiting above must not turn it into one: cluster test
+ * test_protect.py found the master asking the hosts, then refusing). */
+static void test_priority_change_asks_no_host(void **state)
+{
+	struct minicluster *mc = mc_new(ids4, all3, 4, 102);
+	struct fdm_core *m;
+	struct fdm_ha_request r = { .id = 44, .origin = -1, .op = FDM_HA_PROTECT,
+				    .priority = FDM__PRIORITY__PRIORITY_LOW, .ds = -1 };
+
+	(void)state;
+	for (size_t h = 0; h < 4; h++)
+		mc_shim_on(mc, h, 8 * GIB, 16 * GIB);
+	mc_protect(mc, 0, "vm-p", FDM__PRIORITY__PRIORITY_HIGH, GIB);
+	mc_vm_start(mc, 1, "vm-p");
+	assert_int_equal(mc_run_until_agreed(mc, 5000, NULL), 3);
+	mc_run(mc, 30000);
+	m = &mc->hosts[3].core;
+	fdm_strlcpy(r.name, "vm-p", sizeof(r.name));
+	acts.n = 0;
+	fdm_ha_request(m, &r, mc->now, &acts);
+	for (int i = 0; i < 5; i++)
+		fdm_protect_tick(m, mc->now + 100 * (uint64_t)i, &acts);
+	for (int h = 0; h < 4; h++)
+		assert_null(find(FDM_ACT_VM_DEFINE, h));
+	mc_free(mc);
+}
+
 static void test_forwarded_to_a_slave_says_so(void **state)
 {
 	struct minicluster *mc = cluster(100);
@@ -502,6 +530,7 @@ int main(void)
 		cmocka_unit_test(test_runs_but_unusable_ends_at_once),
 		cmocka_unit_test(test_runs_nowhere_names_the_hosts_asked),
 		cmocka_unit_test(test_protect_waits_for_a_host_back_from_a_blip),
+		cmocka_unit_test(test_priority_change_asks_no_host),
 		cmocka_unit_test(test_forwarded_to_a_slave_says_so),
 		cmocka_unit_test(test_protect_waits_for_the_first_list_read),
 	};
