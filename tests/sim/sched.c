@@ -18,7 +18,7 @@
 
 static const char *const mode_names[MODE_COUNT] = {
 	"chaos", "stormy", "lossy", "blip", "crash", "race", "handover", "fencing",
-	"lateio",
+	"lateio", "mds", "stale", "netout",
 };
 
 const char *sim_mode_name(enum sim_mode m)
@@ -44,15 +44,19 @@ struct draw {
 	bool net_host[MC_MAX_HOSTS];   /* MIXED: network faults here, storage elsewhere */
 };
 
-static void add(struct draw *d, uint64_t at, enum sim_ev_kind kind, int a, int b, uint64_t arg)
+void sim_schedule_add(struct sim_schedule *s, uint64_t at, enum sim_ev_kind kind, int a, int b,
+		      uint64_t arg)
 {
-	struct sim_schedule *s = d->s;
-
 	if (s->n_ev == SIM_MAX_EVENTS || at >= s->fault_ms)
 		return;
 	s->ev[s->n_ev] = (struct sim_event){ at, kind, a, b, arg };
 	s->on[s->n_ev] = true;
 	s->n_ev++;
+}
+
+static void add(struct draw *d, uint64_t at, enum sim_ev_kind kind, int a, int b, uint64_t arg)
+{
+	sim_schedule_add(d->s, at, kind, a, b, arg);
 }
 
 static int any_host(struct draw *d)
@@ -91,6 +95,30 @@ static void silence(struct draw *d, uint64_t max_ms)
 	d->silenced[h] = true;
 	add(d, at, kill ? EV_AGENT_KILL : EV_PAUSE, h, 0, 0);
 	add(d, at + len, kill ? EV_AGENT_START : EV_RESUME, h, 0, 0);
+}
+
+/* Drawn from a stream of their own, so that the seeds of the schedules drawn
+ * before they existed still give the same faults: a clean stop of one agent
+ * (SIGTERM: nothing of it is restarted, however long it lasts) and a shim
+ * whose power-offs fail for a while. */
+static void extra_faults(struct draw *d)
+{
+	struct sim_rng x = { d->s->seed * 0x94d049bb133111ebull + 7 };
+	uint64_t at;
+	int h;
+
+	if (sim_chance(&x, 30)) {
+		at = sim_between(&x, 0, d->s->fault_ms - 1000);
+		h = (int)sim_between(&x, 0, d->s->n_hosts - 1);
+		if (!d->silenced[h]) {
+			d->silenced[h] = true;
+			add(d, at, EV_STOP, h, 0, 0);
+			add(d, at + sim_between(&x, 2000, 40000), EV_AGENT_START, h, 0, 0);
+		}
+	}
+	if (sim_chance(&x, 30))
+		sim_sched_off_fails(d->s, &x, sim_between(&x, 0, d->s->fault_ms - 1000),
+				    (int)sim_between(&x, 0, d->s->n_hosts - 1));
 }
 
 static void vm_crash(struct draw *d)
@@ -261,6 +289,7 @@ static void random_faults(struct draw *d, enum flavour f, unsigned episodes, boo
 	/* Short hangs everywhere: late writes in every flavour. */
 	for (unsigned i = 0; i < 3; i++)
 		stall(d, f, f == NET ? d->t->io_timeout_ms / 2 : 8000);
+	extra_faults(d);
 }
 
 static void blip(struct draw *d)
@@ -429,6 +458,15 @@ void sim_schedule_draw(struct sim_schedule *s, enum sim_mode mode, uint64_t seed
 		s->w.delay_max_ms = (unsigned)sim_between(&d.rng, 0, 10);
 		memset(s->drift_ppm, 0, sizeof(s->drift_ppm));
 		add(&d, 0, EV_LINK_DOWN, -1, 0, 0);
+		break;
+	case MODE_MDS:
+		sim_sched_mds(s, &d.rng);
+		break;
+	case MODE_STALE:
+		sim_sched_stale(s, &d.rng);
+		break;
+	case MODE_NETOUT:
+		sim_sched_netout(s, &d.rng);
 		break;
 	case MODE_FENCING:
 		weather(&d, f);

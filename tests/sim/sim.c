@@ -21,7 +21,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: fdm-sim [--mode M] [--seeds N] [--first S] [--seed S] [--hosts H]\n"
 		"               [--vms V] [--trace] [--no-shrink] [--expect-violation] [--quiet]\n"
-		"modes: chaos stormy lossy blip crash race handover lateio (make sim);\n"
+		"modes: chaos stormy lossy blip crash race handover lateio mds stale netout\n"
+		"       (make sim);\n"
 		"       fencing (fails until issues 18/19)\n");
 	exit(2);
 }
