@@ -156,8 +156,7 @@ struct sim_storage {
 	uint64_t handed_after;          /* mds: how long that took */
 	uint64_t out_at;                /* netout: the outage began (real time), 0: none */
 	bool stopped[MC_MAX_HOSTS];     /* clean stop: since EV_STOP, until EV_AGENT_START */
-	uint64_t ran_at_stop[MC_MAX_HOSTS];   /* VM indices (bits) it ran when it exited */
-	uint64_t off_ok[MC_MAX_HOSTS];  /* of those, with a deadline passed then (bits) */
+	uint64_t off_ok[MC_MAX_HOSTS];  /* VMs (bits) whose deadline had passed when it exited */
 	bool leaving[MC_MAX_HOSTS];     /* its agent releases its leases before it exits */
 	uint64_t leave_until[MC_MAX_HOSTS];
 };
@@ -217,7 +216,7 @@ void sim_check_power_on(struct minicluster *mc, size_t host, const char *vm);
 void sim_check_power_off(struct minicluster *mc, size_t host, const char *vm, bool by_shim);
 /* check_storage.c: mds's hand-over bound and netout's idle leases, each step. */
 void sim_check_storage_step(struct sim_run *r);
-/* A clean stop's agent exited: what it ran, what its shim still enforces. */
+/* A clean stop's agent exited: the deadlines its shim still enforces. */
 void sim_check_stop_exit(struct sim_run *r, size_t host);
 /* Power-ons and power-offs the storage-faults modes and clean stops forbid. */
 void sim_check_storage_power_on(struct sim_run *r, size_t host, const char *vm);
