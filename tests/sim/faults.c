@@ -88,6 +88,15 @@ static void set_links(struct sim_run *r, int a, bool down)
 		r->st.out_at = down ? r->mc->now : 0;
 }
 
+/* Host h alone on its side of a partition: its link stays up, so its
+ * isolation addresses answer (it is partitioned, not isolated). */
+static void cut_off(struct sim_run *r, int h)
+{
+	for (size_t i = 0; i < r->mc->n; i++)
+		for (size_t j = 0; j < r->mc->n; j++)
+			r->mc->blocked[i][j] = i != j && ((int)i == h || (int)j == h);
+}
+
 /* SIGTERM: the agent tells its peers and releases its leases (until they are
  * released or 2 io + 0.5 s have passed, as the agent does), then exits; its
  * shim forgets the deadlines not yet passed (hostd-shim's clean stop) and its
@@ -161,7 +170,7 @@ void sim_apply(struct sim_run *r, const struct sim_event *e)
 	struct minicluster *mc = r->mc;
 	int a = resolve(r, e);
 
-	if (e->kind == EV_LINK_DOWN && e->a == SIM_MASTER)
+	if ((e->kind == EV_LINK_DOWN || e->kind == EV_PARTITION) && e->a == SIM_MASTER)
 		r->plot.m = a;       /* mode lateio: the master cut off is M */
 	r->applied_host = a;
 	switch (e->kind) {
@@ -192,6 +201,10 @@ void sim_apply(struct sim_run *r, const struct sim_event *e)
 		mc_resume(mc, (size_t)a);
 		break;
 	case EV_PARTITION:
+		if (e->a == SIM_MASTER) {
+			cut_off(r, a);
+			break;
+		}
 		for (size_t i = 0; i < mc->n; i++)
 			for (size_t j = 0; j < mc->n; j++)
 				mc->blocked[i][j] = ((e->arg >> (4 * i)) & 15) !=

@@ -54,6 +54,10 @@ void sim_ev_print(const struct sim_schedule *s, const struct sim_event *e, char 
 
 	switch (e->kind) {
 	case EV_PARTITION:
+		if (e->a == SIM_MASTER) {
+			snprintf(buf, len, "%s: the master alone", sim_ev_name(e->kind));
+			break;
+		}
 		n = (size_t)snprintf(buf, len, "%s:", sim_ev_name(e->kind));
 		for (size_t h = 0; h < s->n_hosts && n < len; h++)
 			n += (size_t)snprintf(buf + n, len - n, " %s in %u", host((int)h),
