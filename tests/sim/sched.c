@@ -1,7 +1,8 @@
 /* Fault schedules, drawn from a seed. Each mode draws only the faults it names
- * (README.md): the modes of `make sim` only faults that the core as it is today
- * (HA part 1: verdicts, the point-2 restart rule, placement, retries; no
- * self-fencing deadlines yet) must survive:
+ * (README.md): the random modes of `make sim` only faults that HA part 1
+ * (verdicts, the point-2 restart rule, placement, retries) survives without
+ * the deadlines; the storage-faults rules have scripted modes of their own
+ * (sched_storage.c):
  *  - a host that crashes takes its VMs with it;
  *  - an agent is killed or paused for at most host_dead / 3, once per host;
  *  - a host never loses the network (to its master) and its storage at once
@@ -10,8 +11,8 @@
  *    whole) or MIXED (network faults on some hosts, storage faults on the
  *    others, never partitions).
  * Mode `fencing` draws the rest (a host cut from both, an agent silent past
- * host_dead while its VMs run) and is expected to fail until the deadlines of
- * DESIGN.md points 3-5 land (issues 18/19). */
+ * host_dead while its VMs run, MIXED) and still fails until issue 19 (a
+ * restarted agent starts from the shim's deadlines, DESIGN.md point 5). */
 #include <string.h>
 
 #include "tests/sim/sim.h"

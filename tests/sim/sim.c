@@ -23,7 +23,7 @@ static void usage(void)
 		"               [--vms V] [--trace] [--no-shrink] [--expect-violation] [--quiet]\n"
 		"modes: chaos stormy lossy blip crash race handover lateio mds stale netout\n"
 		"       (make sim);\n"
-		"       fencing (fails until issues 18/19)\n");
+		"       fencing (fails until issue 19)\n");
 	exit(2);
 }
 
