@@ -64,6 +64,7 @@ struct fdm_peer_state {
 	uint64_t last_bid_ms;
 	uint64_t last_master_hb_ms;  /* it claimed to be a master */
 	bool stopped;                /* it said Leaving and has been silent since */
+	uint64_t returned_ms;        /* the first packet after its Leaving: its agent is back */
 	bool ever_slave;             /* it heartbeated as our slave in this mastership */
 	char follows[FDM_ID_MAX];    /* master named in its last slave heartbeat; "" once it
 				      * bids or claims to be a master itself */

@@ -144,6 +144,13 @@ static void note_poweron(struct fdm_core *c, int h, int d, const struct fdm_powe
 				ev->poweron_restarts = p->seen_restarts[k];
 			}
 		ev->poweron_runs = !p->empty && name_in(p->runs, p->n_runs, v->name);
+		/* What it ran at its clean stop outlives the first record of its
+		 * returning agent, written before it read the protectedlist (it
+		 * echoes no generation and lists nothing). */
+		if (!p->empty && p->stopped)
+			ev->stop_runs = ev->poweron_runs;
+		else if (!p->empty && p->generation_seen != 0)
+			ev->stop_runs = false;
 	}
 }
 
@@ -187,6 +194,10 @@ static void verdict_in(const struct fdm_core *c, size_t h, int d, struct fdm_ver
 	in->hb_last_read_issued_ms = host->ds[d].last_read_issued_ms;
 	in->lease_acquired_ms = c->ha.ds[d].lease_acquired_ms;
 	in->host_dead_ms = c->timing.host_dead_ms;
+	/* Back from a clean stop: its VMs ran on meanwhile with no deadline, so
+	 * its silences count only from its return, as from an acquisition. */
+	if (in->lease_acquired_ms != 0 && p->returned_ms > in->lease_acquired_ms)
+		in->lease_acquired_ms = p->returned_ms;
 }
 
 static enum fdm_verdict verdict(const struct fdm_core *c, size_t h, int d, uint64_t now,
@@ -283,6 +294,11 @@ static enum fdm_runs where_runs(struct fdm_core *c, struct fdm_vm *v, uint64_t n
 			x->poweron_generation = host->ds[v->ds].poweron_generation;
 			x->poweron_restarts = ev->poweron_restarts;
 			x->poweron_runs = ev->poweron_runs;
+			x->stopped = c->peers[h].stopped || host->ds[v->ds].poweron_stopped;
+			/* Its last word before the stop, whichever way it came (a
+			 * master sends no listing: its poweron records say it). */
+			x->stopped_runs = ev->stop_runs || (ev->net_known && ev->net_runs) ||
+					  (host->ds[v->ds].poweron_seen && ev->poweron_runs);
 		}
 		idx[n++] = (int)h;
 	}

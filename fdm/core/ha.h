@@ -207,6 +207,9 @@ struct fdm_vm_evidence {
 	bool net_runs;                 /* h's latest heartbeat lists v running */
 	bool net_known;                /* ... a heartbeat of h was read for v at all
 					* (not before v entered the table) */
+	bool stop_runs;                /* the poweron record h wrote at its clean stop
+					* lists v (kept until one of a returned agent
+					* that has read the protectedlist) */
 };
 
 struct fdm_vm {

@@ -243,8 +243,10 @@ void fdm_membership_on_packet(struct fdm_core *c, int from, const Fdm__Packet *p
 
 	p->ever_heard = true;
 	p->last_heard_ms = now;
-	if (pk->body_case != FDM__PACKET__BODY_LEAVING)
+	if (pk->body_case != FDM__PACKET__BODY_LEAVING && p->stopped) {
 		p->stopped = false;
+		p->returned_ms = now;
+	}
 	switch (pk->body_case) {
 	case FDM__PACKET__BODY_BID:
 		p->last_bid_ms = now;

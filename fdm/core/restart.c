@@ -68,6 +68,17 @@ enum fdm_runs fdm_runs_check(const struct fdm_runs_vm *v, const struct fdm_runs_
 	for (size_t h = 0; h < n; h++) {
 		bool net = net_current(v, &r[h]), pwr = poweron_current(v, &r[h]);
 
+		/* Stopped cleanly: silent on both, so it would soon look dead, but
+		 * what it ran runs on (no deadline stops it). Its last word counts,
+		 * however old: it has said nothing since. */
+		if (r[h].stopped && r[h].stopped_runs) {
+			*where = (int)h;
+			snprintf(why, whylen, "%s runs on %s (its agent stopped cleanly: "
+				 "not restarted until it returns)", v->name, r[h].host);
+			return FDM_RUNS_THERE;
+		}
+		if (r[h].stopped)
+			continue;
 		/* Dead for d: silent on the network and on d for host_dead since our
 		 * acquisition. Its last word that it ran v is what it said before it
 		 * died (and its deadline has stopped v since, safety point 3). */

@@ -23,6 +23,9 @@ static const char *const vio_names[] = {
 	[VIO_NOT_RUNNING] = "not-running-after-heal",
 	[VIO_NO_MASTER] = "no-master-after-heal",
 	[VIO_NEEDLESS_POWER_OFF] = "needless-power-off",
+	[VIO_NO_HANDOVER] = "no-handover",
+	[VIO_ISOLATED_ACTOR] = "isolated-lease-actor",
+	[VIO_STOPPED_POWER_OFF] = "stopped-host-power-off",
 };
 
 const char *sim_violation_name(enum sim_violation v)
@@ -100,6 +103,7 @@ void sim_check_step(struct minicluster *mc)
 		sim_violate(r, VIO_TWO_ACTORS, "ds%d: %s and %s both act as its lease holder",
 			    d + 1, id(r, a), id(r, b));
 	}
+	sim_check_storage_step(r);
 }
 
 void sim_check_power_on(struct minicluster *mc, size_t host, const char *vm)
@@ -115,6 +119,7 @@ void sim_check_power_on(struct minicluster *mc, size_t host, const char *vm)
 			    "with every host up and the network whole", vm, id(r, (int)host));
 		return;
 	}
+	sim_check_storage_power_on(r, host, vm);
 	runs_on(r, vm, &a, &b);
 	if (a == (int)host)
 		a = b;

@@ -15,6 +15,7 @@ void sim_check_power_off(struct minicluster *mc, size_t host, const char *vm, bo
 		printf("%+9.2f %s | (shim) %s powered off at its deadline by %s\n",
 		       ((double)mc->now - (double)r->t0) / 1000.0, mc->hosts[host].cfg.host_id,
 		       vm, who);
+	sim_check_storage_power_off(r, host, vm);
 	if (r->sched->mode == MODE_BLIP && mc->now >= r->t0)
 		sim_violate(r, VIO_NEEDLESS_POWER_OFF, "%s powered off on %s by %s during a "
 			    "storage blip with every host up and the network whole", vm,

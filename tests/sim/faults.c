@@ -43,14 +43,134 @@ static void stall(struct sim_run *r, int h, int ds, uint64_t ms)
 	}
 }
 
+/* A host that is no master now: the one after the master. */
+static int slave_now(const struct minicluster *mc)
+{
+	return (master_now(mc) + 1) % (int)mc->n;
+}
+
+/* The home datastore of a VM host h runs (the first from a seed-drawn offset),
+ * or the seed's pick when it runs none. */
+static int ds_of_host(const struct sim_run *r, int h)
+{
+	size_t n = r->sched->n_vms, from = (size_t)(r->sched->seed % n);
+
+	for (size_t k = 0; k < n; k++) {
+		const struct sim_vm *vm = &r->vms[(from + k) % n];
+
+		for (size_t i = 0; i < r->mc->hosts[h].n_vms; i++)
+			if (strcmp(r->mc->hosts[h].vms[i], vm->name) == 0)
+				return vm->ds;
+	}
+	return (int)(r->sched->seed % 3);
+}
+
+/* SIM_MASTER, SIM_SLAVE, SIM_SAME: the host, now (SIM_EVERY stays). */
+static int resolve(struct sim_run *r, const struct sim_event *e)
+{
+	int a = e->a;
+
+	if (a == SIM_MASTER || a == SIM_SLAVE) {
+		a = a == SIM_MASTER ? master_now(r->mc) : slave_now(r->mc);
+		r->st.host = a;
+	} else if (a == SIM_SAME) {
+		a = r->st.host >= 0 ? r->st.host : master_now(r->mc);
+	}
+	return a;
+}
+
+static void set_links(struct sim_run *r, int a, bool down)
+{
+	for (size_t i = 0; i < r->mc->n; i++)
+		if (a == SIM_EVERY || (size_t)a == i)
+			r->mc->link_down[i] = down;
+	if (a == SIM_EVERY)
+		r->st.out_at = down ? r->mc->now : 0;
+}
+
+/* Host h alone on its side of a partition: its link stays up, so its
+ * isolation addresses answer (it is partitioned, not isolated). */
+static void cut_off(struct sim_run *r, int h)
+{
+	for (size_t i = 0; i < r->mc->n; i++)
+		for (size_t j = 0; j < r->mc->n; j++)
+			r->mc->blocked[i][j] = i != j && ((int)i == h || (int)j == h);
+}
+
+/* SIGTERM: the agent tells its peers and releases its leases (until they are
+ * released or 2 io + 0.5 s have passed, as the agent does), then exits; its
+ * shim forgets the deadlines not yet passed (hostd-shim's clean stop) and its
+ * VMs run on, unprotected, until it starts again. */
+static void stop(struct sim_run *r, int h)
+{
+	struct minicluster *mc = r->mc;
+
+	if (r->crashed[h] || !mc->hosts[h].up || mc->hosts[h].paused || r->st.stopped[h])
+		return;
+	fdm_core_leave(&mc->hosts[h].core, mc_clock(mc, (size_t)h), &mc->actions);
+	mc_execute(mc, (size_t)h);
+	r->st.stopped[h] = true;
+	r->st.leaving[h] = true;
+	r->st.leave_until[h] = mc->now + 2 * (uint64_t)mc->timing.io_timeout_ms + 500;
+}
+
+static void agent_start(struct sim_run *r, int a)
+{
+	struct minicluster *mc = r->mc;
+
+	if (r->st.leaving[a])
+		return;   /* still releasing: SIGTERM then start, systemd waits */
+	r->st.stopped[a] = false;
+	if (!r->crashed[a] && !mc->hosts[a].up)
+		mc_start(mc, (size_t)a);
+}
+
+void sim_faults_step(struct sim_run *r)
+{
+	struct minicluster *mc = r->mc;
+
+	for (size_t h = 0; h < mc->n; h++) {
+		if (!r->st.leaving[h])
+			continue;
+		if (!mc->hosts[h].up) {
+			r->st.leaving[h] = false;   /* crashed meanwhile */
+			continue;
+		}
+		if (!fdm_core_released(&mc->hosts[h].core) && mc->now < r->st.leave_until[h])
+			continue;
+		r->st.leaving[h] = false;
+		mc->hosts[h].up = false;
+		sim_check_stop_exit(r, h);
+		mc_shim_clean_stop(mc, h);
+		if (r->healed)
+			agent_start(r, (int)h);
+	}
+}
+
+/* EV_DS_LOSE: b < 0 (mode mds) names a datastore where host a runs a VM, and
+ * arg 1 makes it read-only rather than lost. */
+static void lose(struct sim_run *r, int a, const struct sim_event *e)
+{
+	struct mc_host *h = &r->mc->hosts[a];
+	int ds = e->b;
+
+	if (ds < 0) {
+		ds = ds_of_host(r, a);
+		r->st.ds = ds;
+		r->st.lost_at = r->mc->now;
+	}
+	if (e->arg)
+		h->ro_mask |= 1u << ds;
+	else
+		h->ds_mask &= ~(1u << ds);
+}
+
 void sim_apply(struct sim_run *r, const struct sim_event *e)
 {
 	struct minicluster *mc = r->mc;
-	int a = e->a;
+	int a = resolve(r, e);
 
-	if ((e->kind == EV_CRASH || e->kind == EV_LINK_DOWN) && a < 0)
-		a = master_now(mc);
-	if (e->kind == EV_LINK_DOWN && e->a < 0)
+	if ((e->kind == EV_LINK_DOWN || e->kind == EV_PARTITION) && e->a == SIM_MASTER)
 		r->plot.m = a;       /* mode lateio: the master cut off is M */
 	r->applied_host = a;
 	switch (e->kind) {
@@ -65,8 +185,13 @@ void sim_apply(struct sim_run *r, const struct sim_event *e)
 			mc_agent_kill(mc, (size_t)a);
 		break;
 	case EV_AGENT_START:
-		if (!r->crashed[a] && !mc->hosts[a].up)
-			mc_start(mc, (size_t)a);
+		agent_start(r, a);
+		break;
+	case EV_STOP:
+		stop(r, a);
+		break;
+	case EV_SHIM_OFF_FAIL:
+		mc->hosts[a].power_off_fails = e->arg != 0;
 		break;
 	case EV_PAUSE:
 		if (mc->hosts[a].up)
@@ -76,6 +201,10 @@ void sim_apply(struct sim_run *r, const struct sim_event *e)
 		mc_resume(mc, (size_t)a);
 		break;
 	case EV_PARTITION:
+		if (e->a == SIM_MASTER) {
+			cut_off(r, a);
+			break;
+		}
 		for (size_t i = 0; i < mc->n; i++)
 			for (size_t j = 0; j < mc->n; j++)
 				mc->blocked[i][j] = ((e->arg >> (4 * i)) & 15) !=
@@ -85,19 +214,24 @@ void sim_apply(struct sim_run *r, const struct sim_event *e)
 		mc->blocked[a][e->b] = true;
 		break;
 	case EV_LINK_DOWN:
-		mc->link_down[a] = true;
+		set_links(r, a, true);
 		break;
 	case EV_LINK_UP:
-		mc->link_down[a] = false;
+		set_links(r, a, false);
 		break;
 	case EV_NET_WHOLE:
 		memset(mc->blocked, 0, sizeof(mc->blocked));
 		break;
 	case EV_DS_LOSE:
-		mc->hosts[a].ds_mask &= ~(1u << e->b);
+		lose(r, a, e);
 		break;
 	case EV_DS_RESTORE:
-		mc->hosts[a].ds_mask |= 1u << e->b;
+		if (e->b < 0) {
+			mc->hosts[a].ds_mask |= 1u << r->st.ds;
+			mc->hosts[a].ro_mask &= ~(1u << r->st.ds);
+		} else {
+			mc->hosts[a].ds_mask |= 1u << e->b;
+		}
 		break;
 	case EV_DS_STALL:
 		stall(r, a, e->b, e->arg);
@@ -128,9 +262,14 @@ void sim_heal(struct sim_run *r)
 	memset(mc->blocked, 0, sizeof(mc->blocked));
 	memset(mc->link_down, 0, sizeof(mc->link_down));
 	memset(r->stall_until, 0, sizeof(r->stall_until));
+	r->st.out_at = 0;
 	for (size_t h = 0; h < mc->n; h++) {
 		mc->hosts[h].ds_mask = 7;
+		mc->hosts[h].ro_mask = 0;
 		mc->hosts[h].power_on_fails = false;
+		mc->hosts[h].power_off_fails = false;
+		if (r->st.stopped[h] && !r->st.leaving[h])
+			agent_start(r, (int)h);
 		if (!r->sched->heal_all)
 			continue;
 		boot(r, (int)h);

@@ -13,6 +13,9 @@ batch() {  # the modes tried for one mutant, most likely first
 	STALE_PLACEMENT) echo "handover:300 chaos:300" ;;
 	LATE_IO_OK) echo "lateio:100" ;;
 	NO_FULL_HOUSE) echo "blip:100" ;;
+	NO_STEP_DOWN) echo "mds:100" ;;
+	SLAVE_NOW) echo "stale:200 stormy:300" ;;
+	RECEIVE_TIME) echo "stale:200" ;;
 	*) echo "chaos:300" ;;
 	esac
 }

@@ -25,6 +25,18 @@ static void on_log(struct minicluster *mc, size_t host, const char *text)
 		printf("%+9.2f %s | %s\n", rel(r), mc->hosts[host].cfg.host_id, text);
 }
 
+/* The watchdog reset host h: it is down until the heal boots it. */
+static void on_reset(struct minicluster *mc, size_t host)
+{
+	struct sim_run *r = mc->user;
+
+	r->crashed[host] = true;
+	mc->hosts[host].paused = false;
+	if (r->trace)
+		printf("%+9.2f %s | (watchdog) host reset: a VM outlived its deadline\n", rel(r),
+		       mc->hosts[host].cfg.host_id);
+}
+
 /* VMs of several priorities and sizes, spread over the three datastores and
  * over the hosts. */
 static void add_vms(struct sim_run *r, struct sim_rng *rng)
@@ -61,6 +73,10 @@ static struct minicluster *cluster(struct sim_run *r)
 	mc->on_power_on = sim_check_power_on;
 	mc->on_power_off = sim_check_power_off;
 	mc->on_log = on_log;
+	mc->on_reset = on_reset;
+	/* The watchdog resets a host whose VM outlives its deadline by half the
+	 * margin (a power-off that keeps failing): shorter than the margin. */
+	mc->watchdog_ms = mc->timing.deadline_margin_ms / 2;
 	for (size_t h = 0; h < s->n_hosts; h++) {
 		struct mc_host *host = &mc->hosts[h];
 
@@ -94,9 +110,8 @@ static void apply_due(struct sim_run *r)
 			if (r->trace) {
 				sim_ev_print(s, e, buf, sizeof(buf));
 				printf("%+9.2f ==== %s%s%s\n", rel(r), buf,
-				       e->a < 0 && (e->kind == EV_CRASH || e->kind == EV_LINK_DOWN)
-					       ? " = " : "",
-				       e->a < 0 && (e->kind == EV_CRASH || e->kind == EV_LINK_DOWN)
+				       e->a < 0 && r->applied_host >= 0 ? " = " : "",
+				       e->a < 0 && r->applied_host >= 0
 					       ? r->mc->hosts[r->applied_host].cfg.host_id : "");
 			}
 		}
@@ -145,6 +160,7 @@ bool sim_run_schedule(const struct sim_schedule *s, bool trace, struct sim_run *
 	r->trace = trace;
 	r->io_rng.s = s->seed * 0x9e3779b97f4a7c15ull + 17;
 	r->t0 = MC_EPOCH + SIM_WARMUP_MS;
+	r->st.host = -1;
 	sim_plot_init(r);
 	mc = cluster(r);
 	mc_run(mc, SIM_WARMUP_MS);
@@ -161,6 +177,7 @@ bool sim_run_schedule(const struct sim_schedule *s, bool trace, struct sim_run *
 				       s->heal_all ? ": every host, the network and storage" : "");
 		}
 		mc_run(mc, MC_STEP_MS);
+		sim_faults_step(r);
 		if (!r->healed)
 			continue;
 		if (sim_live(r, why, sizeof(why))) {

@@ -21,8 +21,9 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: fdm-sim [--mode M] [--seeds N] [--first S] [--seed S] [--hosts H]\n"
 		"               [--vms V] [--trace] [--no-shrink] [--expect-violation] [--quiet]\n"
-		"modes: chaos stormy lossy blip crash race handover lateio (make sim);\n"
-		"       fencing (fails until issues 18/19)\n");
+		"modes: chaos stormy lossy blip crash race handover lateio mds stale netout\n"
+		"       (make sim);\n"
+		"       fencing (fails until issue 19)\n");
 	exit(2);
 }
 
@@ -160,7 +161,7 @@ int main(int argc, char **argv)
 	struct sim_run r;
 	struct fdm_timing t;
 	char err[256];
-	uint64_t failed = 0, ran = 0, live_max = 0, steps = 0;
+	uint64_t failed = 0, ran = 0, live_max = 0, steps = 0, handover_max = 0;
 	double start, took;
 
 	parse(argc, argv, &o);
@@ -184,6 +185,8 @@ int main(int argc, char **argv)
 			steps += r.steps;
 			if (r.liveness_took > live_max)
 				live_max = r.liveness_took;
+			if (r.st.handed_after > handover_max)
+				handover_max = r.st.handed_after;
 			continue;
 		}
 		steps += r.steps;
@@ -201,6 +204,9 @@ int main(int argc, char **argv)
 	       (unsigned long long)failed, took, took > 0 ? 60.0 * (double)ran / took : 0.0,
 	       took > 0 ? (double)steps * MC_STEP_MS / 1000.0 / took : 0.0,
 	       (double)live_max / 1000.0);
+	if (o.mode == MODE_MDS)
+		printf("mds: slowest hand-over %.1f s (bound %.1f s)\n", (double)handover_max / 1000.0,
+		       (double)sim_handover_bound(&t) / 1000.0);
 	free(s);
 	if (o.expect_violation)
 		return failed ? 0 : 1;

@@ -25,7 +25,8 @@ bool sim_chance(struct sim_rng *r, unsigned pct);
 
 /* ----------------------------------------------------------------- sched.c */
 enum sim_mode { MODE_CHAOS, MODE_STORMY, MODE_LOSSY, MODE_BLIP, MODE_CRASH, MODE_RACE,
-		MODE_HANDOVER, MODE_FENCING, MODE_LATEIO, MODE_COUNT };
+		MODE_HANDOVER, MODE_FENCING, MODE_LATEIO, MODE_MDS, MODE_STALE, MODE_NETOUT,
+		MODE_COUNT };
 
 enum sim_ev_kind {
 	EV_CRASH,          /* host a dies: agent, shim, VMs */
@@ -44,8 +45,18 @@ enum sim_ev_kind {
 	EV_DS_STALL,       /* datastore b hangs for arg ms for host a (-1: every host) */
 	EV_SHIM_FAIL,      /* host a's shim refuses power-ons (arg 1) or not (arg 0) */
 	EV_VM_CRASH,       /* VM b crashes wherever it runs (its agent sees it if up) */
+	EV_STOP,           /* SIGTERM of host a's agent: a clean stop (EV_AGENT_START ends it) */
+	EV_SHIM_OFF_FAIL,  /* host a's shim fails power-offs (arg 1) or not (arg 0) */
 	EV_KIND_COUNT
 };
+
+/* A host a < 0 is resolved when the event is applied (faults.c): */
+#define SIM_MASTER  -1     /* the master then (EV_CRASH, EV_LINK_DOWN, EV_PAUSE, EV_DS_LOSE) */
+#define SIM_SLAVE   -2     /* a host that is no master then (EV_PAUSE) */
+#define SIM_SAME    -3     /* the host the last SIM_MASTER / SIM_SLAVE named */
+#define SIM_EVERY   -4     /* every host (EV_LINK_DOWN, EV_LINK_UP) */
+/* EV_DS_LOSE b < 0: a datastore where the named host runs a VM; arg 1: read-only
+ * (its writes fail, its reads work), 0: lost. */
 
 struct sim_event {
 	uint64_t at;       /* ms after the faults begin */
@@ -81,6 +92,15 @@ struct sim_schedule {
 
 const char *sim_mode_name(enum sim_mode m);
 int sim_mode_parse(const char *name);
+/* Add an event (dropped past the fault phase or when the schedule is full). */
+void sim_schedule_add(struct sim_schedule *s, uint64_t at, enum sim_ev_kind kind, int a, int b,
+		      uint64_t arg);
+/* sched_storage.c: the storage-faults modes (issues 17/18), scripted. */
+void sim_sched_mds(struct sim_schedule *s, struct sim_rng *rng);
+void sim_sched_stale(struct sim_schedule *s, struct sim_rng *rng);
+void sim_sched_netout(struct sim_schedule *s, struct sim_rng *rng);
+/* A power-off failure of host h's shim, from `at` for 1-20 s. */
+void sim_sched_off_fails(struct sim_schedule *s, struct sim_rng *rng, uint64_t at, int h);
 /* Draw the schedule of (mode, seed) for this timing. */
 void sim_schedule_draw(struct sim_schedule *s, enum sim_mode mode, uint64_t seed,
 		       size_t n_hosts, size_t n_vms, const struct fdm_timing *t);
@@ -121,7 +141,24 @@ struct sim_plot {
 enum sim_violation {
 	VIO_NONE, VIO_DOUBLE_RUN, VIO_TWO_ACTORS, VIO_RESTART_WHILE_RUNS, VIO_NEEDLESS_RESTART,
 	VIO_NOT_RUNNING, VIO_NO_MASTER,
-	VIO_NEEDLESS_POWER_OFF     /* blip: a VM powered off at a deadline (check_deadlines.c) */
+	VIO_NEEDLESS_POWER_OFF,    /* blip, mds, netout: a VM powered off (check_deadlines.c) */
+	VIO_NO_HANDOVER,           /* mds: no other master holds the lost datastore in time */
+	VIO_ISOLATED_ACTOR,        /* netout: a lease acted on past isolation_delay */
+	VIO_STOPPED_POWER_OFF,     /* a cleanly stopped host's VM powered off */
+};
+
+/* The scripted storage faults of a run: who and what (check_storage.c). */
+struct sim_storage {
+	int host;                       /* SIM_MASTER / SIM_SLAVE resolved (-1: none yet) */
+	int ds;                         /* mds: the datastore the master lost */
+	uint64_t lost_at;               /* mds: when (real time), 0: not yet */
+	bool handed;                    /* mds: another master acted on it since */
+	uint64_t handed_after;          /* mds: how long that took */
+	uint64_t out_at;                /* netout: the outage began (real time), 0: none */
+	bool stopped[MC_MAX_HOSTS];     /* clean stop: since EV_STOP, until EV_AGENT_START */
+	uint64_t off_ok[MC_MAX_HOSTS];  /* VMs (bits) whose deadline had passed when it exited */
+	bool leaving[MC_MAX_HOSTS];     /* its agent releases its leases before it exits */
+	uint64_t leave_until[MC_MAX_HOSTS];
 };
 
 struct sim_vm {
@@ -152,6 +189,7 @@ struct sim_run {
 	uint64_t steps;
 	uint64_t liveness_took;         /* ms from heal to every VM running */
 	struct sim_plot plot;           /* mode lateio's scripted storage (plot.c) */
+	struct sim_storage st;          /* modes mds, stale, netout; clean stops */
 };
 
 /* Play schedule s (its events that are `on`); true when no invariant broke. */
@@ -176,6 +214,17 @@ void sim_check_power_on(struct minicluster *mc, size_t host, const char *vm);
 /* check_deadlines.c: a power-off at a deadline (by the agent or its shim); in
  * mode blip (storage out, every host up, network whole) none may happen. */
 void sim_check_power_off(struct minicluster *mc, size_t host, const char *vm, bool by_shim);
+/* check_storage.c: mds's hand-over bound and netout's idle leases, each step. */
+void sim_check_storage_step(struct sim_run *r);
+/* A clean stop's agent exited: the deadlines its shim still enforces. */
+void sim_check_stop_exit(struct sim_run *r, size_t host);
+/* Power-ons and power-offs the storage-faults modes and clean stops forbid. */
+void sim_check_storage_power_on(struct sim_run *r, size_t host, const char *vm);
+void sim_check_storage_power_off(struct sim_run *r, size_t host, const char *vm);
+/* The bound on mds's hand-over (ms after the master lost the datastore). */
+uint64_t sim_handover_bound(const struct fdm_timing *t);
+/* faults.c: clean stops that finished releasing (after every step). */
+void sim_faults_step(struct sim_run *r);
 /* After heal: true when every VM runs on exactly one host and one master is agreed. */
 bool sim_live(struct sim_run *r, char *why, size_t len);
 void sim_violate(struct sim_run *r, enum sim_violation v, const char *fmt, ...)

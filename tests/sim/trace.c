@@ -20,6 +20,8 @@ static const char *const names[EV_KIND_COUNT] = {
 	[EV_DS_STALL] = "datastore hangs",
 	[EV_SHIM_FAIL] = "shim power-ons",
 	[EV_VM_CRASH] = "vm crash",
+	[EV_STOP] = "agent stopped cleanly",
+	[EV_SHIM_OFF_FAIL] = "shim power-offs",
 };
 
 const char *sim_ev_name(enum sim_ev_kind k)
@@ -32,7 +34,18 @@ static const char *host(int h)
 	static const char *const ids[] = { "host-1", "host-2", "host-3", "host-4",
 					   "host-5", "host-6", "host-7", "host-8" };
 
-	return h >= 0 && h < MC_MAX_HOSTS ? ids[h] : "the master";
+	switch (h) {
+	case SIM_MASTER:
+		return "the master";
+	case SIM_SLAVE:
+		return "a slave";
+	case SIM_SAME:
+		return "that host";
+	case SIM_EVERY:
+		return "every host";
+	default:
+		return h >= 0 && h < MC_MAX_HOSTS ? ids[h] : "?";
+	}
 }
 
 void sim_ev_print(const struct sim_schedule *s, const struct sim_event *e, char *buf, size_t len)
@@ -41,6 +54,10 @@ void sim_ev_print(const struct sim_schedule *s, const struct sim_event *e, char 
 
 	switch (e->kind) {
 	case EV_PARTITION:
+		if (e->a == SIM_MASTER) {
+			snprintf(buf, len, "%s: the master alone", sim_ev_name(e->kind));
+			break;
+		}
 		n = (size_t)snprintf(buf, len, "%s:", sim_ev_name(e->kind));
 		for (size_t h = 0; h < s->n_hosts && n < len; h++)
 			n += (size_t)snprintf(buf + n, len - n, " %s in %u", host((int)h),
@@ -54,7 +71,12 @@ void sim_ev_print(const struct sim_schedule *s, const struct sim_event *e, char 
 		break;
 	case EV_DS_LOSE:
 	case EV_DS_RESTORE:
-		snprintf(buf, len, "%s: ds%d by %s", sim_ev_name(e->kind), e->b + 1, host(e->a));
+		if (e->b < 0)
+			snprintf(buf, len, "%s%s: a datastore where %s runs a VM", sim_ev_name(e->kind),
+				 e->arg ? " (read-only)" : "", host(e->a));
+		else
+			snprintf(buf, len, "%s: ds%d by %s", sim_ev_name(e->kind), e->b + 1,
+				 host(e->a));
 		break;
 	case EV_DS_STALL:
 		snprintf(buf, len, "%s for %.1f s: ds%d for %s", sim_ev_name(e->kind),
@@ -63,6 +85,10 @@ void sim_ev_print(const struct sim_schedule *s, const struct sim_event *e, char 
 	case EV_SHIM_FAIL:
 		snprintf(buf, len, "%s %s on %s", sim_ev_name(e->kind),
 			 e->arg ? "refused" : "work again", host(e->a));
+		break;
+	case EV_SHIM_OFF_FAIL:
+		snprintf(buf, len, "%s %s on %s", sim_ev_name(e->kind),
+			 e->arg ? "fail" : "work again", host(e->a));
 		break;
 	case EV_VM_CRASH:
 		snprintf(buf, len, "%s: vm-%02d", sim_ev_name(e->kind), e->b + 1);

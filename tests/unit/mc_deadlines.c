@@ -22,7 +22,7 @@ static void power_off(struct minicluster *mc, size_t host, const char *name, boo
 	struct mc_host *h = &mc->hosts[host];
 	char vm[FDM_VM_NAME_MAX];
 
-	if (!runs_here(h, name))
+	if (!runs_here(h, name) || h->power_off_fails)
 		return;
 	fdm_strlcpy(vm, name, sizeof(vm));
 	if (by_shim)
@@ -64,18 +64,56 @@ static void take_deadlines(struct mc_host *h)
 	h->n_deadlines = n;
 }
 
+/* The watchdog: fdm pets it only while every deadline is in the future or its
+ * VM is off, so a VM that cannot be powered off resets the host watchdog_ms
+ * after its deadline (shorter than the margin). */
+static void watchdog(struct minicluster *mc, size_t i, bool late)
+{
+	struct mc_host *h = &mc->hosts[i];
+
+	if (!late || mc->watchdog_ms == 0) {
+		h->deadline_late_since = 0;
+		return;
+	}
+	if (h->deadline_late_since == 0)
+		h->deadline_late_since = mc->now;
+	if (mc->now < h->deadline_late_since + mc->watchdog_ms)
+		return;
+	h->deadline_late_since = 0;
+	mc->watchdog_resets++;
+	mc_kill(mc, i);
+	if (mc->on_reset != NULL)
+		mc->on_reset(mc, i);
+}
+
 void mc_deadlines_step(struct minicluster *mc)
 {
 	for (size_t i = 0; i < mc->n; i++) {
 		struct mc_host *h = &mc->hosts[i];
 		uint64_t now = mc_clock(mc, i);
+		bool late = false;
 
 		if (!h->shim)
 			continue;
 		if (h->up && !h->paused)
 			take_deadlines(h);
 		for (size_t k = 0; k < h->n_deadlines; k++)
-			if (now >= h->deadlines[k].at && runs_here(h, h->deadlines[k].name))
+			if (now >= h->deadlines[k].at && runs_here(h, h->deadlines[k].name)) {
 				power_off(mc, i, h->deadlines[k].name, true);
+				late |= runs_here(h, h->deadlines[k].name);
+			}
+		watchdog(mc, i, late);
 	}
+}
+
+void mc_shim_clean_stop(struct minicluster *mc, size_t host)
+{
+	struct mc_host *h = &mc->hosts[host];
+	uint64_t now = mc_clock(mc, host);
+	size_t keep = 0;
+
+	for (size_t k = 0; k < h->n_deadlines; k++)
+		if (now >= h->deadlines[k].at)
+			h->deadlines[keep++] = h->deadlines[k];
+	h->n_deadlines = keep;
 }

@@ -144,6 +144,7 @@ static void enqueue(struct minicluster *mc, int from, int to, const uint8_t *buf
 	p = &mc->queue[mc->queued++];
 	p->from = from;
 	p->to = to;
+	p->in_socket = false;
 	p->deliver_at = mc->now + (mc->delay_max_ms ? rnd(mc) % (mc->delay_max_ms + 1) : 0);
 	p->len = len;
 	p->bytes = malloc(len);
@@ -213,8 +214,8 @@ static void deliver(struct minicluster *mc, const struct mc_packet *p)
 	Fdm__Packet *pk;
 	int from;
 
-	if (!h->up || mc->link_down[p->to] || mc->link_down[p->from] ||
-	    mc->blocked[p->from][p->to]) {
+	if (!h->up || (!p->in_socket && (mc->link_down[p->to] || mc->link_down[p->from] ||
+					  mc->blocked[p->from][p->to]))) {
 		mc->dropped++;
 		return;
 	}
@@ -250,7 +251,7 @@ static void deliver(struct minicluster *mc, const struct mc_packet *p)
 
 bool mc_replay_captured(struct minicluster *mc, size_t from, size_t to)
 {
-	struct mc_packet p = { (int)from, (int)to, mc->now, 0, NULL };
+	struct mc_packet p = { (int)from, (int)to, mc->now, 0, NULL, false };
 
 	if (mc->hosts[from].last_to[to] == NULL)
 		return false;
@@ -272,9 +273,14 @@ static void deliver_due(struct minicluster *mc)
 		if (p.deliver_at <= mc->now && !mc->hosts[p.to].paused) {
 			deliver(mc, &p);
 			free(p.bytes);
-		} else {
-			mc->queue[keep++] = p;
+			continue;
 		}
+		/* Arrived at a paused agent's socket: its links may fail before it
+		 * resumes, it reads the datagram all the same (SIGSTOP). */
+		if (p.deliver_at <= mc->now && !p.in_socket && !mc->link_down[p.to] &&
+		    !mc->link_down[p.from] && !mc->blocked[p.from][p.to])
+			p.in_socket = true;
+		mc->queue[keep++] = p;
 	}
 	if (mc->queued > n)
 		memmove(&mc->queue[keep], &mc->queue[n], (mc->queued - n) * sizeof(*mc->queue));

@@ -22,6 +22,7 @@ struct mc_packet {
 	uint64_t deliver_at;
 	size_t len;
 	uint8_t *bytes;
+	bool in_socket;               /* reached a paused host: read at resume, links or not */
 };
 
 /* A storage I/O in flight, ended after the host's storage_ms (MC_STORAGE_MS). It
@@ -140,6 +141,8 @@ struct mc_host {
 	size_t n_vms;
 	uint64_t free_kib, total_kib;
 	bool power_on_fails;
+	bool power_off_fails;         /* its shim's power-offs fail (libvirt error) */
+	uint64_t deadline_late_since; /* a held deadline passed, its VM still runs (watchdog) */
 	uint64_t list_every_ms;       /* its shim lists this often (0: every step) */
 	uint64_t listed_ms;
 	/* The deadlines its fake shim holds (mc_deadlines.c), on its clock: what
@@ -194,6 +197,12 @@ struct minicluster {
 	/* Deadlines (mc_deadlines.c): power-offs the cores asked for, power-offs
 	 * the shims made themselves at a held deadline; on_power_off sees both. */
 	uint64_t power_offs, shim_fenced;
+	/* The host's watchdog (DESIGN.md point 5), off when 0: a host whose VM
+	 * still runs this long after a deadline its shim holds passed is reset
+	 * (mc_kill), as /dev/watchdog does when fdm stops petting it. */
+	uint64_t watchdog_ms;
+	uint64_t watchdog_resets;
+	void (*on_reset)(struct minicluster *mc, size_t host);
 	void (*on_power_off)(struct minicluster *mc, size_t host, const char *vm, bool by_shim);
 	struct fdm_outbox outbox;
 	struct fdm_actions actions;
@@ -302,6 +311,9 @@ void mc_vms_step(struct minicluster *mc);
  * their agents' deadlines and power off what passed one. */
 void mc_vms_power_off(struct minicluster *mc, size_t host, const struct fdm_action *a);
 void mc_deadlines_step(struct minicluster *mc);
+/* hostd-shim's clean stop (fdm stopped cleanly): every deadline not yet passed
+ * is forgotten, those passed stay in force until their VMs are off. */
+void mc_shim_clean_stop(struct minicluster *mc, size_t host);
 
 void mc_storage_start(struct minicluster *mc, size_t host, const struct fdm_action *a);
 void mc_storage_finish_due(struct minicluster *mc);

@@ -1,0 +1,117 @@
+/* A clean stop (SIGTERM, `systemctl stop fdm`) on the minicluster (DESIGN.md
+ * point 5, its end): the host shows as `stopped`, its VMs keep running,
+ * unprotected (its shim forgets the deadlines not yet passed), and nothing of
+ * it is restarted until its agent returns, nor right after its return on
+ * evidence older than the return. Found by tests/sim (chaos seed 284, stormy
+ * seed 437 once clean stops were drawn). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "tests/unit/minicluster.h"
+
+#define GIB (1024ull * 1024ull)
+
+static const char *const ids4[] = { "host-1", "host-2", "host-3", "host-4" };
+static const unsigned all3[] = { 3, 3, 3, 3 };
+
+/* Four hosts with shims, vm-a protected on ds1 and running on host-2. */
+static struct minicluster *cluster(uint32_t seed)
+{
+	struct minicluster *mc = mc_new(ids4, all3, 4, seed);
+
+	for (size_t h = 0; h < 4; h++)
+		mc_shim_on(mc, h, 8 * GIB, 16 * GIB);
+	mc_protect(mc, 0, "vm-a", FDM__PRIORITY__PRIORITY_HIGH, 1 * GIB);
+	mc_vm_start(mc, 1, "vm-a");
+	assert_int_equal(mc_run_until_agreed(mc, 5000, NULL), mc_index(mc, "host-4"));
+	mc_run(mc, 30000);   /* leases, the list stamped, reports flowing */
+	return mc;
+}
+
+static bool still_runs_on_host2(const struct minicluster *mc)
+{
+	const struct mc_host *h = &mc->hosts[1];
+
+	return h->n_vms == 1 && strcmp(h->vms[0], "vm-a") == 0;
+}
+
+/* The stopped agent: its Leaving said, its leases released, then gone; its
+ * shim forgets the deadlines (hostd-shim's clean stop). */
+static void clean_stop(struct minicluster *mc, size_t h)
+{
+	mc_leave(mc, h);
+	mc_shim_clean_stop(mc, h);
+}
+
+/* Stopped for four host_dead: silent on the network and on ds1 all along,
+ * vm-a is not restarted (its host would be `dead` for ds1 by then), and after
+ * its agent returns it still is not. */
+static void test_stopped_host_vms_not_restarted(void **state)
+{
+	struct minicluster *mc = cluster(91);
+
+	(void)state;
+	clean_stop(mc, 1);
+	mc_run(mc, 4 * mc->timing.host_dead_ms);
+	assert_true(still_runs_on_host2(mc));
+	assert_int_equal(mc->power_ons_asked, 0);
+	assert_int_equal(mc->power_offs + mc->shim_fenced, 0);
+	mc_start(mc, 1);
+	mc_run(mc, 30000);
+	assert_true(still_runs_on_host2(mc));
+	assert_int_equal(mc->power_ons_asked, 0);
+	assert_int_equal(mc->double_runs, 0);
+	mc_free(mc);
+}
+
+/* host-2's writes to ds1 fail (read-only) before its stop: its `stopped`
+ * record never lands there and its hb record there stays unchanged, while its
+ * vm-a runs on. Its agent returns, its ds1 writes still failing, while the
+ * master, which has just yielded (its ds2 writes fail), keeps ds1's lease and
+ * the cluster elects: its bids tell the master it is back before any slave
+ * heartbeat can. The master must count its silences from that return, not
+ * find it dead at once on the silences of the stop (stormy seed 437). */
+static void test_returned_agent_not_dead_on_old_silence(void **state)
+{
+	struct minicluster *mc = cluster(92);
+	struct fdm_core *master = &mc->hosts[3].core;
+	uint64_t back, yielded = master->last_yield_ms;
+	int n;
+
+	(void)state;
+	mc->hosts[1].ro_mask |= 1u;
+	mc_run(mc, 5000);
+	clean_stop(mc, 1);
+	mc_run(mc, 2 * mc->timing.host_dead_ms);
+	assert_true(still_runs_on_host2(mc));
+	assert_int_equal(mc->power_ons_asked, 0);
+	mc->hosts[3].ro_mask |= 2u;
+	while (master->last_yield_ms == yielded && mc->now < 2000000)
+		mc_run(mc, MC_STEP_MS);
+	assert_true(master->last_yield_ms != yielded);
+	mc_start(mc, 1);
+	back = mc->now;
+	while (mc->now < back + 3 * mc->timing.host_dead_ms) {
+		mc_run(mc, MC_STEP_MS);
+		if (mc->power_ons_asked > 0)
+			assert_false(still_runs_on_host2(mc));
+	}
+	assert_true(mc_vm_where(mc, "vm-a", &n) >= 0);
+	assert_int_equal(mc->double_runs, 0);
+	mc_free(mc);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stopped_host_vms_not_restarted),
+		cmocka_unit_test(test_returned_agent_not_dead_on_old_silence),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
