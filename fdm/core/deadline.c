@@ -183,7 +183,7 @@ size_t fdm_deadline_list(const struct fdm_core *c, struct fdm_vm_deadline *out, 
 		out[n].deadline_ms = at[v->ds];
 		n++;
 	}
-	return n;
+	return fdm_deadline_add_inherited(c, out, n, max);
 }
 
 /* The master's report of host `id` in m, or NULL. */

@@ -79,3 +79,22 @@ void mc_deadlines_step(struct minicluster *mc)
 				power_off(mc, i, h->deadlines[k].name, true);
 	}
 }
+
+/* A new agent on a host whose shim lives on: it asks the shim for the
+ * deadlines it holds before it hands over any (fdm/ha_shell.c). A host that
+ * crashed comes back with a shim that holds none (its VMs died with it). */
+void mc_deadlines_inherit(struct minicluster *mc, size_t i)
+{
+	struct mc_host *h = &mc->hosts[i];
+	struct fdm_vm_deadline v[MC_MAX_VMS];
+
+	if (!h->shim)
+		return;
+	for (size_t k = 0; k < h->n_deadlines; k++) {
+		fdm_strlcpy(v[k].name, h->deadlines[k].name, sizeof(v[k].name));
+		v[k].ds = -1;
+		v[k].deadline_ms = h->deadlines[k].at;
+	}
+	fdm_core_inherit_deadlines(&h->core, v, h->n_deadlines, mc_clock(mc, i), &mc->actions);
+	mc_execute(mc, i);
+}

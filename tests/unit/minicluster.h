@@ -302,6 +302,8 @@ void mc_vms_step(struct minicluster *mc);
  * their agents' deadlines and power off what passed one. */
 void mc_vms_power_off(struct minicluster *mc, size_t host, const struct fdm_action *a);
 void mc_deadlines_step(struct minicluster *mc);
+/* A restarted agent takes the deadlines its shim holds (mc_start calls it). */
+void mc_deadlines_inherit(struct minicluster *mc, size_t i);
 
 void mc_storage_start(struct minicluster *mc, size_t host, const struct fdm_action *a);
 void mc_storage_finish_due(struct minicluster *mc);
