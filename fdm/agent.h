@@ -40,6 +40,7 @@ struct fdm_agent {
 	struct fdm_ha_shell *ha;            /* the local hostd-shim (ha_shell.c) */
 	struct fdm_ha_net *hanet;           /* requests between hosts (ha_net.c) */
 	struct fdm_iso_probe *iso;          /* pings [isolation] addresses (isolation_probe.c) */
+	struct fdm_watchdog *watchdog;      /* /dev/watchdog, or NULL (watchdog.c) */
 
 	sd_event *event;
 	sd_event_source *net_src, *tick_src;

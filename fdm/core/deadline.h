@@ -79,8 +79,15 @@ void fdm_core_inherit_deadlines(struct fdm_core *c, const struct fdm_vm_deadline
 /* The VM had an inherited deadline, and it has passed: hostd-shim powers it
  * off, which is no user's stop. */
 bool fdm_deadline_inherited_passed(const struct fdm_core *c, const char *name, uint64_t now);
+/* Every datastore's VM list read since our start, and none names the VM. */
+bool fdm_deadline_known_unprotected(const struct fdm_core *c, const char *name);
 /* Append to out[0..n) the inherited deadlines not covered by it. */
 size_t fdm_deadline_add_inherited(const struct fdm_core *c, struct fdm_vm_deadline *out,
 				  size_t n, size_t max);
+
+/* /dev/watchdog (DESIGN.md point 5, fdm/core/watchdog.c): 0 when a deadline of
+ * a protected VM that runs here has passed (no petting), else the earliest
+ * such deadline, UINT64_MAX when there is none. */
+uint64_t fdm_deadline_watchdog_until(const struct fdm_core *c, uint64_t now);
 
 #endif

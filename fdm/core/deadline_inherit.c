@@ -51,7 +51,7 @@ static bool is_protected(const struct fdm_core *c, const char *name)
 }
 
 /* Every datastore's VM list read since our start, and none names the VM. */
-static bool known_unprotected(const struct fdm_core *c, const char *name)
+bool fdm_deadline_known_unprotected(const struct fdm_core *c, const char *name)
 {
 	for (size_t d = 0; d < c->n_datastores; d++)
 		if (!c->ha.ds[d].listed)
@@ -75,7 +75,7 @@ size_t fdm_deadline_add_inherited(const struct fdm_core *c, struct fdm_vm_deadli
 	for (size_t i = 0; i < c->n_inherited && n < max; i++) {
 		const struct fdm_inherited_deadline *e = &c->inherited[i];
 
-		if (listed(out, own, e->name) || known_unprotected(c, e->name))
+		if (listed(out, own, e->name) || fdm_deadline_known_unprotected(c, e->name))
 			continue;
 		fdm_strlcpy(out[n].name, e->name, sizeof(out[n].name));
 		out[n].ds = -1;
@@ -92,3 +92,4 @@ bool fdm_deadline_inherited_passed(const struct fdm_core *c, const char *name, u
 			return now >= c->inherited[i].deadline_ms;
 	return false;
 }
+

@@ -16,6 +16,7 @@
 
 #include "fdm/core/deadline.h"
 #include "lib/timing.h"
+#include "lib/util.h"
 #include "tests/unit/minicluster.h"
 
 #define GIB (1024ull * 1024ull)
@@ -343,6 +344,13 @@ static void test_inherited_deadlines_list(void **state)
 	assert_false(fdm_deadline_inherited_passed(c, "vm-gone", now + 5999));
 	assert_true(fdm_deadline_inherited_passed(c, "vm-gone", now + 6000));
 	assert_false(fdm_deadline_inherited_passed(c, "vm-other", now + 6000));
+	/* The watchdog (fdm/core/watchdog.c): while vm-gone runs here, petted
+	 * until its inherited deadline, then not at all. */
+	fdm_strlcpy(c->ha.report_runs[c->ha.n_report_runs++], "vm-gone", FDM_VM_NAME_MAX);
+	assert_int_equal(fdm_deadline_watchdog_until(c, now + 5999),
+			 now + 6000 < fdm_deadline_of(c, 0) ? now + 6000 : fdm_deadline_of(c, 0));
+	assert_int_equal(fdm_deadline_watchdog_until(c, now + 6000), 0);
+	c->ha.n_report_runs--;
 	/* The shim powered vm-gone off at it: reported as no user's stop (the
 	 * master restarts it; a user stop would leave it off for good). */
 	fdm_ha_on_local_stop(c, "vm-gone", FDM_STOP_USER, now + 6000, &mc->actions);
