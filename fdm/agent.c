@@ -128,12 +128,18 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 	fdm_ha_net_tick(a->hanet, now);
 	fdm_watchdog_pet(a->watchdog, now, fdm_deadline_watchdog_until(&a->core, now));
 	if (a->stopping) {
+		/* Leases released, `stopped` written, and the shim holds the list
+		 * without the VMs of those datastores (they run on: DESIGN.md 5). */
 		bool released = fdm_core_released(&a->core);
+		bool synced = a->ha == NULL || fdm_ha_shell_deadlines_synced(a->ha);
 
-		if (released || now >= a->stop_deadline_ms) {
+		if ((released && synced) || now >= a->stop_deadline_ms) {
 			if (!released)
 				fdm_warn("%s: stopping without confirmed lease releases",
 					 a->cfg.host_id);
+			if (!synced)
+				fdm_warn("%s: stopping before hostd-shim took the last deadlines: "
+					 "it enforces the ones it holds", a->cfg.host_id);
 			sd_event_exit(a->event, 0);
 			return 0;
 		}

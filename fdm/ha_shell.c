@@ -251,6 +251,18 @@ static bool same_deadlines(const struct fdm_ha_shell *s, size_t n)
 	return true;
 }
 
+/* The shim holds the list the core gives now (a clean stop waits for it: the
+ * VMs whose datastores say `stopped` leave the list and run on). */
+bool fdm_ha_shell_deadlines_synced(struct fdm_ha_shell *s)
+{
+	size_t n;
+
+	if (s == NULL || !s->inherited || s->set_inflight || !s->sent_ok)
+		return false;
+	n = fdm_deadline_list(&s->agent->core, s->now, FDM_MAX_LOCAL_VMS);
+	return same_deadlines(s, n);
+}
+
 /* What the shim holds, for the core (deadline_inherit.c), from the loop. */
 static void on_deadlines_got(const struct fdm_domain_result *r, void *userdata)
 {

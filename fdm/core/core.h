@@ -203,6 +203,7 @@ struct fdm_core_ds {
 	struct fdm_ds_io ha_io[FDM_HA_IO_OPS];   /* VM protection records (storage_ha.c) */
 	/* Clean stop: a poweron record written after it began (its `stopped`). */
 	bool stop_issued, stop_done;
+	bool stop_ok;                 /* ... and written: the master reads `stopped` */
 	/* Deadline of d (deadline.c, DESIGN.md safety point 3). The network bound
 	 * the last master heartbeat vouching for us on d gave (0: never vouched
 	 * for d), and that master's id, for the log. */

@@ -194,6 +194,14 @@ static enum fdm_verdict verdict(const struct fdm_core *c, size_t h, int d, uint6
 {
 	struct fdm_verdict_in in;
 
+	/* Its agent stopped cleanly and wrote so on d: its VMs there run on, with
+	 * no deadline; nothing of it is restarted until it returns (DESIGN.md 5). */
+	if (c->ha.hosts[h].ds[d].poweron_stopped) {
+		snprintf(why, len, "%s stopped its agent cleanly (its poweron record on %s "
+			 "says so): nothing of it is restarted until it returns", c->peers[h].id,
+			 c->datastore_names[d]);
+		return FDM_VERDICT_UNREACHABLE;
+	}
 	verdict_in(c, h, d, &in);
 	return fdm_verdict_of(&in, now, why, len);
 }

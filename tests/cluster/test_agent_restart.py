@@ -13,6 +13,9 @@ shims, with an NFS and an iSCSI datastore on a storage network of their own:
     master heartbeats that reach it before the cut wait in its socket. Its VM is
     off (by the shim, at the deadline it held) before the master restarts it, and
     the resumed agent, reading the queued heartbeats, does not bring it back.
+  - host-1's fdm is stopped cleanly (SIGTERM): the master shows it `stopped`, its
+    VM keeps running there and is not restarted, even past 2 x host_dead; its
+    fdm started again, host-1 is connected and the VM protected as before.
 A monitor polls every shim every 200 ms and fails the test on any double run."""
 import os
 import signal
@@ -108,6 +111,26 @@ def paused_slave(c, mon, master):
     c.wait_until(lambda: c.host_state(master, h) == "connected", 30, "%s connected again" % h)
 
 
+def clean_stop(c, mon, master):
+    h, vm = "host-1", "host-1-vm1"
+    check(c.stop(h) == 0, "%s's fdm stops cleanly on SIGTERM" % h)
+    c.wait_until(lambda: c.host_state(master, h) == "stopped", 15, "%s shown stopped" % h)
+    time.sleep(2 * 7.0)
+    if mon.hosts_running(vm) != [h]:
+        with open(c.host(h).shim_log) as f:
+            print("".join(l for l in f if "client" not in l))
+    check(mon.hosts_running(vm) == [h], "%s still runs on %s only: %s" %
+          (vm, h, mon.hosts_running(vm)))
+    check(c.host_state(master, h) == "stopped", "%s still shown stopped" % h)
+    check((c.vm_state(master, vm) or {}).get("restarts", 0) == 0, "%s not restarted" % vm)
+    c.start(h)
+    c.wait_until(lambda: c.host_state(master, h) == "connected", 30, "%s connected again" % h)
+    c.wait_until(lambda: (c.vm_state(master, vm) or {}).get("state") == "protected", 20,
+                 "%s protected again" % vm)
+    print("clean stop of host-1's fdm: shown stopped, %s left running there for 14 s "
+          "(2 x host_dead), protected again once fdm is back" % vm)
+
+
 def body():
     with Cluster(HOSTS, datastores=(), nfs=("nfs1",), iscsi=("iscsi1",), timing=TIMING,
                  shims=True) as c:
@@ -116,6 +139,7 @@ def body():
         c.wait_until(lambda: c.holds_every_lease(master), 20, "%s holding both leases" % master)
         protect_all(c, master)
         with DoubleRunMonitor(c, vms=sorted(PROTECTED)) as mon:
+            clean_stop(c, mon, master)
             restarted_agent(c, mon, master)
             paused_slave(c, mon, master)
             time.sleep(2)

@@ -311,6 +311,31 @@ static void test_restarted_agent_keeps_the_shims_deadline(void **state)
 	mc_free(mc);
 }
 
+/* A clean stop (DESIGN.md point 5): host-2's agent stops, writes `stopped` to
+ * its poweron records and leaves vm-a's datastore out of the deadlines its shim
+ * holds; vm-a runs on there, and the master, reading `stopped`, restarts
+ * nothing of host-2, however long its agent stays away. */
+static void test_clean_stop_leaves_vms_running(void **state)
+{
+	struct seen s;
+	struct minicluster *mc = cluster(186, &s);
+	int n;
+
+	(void)state;
+	mc_leave(mc, 1);
+	mc_run(mc, 90000);
+	assert_int_equal(s.offs, 0);
+	assert_int_equal(s.first_on_ms, 0);
+	/* Its agent is gone (mc_vm_runs asks a live agent): look at its shim. */
+	assert_int_equal(mc->hosts[1].n_vms, 1);
+	assert_string_equal(mc->hosts[1].vms[0], "vm-a");
+	assert_int_equal(mc_vm_where(mc, "vm-a", &n), -1);
+	assert_int_equal(n, 0);
+	assert_int_equal(mc->hosts[1].n_deadlines, 0);
+	assert_int_equal(mc->hosts[3].core.peers[1].state, FDM_HS_STOPPED);
+	mc_free(mc);
+}
+
 /* The inherited deadlines are handed on until the core lists the VM itself or
  * has read every protectedlist without it; a stop after one passed is no
  * user's stop. */
@@ -404,6 +429,7 @@ int main(void)
 		cmocka_unit_test(test_queued_master_heartbeats_are_not_fresh),
 		cmocka_unit_test(test_restarted_agent_keeps_the_shims_deadline),
 		cmocka_unit_test(test_inherited_deadlines_list),
+		cmocka_unit_test(test_clean_stop_leaves_vms_running),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
