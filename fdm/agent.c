@@ -11,7 +11,9 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "fdm/core/deadline.h"
 #include "fdm/ha_request.h"
+#include "fdm/watchdog.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -124,13 +126,20 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 	fdm_core_tick(&a->core, now, &a->actions);
 	fdm_agent_execute(a, now);
 	fdm_ha_net_tick(a->hanet, now);
+	fdm_watchdog_pet(a->watchdog, now, fdm_deadline_watchdog_until(&a->core, now));
 	if (a->stopping) {
+		/* Leases released, `stopped` written, and the shim holds the list
+		 * without the VMs of those datastores (they run on: DESIGN.md 5). */
 		bool released = fdm_core_released(&a->core);
+		bool synced = a->ha == NULL || fdm_ha_shell_deadlines_synced(a->ha);
 
-		if (released || now >= a->stop_deadline_ms) {
+		if ((released && synced) || now >= a->stop_deadline_ms) {
 			if (!released)
 				fdm_warn("%s: stopping without confirmed lease releases",
 					 a->cfg.host_id);
+			if (!synced)
+				fdm_warn("%s: stopping before hostd-shim took the last deadlines: "
+					 "it enforces the ones it holds", a->cfg.host_id);
 			sd_event_exit(a->event, 0);
 			return 0;
 		}
@@ -495,6 +504,7 @@ int fdm_agent_init(struct fdm_agent *a, const struct fdm_config *cfg, char *err,
 	    fdm_iso_probe_open(a->event, &a->cfg, a->timing.isolation_probe_ms, on_iso_probe, a,
 			       &a->iso, err, errlen) < 0)
 		return -1;
+	a->watchdog = fdm_watchdog_open(a->cfg.watchdog_device, a->timing.io_timeout_ms);
 	if (sd_event_add_io(a->event, &a->net_src, a->net.fd, EPOLLIN, on_datagram, a) < 0 ||
 	    sd_event_add_time_relative(a->event, &a->tick_src, CLOCK_MONOTONIC, 0,
 				       1000, on_tick, a) < 0 ||
@@ -525,6 +535,8 @@ int fdm_agent_run(struct fdm_agent *a)
 
 void fdm_agent_free(struct fdm_agent *a)
 {
+	fdm_watchdog_close(a->watchdog);
+	a->watchdog = NULL;
 	fdm_iso_probe_close(a->iso);
 	fdm_ha_net_close(a->hanet);
 	fdm_ha_shell_close(a->ha);

@@ -40,6 +40,7 @@ struct fdm_agent {
 	struct fdm_ha_shell *ha;            /* the local hostd-shim (ha_shell.c) */
 	struct fdm_ha_net *hanet;           /* requests between hosts (ha_net.c) */
 	struct fdm_iso_probe *iso;          /* pings [isolation] addresses (isolation_probe.c) */
+	struct fdm_watchdog *watchdog;      /* /dev/watchdog, or NULL (watchdog.c) */
 
 	sd_event *event;
 	sd_event_source *net_src, *tick_src;
@@ -76,6 +77,8 @@ void fdm_ha_shell_power_on(struct fdm_ha_shell *s, const struct fdm_action *act)
 void fdm_ha_shell_power_off(struct fdm_ha_shell *s, const struct fdm_action *act);
 /* Hand every deadline to hostd-shim when it changed, and at least every io_timeout. */
 void fdm_ha_shell_deadlines(struct fdm_ha_shell *s, uint64_t now);
+/* The shim holds the core's current list of deadlines (a clean stop waits). */
+bool fdm_ha_shell_deadlines_synced(struct fdm_ha_shell *s);
 void fdm_ha_shell_define(struct fdm_ha_shell *s, const struct fdm_action *act);
 /* The definition of vm for request `id` of host `asker` (this host: the core,
  * else a DefineReply through ha_net.c), from the local shim. */

@@ -21,7 +21,7 @@
 struct later {
 	struct later *next;
 	struct fdm_ha_shell *shell;
-	enum { LATER_POWER_ON, LATER_DEFINE } kind;
+	enum { LATER_POWER_ON, LATER_DEFINE, LATER_INHERIT } kind;
 	char vm[FDM_VM_NAME_MAX];
 	uint32_t restarts;
 	bool ok, maybe_started;
@@ -30,6 +30,8 @@ struct later {
 	int asker;                     /* LATER_DEFINE: for this host's core, or another's */
 	struct fdm_vm_define def;
 	char *xml;                     /* ... found, for another host: sent to it */
+	struct fdm_vm_deadline *dl;    /* LATER_INHERIT: what the shim held */
+	size_t n_dl;
 };
 
 struct fdm_ha_shell {
@@ -44,6 +46,9 @@ struct fdm_ha_shell {
 	struct fdm_vm_deadline *sent, *now;
 	size_t n_sent;
 	bool sent_ok, set_inflight;
+	/* A restarted agent hands the shim nothing before it has taken what the
+	 * shim holds (DESIGN.md point 5, deadline_inherit.c). */
+	bool inherited, get_inflight, get_failed_logged;
 	uint64_t sent_at_ms, listed_ms;
 };
 
@@ -125,7 +130,11 @@ static int on_later(sd_event_source *src, void *userdata)
 	while (l != NULL) {
 		struct later *next = l->next;
 
-		if (l->kind == LATER_POWER_ON)
+		if (l->kind == LATER_INHERIT) {
+			fdm_core_inherit_deadlines(&a->core, l->dl, l->n_dl, now, &a->actions);
+			s->inherited = true;
+			s->get_inflight = false;
+		} else if (l->kind == LATER_POWER_ON)
 			fdm_ha_on_power_on_done(&a->core, l->vm, l->restarts, l->ok,
 						l->maybe_started, l->message,
 						now, &a->actions);
@@ -136,6 +145,7 @@ static int on_later(sd_event_source *src, void *userdata)
 			fdm_ha_net_defined(a->hanet, l->asker, l->request_id, l->vm, &l->def,
 					   l->xml, now);
 		free(l->xml);
+		free(l->dl);
 		free(l);
 		l = next;
 	}
@@ -241,6 +251,49 @@ static bool same_deadlines(const struct fdm_ha_shell *s, size_t n)
 	return true;
 }
 
+/* The shim holds the list the core gives now (a clean stop waits for it: the
+ * VMs whose datastores say `stopped` leave the list and run on). */
+bool fdm_ha_shell_deadlines_synced(struct fdm_ha_shell *s)
+{
+	size_t n;
+
+	if (s == NULL || !s->inherited || s->set_inflight || !s->sent_ok)
+		return false;
+	n = fdm_deadline_list(&s->agent->core, s->now, FDM_MAX_LOCAL_VMS);
+	return same_deadlines(s, n);
+}
+
+/* What the shim holds, for the core (deadline_inherit.c), from the loop. */
+static void on_deadlines_got(const struct fdm_domain_result *r, void *userdata)
+{
+	struct fdm_ha_shell *s = userdata;
+	struct later *l;
+
+	if (r->error != 0 || r->result != FDM__RESULT_CODE__RESULT_OK ||
+	    (l = calloc(1, sizeof(*l))) == NULL ||
+	    (l->dl = calloc(r->n_deadlines ? r->n_deadlines : 1, sizeof(*l->dl))) == NULL) {
+		s->get_inflight = false;   /* asked again at the next step */
+		if (r->error != -ECANCELED && !s->get_failed_logged)
+			fdm_warn("hostd-shim: cannot read the deadlines it holds (%s): no "
+				 "deadline is handed to it until it answers", r->message);
+		s->get_failed_logged = true;
+		return;
+	}
+	l->shell = s;
+	l->kind = LATER_INHERIT;
+	for (size_t i = 0; i < r->n_deadlines; i++) {
+		const Fdm__DomainDeadline *d = r->deadlines[i];
+		const char *name = d->domain->name ? d->domain->name : d->domain->uuid;
+
+		if (name == NULL || !fdm_strlcpy(l->dl[l->n_dl].name, name, FDM_VM_NAME_MAX))
+			continue;
+		l->dl[l->n_dl].ds = -1;
+		l->dl[l->n_dl].deadline_ms = d->boottime_ms;
+		l->n_dl++;
+	}
+	queue_later(s, l);
+}
+
 /* With every step: the deadlines the core gives now go to the shim when they
  * changed, and at least every io_timeout. The times are the core's clock,
  * CLOCK_BOOTTIME (fdm_agent_now), as the shim wants them: absolute, never a
@@ -254,6 +307,11 @@ void fdm_ha_shell_deadlines(struct fdm_ha_shell *s, uint64_t now)
 
 	/* At most every 100 ms: the list costs VMs x running domains, and the
 	 * agent itself powers off at the deadline; the shim is the backstop. */
+	if (!s->inherited) {
+		if (!s->get_inflight && fdm_vmhost_get_deadlines(s->host, on_deadlines_got, s) == 0)
+			s->get_inflight = true;
+		return;
+	}
 	if (s->set_inflight || now < s->listed_ms + 100)
 		return;
 	s->listed_ms = now;
@@ -426,6 +484,7 @@ void fdm_ha_shell_close(struct fdm_ha_shell *s)
 		struct later *next = s->later->next;
 
 		free(s->later->xml);
+		free(s->later->dl);
 		free(s->later);
 		s->later = next;
 	}

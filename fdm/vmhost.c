@@ -270,8 +270,11 @@ static void on_op(const Fdm__ShimReply *r, int error, void *userdata)
 		res.message = r->message ? r->message : "";
 		if (r->domain != NULL && vm_from_pb(&vm, r->domain))
 			res.vm = &vm;
-		if (r->result == FDM__RESULT_CODE__RESULT_OK)
+		if (r->result == FDM__RESULT_CODE__RESULT_OK) {
 			res.xml = r->xml;
+			res.deadlines = r->deadlines;
+			res.n_deadlines = r->n_deadlines;
+		}
 	} else {
 		res.result = FDM__RESULT_CODE__RESULT_ERROR;
 		res.message = error == -ETIMEDOUT ? "no answer from hostd-shim in time" :
@@ -376,6 +379,16 @@ int fdm_vmhost_set_deadlines(struct fdm_vmhost *h, const char *const *names,
 	free(ptrs);
 	free(refs);
 	return rc;
+}
+
+int fdm_vmhost_get_deadlines(struct fdm_vmhost *h, fdm_vmhost_done_fn cb, void *userdata)
+{
+	Fdm__ShimRequest req = FDM__SHIM_REQUEST__INIT;
+	Fdm__GetDeadlinesRequest get = FDM__GET_DEADLINES_REQUEST__INIT;
+
+	req.op_case = FDM__SHIM_REQUEST__OP_GET_DEADLINES;
+	req.get_deadlines = &get;
+	return send_op(h, &req, cb, userdata);
 }
 
 int fdm_vmhost_get_xml(struct fdm_vmhost *h, const char *domain, fdm_vmhost_done_fn cb,

@@ -92,6 +92,9 @@ struct fdm_domain_result {
 	const char *message;         /* one line, never NULL */
 	const struct fdm_domain *vm;     /* the domain after the operation, or NULL */
 	const char *xml;             /* get_xml with RESULT_OK, else NULL */
+	/* get_deadlines with RESULT_OK: the deadlines the shim holds. */
+	Fdm__DomainDeadline *const *deadlines;
+	size_t n_deadlines;
 };
 /* r and everything it points to are valid during the call only. */
 typedef void (*fdm_vmhost_done_fn)(const struct fdm_domain_result *r, void *userdata);
@@ -127,6 +130,9 @@ int fdm_vmhost_power_on(struct fdm_vmhost *h, const char *xml, uint64_t deadline
 /* Destroy (the stop is reported STOP_DESTROYED). */
 int fdm_vmhost_power_off(struct fdm_vmhost *h, const char *domain, fdm_vmhost_done_fn cb,
 			 void *userdata);
+/* The deadlines the shim holds now (result's deadlines): what a restarted
+ * agent starts from (DESIGN.md point 5). */
+int fdm_vmhost_get_deadlines(struct fdm_vmhost *h, fdm_vmhost_done_fn cb, void *userdata);
 /* Replace the shim's whole set of protected domains and their deadlines
  * (absolute CLOCK_BOOTTIME ms, DESIGN.md point 5): names[i] by boottime_ms[i]. */
 int fdm_vmhost_set_deadlines(struct fdm_vmhost *h, const char *const *names,

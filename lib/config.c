@@ -34,6 +34,7 @@ static void set_defaults(struct fdm_config *c)
 	c->port = FDM_DEFAULT_PORT;
 	c->isolation_response = FDM_ISO_NONE;
 	c->shutdown_timeout_s = 300;
+	fdm_strlcpy(c->watchdog_device, "/dev/watchdog", sizeof(c->watchdog_device));
 	c->heartbeat_interval_ms = 1000;
 	c->io_timeout_ms = 2000;
 	c->max_attempts = 5;

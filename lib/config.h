@@ -78,6 +78,7 @@ struct fdm_config {
 	char control_socket[PATH_MAX];
 
 	char metrics_textfile[PATH_MAX];  /* [metrics] textfile; "" none */
+	char watchdog_device[PATH_MAX];   /* [watchdog] device; "" none */
 };
 
 /* Defaults (INTERFACE.md). */

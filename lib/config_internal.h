@@ -11,13 +11,13 @@
 #include "lib/config.h"
 
 enum section { S_CLUSTER, S_HOST, S_PEERS, S_DATASTORES, S_ISOLATION, S_TIMING,
-	       S_RESTART, S_HOSTD, S_CONTROL, S_METRICS, S_COUNT };
+	       S_RESTART, S_HOSTD, S_CONTROL, S_METRICS, S_WATCHDOG, S_COUNT };
 
 /* The keys of the fixed sections ([peers] and [datastores] take any name). */
 enum key { K_CLUSTER_ID, K_KEY_FILE, K_HOST_ID, K_ADDRESS, K_PORT, K_ISO_ADDRESSES,
 	   K_RESPONSE, K_SHUTDOWN_TIMEOUT, K_HB_INTERVAL, K_IO_TIMEOUT, K_MAX_ATTEMPTS,
 	   K_HOST_FAILURES, K_RETRY_DELAY, K_HOSTD_SOCKET, K_LIBVIRT_URI, K_CONTROL_SOCKET,
-	   K_METRICS_TEXTFILE, K_COUNT };
+	   K_METRICS_TEXTFILE, K_WATCHDOG_DEVICE, K_COUNT };
 
 struct config_key {
 	enum section section;

@@ -18,7 +18,7 @@
 
 const char *const config_section_names[S_COUNT] = {
 	"cluster", "host", "peers", "datastores", "isolation", "timing",
-	"restart", "hostd", "control", "metrics",
+	"restart", "hostd", "control", "metrics", "watchdog",
 };
 
 const struct config_key config_keys[K_COUNT] = {
@@ -39,6 +39,7 @@ const struct config_key config_keys[K_COUNT] = {
 	[K_LIBVIRT_URI] = { S_HOSTD, "libvirt_uri" },
 	[K_CONTROL_SOCKET] = { S_CONTROL, "socket" },
 	[K_METRICS_TEXTFILE] = { S_METRICS, "textfile" },
+	[K_WATCHDOG_DEVICE] = { S_WATCHDOG, "device" },
 };
 
 static int find_section(const char *name)
@@ -303,6 +304,13 @@ static int set_fixed_key(struct config_parser *p, int k, const char *value)
 		return set_socket_path(p, name, value, c->control_socket);
 	case K_METRICS_TEXTFILE:
 		return set_textfile(p, name, value);
+	case K_WATCHDOG_DEVICE:
+		/* "none": no watchdog even where the device exists (a test host). */
+		if (strcmp(value, "none") == 0) {
+			c->watchdog_device[0] = '\0';
+			return 1;
+		}
+		return set_path(p, name, value, c->watchdog_device);
 	case K_COUNT:
 		break;
 	}

@@ -19,6 +19,8 @@ $(BUILD)/tests/unit/test_ha_forwards: $(OBJ)/fdm/ha_forwards.o
 # `fdmctl metrics`: the exposition text (pure) and the agent's counters; the
 # gathering from a whole agent is covered by tests/cli/test_metrics.sh.
 $(BUILD)/tests/unit/test_metrics: $(OBJ)/fdm/metrics.o $(OBJ)/fdm/metrics_counters.o
+# The agent's /dev/watchdog handling (fdm/watchdog.c).
+$(BUILD)/tests/unit/test_watchdog: $(OBJ)/fdm/watchdog.o
 # The isolation probe's ICMP rounds, on loopback (fdm/isolation_probe.c).
 $(BUILD)/tests/unit/test_isolation_probe: $(OBJ)/fdm/isolation_probe.o
 # `fdmctl vms` on every host: the VM part of the status JSON, from a core alone.

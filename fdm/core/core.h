@@ -154,6 +154,12 @@ struct fdm_ds_io {
 /* What a master may do with a datastore's lease (isolation.c). */
 enum fdm_lease_hold { FDM_HOLD_RENEW, FDM_HOLD_PAUSE, FDM_HOLD_RELEASE };
 
+/* A deadline hostd-shim held when this agent started (deadline_inherit.c). */
+struct fdm_inherited_deadline {
+	char name[FDM_VM_NAME_MAX];
+	uint64_t deadline_ms;
+};
+
 struct fdm_core_ds {
 	char url[FDM_URL_MAX];        /* a reload that changes it makes it a new datastore */
 	bool hb_busy;                 /* an hb write is in flight */
@@ -198,6 +204,7 @@ struct fdm_core_ds {
 	struct fdm_ds_io ha_io[FDM_HA_IO_OPS];   /* VM protection records (storage_ha.c) */
 	/* Clean stop: a poweron record written after it began (its `stopped`). */
 	bool stop_issued, stop_done;
+	bool stop_ok;                 /* ... and written: the master reads `stopped` */
 	/* Deadline of d (deadline.c, DESIGN.md safety point 3). The network bound
 	 * the last master heartbeat vouching for us on d gave (0: never vouched
 	 * for d), and that master's id, for the log. */
@@ -291,6 +298,9 @@ struct fdm_core {
 	uint64_t impostor_logged_ms;
 
 	struct fdm_ha ha;             /* VM protection (ha.h, vms.c) */
+	/* The deadlines hostd-shim held at our start (deadline_inherit.c). */
+	struct fdm_inherited_deadline inherited[FDM_MAX_VMS];
+	size_t n_inherited;
 	struct fdm_master_vms master_vms;  /* slave: the master's VM table (vmview.h) */
 };
 

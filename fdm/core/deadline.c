@@ -178,12 +178,16 @@ size_t fdm_deadline_list(const struct fdm_core *c, struct fdm_vm_deadline *out, 
 
 		if (!v->used || v->ds < 0 || (size_t)v->ds >= c->n_datastores || !runs_here(c, v))
 			continue;
+		/* A clean stop: once `stopped` is on d, the master restarts none of
+		 * d's VMs of ours, and they run on without a deadline (DESIGN.md 5). */
+		if (c->leaving && c->ds[v->ds].stop_ok)
+			continue;
 		fdm_strlcpy(out[n].name, v->name, sizeof(out[n].name));
 		out[n].ds = v->ds;
 		out[n].deadline_ms = at[v->ds];
 		n++;
 	}
-	return n;
+	return fdm_deadline_add_inherited(c, out, n, max);
 }
 
 /* The master's report of host `id` in m, or NULL. */

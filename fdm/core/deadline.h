@@ -67,7 +67,27 @@ struct fdm_vm_deadline {
 	int ds;
 	uint64_t deadline_ms;      /* on the core's clock (CLOCK_BOOTTIME in the agent) */
 };
-/* Every protected VM that runs here, with its home datastore's deadline. */
+/* Every protected VM that runs here, with its home datastore's deadline, and
+ * the deadlines inherited from before this agent's start that still hold
+ * (deadline_inherit.c; ds -1). What the shell hands hostd-shim. */
 size_t fdm_deadline_list(const struct fdm_core *c, struct fdm_vm_deadline *out, size_t max);
+
+/* A restarted agent: the deadlines hostd-shim held when we connected to it
+ * first (DESIGN.md point 5). The shell hands no deadline to the shim before. */
+void fdm_core_inherit_deadlines(struct fdm_core *c, const struct fdm_vm_deadline *v, size_t n,
+				uint64_t now, struct fdm_actions *out);
+/* The VM had an inherited deadline, and it has passed: hostd-shim powers it
+ * off, which is no user's stop. */
+bool fdm_deadline_inherited_passed(const struct fdm_core *c, const char *name, uint64_t now);
+/* Every datastore's VM list read since our start, and none names the VM. */
+bool fdm_deadline_known_unprotected(const struct fdm_core *c, const char *name);
+/* Append to out[0..n) the inherited deadlines not covered by it. */
+size_t fdm_deadline_add_inherited(const struct fdm_core *c, struct fdm_vm_deadline *out,
+				  size_t n, size_t max);
+
+/* /dev/watchdog (DESIGN.md point 5, fdm/core/watchdog.c): 0 when a deadline of
+ * a protected VM that runs here has passed (no petting), else the earliest
+ * such deadline, UINT64_MAX when there is none. */
+uint64_t fdm_deadline_watchdog_until(const struct fdm_core *c, uint64_t now);
 
 #endif

@@ -205,6 +205,14 @@ static enum fdm_verdict verdict(const struct fdm_core *c, size_t h, int d, uint6
 {
 	struct fdm_verdict_in in;
 
+	/* Its agent stopped cleanly and wrote so on d: its VMs there run on, with
+	 * no deadline; nothing of it is restarted until it returns (DESIGN.md 5). */
+	if (c->ha.hosts[h].ds[d].poweron_stopped) {
+		snprintf(why, len, "%s stopped its agent cleanly (its poweron record on %s "
+			 "says so): nothing of it is restarted until it returns", c->peers[h].id,
+			 c->datastore_names[d]);
+		return FDM_VERDICT_UNREACHABLE;
+	}
 	verdict_in(c, h, d, &in);
 	return fdm_verdict_of(&in, now, why, len);
 }
@@ -294,7 +302,11 @@ static enum fdm_runs where_runs(struct fdm_core *c, struct fdm_vm *v, uint64_t n
 			x->poweron_generation = host->ds[v->ds].poweron_generation;
 			x->poweron_restarts = ev->poweron_restarts;
 			x->poweron_runs = ev->poweron_runs;
-			x->stopped = c->peers[h].stopped || host->ds[v->ds].poweron_stopped;
+			/* Stopped for d only where its record on d says so: there, and
+			 * only there, its agent took d's VMs out of its shim's deadlines
+			 * (fdm/core/deadline.c). Where that write failed they keep their
+			 * deadline, and the host may be found dead for d as usual. */
+			x->stopped = host->ds[v->ds].poweron_stopped;
 			/* Its last word before the stop, whichever way it came (a
 			 * master sends no listing: its poweron records say it). */
 			x->stopped_runs = ev->stop_runs || (ev->net_known && ev->net_runs) ||

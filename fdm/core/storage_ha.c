@@ -144,8 +144,10 @@ void fdm_storage_ha_done(struct fdm_core *c, int d, enum fdm_storage_op op,
 			fdm_ha_on_vmlist(c, d, o->vmlist, now, out);
 		break;
 	case FDM_STORAGE_POWERON_WRITE:
-		if (c->leaving && s->stop_issued)
+		if (c->leaving && s->stop_issued) {
 			s->stop_done = true;
+			s->stop_ok = ok;
+		}
 		break;
 	case FDM_STORAGE_HOSTS_READ:
 		/* The master's evidence: counted from the read's decision time. */

@@ -374,11 +374,13 @@ void fdm_ha_on_local_stop(struct fdm_core *c, const char *name, enum fdm_stop_re
 	struct fdm_early_stop *e;
 	const struct fdm_vm *v = fdm_ha_find(c, name);
 
+	/* Our own power-off at its datastore's deadline, or the shim's at a
+	 * deadline from before our start (the shim reports it destroyed): no
+	 * user stop, the master restarts it elsewhere. */
+	if (why == FDM_STOP_USER && ((v != NULL && v->ds >= 0 && c->ds[v->ds].deadline_passed) ||
+				     fdm_deadline_inherited_passed(c, name, now)))
+		why = FDM_STOP_OTHER;
 	if (v != NULL) {
-		/* Our own power-off at its datastore's deadline (the shim reports it
-		 * destroyed): no user stop, the master restarts it elsewhere. */
-		if (why == FDM_STOP_USER && v->ds >= 0 && c->ds[v->ds].deadline_passed)
-			why = FDM_STOP_OTHER;
 		report_stop(c, name, why, now, out);
 		return;
 	}

@@ -47,6 +47,8 @@ heartbeat_interval_ms = 1000
 io_timeout_ms = 2000
 [control]
 socket = $T/fdm.sock
+[watchdog]
+device = none
 EOC
 }
 conf() { good | sed "$1" > "$T/c.conf"; }
@@ -61,6 +63,8 @@ conf 's/^heartbeat_interval_ms = 1000/heartbeat_interval_ms = 4000/'
 check "inconsistent timeouts" 2 "^fdm: $T/c.conf:14: timing: heartbeat_interval_ms too large" -- "$B/fdm" --config "$T/c.conf"
 conf "s|^key_file = .*|key_file = $T/nokey|"
 check "unreadable key file" 2 "^fdm: $T/c.conf:3: key_file: $T/nokey: cannot read key file" -- "$B/fdm" --config "$T/c.conf"
+conf 's/^device = none/device = watchdog/'
+check "watchdog device relative" 2 "^fdm: $T/c.conf:19: device: must be an absolute path" -- "$B/fdm" --config "$T/c.conf"
 check "missing config file" 2 "^fdm: $T/none.conf: cannot open config file" -- "$B/fdm" --config "$T/none.conf"
 check "bad option" 2 "usage: fdm" -- "$B/fdm" --bogus
 

@@ -94,7 +94,7 @@ def main():
                    stdout=subprocess.DEVNULL)
     with open(conf, "w") as f:
         f.write("[cluster]\nid = flood\nkey_file = %s\n[host]\nid = host-1\naddress = 127.0.0.1\n"
-                "port = 18995\n[peers]\nhost-1 = 127.0.0.1:18995\n[control]\nsocket = %s\n"
+                "port = 18995\n[peers]\nhost-1 = 127.0.0.1:18995\n[watchdog]\ndevice = none\n[control]\nsocket = %s\n"
                 % (key, sock))
     log = open(os.path.join(tmp, "agent.log"), "w")
     agent = subprocess.Popen([os.path.join(build, "fdm"), "--config", conf],

@@ -46,6 +46,8 @@ io_timeout_ms = 2000
 socket = $T/fdm.sock
 [metrics]
 textfile = $1
+[watchdog]
+device = none
 EOC
 }
 

@@ -21,7 +21,7 @@ def main():
                    stdout=subprocess.DEVNULL)
     with open(conf, "w") as f:
         f.write("[cluster]\nid = n\nkey_file = %s\n[host]\nid = host-1\naddress = 127.0.0.1\n"
-                "port = 18998\n[peers]\nhost-1 = 127.0.0.1:18998\n[control]\nsocket = %s/fdm.sock\n"
+                "port = 18998\n[peers]\nhost-1 = 127.0.0.1:18998\n[watchdog]\ndevice = none\n[control]\nsocket = %s/fdm.sock\n"
                 % (key, tmp))
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     srv.bind(sock)

@@ -187,6 +187,8 @@ ds1 = file://$T
 socket = $T/fdm.sock
 [hostd]
 socket = $T/hostd.sock
+[watchdog]
+device = none
 EOF
 /usr/sbin/fdm --config "$T/c.conf" 2>"$T/agent.log" &
 agent_pid=$!

@@ -388,6 +388,25 @@ static void test_stop_reasons(struct t *t)
 /* The agent's hand-over of its deadlines (fdm/ha_shell.c): a whole set, then
  * a replacement that moves vm-a's deadline 0.8 s ahead: the shim powers it
  * off then, by itself. */
+/* get_deadlines: what a restarted agent starts from (fdm/ha_shell.c). */
+static size_t got_n;
+static char got_name[64];
+static uint64_t got_ms;
+
+static void on_got(const struct fdm_domain_result *r, void *userdata)
+{
+	struct t *t = userdata;
+
+	t->done = true;
+	t->r.error = r->error;
+	t->r.result = r->result;
+	got_n = r->n_deadlines;
+	if (r->n_deadlines > 0 && r->deadlines[0]->domain->name != NULL) {
+		fdm_strlcpy(got_name, r->deadlines[0]->domain->name, sizeof(got_name));
+		got_ms = r->deadlines[0]->boottime_ms;
+	}
+}
+
 static void test_set_deadlines(struct t *t)
 {
 	Fdm__ShimRequest req = FDM__SHIM_REQUEST__INIT;
@@ -398,6 +417,10 @@ static void test_set_deadlines(struct t *t)
 	finish(t, fdm_vmhost_set_deadlines(t->h, names, at, 1, on_done, t), "set deadlines");
 	CHECK(t->r.error == 0 && t->r.result == FDM__RESULT_CODE__RESULT_OK,
 	      "set_deadlines: vm-a 60 s ahead (%s)", t->message);
+	finish(t, fdm_vmhost_get_deadlines(t->h, on_got, t), "get deadlines");
+	CHECK(t->r.error == 0 && t->r.result == FDM__RESULT_CODE__RESULT_OK && got_n == 1 &&
+	      strcmp(got_name, "vm-a") == 0 && got_ms == at[0],
+	      "get_deadlines: the shim holds vm-a's, as set (%zu deadline(s))", got_n);
 	run_for(t, 2 * REFRESH_MS);
 	CHECK(fdm_vmhost_find(t->h, "vm-a") && fdm_vmhost_find(t->h, "vm-a")->active,
 	      "vm-a runs on");

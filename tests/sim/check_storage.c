@@ -102,11 +102,15 @@ void sim_check_stop_exit(struct sim_run *r, size_t host)
 	const struct mc_host *h = &r->mc->hosts[host];
 	uint64_t now = mc_clock(r->mc, host);
 
+	/* What the exiting agent left its shim: passed deadlines, and those of
+	 * datastores where its `stopped` record did not land (they keep their
+	 * deadline, fdm/core/deadline.c). Every other VM runs on. */
+	(void)now;
 	r->st.off_ok[host] = 0;
 	for (size_t k = 0; k < h->n_deadlines; k++) {
 		int v = vm_index(r, h->deadlines[k].name);
 
-		if (v >= 0 && now >= h->deadlines[k].at)
+		if (v >= 0)
 			r->st.off_ok[host] |= 1ull << v;
 	}
 }
@@ -141,6 +145,6 @@ void sim_check_storage_power_off(struct sim_run *r, size_t host, const char *vm)
 			    "the master's loss of one datastore" : "a whole-network outage");
 	if (v >= 0 && away(r, host) && !(r->st.off_ok[host] >> v & 1))
 		sim_violate(r, VIO_STOPPED_POWER_OFF, "%s powered off on %s, stopped cleanly, "
-			    "whose deadline had not passed when its agent exited", vm,
+			    "whose deadline its agent had withdrawn at its exit", vm,
 			    r->mc->hosts[host].cfg.host_id);
 }

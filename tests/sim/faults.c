@@ -140,8 +140,8 @@ void sim_faults_step(struct sim_run *r)
 			continue;
 		r->st.leaving[h] = false;
 		mc->hosts[h].up = false;
-		sim_check_stop_exit(r, h);
 		mc_shim_clean_stop(mc, h);
+		sim_check_stop_exit(r, h);
 		if (r->healed)
 			agent_start(r, (int)h);
 	}

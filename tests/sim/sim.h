@@ -156,7 +156,7 @@ struct sim_storage {
 	uint64_t handed_after;          /* mds: how long that took */
 	uint64_t out_at;                /* netout: the outage began (real time), 0: none */
 	bool stopped[MC_MAX_HOSTS];     /* clean stop: since EV_STOP, until EV_AGENT_START */
-	uint64_t off_ok[MC_MAX_HOSTS];  /* VMs (bits) whose deadline had passed when it exited */
+	uint64_t off_ok[MC_MAX_HOSTS];  /* VMs (bits) whose deadline its shim kept at its exit */
 	bool leaving[MC_MAX_HOSTS];     /* its agent releases its leases before it exits */
 	uint64_t leave_until[MC_MAX_HOSTS];
 };

@@ -51,17 +51,45 @@ void mc_vms_power_off(struct minicluster *mc, size_t host, const struct fdm_acti
 		power_off(mc, host, a->vm, false);
 }
 
-/* The agent hands its deadlines over with every step (fdm/ha_shell.c). */
-static void take_deadlines(struct mc_host *h)
+/* The agent hands its deadlines over with every step (fdm/ha_shell.c), and the
+ * shim replaces its list with it, except that a deadline that has passed stays
+ * in force until its VM is off (no later deadline or omission lifts it), as
+ * hostd-shim does. */
+static void take_deadlines(struct mc_host *h, uint64_t now)
 {
 	struct fdm_vm_deadline v[MC_MAX_VMS];
 	size_t n = fdm_deadline_list(&h->core, v, MC_MAX_VMS);
+	size_t old = h->n_deadlines;
+	struct { char name[FDM_VM_NAME_MAX]; uint64_t at; } passed[MC_MAX_VMS];
+	size_t n_passed = 0;
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t k = 0; k < old; k++)
+		if (now >= h->deadlines[k].at && runs_here(h, h->deadlines[k].name) &&
+		    n_passed < MC_MAX_VMS) {
+			fdm_strlcpy(passed[n_passed].name, h->deadlines[k].name, FDM_VM_NAME_MAX);
+			passed[n_passed++].at = h->deadlines[k].at;
+		}
+	for (size_t i = 0; i < n && i < MC_MAX_VMS; i++) {
 		fdm_strlcpy(h->deadlines[i].name, v[i].name, sizeof(h->deadlines[i].name));
 		h->deadlines[i].at = v[i].deadline_ms;
 	}
-	h->n_deadlines = n;
+	h->n_deadlines = n < MC_MAX_VMS ? n : MC_MAX_VMS;
+	for (size_t p = 0; p < n_passed; p++) {
+		size_t k;
+
+		for (k = 0; k < h->n_deadlines; k++)
+			if (strcmp(h->deadlines[k].name, passed[p].name) == 0)
+				break;
+		if (k == h->n_deadlines) {
+			if (h->n_deadlines == MC_MAX_VMS)
+				continue;
+			fdm_strlcpy(h->deadlines[k].name, passed[p].name, FDM_VM_NAME_MAX);
+			h->n_deadlines++;
+		} else if (h->deadlines[k].at <= passed[p].at) {
+			continue;
+		}
+		h->deadlines[k].at = passed[p].at;
+	}
 }
 
 /* The watchdog: fdm pets it only while every deadline is in the future or its
@@ -96,7 +124,7 @@ void mc_deadlines_step(struct minicluster *mc)
 		if (!h->shim)
 			continue;
 		if (h->up && !h->paused)
-			take_deadlines(h);
+			take_deadlines(h, now);
 		for (size_t k = 0; k < h->n_deadlines; k++)
 			if (now >= h->deadlines[k].at && runs_here(h, h->deadlines[k].name)) {
 				power_off(mc, i, h->deadlines[k].name, true);
@@ -106,14 +134,33 @@ void mc_deadlines_step(struct minicluster *mc)
 	}
 }
 
+/* The agent's exit after a clean stop (fdm/agent.c): once its leases are
+ * released and `stopped` written, it waits until the shim holds its last list,
+ * in which the VMs of datastores that say `stopped` are no more (they run on
+ * without a deadline); one that gives up first leaves the shim what it had. */
 void mc_shim_clean_stop(struct minicluster *mc, size_t host)
 {
 	struct mc_host *h = &mc->hosts[host];
-	uint64_t now = mc_clock(mc, host);
-	size_t keep = 0;
 
-	for (size_t k = 0; k < h->n_deadlines; k++)
-		if (now >= h->deadlines[k].at)
-			h->deadlines[keep++] = h->deadlines[k];
-	h->n_deadlines = keep;
+	if (h->shim && fdm_core_released(&h->core))
+		take_deadlines(h, mc_clock(mc, host));
+}
+
+/* A new agent on a host whose shim lives on: it asks the shim for the
+ * deadlines it holds before it hands over any (fdm/ha_shell.c). A host that
+ * crashed comes back with a shim that holds none (its VMs died with it). */
+void mc_deadlines_inherit(struct minicluster *mc, size_t i)
+{
+	struct mc_host *h = &mc->hosts[i];
+	struct fdm_vm_deadline v[MC_MAX_VMS];
+
+	if (!h->shim)
+		return;
+	for (size_t k = 0; k < h->n_deadlines; k++) {
+		fdm_strlcpy(v[k].name, h->deadlines[k].name, sizeof(v[k].name));
+		v[k].ds = -1;
+		v[k].deadline_ms = h->deadlines[k].at;
+	}
+	fdm_core_inherit_deadlines(&h->core, v, h->n_deadlines, mc_clock(mc, i), &mc->actions);
+	mc_execute(mc, i);
 }

@@ -329,6 +329,7 @@ void mc_start(struct minicluster *mc, size_t i)
 	memset(h->replay, 0, sizeof(h->replay));   /* a new agent knows nobody */
 	h->up = true;
 	h->paused = false;
+	mc_deadlines_inherit(mc, i);
 }
 
 void mc_set_timing(struct minicluster *mc, size_t i, uint32_t heartbeat_ms, uint32_t io_ms)
@@ -361,8 +362,10 @@ void mc_kill(struct minicluster *mc, size_t i)
 	size_t keep = 0;
 
 	mc->hosts[i].up = false;
-	/* The whole host: its VMs die with it, and so do its shim's power-ons. */
+	/* The whole host: its VMs die with it, and so do its shim's power-ons and
+	 * the deadlines it held (in /run, and for VMs that no longer run). */
 	mc->hosts[i].n_vms = 0;
+	mc->hosts[i].n_deadlines = 0;
 	for (size_t k = 0; k < mc->n_power_ons; k++)
 		if (mc->power_ons[k].host != i)
 			mc->power_ons[keep++] = mc->power_ons[k];

@@ -311,9 +311,12 @@ void mc_vms_step(struct minicluster *mc);
  * their agents' deadlines and power off what passed one. */
 void mc_vms_power_off(struct minicluster *mc, size_t host, const struct fdm_action *a);
 void mc_deadlines_step(struct minicluster *mc);
-/* hostd-shim's clean stop (fdm stopped cleanly): every deadline not yet passed
- * is forgotten, those passed stay in force until their VMs are off. */
+/* The agent's last hand-over at a clean stop (mc_deadlines.c): the shim then
+ * holds no deadline for the VMs of datastores whose poweron records say
+ * `stopped`; passed deadlines stay in force until their VMs are off. */
 void mc_shim_clean_stop(struct minicluster *mc, size_t host);
+/* A restarted agent takes the deadlines its shim holds (mc_start calls it). */
+void mc_deadlines_inherit(struct minicluster *mc, size_t i);
 
 void mc_storage_start(struct minicluster *mc, size_t host, const struct fdm_action *a);
 void mc_storage_finish_due(struct minicluster *mc);

@@ -16,6 +16,7 @@
 
 #include "fdm/core/deadline.h"
 #include "lib/timing.h"
+#include "lib/util.h"
 #include "tests/unit/minicluster.h"
 
 #define GIB (1024ull * 1024ull)
@@ -268,6 +269,122 @@ static void test_cut_off_host_powers_off_before_restart(void **state)
 	mc_free(mc);
 }
 
+/* host-2 (vm-a) is cut off from the network and every datastore; its agent is
+ * killed and restarted (its shim lives on). The new agent can read no
+ * protectedlist, so it does not know vm-a is protected: it must still hand the
+ * shim the deadline the old agent had given it (DESIGN.md point 5), and the
+ * shim powers vm-a off by then, before the master restarts it, which it then
+ * does (a power-off at a deadline is no user's stop). Without the inherited
+ * deadline, the new agent's first list lifts it: vm-a runs twice. */
+static void test_restarted_agent_keeps_the_shims_deadline(void **state)
+{
+	struct seen s;
+	struct minicluster *mc = cluster(184, &s);
+	const struct mc_host *h = &mc->hosts[1];
+	uint64_t left = 0, killed;
+	int n, where;
+
+	(void)state;
+	mc->link_down[1] = true;
+	mc->hosts[1].ds_mask = 0;
+	mc_run(mc, 5000);
+	for (size_t k = 0; k < h->n_deadlines; k++)
+		if (strcmp(h->deadlines[k].name, "vm-a") == 0)
+			left = h->deadlines[k].at - mc_clock(mc, 1);
+	assert_true(left > 0);
+	mc_agent_kill(mc, 1);
+	mc_run(mc, 1000);
+	mc_start(mc, 1);
+	killed = mc->now;
+	mc_run(mc, 60000);
+	print_message("vm-a off %.1f s after the restart (the old agent's deadline: %.1f s), "
+		      "power-on asked %.1f s after\n", (s.first_off_ms - killed) / 1000.0,
+		      (left - 1000) / 1000.0, (s.first_on_ms - killed) / 1000.0);
+	assert_true(s.first_off_ms > 0);
+	assert_true(s.first_off_ms <= killed + left - 1000 + MC_STEP_MS);
+	assert_int_equal(mc->shim_fenced, 1);
+	assert_true(s.first_on_ms > s.first_off_ms);
+	where = mc_vm_where(mc, "vm-a", &n);
+	assert_true(where >= 0 && where != 1);
+	assert_int_equal(n, 1);
+	assert_int_equal(mc->double_runs, 0);
+	mc_free(mc);
+}
+
+/* A clean stop (DESIGN.md point 5): host-2's agent stops, writes `stopped` to
+ * its poweron records and leaves vm-a's datastore out of the deadlines its shim
+ * holds; vm-a runs on there, and the master, reading `stopped`, restarts
+ * nothing of host-2, however long its agent stays away. */
+static void test_clean_stop_leaves_vms_running(void **state)
+{
+	struct seen s;
+	struct minicluster *mc = cluster(186, &s);
+	int n;
+
+	(void)state;
+	mc_leave(mc, 1);
+	mc_run(mc, 90000);
+	assert_int_equal(s.offs, 0);
+	assert_int_equal(s.first_on_ms, 0);
+	/* Its agent is gone (mc_vm_runs asks a live agent): look at its shim. */
+	assert_int_equal(mc->hosts[1].n_vms, 1);
+	assert_string_equal(mc->hosts[1].vms[0], "vm-a");
+	assert_int_equal(mc_vm_where(mc, "vm-a", &n), -1);
+	assert_int_equal(n, 0);
+	assert_int_equal(mc->hosts[1].n_deadlines, 0);
+	assert_int_equal(mc->hosts[3].core.peers[1].state, FDM_HS_STOPPED);
+	mc_free(mc);
+}
+
+/* The inherited deadlines are handed on until the core lists the VM itself or
+ * has read every protectedlist without it; a stop after one passed is no
+ * user's stop. */
+static void test_inherited_deadlines_list(void **state)
+{
+	struct seen s;
+	struct minicluster *mc = cluster(185, &s);
+	struct fdm_core *c = &mc->hosts[1].core;
+	struct fdm_vm_deadline in[2] = { { .name = "vm-a", .ds = -1 },
+					 { .name = "vm-gone", .ds = -1 } };
+	struct fdm_vm_deadline out[8];
+	uint64_t now = mc_clock(mc, 1);
+	size_t n;
+
+	(void)state;
+	in[0].deadline_ms = now + 5000;
+	in[1].deadline_ms = now + 6000;
+	fdm_core_inherit_deadlines(c, in, 2, now, &mc->actions);
+	mc_execute(mc, 1);
+	/* vm-a: the core's own deadline; vm-gone: every list read, not named. */
+	n = fdm_deadline_list(c, out, 8);
+	assert_int_equal(n, 1);
+	assert_string_equal(out[0].name, "vm-a");
+	assert_int_equal(out[0].ds, 0);
+	/* Before any list was read, both are handed on as they were. */
+	c->ha.ds[2].listed = false;
+	n = fdm_deadline_list(c, out, 8);
+	assert_int_equal(n, 2);
+	assert_string_equal(out[1].name, "vm-gone");
+	assert_int_equal(out[1].deadline_ms, now + 6000);
+	assert_false(fdm_deadline_inherited_passed(c, "vm-gone", now + 5999));
+	assert_true(fdm_deadline_inherited_passed(c, "vm-gone", now + 6000));
+	assert_false(fdm_deadline_inherited_passed(c, "vm-other", now + 6000));
+	/* The watchdog (fdm/core/watchdog.c): while vm-gone runs here, petted
+	 * until its inherited deadline, then not at all. */
+	fdm_strlcpy(c->ha.report_runs[c->ha.n_report_runs++], "vm-gone", FDM_VM_NAME_MAX);
+	assert_int_equal(fdm_deadline_watchdog_until(c, now + 5999),
+			 now + 6000 < fdm_deadline_of(c, 0) ? now + 6000 : fdm_deadline_of(c, 0));
+	assert_int_equal(fdm_deadline_watchdog_until(c, now + 6000), 0);
+	c->ha.n_report_runs--;
+	/* The shim powered vm-gone off at it: reported as no user's stop (the
+	 * master restarts it; a user stop would leave it off for good). */
+	fdm_ha_on_local_stop(c, "vm-gone", FDM_STOP_USER, now + 6000, &mc->actions);
+	mc_execute(mc, 1);
+	assert_true(c->ha.n_early_stops > 0);
+	assert_int_equal(c->ha.early_stops[c->ha.n_early_stops - 1].reason, FDM_STOP_OTHER);
+	mc_free(mc);
+}
+
 /* host-2 (vm-a) is SIGSTOPped with its storage and its way out cut; the master
  * heartbeats queue in its socket. At resume it reads them: they echo only what
  * it sent before the pause, so they prove nothing new, and it powers vm-a off
@@ -310,6 +427,9 @@ int main(void)
 		cmocka_unit_test(test_storage_outage_with_a_host_down),
 		cmocka_unit_test(test_cut_off_host_powers_off_before_restart),
 		cmocka_unit_test(test_queued_master_heartbeats_are_not_fresh),
+		cmocka_unit_test(test_restarted_agent_keeps_the_shims_deadline),
+		cmocka_unit_test(test_inherited_deadlines_list),
+		cmocka_unit_test(test_clean_stop_leaves_vms_running),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
