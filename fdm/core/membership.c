@@ -260,8 +260,11 @@ void fdm_membership_on_packet(struct fdm_core *c, int from, const Fdm__Packet *p
 		on_slave_hb(c, from, pk, now);
 		break;
 	case FDM__PACKET__BODY_LEAVING:
+		/* Its network silence still counts from its last slave heartbeat:
+		 * where its `stopped` record did not land, its VMs keep a deadline
+		 * counted from the master heartbeats it echoed until now, and a dead
+		 * verdict must not come before it (stormy seed 344). */
 		p->stopped = true;
-		p->last_slave_hb_ms = 0;
 		p->follows[0] = '\0';
 		break;
 	case FDM__PACKET__BODY_STEP_DOWN:

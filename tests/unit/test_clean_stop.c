@@ -112,11 +112,41 @@ static void test_stop_record_lost_keeps_the_deadline(void **state)
 	mc_free(mc);
 }
 
+/* host-2 loses ds1 8 s before its clean stop, its network whole: its hb
+ * record on ds1 stops changing 8 s before its last slave heartbeat, and its
+ * `stopped` record cannot land there, so vm-a keeps a deadline, counted from the
+ * master heartbeats it echoed until the stop. The master must not find it dead
+ * for ds1 before that: its network silence counts from its last slave
+ * heartbeat, not from the Leaving (stormy seed 344: a restart 0.1 s after the
+ * hb record's host_dead, while vm-a still ran). */
+static void test_stop_after_a_datastore_loss(void **state)
+{
+	struct minicluster *mc = cluster(93);
+	uint64_t end;
+	int n;
+
+	(void)state;
+	mc->hosts[1].ds_mask &= ~1u;
+	mc_run(mc, 8000);
+	clean_stop(mc, 1);
+	end = mc->now + 3 * mc->timing.host_dead_ms;
+	while (mc->now < end) {
+		mc_run(mc, MC_STEP_MS);
+		if (mc->power_ons_asked > 0)
+			assert_false(still_runs_on_host2(mc));
+	}
+	assert_int_equal(mc->double_runs, 0);
+	assert_true(mc_vm_where(mc, "vm-a", &n) >= 0);
+	assert_int_equal(n, 1);
+	mc_free(mc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stopped_host_vms_not_restarted),
 		cmocka_unit_test(test_stop_record_lost_keeps_the_deadline),
+		cmocka_unit_test(test_stop_after_a_datastore_loss),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
