@@ -10,14 +10,14 @@ driver), nfs1 on nfs-ganesha on the storage network:
     whole, and writes the list itself);
   - host-1's cluster link is cut too: to the master host-1 is dead for nfs1
     host_dead later, and it restarts host-1-vm1 elsewhere;
-  - host-1 must have stopped host-1-vm1 by then (its deadline, or the shim's):
-    every shim is polled every 200 ms and the test fails at a double run.
-FAILS on the agent as it stands (found by this test, 2026-11-30): host-1 never
-learns that host-1-vm1 is protected (deadline_ms null), keeps no deadline and
-hands its shim none, and the master restarts the VM on host-2 host_dead after
-the cut while host-1 still runs it. The dead clause of fdm_runs_check
-(fdm/core/restart.c) assumes a dead host's deadline stopped v, which holds
-only for a host that knew v was protected."""
+  - host-1 knew nothing, so it cannot have stopped host-1-vm1: the master must
+    not restart it (fdm_runs_check, fdm/core/restart.c: a dead host counts only
+    if its poweron record listed the VM, or its last heartbeat said it does not
+    run it); every shim is polled every 200 ms and the test fails at a double
+    run; after the heal host-1 learns it, with a deadline, and nothing was
+    restarted.
+Found by this test (2026-11-30): before that rule the master restarted the VM on
+host-2 host_dead after the cut while host-1 still ran it."""
 import os
 import sys
 import time
@@ -61,12 +61,20 @@ def body():
                         check(False, "%s %.1f s after host-1's cluster link was cut"
                               % (e, time.monotonic() - t0))
                     time.sleep(0.2)
+                v = c.vm_state(master, VM) or {}
             finally:
                 c.heal("host-1")
                 c.heal_storage("host-1")
-            print("host-1 cut from network and storage for %.0f s: %s ran on %s"
-                  % (4 * HOST_DEAD, VM, mon.hosts_running(VM)))
-            check(len(mon.hosts_running(VM)) <= 1, "%s runs once" % VM)
+            print("host-1 cut from network and storage for %.0f s: %s ran on %s; the "
+                  "master shows it %s" % (4 * HOST_DEAD, VM, mon.hosts_running(VM), v))
+            check(mon.hosts_running(VM) == ["host-1"], "%s runs on host-1 only" % VM)
+            check(v.get("restarts") == 0 and "no deadline" in (v.get("waiting") or ""),
+                  "%s not restarted, the master saying why: %s" % (VM, v))
+            c.wait_until(lambda: datastore_rows(c, "host-1")["nfs1"].get("deadline_ms")
+                         is not None, 20, "host-1 showing a deadline for nfs1 after the heal")
+            c.wait_until(lambda: (c.vm_state(master, VM) or {}).get("state") == "protected",
+                         20, "%s protected again" % VM)
+            check(mon.hosts_running(VM) == ["host-1"], "%s still on host-1 only" % VM)
 
 
 if __name__ == "__main__":
