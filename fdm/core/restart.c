@@ -63,6 +63,7 @@ enum fdm_runs fdm_runs_check(const struct fdm_runs_vm *v, const struct fdm_runs_
 			     size_t n, int *where, char *why, size_t whylen)
 {
 	int waiting = -1;
+	bool unaware = false;
 
 	*where = -1;
 	for (size_t h = 0; h < n; h++) {
@@ -81,9 +82,18 @@ enum fdm_runs fdm_runs_check(const struct fdm_runs_vm *v, const struct fdm_runs_
 			continue;
 		/* Dead for d: silent on the network and on d for host_dead since our
 		 * acquisition. Its last word that it ran v is what it said before it
-		 * died (and its deadline has stopped v since, safety point 3). */
-		if (r[h].dead)
+		 * died, and its deadline has stopped v since (safety point 3), but
+		 * only if it knew v was protected: a host learns that from its own
+		 * read of d's list, which its poweron record echoes. One that ran v
+		 * and never could read the list keeps no deadline for v
+		 * (tests/cluster/test_protect_unread.py). */
+		if (r[h].dead) {
+			if (!r[h].poweron && !(r[h].net && !r[h].net_runs) && waiting < 0) {
+				waiting = (int)h;
+				unaware = true;
+			}
 			continue;
+		}
 		if ((net && r[h].net_runs) || (pwr && r[h].poweron_runs)) {
 			*where = (int)h;
 			snprintf(why, whylen, "%s runs on %s", v->name, r[h].host);
@@ -97,7 +107,12 @@ enum fdm_runs fdm_runs_check(const struct fdm_runs_vm *v, const struct fdm_runs_
 	if (waiting >= 0) {
 		const struct fdm_runs_report *w = &r[waiting];
 
-		snprintf(why, whylen, "%s", w->not_dead_why != NULL ? w->not_dead_why : "");
+		if (unaware)
+			snprintf(why, whylen, "%s is dead but may run %s with no deadline: its "
+				 "poweron record never listed %s as protected", w->host, v->name,
+				 v->name);
+		else
+			snprintf(why, whylen, "%s", w->not_dead_why != NULL ? w->not_dead_why : "");
 		if (why[0] == '\0')
 			snprintf(why, whylen, "%s has not reported on %s since the lease was taken",
 				 w->host, v->name);

@@ -72,6 +72,12 @@ def body(vm):
         c.wait_until(lambda: (c.vm_state(master, vm) or {}).get("state") == "protected" and
                      (c.vm_state(master, vm) or {}).get("host") == "host-2", 20,
                      "%s protected on host-2" % vm)
+        # host-2 has read the list and knows vm is protected (deadline, poweron
+        # record): a host that dies before that keeps its VM unrestarted.
+        c.wait_until(lambda: any(vm in ((h.get("poweron") or {}).get("vms") or [])
+                                 for h in c.inspect("ds1").get("hosts", [])
+                                 if h.get("id") == "host-2"), 10,
+                     "host-2's poweron record on ds1 listing %s" % vm)
 
         old = kill_host(c, "host-2", vm)
         t0 = time.monotonic()

@@ -242,6 +242,15 @@ static void test_runs_table(void **state)
 		  { "host-2", true, "", true, 900, false, true, 6, 2, false, true, false }, FDM_RUNS_NOWHERE },
 		{ "stopped cleanly, silent since the acquisition, not dead yet: not running",
 		  { "host-2", false, "", false, 0, false, false, 0, 0, false, true, false }, FDM_RUNS_NOWHERE },
+		/* Its deadline stopped v only if it knew v was protected. */
+		{ "dead, ran v, its poweron record never listed v (it could not read the list)",
+		  { "host-2", true, "", true, 6000, true, false, 0, 0, false, false, false }, FDM_RUNS_UNKNOWN },
+		{ "dead, no heartbeat since v was protected, no poweron record listing v",
+		  { "host-2", true, "", false, 0, false, false, 0, 0, false, false, false }, FDM_RUNS_UNKNOWN },
+		{ "dead, its last heartbeat said it does not run v, no poweron record",
+		  { "host-2", true, "", true, 6000, false, false, 0, 0, false, false, false }, FDM_RUNS_NOWHERE },
+		{ "dead, its poweron record listed v, its last heartbeat said it runs v",
+		  { "host-2", true, "", true, 6000, true, true, 6, 2, false, false, false }, FDM_RUNS_NOWHERE },
 	};
 	char why[200];
 
@@ -266,6 +275,14 @@ static void test_runs_table(void **state)
 
 		assert_int_equal(fdm_runs_check(&v, r, 1, &where, why, sizeof(why)), FDM_RUNS_UNKNOWN);
 		assert_string_equal(why, "host-3 has not reported on db1 since the lease was taken");
+	}
+	{
+		struct fdm_runs_report r[1] = { { "host-3", true, "", true, 6000, true, false, 0, 0, false, false, false } };
+		int where;
+
+		assert_int_equal(fdm_runs_check(&v, r, 1, &where, why, sizeof(why)), FDM_RUNS_UNKNOWN);
+		assert_string_equal(why, "host-3 is dead but may run db1 with no deadline: its "
+				    "poweron record never listed db1 as protected");
 	}
 }
 

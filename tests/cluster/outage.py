@@ -1,0 +1,92 @@
+"""Shared pieces of the outage scenarios (test_storage_outage, test_network_outage,
+test_datastore_loss_nfs): protect a set of VMs where they run, a monitor that
+fails the moment a protected VM is seen anywhere but on the host it started on
+(powered off, restarted elsewhere, or both), and per-agent views of leases and
+deadlines taken from `fdmctl --json status`."""
+import time
+
+from harness import check
+from monitor import DoubleRunMonitor
+
+
+def owner(vm):
+    """The host a test-driver domain starts on: 'host-3-vm1' -> 'host-3'."""
+    return vm.rsplit("-", 1)[0]
+
+
+def protect_all(c, master, protected, timeout=20):
+    """fdmctl protect each {vm: datastore}; wait until the master shows each one
+    protected on the host it runs on."""
+    for vm, ds in sorted(protected.items()):
+        c.fdmctl_ok(master, "protect", vm, "--datastore", ds)
+    for vm in sorted(protected):
+        c.wait_until(lambda: (c.vm_state(master, vm) or {}).get("state") == "protected" and
+                     (c.vm_state(master, vm) or {}).get("host") == owner(vm), timeout,
+                     "%s protected on %s" % (vm, owner(vm)))
+
+
+class StayPutMonitor(DoubleRunMonitor):
+    """The double-run monitor (every shim polled, fdm not trusted), which also
+    records every poll in which a watched VM does not run exactly on its first
+    host: powered off, restarted elsewhere, or running twice all count."""
+
+    def __init__(self, cluster, vms, interval=0.2):
+        super().__init__(cluster, vms=vms, interval=interval)
+        self.home = {vm: owner(vm) for vm in vms}
+        self.moved = []            # (monotonic time, vm, hosts it ran on)
+
+    def poll_once(self):
+        super().poll_once()
+        now = time.monotonic()
+        with self.lock:
+            for vm, h in self.home.items():
+                hosts = sorted(self.where.get(vm, ()))
+                if hosts != [h]:
+                    self.moved.append((now, vm, hosts))
+
+    def check_stayed(self, t0=None):
+        """Fail naming the first poll where a VM was off or elsewhere."""
+        with self.lock:
+            if self.moved:
+                t, vm, hosts = self.moved[0]
+                when = " %.1f s after the fault" % (t - t0) if t0 is not None else ""
+                check(False, "%s seen on [%s] instead of %s%s (%d such polls of %d)"
+                      % (vm, ", ".join(hosts) or "no host", self.home[vm], when,
+                         len(self.moved), self.polls))
+
+
+def datastore_rows(c, h):
+    """{datastore name: its entry in h's `fdmctl --json status`}, {} if no answer."""
+    st = c.try_status(h)
+    return {d["name"]: d for d in (st or {}).get("datastores", [])}
+
+
+def leases_held(c, hosts=None):
+    """[(host, datastore)] for every datastore whose lease an agent shows as held
+    (state held or acting); agents that do not answer show nothing."""
+    out = []
+    for h in hosts or c.running_hosts():
+        for name, d in datastore_rows(c, h).items():
+            if d.get("lease") == "held" or d.get("acting"):
+                out.append((h, name))
+    return out
+
+
+def restarts(c, master, vms):
+    """{vm: restarts} as the master shows them."""
+    return {vm: (c.vm_state(master, vm) or {}).get("restarts") for vm in vms}
+
+
+def deadline_hosts(protected):
+    """{(host, datastore)} where a protected VM runs from that datastore."""
+    return {(owner(vm), ds) for vm, ds in protected.items()}
+
+
+def wait_deadlines_known(c, protected, timeout=20):
+    """Wait until every host shows a deadline_ms for each datastore it runs a
+    protected VM from: a slave learns its VMs are protected from its own read of
+    the datastore's protectedlist, and keeps no deadline before that."""
+    def known():
+        return all(datastore_rows(c, h).get(ds, {}).get("deadline_ms") is not None
+                   for h, ds in deadline_hosts(protected))
+    c.wait_until(known, timeout, "every host showing deadline_ms where its protected VMs are")
