@@ -41,6 +41,7 @@ struct fdm_runs_report {
 	uint64_t poweron_generation;
 	uint32_t poweron_restarts;
 	bool poweron_runs;
+	bool poweron_isolated_off;     /* ... lists v as powered off by its isolation response */
 };
 
 /* The VM, as the protectedlist and the master see it now. */

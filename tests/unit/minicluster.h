@@ -71,7 +71,9 @@ struct mc_poweron {
 	uint64_t writes;
 	uint64_t generation_seen;
 	bool stopped;
-	size_t n_runs, n_seen;
+	bool isolated;
+	size_t n_runs, n_seen, n_isolated_off;
+	char (*isolated_off)[FDM_VM_NAME_MAX];
 	char (*runs)[FDM_VM_NAME_MAX];
 	char (*seen_names)[FDM_VM_NAME_MAX];
 	uint32_t *seen_restarts;

@@ -210,32 +210,40 @@ static void test_runs_table(void **state)
 	static const struct fdm_runs_vm v = { "db1", 7, 3, 1000, 5000 };
 	static const struct runs_case cases[] = {
 		{ "current heartbeat says it runs",
-		  { "host-2", false, "", true, 6000, true, false, 0, 0, false }, FDM_RUNS_THERE },
+		  { "host-2", false, "", true, 6000, true, false, 0, 0, false, false }, FDM_RUNS_THERE },
 		{ "current poweron record says it runs",
-		  { "host-2", false, "", false, 0, false, true, 7, 3, true }, FDM_RUNS_THERE },
+		  { "host-2", false, "", false, 0, false, true, 7, 3, true, false }, FDM_RUNS_THERE },
 		{ "heartbeat echoes a master heartbeat sent before the acquisition",
-		  { "host-2", false, "", true, 900, false, false, 0, 0, false }, FDM_RUNS_UNKNOWN },
+		  { "host-2", false, "", true, 900, false, false, 0, 0, false, false }, FDM_RUNS_UNKNOWN },
 		{ "heartbeat echoes one sent before our last restart of v",
-		  { "host-2", false, "", true, 4000, false, false, 0, 0, false }, FDM_RUNS_UNKNOWN },
+		  { "host-2", false, "", true, 4000, false, false, 0, 0, false, false }, FDM_RUNS_UNKNOWN },
 		{ "poweron record of an older lease generation (a late write)",
-		  { "host-2", false, "", false, 0, false, true, 6, 3, false }, FDM_RUNS_UNKNOWN },
+		  { "host-2", false, "", false, 0, false, true, 6, 3, false, false }, FDM_RUNS_UNKNOWN },
 		{ "poweron record from before v's last restart",
-		  { "host-2", false, "", false, 0, false, true, 7, 2, false }, FDM_RUNS_UNKNOWN },
+		  { "host-2", false, "", false, 0, false, true, 7, 2, false, false }, FDM_RUNS_UNKNOWN },
 		{ "no report, not dead",
 		  { "host-2", false, "host-2 not dead for ds1 yet: hb changed 1.0 s ago", false, 0, false,
-		    false, 0, 0, false }, FDM_RUNS_UNKNOWN },
+		    false, 0, 0, false, false }, FDM_RUNS_UNKNOWN },
 		{ "current reports disagree: the one that says it runs wins",
-		  { "host-2", false, "", true, 6000, false, true, 7, 3, true }, FDM_RUNS_THERE },
+		  { "host-2", false, "", true, 6000, false, true, 7, 3, true, false }, FDM_RUNS_THERE },
 		{ "dead, with an old report that it runs",
-		  { "host-2", true, "", true, 900, true, true, 6, 2, true }, FDM_RUNS_NOWHERE },
+		  { "host-2", true, "", true, 900, true, true, 6, 2, true, false }, FDM_RUNS_NOWHERE },
 		{ "dead, its last (current) report said it runs",
-		  { "host-2", true, "", true, 6000, true, true, 7, 3, true }, FDM_RUNS_NOWHERE },
+		  { "host-2", true, "", true, 6000, true, true, 7, 3, true, false }, FDM_RUNS_NOWHERE },
 		{ "heartbeat echoes one sent in the millisecond of our restart order",
-		  { "host-2", false, "", true, 5000, false, false, 0, 0, false }, FDM_RUNS_UNKNOWN },
+		  { "host-2", false, "", true, 5000, false, false, 0, 0, false, false }, FDM_RUNS_UNKNOWN },
 		{ "current heartbeat: not running",
-		  { "host-2", false, "", true, 5001, false, false, 0, 0, false }, FDM_RUNS_NOWHERE },
+		  { "host-2", false, "", true, 5001, false, false, 0, 0, false, false }, FDM_RUNS_NOWHERE },
 		{ "current poweron record: not running",
-		  { "host-2", false, "", false, 0, false, true, 7, 3, false }, FDM_RUNS_NOWHERE },
+		  { "host-2", false, "", false, 0, false, true, 7, 3, false, false }, FDM_RUNS_NOWHERE },
+		/* DESIGN.md point 4: powered off by its isolation response, said by a
+		 * current record, beats its older heartbeat that said it runs. */
+		{ "current record: isolated-off, heartbeat from before the cut: runs",
+		  { "host-2", false, "", true, 6000, true, true, 7, 3, false, true }, FDM_RUNS_NOWHERE },
+		{ "record from before v's last restart: isolated-off does not count",
+		  { "host-2", false, "", true, 6000, true, true, 7, 2, false, true }, FDM_RUNS_THERE },
+		{ "current record lists it both running and isolated-off: runs",
+		  { "host-2", false, "", false, 0, false, true, 7, 3, true, true }, FDM_RUNS_THERE },
 	};
 	char why[200];
 
@@ -243,7 +251,7 @@ static void test_runs_table(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct fdm_runs_report r[2] = {
 			/* host-1, the master itself, listed its shim after both times */
-			{ "host-1", false, "", true, 5500, false, false, 0, 0, false },
+			{ "host-1", false, "", true, 5500, false, false, 0, 0, false, false },
 			cases[i].r,
 		};
 		int where;
@@ -255,7 +263,7 @@ static void test_runs_table(void **state)
 			assert_int_equal(where, 1);
 	}
 	{
-		struct fdm_runs_report r[1] = { { "host-3", false, NULL, false, 0, false, false, 0, 0, false } };
+		struct fdm_runs_report r[1] = { { "host-3", false, NULL, false, 0, false, false, 0, 0, false, false } };
 		int where;
 
 		assert_int_equal(fdm_runs_check(&v, r, 1, &where, why, sizeof(why)), FDM_RUNS_UNKNOWN);
