@@ -97,6 +97,18 @@ static enum fdm_vm_state master_vm_state(struct minicluster *mc, const char *nam
 	return v->state;
 }
 
+/* Event lines of host h of this kind among the last MC_EVENTS. */
+static size_t events_of(const struct minicluster *mc, size_t h, const char *event)
+{
+	size_t n = 0, kept = mc->n_events < MC_EVENTS ? mc->n_events : MC_EVENTS;
+
+	for (size_t i = 0; i < kept; i++)
+		if (mc->events[i].host == h && mc->events[i].event != NULL &&
+		    strcmp(mc->events[i].event, event) == 0)
+			n++;
+	return n;
+}
+
 static bool in_isolated_off(const struct mc_poweron *p, const char *name)
 {
 	for (size_t i = 0; i < p->n_isolated_off; i++)
@@ -148,6 +160,8 @@ static void test_isolated_host_powers_off_and_master_restarts(void **state)
 	assert_true(where >= 0 && where != 1);
 	assert_int_equal(n, 1);
 	assert_int_equal(master_vm_state(mc, "vm-a"), FDM_VM_PROTECTED);
+	/* Its own power-off is no user's stop (that would keep vm-a off for good). */
+	assert_int_equal(events_of(mc, 1, "vm-stopped"), 0);
 	/* Its record on ds1 says why. */
 	assert_true(mc->ds[0].poweron[1].isolated);
 	assert_true(in_isolated_off(&mc->ds[0].poweron[1], "vm-a"));
