@@ -196,6 +196,10 @@ struct minicluster {
 	/* Deadlines (mc_deadlines.c): power-offs the cores asked for, power-offs
 	 * the shims made themselves at a held deadline; on_power_off sees both. */
 	uint64_t power_offs, shim_fenced;
+	/* Guest shutdowns asked (the isolation response `shutdown`), and whether
+	 * the guests ignore them (then only a power-off stops them). */
+	uint64_t shutdowns;
+	bool guests_ignore_shutdown;
 	void (*on_power_off)(struct minicluster *mc, size_t host, const char *vm, bool by_shim);
 	struct fdm_outbox outbox;
 	struct fdm_actions actions;

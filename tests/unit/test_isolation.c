@@ -59,6 +59,7 @@ static void set_response(struct minicluster *mc, enum fdm_isolation_response r)
 {
 	for (size_t h = 0; h < mc->n; h++) {
 		mc->hosts[h].cfg.isolation_response = r;
+		mc->hosts[h].cfg.shutdown_timeout_s = 20;
 		fdm_isoresp_configure(&mc->hosts[h].core, &mc->hosts[h].cfg);
 	}
 }
@@ -175,6 +176,37 @@ static void test_isolated_host_powers_off_and_master_restarts(void **state)
 	mc_free(mc);
 }
 
+/* Response shutdown, guests that ignore it: the host asks a guest shutdown
+ * once, then powers the VM off when shutdown_timeout_s has passed. */
+static void test_isolated_host_shutdown_then_poweroff(void **state)
+{
+	struct seen s;
+	struct minicluster *mc = cluster(196, &s, FDM_ISO_SHUTDOWN);
+	uint64_t asked = 0;
+	int n;
+
+	(void)state;
+	mc->guests_ignore_shutdown = true;
+	mc->link_down[1] = true;
+	for (int i = 0; i < 1200 && s.vm_a_on_ms == 0; i++) {
+		mc_run(mc, 100);
+		if (asked == 0 && mc->shutdowns > 0)
+			asked = mc->now;
+	}
+	assert_int_equal(mc->shutdowns, 1);
+	assert_true(asked > 0 && s.vm_a_off_ms > 0);
+	print_message("shutdown asked, vm-a powered off %.1f s later\n",
+		      (s.vm_a_off_ms - asked) / 1000.0);
+	assert_true(s.vm_a_off_ms >= asked + 20000);
+	assert_true(s.vm_a_on_ms > s.vm_a_off_ms);
+	mc_run(mc, 10000);
+	assert_true(mc_vm_where(mc, "vm-a", &n) >= 0);
+	assert_int_equal(n, 1);
+	assert_false(mc_vm_runs(mc, 1, "vm-a"));
+	assert_int_equal(mc->double_runs, 0);
+	mc_free(mc);
+}
+
 /* (b) The same with response none: the host is alive on storage, so nothing
  * is powered off and nothing restarted. */
 static void test_isolated_host_response_none(void **state)
@@ -280,6 +312,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_isolated_host_powers_off_and_master_restarts),
+		cmocka_unit_test(test_isolated_host_shutdown_then_poweroff),
 		cmocka_unit_test(test_isolated_host_response_none),
 		cmocka_unit_test(test_whole_network_outage_powers_nothing_off),
 		cmocka_unit_test(test_partitioned_host_keeps_its_vms),
