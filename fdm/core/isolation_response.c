@@ -24,6 +24,9 @@ void fdm_isoresp_configure(struct fdm_core *c, const struct fdm_config *cfg)
 {
 	c->iso.response = cfg->isolation_response;
 	c->iso.shutdown_timeout_ms = cfg->shutdown_timeout_s * 1000u;
+	/* A reload may renumber datastores: renewals are proven again (safe: it
+	 * only delays the response by two reads). */
+	memset(c->iso.ds, 0, sizeof(c->iso.ds));
 }
 
 /* The last authenticated packet of any peer; our start when none was heard. */
