@@ -157,6 +157,14 @@ static json_object *poweron(struct inspect *in, const char *host)
 	for (size_t i = 0; i < r->n_vms; i++)
 		json_object_array_add(vms, json_object_new_string(r->vms[i]));
 	json_object_object_add(o, "vms", vms);
+	/* VMs its isolation response powered off (DESIGN.md point 4). */
+	if (r->n_isolated_off > 0) {
+		json_object *off = json_object_new_array();
+
+		for (size_t i = 0; i < r->n_isolated_off; i++)
+			json_object_array_add(off, json_object_new_string(r->isolated_off[i]));
+		json_object_object_add(o, "isolated_off", off);
+	}
 	json_object_object_add(o, "age_ms", json_object_new_int64(age_ms(r->written_unix_ms)));
 	fdm__power_on_record__free_unpacked(r, NULL);
 	return o;

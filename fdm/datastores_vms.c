@@ -34,6 +34,7 @@ struct fdm_ds_vms {
 	struct fdm_poweron_out po_out;
 	Fdm__PowerOnRecord po;
 	char *po_vms[FDM_MAX_VMS];
+	char *po_isolated_off[FDM_MAX_VMS];
 	Fdm__VmRestartSeen seen[FDM_MAX_VMS];
 	Fdm__VmRestartSeen *seen_p[FDM_MAX_VMS];
 	/* VM list write */
@@ -273,6 +274,12 @@ const ProtobufCMessage *fdm_ds_vms_poweron_of(struct fdm_ds_vms *v,
 	r->lease_generation_seen = o->generation_seen;
 	r->has_stopped = true;
 	r->stopped = o->stopped;
+	r->has_isolated = true;
+	r->isolated = o->isolated;
+	r->n_isolated_off = o->n_isolated_off < FDM_MAX_VMS ? o->n_isolated_off : FDM_MAX_VMS;
+	for (size_t i = 0; i < r->n_isolated_off; i++)
+		v->po_isolated_off[i] = (char *)o->isolated_off[i];
+	r->isolated_off = v->po_isolated_off;
 	return &r->base;
 }
 
@@ -289,8 +296,9 @@ static size_t names_in(const Fdm__PowerOnRecord *p)
 {
 	size_t runs = p->n_vms < FDM_MAX_VMS ? p->n_vms : FDM_MAX_VMS;
 	size_t seen = p->n_restarts_seen < FDM_MAX_VMS ? p->n_restarts_seen : FDM_MAX_VMS;
+	size_t off = p->n_isolated_off < FDM_MAX_VMS ? p->n_isolated_off : FDM_MAX_VMS;
 
-	return runs + seen;
+	return runs + seen + off;
 }
 
 /* One poweron record into the core's view; names go to v->names from *k. */
@@ -316,6 +324,13 @@ static void poweron_view(struct fdm_ds_vms *v, const Fdm__PowerOnRecord *p, size
 			v->restarts[*k] = p->restarts_seen[i]->restart_count;
 			(*k)++;
 			out->n_seen++;
+		}
+	out->isolated_off = (const char (*)[FDM_VM_NAME_MAX])&v->names[*k];
+	for (size_t i = 0; i < p->n_isolated_off && i < FDM_MAX_VMS; i++)
+		if (name_fits(p->isolated_off[i])) {
+			fdm_strlcpy(v->names[*k], p->isolated_off[i], FDM_VM_NAME_MAX);
+			(*k)++;
+			out->n_isolated_off++;
 		}
 }
 

@@ -211,7 +211,7 @@ static void on_powered_off(const struct fdm_domain_result *r, void *userdata)
 	/* The core asks again every io_timeout while the VM still runs; the shim
 	 * holds the passed deadline and retries too. */
 	if (r->error != 0 || r->result != FDM__RESULT_CODE__RESULT_OK)
-		fdm_err("power-off of %s at its deadline failed: %s", vm, r->message);
+		fdm_err("power-off of %s failed: %s", vm, r->message);
 	free(vm);
 }
 
@@ -221,6 +221,14 @@ void fdm_ha_shell_power_off(struct fdm_ha_shell *s, const struct fdm_action *act
 
 	if (vm == NULL)
 		return;
+	/* The isolation response `shutdown`: the guest first, destroyed at the timeout. */
+	if (act->shutdown_ms != 0) {
+		if (fdm_vmhost_shutdown(s->host, vm, act->shutdown_ms, on_powered_off, vm) < 0) {
+			fdm_err("shutdown of %s: hostd-shim is not connected", vm);
+			free(vm);
+		}
+		return;
+	}
 	if (fdm_vmhost_power_off(s->host, vm, on_powered_off, vm) < 0) {
 		fdm_err("power-off of %s at its deadline: hostd-shim is not connected "
 			"(it enforces the deadline it holds)", vm);

@@ -17,6 +17,8 @@ static json_object *string_or_null(const char *s)
 /* INTERFACE.md role: master|slave|election|isolated|uninitialized. */
 static const char *role_json(const struct fdm_core *c)
 {
+	if (c->iso.isolated)
+		return "isolated";   /* DESIGN.md point 4 (isolation_response.c) */
 	return fdm_role_name(c->role);
 }
 

@@ -285,8 +285,8 @@ static void on_op(const Fdm__ShimReply *r, int error, void *userdata)
 	free(op);
 }
 
-static int send_op(struct fdm_vmhost *h, Fdm__ShimRequest *req, fdm_vmhost_done_fn cb,
-		   void *userdata)
+static int send_op_within(struct fdm_vmhost *h, Fdm__ShimRequest *req, uint32_t timeout_ms,
+			  fdm_vmhost_done_fn cb, void *userdata)
 {
 	struct op *op;
 	int rc;
@@ -298,10 +298,16 @@ static int send_op(struct fdm_vmhost *h, Fdm__ShimRequest *req, fdm_vmhost_done_
 	op->h = h;
 	op->cb = cb;
 	op->userdata = userdata;
-	rc = hostd_client_call(h->client, req, FDM_VMHOST_POWER_TIMEOUT_MS, on_op, op);
+	rc = hostd_client_call(h->client, req, timeout_ms, on_op, op);
 	if (rc < 0)
 		free(op);
 	return rc;
+}
+
+static int send_op(struct fdm_vmhost *h, Fdm__ShimRequest *req, fdm_vmhost_done_fn cb,
+		   void *userdata)
+{
+	return send_op_within(h, req, FDM_VMHOST_POWER_TIMEOUT_MS, cb, userdata);
 }
 
 static bool is_uuid(const char *s)
@@ -348,6 +354,24 @@ int fdm_vmhost_power_off(struct fdm_vmhost *h, const char *domain, fdm_vmhost_do
 	req.op_case = FDM__SHIM_REQUEST__OP_POWER_OFF;
 	req.power_off = &off;
 	return send_op(h, &req, cb, userdata);
+}
+
+int fdm_vmhost_shutdown(struct fdm_vmhost *h, const char *domain, uint32_t timeout_ms,
+			fdm_vmhost_done_fn cb, void *userdata)
+{
+	Fdm__ShimRequest req = FDM__SHIM_REQUEST__INIT;
+	Fdm__ShutdownRequest sd = FDM__SHUTDOWN_REQUEST__INIT;
+	Fdm__DomainRef ref;
+
+	if (domain == NULL || domain[0] == '\0')
+		return -EINVAL;
+	set_ref(&ref, domain);
+	sd.domain = &ref;
+	sd.timeout_ms = timeout_ms;
+	req.op_case = FDM__SHIM_REQUEST__OP_SHUTDOWN;
+	req.shutdown = &sd;
+	/* The shim answers once the guest is off or it destroyed it at the timeout. */
+	return send_op_within(h, &req, timeout_ms + FDM_VMHOST_POWER_TIMEOUT_MS, cb, userdata);
 }
 
 int fdm_vmhost_set_deadlines(struct fdm_vmhost *h, const char *const *names,

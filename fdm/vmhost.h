@@ -130,6 +130,10 @@ int fdm_vmhost_power_on(struct fdm_vmhost *h, const char *xml, uint64_t deadline
 /* Destroy (the stop is reported STOP_DESTROYED). */
 int fdm_vmhost_power_off(struct fdm_vmhost *h, const char *domain, fdm_vmhost_done_fn cb,
 			 void *userdata);
+/* Guest shutdown; the shim destroys the domain once timeout_ms has passed
+ * (the isolation response `shutdown`, DESIGN.md point 4). */
+int fdm_vmhost_shutdown(struct fdm_vmhost *h, const char *domain, uint32_t timeout_ms,
+			fdm_vmhost_done_fn cb, void *userdata);
 /* The deadlines the shim holds now (result's deadlines): what a restarted
  * agent starts from (DESIGN.md point 5). */
 int fdm_vmhost_get_deadlines(struct fdm_vmhost *h, fdm_vmhost_done_fn cb, void *userdata);

@@ -53,3 +53,21 @@ CLUSTER_TESTS := $(sort $(wildcard tests/cluster/test_*.py))
 # Agents under ASan in `make check` too: one scenario that starts, kills and stops them.
 CHECK_TESTS += tests/cluster/test_election.py
 SYSTEM_TESTS += $(CLUSTER_TESTS)
+
+# Unit mutants: test_isolation on a core without the two-reads check of the
+# isolation response (fdm/core/isolation_response.c, DESIGN.md point 4). It must
+# fail: test_whole_network_outage_powers_nothing_off catches it.
+UNIT_MUTANT_SRCS := tests/unit/minicluster.c tests/unit/mc_storage.c tests/unit/mc_vms.c \
+                    tests/unit/mc_deadlines.c
+$(BUILD)/unit-mutants/test_isolation-%: tests/unit/test_isolation.c $(UNIT_MUTANT_SRCS) \
+		$(CORE_SRCS) $(COMMON_OBJS) $(WIRE_OBJS) $(BUILD)/gen/proto/fdm.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DFDM_MUTANT_$* -o $@ $< $(UNIT_MUTANT_SRCS) $(CORE_SRCS) \
+		$(COMMON_OBJS) $(WIRE_OBJS) $(LDFLAGS) $(PKG_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
+
+unit-mutants: $(BUILD)/unit-mutants/test_isolation-ISOLATION_NO_RENEWAL_CHECK
+	@if $< >/dev/null 2>&1; then \
+		echo "unit mutant ISOLATION_NO_RENEWAL_CHECK not caught"; exit 1; \
+	else echo "unit mutant ISOLATION_NO_RENEWAL_CHECK caught by test_isolation"; fi
+
+.PHONY: unit-mutants

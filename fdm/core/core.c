@@ -88,6 +88,7 @@ int fdm_core_init(struct fdm_core *c, const struct fdm_config *cfg,
 	c->role_since_ms = now;
 	fdm_ha_init(c);
 	fdm_ha_configure(c, cfg);
+	fdm_isoresp_configure(c, cfg);
 	return 0;
 }
 
@@ -206,6 +207,7 @@ void fdm_core_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 	fdm_membership_tick(c, now, out);
 	fdm_storage_tick(c, now, out);
 	fdm_ha_tick(c, now, out);
+	fdm_isoresp_tick(c, now, out);
 	fdm_deadline_tick(c, now, out);
 }
 

@@ -160,6 +160,36 @@ struct fdm_inherited_deadline {
 	uint64_t deadline_ms;
 };
 
+/* The isolation response (isolation_response.c, DESIGN.md point 4). Per
+ * datastore: the last good read of its lease record issued since this host
+ * declared itself isolated, and whether two such reads showed another master
+ * still renewing it (then the response applies to the VMs homed there). */
+struct fdm_isoresp_ds {
+	bool have_prev;
+	uint32_t prev_fingerprint;
+	char prev_owner[FDM_LEASE_ID_MAX];
+	uint64_t renewed_ms;          /* 0: not seen renewed since the declaration */
+};
+
+/* A VM this host powered off (or is shutting down) as its isolation response. */
+struct fdm_isoresp_vm {
+	char name[FDM_VM_NAME_MAX];
+	int ds;
+	uint64_t first_ms;            /* the response began for it */
+	uint64_t asked_ms;            /* the last power-off or shutdown asked */
+	bool off;                     /* a listing taken after an ask shows it off */
+};
+
+struct fdm_isoresp {
+	enum fdm_isolation_response response;
+	uint32_t shutdown_timeout_ms;
+	bool isolated;                /* declared: no peer heard, no address answers */
+	uint64_t since_ms;
+	struct fdm_isoresp_ds ds[FDM_MAX_DATASTORES];
+	struct fdm_isoresp_vm vms[FDM_MAX_VMS];
+	size_t n_vms;
+};
+
 struct fdm_core_ds {
 	char url[FDM_URL_MAX];        /* a reload that changes it makes it a new datastore */
 	bool hb_busy;                 /* an hb write is in flight */
@@ -302,6 +332,7 @@ struct fdm_core {
 	struct fdm_inherited_deadline inherited[FDM_MAX_VMS];
 	size_t n_inherited;
 	struct fdm_master_vms master_vms;  /* slave: the master's VM table (vmview.h) */
+	struct fdm_isoresp iso;       /* this host isolated: its response (isolation_response.c) */
 };
 
 /* ------------------------------------------------------------------ actions */
@@ -319,7 +350,8 @@ enum fdm_action_kind {
 	FDM_ACT_FORWARD,     /* send request `request_id` to our master `to` */
 	FDM_ACT_CONTROL_REPLY, /* answer request `request_id` of `to` (-1: local): ok, text */
 	FDM_ACT_POWER_OFF,   /* power VM `vm` (homed on `ds`) off here now: its deadline
-			      * passed (deadline.c) */
+			      * passed (deadline.c), or the isolation response; with
+			      * shutdown_ms: a guest shutdown, powered off after that */
 };
 
 /* The storage I/O the core asks the shell for; each ends in fdm_core_storage_done.
@@ -372,6 +404,7 @@ struct fdm_action {
 	uint64_t request_id;          /* FDM_ACT_VM_DEFINE, _FORWARD, _CONTROL_REPLY */
 	bool ok;                      /* FDM_ACT_CONTROL_REPLY */
 	uint32_t restarts;            /* FDM_ACT_POWER_ON: the count it is ordered under */
+	uint32_t shutdown_ms;         /* FDM_ACT_POWER_OFF: 0 now, else guest shutdown first */
 	char text[FDM_LOG_MAX];
 	/* FDM_ACT_LOG: what the line is about, for the journal's fields (fdm(8)):
 	 * the kind of event (a static string), the other host, the VM (vm above),
@@ -432,6 +465,23 @@ bool fdm_core_isolated(const struct fdm_core *c, uint64_t now);
  * host_dead). why: for the log, set unless FDM_HOLD_RENEW. */
 enum fdm_lease_hold fdm_core_lease_hold(const struct fdm_core *c, size_t d, uint64_t now,
 					char *why, size_t len);
+
+/* isolation_response.c (DESIGN.md point 4): [isolation] response settings; a
+ * read of d's lease record issued at `issued` ended (view NULL: failed or
+ * late); every tick. */
+void fdm_isoresp_configure(struct fdm_core *c, const struct fdm_config *cfg);
+void fdm_isoresp_lease_read(struct fdm_core *c, size_t d, uint64_t issued,
+			    const struct fdm_lease_view *view, uint64_t now,
+			    struct fdm_actions *out);
+void fdm_isoresp_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
+/* This host's isolation response powered v off (or is shutting it down): its
+ * stop is no user's, and its poweron record on v's datastore says so. */
+bool fdm_isoresp_took(const struct fdm_core *c, const char *name);
+/* Its share of the poweron record on d: isolated, and what it powered off. */
+void fdm_isoresp_poweron(const struct fdm_core *c, int d, struct fdm_poweron_out *out);
+/* Host i (not us, not heard) is alive on storage: isolated or partitioned
+ * (DESIGN.md "Roles and states"), else unreachable. For the master's view. */
+enum fdm_host_state fdm_isoresp_host_state(const struct fdm_core *c, size_t i, uint64_t now);
 
 /* fdmctl election --force. */
 void fdm_core_force_election(struct fdm_core *c, uint64_t now, struct fdm_actions *out);

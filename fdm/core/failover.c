@@ -130,6 +130,7 @@ static void note_poweron(struct fdm_core *c, int h, int d, const struct fdm_powe
 	host->ds[d].poweron_seen = !p->empty;
 	host->ds[d].poweron_generation = p->empty ? 0 : p->generation_seen;
 	host->ds[d].poweron_stopped = !p->empty && p->stopped;
+	host->ds[d].poweron_isolated = !p->empty && p->isolated;
 	for (size_t i = 0; i < c->ha.n_vms; i++) {
 		struct fdm_vm *v = &c->ha.vms[i];
 		struct fdm_vm_evidence *ev;
@@ -151,6 +152,8 @@ static void note_poweron(struct fdm_core *c, int h, int d, const struct fdm_powe
 			ev->stop_runs = ev->poweron_runs;
 		else if (!p->empty && p->generation_seen != 0)
 			ev->stop_runs = false;
+		ev->poweron_isolated_off = !p->empty && p->isolated_off != NULL &&
+					   name_in(p->isolated_off, p->n_isolated_off, v->name);
 	}
 }
 
@@ -311,12 +314,16 @@ static enum fdm_runs where_runs(struct fdm_core *c, struct fdm_vm *v, uint64_t n
 			 * master sends no listing: its poweron records say it). */
 			x->stopped_runs = ev->stop_runs || (ev->net_known && ev->net_runs) ||
 					  (host->ds[v->ds].poweron_seen && ev->poweron_runs);
+			x->poweron_isolated_off = ev->poweron_isolated_off;
+			fdm_isolated_off_note(c, v, x);
 		}
 		idx[n++] = (int)h;
 	}
 	res = fdm_runs_check(&rv, r, n, where, why, len);
-	if (res == FDM_RUNS_THERE)
+	if (res == FDM_RUNS_THERE) {
 		*where = idx[*where];
+		v->isolated_off = false;   /* it runs again */
+	}
 	return res;
 }
 
@@ -460,6 +467,7 @@ void fdm_failover_on_result(struct fdm_core *c, int host, const char *name, uint
 	if (ok) {
 		v->host = host;
 		v->state = FDM_VM_PROTECTED;
+		v->isolated_off = false;
 		v->attempts = 0;
 		v->first_attempt_ms = 0;
 		v->crashed_host = -1;
@@ -764,4 +772,7 @@ void fdm_failover_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out
 	}
 	if (n_wanted > 0)
 		place_and_order(c, wanted, n_wanted, now, out);
+	for (size_t i = 0; i < c->ha.n_vms; i++)
+		if (c->ha.vms[i].used)
+			fdm_isolated_off_show(&c->ha.vms[i]);
 }

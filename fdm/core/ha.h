@@ -81,9 +81,11 @@ struct fdm_poweron_view {
 	bool empty;                    /* never written */
 	uint64_t generation_seen;      /* lease generation it echoes */
 	bool stopped;                  /* its agent stopped cleanly */
-	bool isolated;
+	bool isolated;                 /* it declared itself isolated (DESIGN.md point 4) */
 	size_t n_runs;
 	const char (*runs)[FDM_VM_NAME_MAX];     /* VMs homed on d it runs */
+	size_t n_isolated_off;
+	const char (*isolated_off)[FDM_VM_NAME_MAX];  /* ... it powered off, isolated */
 	size_t n_seen;
 	const char (*seen_names)[FDM_VM_NAME_MAX];  /* restart counts it echoes */
 	const uint32_t *seen_restarts;
@@ -204,6 +206,7 @@ struct fdm_vm_evidence {
 	uint32_t poweron_restarts;     /* restart count h's poweron record echoes */
 	bool poweron;                  /* ... v was listed in it with a count */
 	bool poweron_runs;
+	bool poweron_isolated_off;     /* ... listed as powered off by its isolation response */
 	bool net_runs;                 /* h's latest heartbeat lists v running */
 	bool net_known;                /* ... a heartbeat of h was read for v at all
 					* (not before v entered the table) */
@@ -239,6 +242,9 @@ struct fdm_vm {
 	uint64_t missing_since_ms;     /* gone from a host that is up, no reason yet */
 	char waiting[FDM_HA_WHY_MAX];  /* what holds it back now (fdmctl vms) */
 	char last_failure[FDM_HA_WHY_MAX];
+	/* Master: a current poweron record said an isolation response powered it
+	 * off; shown isolated-off until it runs again (isolated_hosts.c). */
+	bool isolated_off;
 
 	struct fdm_vm_evidence ev[FDM_MAX_HOSTS];
 };
@@ -262,6 +268,7 @@ struct fdm_ha_host {
 		bool poweron_seen;
 		uint64_t poweron_generation;
 		bool poweron_stopped;      /* its agent stopped cleanly */
+		bool poweron_isolated;     /* it declared itself isolated */
 		bool dead;                 /* our last verdict: dead for this datastore */
 	} ds[FDM_MAX_DATASTORES];
 };
@@ -360,6 +367,9 @@ struct fdm_poweron_out {
 	const char *seen_names[FDM_MAX_VMS];
 	uint32_t seen_restarts[FDM_MAX_VMS];
 	bool stopped;                  /* clean stop */
+	bool isolated;                 /* isolated now (isolation_response.c) */
+	size_t n_isolated_off;
+	const char *isolated_off[FDM_MAX_VMS];   /* VMs homed on d it powered off, isolated */
 	char runs_buf[FDM_MAX_VMS][FDM_VM_NAME_MAX];
 };
 void fdm_ha_poweron_of(const struct fdm_core *c, int ds, struct fdm_poweron_out *out);
@@ -480,5 +490,13 @@ void fdm_failover_on_result(struct fdm_core *c, int host, const char *name, uint
 void fdm_failover_on_stop(struct fdm_core *c, int h, const char *name,
 			  enum fdm_stop_reason reason, uint64_t now, struct fdm_actions *out);
 void fdm_failover_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
+
+/* isolated_hosts.c: VMs an isolation response powered off, on the master. */
+struct fdm_runs_report;
+/* Host h's report r on v: a current record that lists v isolated-off marks it. */
+void fdm_isolated_off_note(const struct fdm_core *c, struct fdm_vm *v,
+			   const struct fdm_runs_report *r);
+/* Shown isolated-off (instead of restart-pending or restarting) until it runs. */
+void fdm_isolated_off_show(struct fdm_vm *v);
 
 #endif

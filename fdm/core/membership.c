@@ -290,7 +290,8 @@ static enum fdm_host_state master_view(const struct fdm_core *c,
 	 * report before calling it unreachable. */
 	if (!p->ever_slave && now - c->role_since_ms < t->host_unreachable_ms)
 		return FDM_HS_UNINITIALIZED;
-	return FDM_HS_UNREACHABLE;
+	/* Alive on storage: isolated or partitioned (isolated_hosts.c). */
+	return fdm_isoresp_host_state(c, (size_t)(p - c->peers), now);
 }
 
 /* A slave shows other hosts as its master last reported them. */
@@ -319,6 +320,8 @@ static enum fdm_host_state state_of(const struct fdm_core *c, size_t i, uint64_t
 
 	if (timing_refused(c, p, now))
 		return FDM_HS_INIT_ERROR;
+	if (p->self && c->iso.isolated)
+		return FDM_HS_ISOLATED;   /* isolation_response.c */
 	switch (c->role) {
 	case FDM_ROLE_MASTER:
 		return p->self ? FDM_HS_MASTER : master_view(c, p, now);
@@ -350,6 +353,10 @@ static const char *state_reason(const struct fdm_peer_state *p, enum fdm_host_st
 			return "never heard";
 		snprintf(buf, len, "no heartbeat for %llu ms", (unsigned long long)(now - last));
 		return buf;
+	case FDM_HS_ISOLATED:
+		return "no network heartbeat; alive on storage, says it is isolated";
+	case FDM_HS_PARTITIONED:
+		return "no network heartbeat; alive on storage";
 	case FDM_HS_STOPPED:
 		return "its agent stopped cleanly";
 	case FDM_HS_CONNECTED:

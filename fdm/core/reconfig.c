@@ -138,6 +138,7 @@ int fdm_core_reconfigure(struct fdm_core *c, const struct fdm_config *cfg,
 	/* VM protection indexes peers and datastores: read it all again. */
 	fdm_ha_reset(c);
 	fdm_ha_configure(c, cfg);
+	fdm_isoresp_configure(c, cfg);
 	c->my_datastore_mask = 0;
 	for (size_t d = 0; d < c->n_datastores; d++)
 		if (c->ds[d].reachable)

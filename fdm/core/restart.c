@@ -94,6 +94,12 @@ enum fdm_runs fdm_runs_check(const struct fdm_runs_vm *v, const struct fdm_runs_
 			}
 			continue;
 		}
+		/* Powered off by its isolation response, said by a record that
+		 * echoes v's current count: it stays off there until a new order
+		 * (a new count). Its network reports, all sent before it was cut
+		 * off, are older than that (DESIGN.md point 4). */
+		if (pwr && r[h].poweron_isolated_off && !r[h].poweron_runs)
+			continue;
 		if ((net && r[h].net_runs) || (pwr && r[h].poweron_runs)) {
 			*where = (int)h;
 			snprintf(why, whylen, "%s runs on %s", v->name, r[h].host);

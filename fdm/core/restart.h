@@ -41,12 +41,13 @@ struct fdm_runs_report {
 	uint64_t poweron_generation;
 	uint32_t poweron_restarts;
 	bool poweron_runs;
-	/* Its agent stopped cleanly (its Leaving heard, or `stopped` in its
-	 * poweron record on d), and its last word before that listed v: a clean
+	/* Its agent stopped cleanly (`stopped` in its poweron record on d), and
+	 * its last word before that listed v: a clean
 	 * stop leaves its VMs running, unprotected, and nothing of it is
 	 * restarted until its agent returns (DESIGN.md point 5). */
 	bool stopped;
 	bool stopped_runs;
+	bool poweron_isolated_off;     /* ... lists v as powered off by its isolation response */
 };
 
 /* The VM, as the protectedlist and the master see it now. */

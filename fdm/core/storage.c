@@ -547,6 +547,10 @@ void fdm_core_storage_done(struct fdm_core *c, int d, enum fdm_storage_op op,
 		break;
 	case FDM_STORAGE_LEASE_READ:
 		s->lease_busy = false;
+		/* An isolated host watches for a master still renewing d. */
+		fdm_isoresp_lease_read(c, (size_t)d, s->lease.pending_issued,
+				       ok && now <= s->lease.pending_issued + s->lease.t.io_ms ?
+				       o->lease : NULL, now, out);
 		note_lease_io(c, d, false, ok && o->lease != NULL &&
 			      now <= s->lease.pending_issued + s->lease.t.io_ms, now);
 		follow_lease(c, d, fdm_lease_read_done(&s->lease, now, ok && o->lease != NULL,

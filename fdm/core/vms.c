@@ -286,6 +286,7 @@ void fdm_ha_poweron_of(const struct fdm_core *c, int d, struct fdm_poweron_out *
 		if (fdm_ha_runs_here(c, v->name))
 			fdm_strlcpy(out->runs_buf[out->n_runs++], v->name, FDM_VM_NAME_MAX);
 	}
+	fdm_isoresp_poweron(c, d, out);
 }
 
 /* Recompute what our reports say runs here, after any change of the listing or
@@ -374,6 +375,14 @@ void fdm_ha_on_local_stop(struct fdm_core *c, const char *name, enum fdm_stop_re
 	struct fdm_early_stop *e;
 	const struct fdm_vm *v = fdm_ha_find(c, name);
 
+	/* Our isolation response: no user's stop and no crash; the master learns
+	 * it from our poweron record (isolated_off) and restarts it elsewhere. */
+	if (fdm_isoresp_took(c, name)) {
+		fdm_core_event(out, &(struct fdm_log_fields){ .event = "vm-stopped-here", .vm = name },
+			       "%s: vm %s stopped here (isolation response)", c->peers[c->self].id,
+			       name);
+		return;
+	}
 	/* Our own power-off at its datastore's deadline, or the shim's at a
 	 * deadline from before our start (the shim reports it destroyed): no
 	 * user stop, the master restarts it elsewhere. */

@@ -47,6 +47,11 @@ static void power_off(struct minicluster *mc, size_t host, const char *name, boo
 
 void mc_vms_power_off(struct minicluster *mc, size_t host, const struct fdm_action *a)
 {
+	if (mc->hosts[host].shim && a->shutdown_ms != 0) {
+		mc->shutdowns++;
+		if (mc->guests_ignore_shutdown)
+			return;
+	}
 	if (mc->hosts[host].shim)
 		power_off(mc, host, a->vm, false);
 }

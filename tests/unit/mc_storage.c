@@ -17,6 +17,8 @@ static void poweron_clear(struct mc_poweron *p)
 	free(p->runs);
 	free(p->seen_names);
 	free(p->seen_restarts);
+	free(p->isolated_off);
+	p->isolated_off = NULL;
 	p->runs = NULL;
 	p->seen_names = NULL;
 	p->seen_restarts = NULL;
@@ -31,6 +33,11 @@ static struct mc_poweron *poweron_content(const struct fdm_core *c, int ds)
 	fdm_ha_poweron_of(c, ds, out);
 	p->generation_seen = out->generation_seen;
 	p->stopped = out->stopped;
+	p->isolated = out->isolated;
+	p->n_isolated_off = out->n_isolated_off;
+	p->isolated_off = calloc(p->n_isolated_off + 1, sizeof(*p->isolated_off));
+	for (size_t i = 0; i < p->n_isolated_off; i++)
+		fdm_strlcpy(p->isolated_off[i], out->isolated_off[i], FDM_VM_NAME_MAX);
 	p->n_runs = out->n_runs < FDM_MAX_VMS ? out->n_runs : FDM_MAX_VMS;
 	p->n_seen = out->n_seen < FDM_MAX_VMS ? out->n_seen : FDM_MAX_VMS;
 	p->runs = calloc(p->n_runs + 1, sizeof(*p->runs));
@@ -127,6 +134,9 @@ static void poweron_view(const struct mc_poweron *p, struct fdm_poweron_view *v)
 	v->empty = !p->written;
 	v->generation_seen = p->generation_seen;
 	v->stopped = p->stopped;
+	v->isolated = p->isolated;
+	v->n_isolated_off = p->n_isolated_off;
+	v->isolated_off = (const char (*)[FDM_VM_NAME_MAX])p->isolated_off;
 	v->n_runs = p->n_runs;
 	v->runs = (const char (*)[FDM_VM_NAME_MAX])p->runs;
 	v->n_seen = p->n_seen;

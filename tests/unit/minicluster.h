@@ -72,7 +72,9 @@ struct mc_poweron {
 	uint64_t writes;
 	uint64_t generation_seen;
 	bool stopped;
-	size_t n_runs, n_seen;
+	bool isolated;
+	size_t n_runs, n_seen, n_isolated_off;
+	char (*isolated_off)[FDM_VM_NAME_MAX];
 	char (*runs)[FDM_VM_NAME_MAX];
 	char (*seen_names)[FDM_VM_NAME_MAX];
 	uint32_t *seen_restarts;
@@ -203,6 +205,10 @@ struct minicluster {
 	uint64_t watchdog_ms;
 	uint64_t watchdog_resets;
 	void (*on_reset)(struct minicluster *mc, size_t host);
+	/* Guest shutdowns asked (the isolation response `shutdown`), and whether
+	 * the guests ignore them (then only a power-off stops them). */
+	uint64_t shutdowns;
+	bool guests_ignore_shutdown;
 	void (*on_power_off)(struct minicluster *mc, size_t host, const char *vm, bool by_shim);
 	struct fdm_outbox outbox;
 	struct fdm_actions actions;

@@ -183,6 +183,9 @@ static void test_poweron_record(void **state)
 	o->n_seen = 1;
 	o->generation_seen = 5;
 	o->stopped = true;
+	o->isolated = true;
+	o->isolated_off[0] = "app1";
+	o->n_isolated_off = 1;
 	r = (const Fdm__PowerOnRecord *)fdm_ds_vms_poweron_of(v, o, "host-2");
 	assert_string_equal(r->host, "host-2");
 	assert_int_equal(r->n_vms, 2);
@@ -193,6 +196,10 @@ static void test_poweron_record(void **state)
 	assert_true(r->has_lease_generation_seen);
 	assert_int_equal(r->lease_generation_seen, 5);
 	assert_true(r->has_stopped && r->stopped);
+	/* The isolation response (DESIGN.md point 4). */
+	assert_true(r->has_isolated && r->isolated);
+	assert_int_equal(r->n_isolated_off, 1);
+	assert_string_equal(r->isolated_off[0], "app1");
 	free(o);
 	fdm_ds_vms_free(v);
 }
@@ -200,6 +207,7 @@ static void test_poweron_record(void **state)
 static Fdm__PowerOnRecord *poweron(const char *host)
 {
 	static char *vms[] = { "db1", "web1" };
+	static char *off[] = { "app1" };
 	Fdm__VmRestartSeen s = FDM__VM_RESTART_SEEN__INIT;
 	Fdm__VmRestartSeen *sp[] = { &s };
 	Fdm__PowerOnRecord p = FDM__POWER_ON_RECORD__INIT;
@@ -216,6 +224,8 @@ static Fdm__PowerOnRecord *poweron(const char *host)
 	p.has_lease_generation_seen = p.has_isolated = true;
 	p.lease_generation_seen = 4;
 	p.isolated = true;
+	p.n_isolated_off = 1;
+	p.isolated_off = off;
 	len = fdm__power_on_record__pack(&p, buf);
 	return fdm__power_on_record__unpack(NULL, len, buf);
 }
@@ -264,6 +274,8 @@ static void test_hosts_view(void **state)
 	assert_int_equal(r[0].poweron.n_seen, 1);
 	assert_string_equal(r[0].poweron.seen_names[0], "db1");
 	assert_int_equal(r[0].poweron.seen_restarts[0], 2);
+	assert_int_equal(r[0].poweron.n_isolated_off, 1);
+	assert_string_equal(r[0].poweron.isolated_off[0], "app1");
 	assert_int_equal(r[1].peer, 2);                  /* never written: content */
 	assert_true(r[1].hb.ok);
 	assert_int_equal(r[1].hb.fingerprint, 0);

@@ -210,47 +210,55 @@ static void test_runs_table(void **state)
 	static const struct fdm_runs_vm v = { "db1", 7, 3, 1000, 5000 };
 	static const struct runs_case cases[] = {
 		{ "current heartbeat says it runs",
-		  { "host-2", false, "", true, 6000, true, false, 0, 0, false, false, false }, FDM_RUNS_THERE },
+		  { "host-2", false, "", true, 6000, true, false, 0, 0, false, false, false, false }, FDM_RUNS_THERE },
 		{ "current poweron record says it runs",
-		  { "host-2", false, "", false, 0, false, true, 7, 3, true, false, false }, FDM_RUNS_THERE },
+		  { "host-2", false, "", false, 0, false, true, 7, 3, true, false, false, false }, FDM_RUNS_THERE },
 		{ "heartbeat echoes a master heartbeat sent before the acquisition",
-		  { "host-2", false, "", true, 900, false, false, 0, 0, false, false, false }, FDM_RUNS_UNKNOWN },
+		  { "host-2", false, "", true, 900, false, false, 0, 0, false, false, false, false }, FDM_RUNS_UNKNOWN },
 		{ "heartbeat echoes one sent before our last restart of v",
-		  { "host-2", false, "", true, 4000, false, false, 0, 0, false, false, false }, FDM_RUNS_UNKNOWN },
+		  { "host-2", false, "", true, 4000, false, false, 0, 0, false, false, false, false }, FDM_RUNS_UNKNOWN },
 		{ "poweron record of an older lease generation (a late write)",
-		  { "host-2", false, "", false, 0, false, true, 6, 3, false, false, false }, FDM_RUNS_UNKNOWN },
+		  { "host-2", false, "", false, 0, false, true, 6, 3, false, false, false, false }, FDM_RUNS_UNKNOWN },
 		{ "poweron record from before v's last restart",
-		  { "host-2", false, "", false, 0, false, true, 7, 2, false, false, false }, FDM_RUNS_UNKNOWN },
+		  { "host-2", false, "", false, 0, false, true, 7, 2, false, false, false, false }, FDM_RUNS_UNKNOWN },
 		{ "no report, not dead",
 		  { "host-2", false, "host-2 not dead for ds1 yet: hb changed 1.0 s ago", false, 0, false,
-		    false, 0, 0, false, false, false }, FDM_RUNS_UNKNOWN },
+		    false, 0, 0, false, false, false, false }, FDM_RUNS_UNKNOWN },
 		{ "current reports disagree: the one that says it runs wins",
-		  { "host-2", false, "", true, 6000, false, true, 7, 3, true, false, false }, FDM_RUNS_THERE },
+		  { "host-2", false, "", true, 6000, false, true, 7, 3, true, false, false, false }, FDM_RUNS_THERE },
 		{ "dead, with an old report that it runs",
-		  { "host-2", true, "", true, 900, true, true, 6, 2, true, false, false }, FDM_RUNS_NOWHERE },
+		  { "host-2", true, "", true, 900, true, true, 6, 2, true, false, false, false }, FDM_RUNS_NOWHERE },
 		{ "dead, its last (current) report said it runs",
-		  { "host-2", true, "", true, 6000, true, true, 7, 3, true, false, false }, FDM_RUNS_NOWHERE },
+		  { "host-2", true, "", true, 6000, true, true, 7, 3, true, false, false, false }, FDM_RUNS_NOWHERE },
 		{ "heartbeat echoes one sent in the millisecond of our restart order",
-		  { "host-2", false, "", true, 5000, false, false, 0, 0, false, false, false }, FDM_RUNS_UNKNOWN },
+		  { "host-2", false, "", true, 5000, false, false, 0, 0, false, false, false, false }, FDM_RUNS_UNKNOWN },
 		{ "current heartbeat: not running",
-		  { "host-2", false, "", true, 5001, false, false, 0, 0, false, false, false }, FDM_RUNS_NOWHERE },
+		  { "host-2", false, "", true, 5001, false, false, 0, 0, false, false, false, false }, FDM_RUNS_NOWHERE },
 		{ "current poweron record: not running",
-		  { "host-2", false, "", false, 0, false, true, 7, 3, false, false, false }, FDM_RUNS_NOWHERE },
+		  { "host-2", false, "", false, 0, false, true, 7, 3, false, false, false, false }, FDM_RUNS_NOWHERE },
 		{ "stopped cleanly, so dead by now; its last word: it runs",
-		  { "host-2", true, "", true, 900, true, true, 6, 2, true, true, true }, FDM_RUNS_THERE },
+		  { "host-2", true, "", true, 900, true, true, 6, 2, true, true, true, false }, FDM_RUNS_THERE },
 		{ "stopped cleanly; its last word: not running",
-		  { "host-2", true, "", true, 900, false, true, 6, 2, false, true, false }, FDM_RUNS_NOWHERE },
+		  { "host-2", true, "", true, 900, false, true, 6, 2, false, true, false, false }, FDM_RUNS_NOWHERE },
 		{ "stopped cleanly, silent since the acquisition, not dead yet: not running",
-		  { "host-2", false, "", false, 0, false, false, 0, 0, false, true, false }, FDM_RUNS_NOWHERE },
+		  { "host-2", false, "", false, 0, false, false, 0, 0, false, true, false, false }, FDM_RUNS_NOWHERE },
+		/* DESIGN.md point 4: powered off by its isolation response, said by a
+		 * current record, beats its older heartbeat that said it runs. */
+		{ "current record: isolated-off, heartbeat from before the cut: runs",
+		  { "host-2", false, "", true, 6000, true, true, 7, 3, false, false, false, true }, FDM_RUNS_NOWHERE },
+		{ "record from before v's last restart: isolated-off does not count",
+		  { "host-2", false, "", true, 6000, true, true, 7, 2, false, false, false, true }, FDM_RUNS_THERE },
+		{ "current record lists it both running and isolated-off: runs",
+		  { "host-2", false, "", false, 0, false, true, 7, 3, true, false, false, true }, FDM_RUNS_THERE },
 		/* Its deadline stopped v only if it knew v was protected. */
 		{ "dead, ran v, its poweron record never listed v (it could not read the list)",
-		  { "host-2", true, "", true, 6000, true, false, 0, 0, false, false, false }, FDM_RUNS_UNKNOWN },
+		  { "host-2", true, "", true, 6000, true, false, 0, 0, false, false, false, false }, FDM_RUNS_UNKNOWN },
 		{ "dead, no heartbeat since v was protected, no poweron record listing v",
-		  { "host-2", true, "", false, 0, false, false, 0, 0, false, false, false }, FDM_RUNS_UNKNOWN },
+		  { "host-2", true, "", false, 0, false, false, 0, 0, false, false, false, false }, FDM_RUNS_UNKNOWN },
 		{ "dead, its last heartbeat said it does not run v, no poweron record",
-		  { "host-2", true, "", true, 6000, false, false, 0, 0, false, false, false }, FDM_RUNS_NOWHERE },
+		  { "host-2", true, "", true, 6000, false, false, 0, 0, false, false, false, false }, FDM_RUNS_NOWHERE },
 		{ "dead, its poweron record listed v, its last heartbeat said it runs v",
-		  { "host-2", true, "", true, 6000, true, true, 6, 2, false, false, false }, FDM_RUNS_NOWHERE },
+		  { "host-2", true, "", true, 6000, true, true, 6, 2, false, false, false, false }, FDM_RUNS_NOWHERE },
 	};
 	char why[200];
 
@@ -258,7 +266,7 @@ static void test_runs_table(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct fdm_runs_report r[2] = {
 			/* host-1, the master itself, listed its shim after both times */
-			{ "host-1", false, "", true, 5500, false, false, 0, 0, false, false, false },
+			{ "host-1", false, "", true, 5500, false, false, 0, 0, false, false, false, false },
 			cases[i].r,
 		};
 		int where;
@@ -270,14 +278,14 @@ static void test_runs_table(void **state)
 			assert_int_equal(where, 1);
 	}
 	{
-		struct fdm_runs_report r[1] = { { "host-3", false, NULL, false, 0, false, false, 0, 0, false, false, false } };
+		struct fdm_runs_report r[1] = { { "host-3", false, NULL, false, 0, false, false, 0, 0, false, false, false, false } };
 		int where;
 
 		assert_int_equal(fdm_runs_check(&v, r, 1, &where, why, sizeof(why)), FDM_RUNS_UNKNOWN);
 		assert_string_equal(why, "host-3 has not reported on db1 since the lease was taken");
 	}
 	{
-		struct fdm_runs_report r[1] = { { "host-3", true, "", true, 6000, true, false, 0, 0, false, false, false } };
+		struct fdm_runs_report r[1] = { { "host-3", true, "", true, 6000, true, false, 0, 0, false, false, false, false } };
 		int where;
 
 		assert_int_equal(fdm_runs_check(&v, r, 1, &where, why, sizeof(why)), FDM_RUNS_UNKNOWN);
