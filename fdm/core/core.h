@@ -235,6 +235,12 @@ struct fdm_core_ds {
 	/* Clean stop: a poweron record written after it began (its `stopped`). */
 	bool stop_issued, stop_done;
 	bool stop_ok;                 /* ... and written: the master reads `stopped` */
+	/* A failed poweron write may still land, late, over a newer one (a hung
+	 * server applies it when it wakes). Pending until a write succeeds at T;
+	 * then such writes have landed by limbo_until = T + 2 io. A `stopped`
+	 * record counts only if written after that (storage_ha.c). */
+	bool limbo_pending;
+	uint64_t limbo_until_ms;
 	/* Deadline of d (deadline.c, DESIGN.md safety point 3). The network bound
 	 * the last master heartbeat vouching for us on d gave (0: never vouched
 	 * for d), and that master's id, for the log. */

@@ -88,15 +88,38 @@ static void write_vmlist(struct fdm_core *c, size_t d, uint64_t now, struct fdm_
 	h->writing_edits = h->edits;   /* the shell takes the content now */
 }
 
-/* Clean stop: one more poweron write, at once, whose content says so. */
+/* Clean stop: one more poweron write, at once, whose content says so; again
+ * while an earlier failed write may still land over it (limbo), so that the
+ * `stopped` record the master reads is the last to land. */
 static void write_stop(struct fdm_core *c, size_t d, uint64_t now, struct fdm_actions *out)
 {
 	struct fdm_core_ds *s = &c->ds[d];
 
-	if (s->stop_issued || io_of(s, FDM_STORAGE_POWERON_WRITE)->busy)
+	if ((s->stop_issued && s->stop_done) || io_of(s, FDM_STORAGE_POWERON_WRITE)->busy ||
+	    (!s->limbo_pending && now < s->limbo_until_ms))
 		return;
 	if (issue(c, d, FDM_STORAGE_POWERON_WRITE, now, out))
 		s->stop_issued = true;
+}
+
+/* A poweron write ended (every one: periodic or the stop's). */
+static void poweron_written(struct fdm_core *c, struct fdm_core_ds *s, bool ok,
+			    uint64_t issued, uint64_t now)
+{
+	bool clean = ok && !s->limbo_pending && issued >= s->limbo_until_ms;
+
+	if (!ok) {
+		s->limbo_pending = true;
+	} else if (s->limbo_pending) {
+		s->limbo_pending = false;
+		s->limbo_until_ms = now + 2ull * c->timing.io_timeout_ms;
+	}
+	if (!c->leaving || !s->stop_issued)
+		return;
+	/* Done when written past any limbo, or failed (the VMs of d keep their
+	 * deadline: fdm/core/deadline.c); written inside one: again after it. */
+	s->stop_ok = clean;
+	s->stop_done = clean || !ok;
 }
 
 void fdm_storage_ha_tick(struct fdm_core *c, size_t d, uint64_t now, struct fdm_actions *out)
@@ -144,10 +167,7 @@ void fdm_storage_ha_done(struct fdm_core *c, int d, enum fdm_storage_op op,
 			fdm_ha_on_vmlist(c, d, o->vmlist, now, out);
 		break;
 	case FDM_STORAGE_POWERON_WRITE:
-		if (c->leaving && s->stop_issued) {
-			s->stop_done = true;
-			s->stop_ok = ok;
-		}
+		poweron_written(c, s, ok, io->issued_ms, now);
 		break;
 	case FDM_STORAGE_HOSTS_READ:
 		/* The master's evidence: counted from the read's decision time. */

@@ -141,12 +141,45 @@ static void test_stop_after_a_datastore_loss(void **state)
 	mc_free(mc);
 }
 
+/* A poweron write of host-2's to ds1 fails (ds1 read-only for it a while):
+ * such a write may still land late, over a newer one, when the server wakes.
+ * Its `stopped` record counts only if written 2 io after ds1 answered again
+ * (then it is the last to land), so the stop writes it then, and only then
+ * takes vm-a out of its shim's deadlines (fencing seed 216: a late write
+ * erased `stopped`, the master found host-2 dead and restarted vm-a while it
+ * ran with no deadline). */
+static void test_stop_written_after_a_failed_write(void **state)
+{
+	struct minicluster *mc = cluster(94);
+	const struct fdm_core_ds *s = &mc->hosts[1].core.ds[0];
+	const struct fdm_ds_io *w = &s->ha_io[FDM_STORAGE_POWERON_WRITE - FDM_STORAGE_VMLIST_READ];
+	uint64_t end;
+
+	(void)state;
+	/* ds1 read-only for host-2 just while one poweron write is in flight. */
+	end = mc->now + 10000;
+	while (!w->busy && mc->now < end)
+		mc_run(mc, 1);
+	mc->hosts[1].ro_mask |= 1u;
+	while (w->busy && mc->now < end)
+		mc_run(mc, 1);
+	mc->hosts[1].ro_mask &= ~1u;
+	assert_true(s->limbo_pending);
+	while (s->limbo_pending)
+		mc_run(mc, MC_STEP_MS);
+	mc_leave(mc, 1);
+	assert_true(s->stop_ok);
+	assert_true(mc->ds[0].poweron[1].last_write_issued >= s->limbo_until_ms);
+	mc_free(mc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stopped_host_vms_not_restarted),
 		cmocka_unit_test(test_stop_record_lost_keeps_the_deadline),
 		cmocka_unit_test(test_stop_after_a_datastore_loss),
+		cmocka_unit_test(test_stop_written_after_a_failed_write),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
