@@ -175,6 +175,9 @@ static void released_bound(struct fdm_core *c, int d, uint64_t release_ms)
 	struct fdm_core_ds *s = &c->ds[d];
 	uint64_t bound = release_ms + c->timing.host_dead_ms;
 
+#ifdef FDM_MUTANT_RELEASE_KEEPS_BOUND
+	return;   /* tests/sim mutant: the expiry bound outlives the release */
+#endif
 	if (!s->stepdown_releasing)
 		return;
 	s->stepdown_releasing = false;

@@ -13,6 +13,7 @@ batch() {  # the modes tried for one mutant, most likely first
 	STALE_PLACEMENT) echo "handover:300 chaos:300" ;;
 	LATE_IO_OK) echo "lateio:100" ;;
 	NO_FULL_HOUSE) echo "blip:100" ;;
+	RELEASE_KEEPS_BOUND) echo "isomaster:50" ;;
 	NO_STEP_DOWN) echo "mds:100" ;;
 	SLAVE_NOW) echo "stale:200 stormy:300" ;;
 	RECEIVE_TIME) echo "stale:200" ;;

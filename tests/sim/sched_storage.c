@@ -2,7 +2,8 @@
  * deadlines, the master's hand-over, isolation), after the abstract model's
  * modes of the same names (../shared/model/fdm_model.py): the master loses one
  * datastore (mds), a paused host reads stale heartbeats at resume (stale), the
- * whole network goes out (netout). Hosts are named when the event is applied
+ * whole network goes out (netout), an isolated master releases, then loses
+ * its storage (isomaster). Hosts are named when the event is applied
  * (SIM_MASTER, SIM_SLAVE, SIM_SAME): the master is known only then. */
 #include "tests/sim/sim.h"
 
@@ -69,4 +70,25 @@ void sim_sched_netout(struct sim_schedule *s, struct sim_rng *rng)
 	s->w.delay_max_ms = (unsigned)sim_between(rng, 0, 20);
 	sim_schedule_add(s, 0, EV_LINK_DOWN, SIM_EVERY, 0, 0);
 	sim_schedule_add(s, len, EV_LINK_UP, SIM_EVERY, 0, 0);
+}
+
+/* The master is cut off from the network (its isolation address silent with
+ * its link): it stops renewing, finds itself isolated and writes its leases
+ * free (DESIGN.md point 4); then, 4-9 s after the cut, it loses every
+ * datastore too, for 60 s. The others elect a master that takes the released
+ * leases at once and, host_dead after its acquisition, restarts the old
+ * master's VMs: the old master must have powered them off by then, counting
+ * from its release, not from its last renewal (the model's
+ * release-keeps-bound). */
+void sim_sched_isomaster(struct sim_schedule *s, struct sim_rng *rng)
+{
+	uint64_t at = sim_between(rng, 0, 4000);
+	uint64_t lose = at + sim_between(rng, 4000, 9000);
+
+	s->fault_ms = lose + 60000 + sim_between(rng, 1000, 5000);
+	s->w.storage_ms_max = sim_between(rng, 2, 50);
+	s->w.delay_max_ms = (unsigned)sim_between(rng, 0, 20);
+	sim_schedule_add(s, at, EV_LINK_DOWN, SIM_MASTER, 0, 0);
+	for (int d = 0; d < 3; d++)
+		sim_schedule_add(s, lose, EV_DS_LOSE, SIM_SAME, d, 0);
 }

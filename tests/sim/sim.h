@@ -26,6 +26,7 @@ bool sim_chance(struct sim_rng *r, unsigned pct);
 /* ----------------------------------------------------------------- sched.c */
 enum sim_mode { MODE_CHAOS, MODE_STORMY, MODE_LOSSY, MODE_BLIP, MODE_CRASH, MODE_RACE,
 		MODE_HANDOVER, MODE_FENCING, MODE_LATEIO, MODE_MDS, MODE_STALE, MODE_NETOUT,
+		MODE_ISOMASTER,
 		MODE_COUNT };
 
 enum sim_ev_kind {
@@ -99,6 +100,7 @@ void sim_schedule_add(struct sim_schedule *s, uint64_t at, enum sim_ev_kind kind
 void sim_sched_mds(struct sim_schedule *s, struct sim_rng *rng);
 void sim_sched_stale(struct sim_schedule *s, struct sim_rng *rng);
 void sim_sched_netout(struct sim_schedule *s, struct sim_rng *rng);
+void sim_sched_isomaster(struct sim_schedule *s, struct sim_rng *rng);
 /* A power-off failure of host h's shim, from `at` for 1-20 s. */
 void sim_sched_off_fails(struct sim_schedule *s, struct sim_rng *rng, uint64_t at, int h);
 /* Draw the schedule of (mode, seed) for this timing. */

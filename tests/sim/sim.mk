@@ -24,7 +24,7 @@ SIM_MUTANTS := NO_2IO_WAIT RESTART_UNREACHABLE DEAD_NOT_FROM_ACQUISITION \
 SIM_MUTANTS += NO_FULL_HOUSE
 # The storage-faults rules (issues 17/18): the master's yield removed (election.c),
 # stale echoes taken as fresh and offsets counted from receipt (deadline.c).
-SIM_MUTANTS += NO_STEP_DOWN SLAVE_NOW RECEIVE_TIME
+SIM_MUTANTS += NO_STEP_DOWN SLAVE_NOW RECEIVE_TIME RELEASE_KEEPS_BOUND
 SIM_MUTANT_BINS := $(SIM_MUTANTS:%=$(BUILD)/sim-mutants/fdm-sim-%)
 
 $(BUILD)/sim-mutants/fdm-sim-%: $(SIM_SRCS) $(SIM_MC_SRCS) $(CORE_SRCS) $(COMMON_OBJS) \
