@@ -265,7 +265,9 @@ bool fdm_ha_shell_deadlines_synced(struct fdm_ha_shell *s)
 {
 	size_t n;
 
-	if (s == NULL || !s->inherited || s->set_inflight || !s->sent_ok)
+	if (s == NULL || !fdm_vmhost_view(s->host)->shim_connected)
+		return true;      /* nothing to hand over: the shim keeps what it holds */
+	if (!s->inherited || s->set_inflight || !s->sent_ok)
 		return false;
 	n = fdm_deadline_list(&s->agent->core, s->now, FDM_MAX_LOCAL_VMS);
 	return same_deadlines(s, n);

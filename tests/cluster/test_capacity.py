@@ -74,6 +74,13 @@ def body():
             c.fdmctl_ok(master, "protect", vm, "--datastore", ds, "--priority", prio)
         c.wait_until(lambda: all((c.vm_state(master, v) or {}).get("state") == "protected"
                                  for v in VMS), 20, "the three VMs protected on host-2")
+        # host-2 has read the lists and knows its VMs are protected (deadlines,
+        # poweron records): a host that dies before that keeps them unrestarted.
+        for vm, ds in (("host-2-vm1", "ds1"), ("host-2-vm2", "ds2"), ("host-2-bad", "ds1")):
+            c.wait_until(lambda: any(vm in ((h.get("poweron") or {}).get("vms") or [])
+                                     for h in c.inspect(ds).get("hosts", [])
+                                     if h.get("id") == "host-2"), 20,
+                         "host-2's poweron record on %s listing %s" % (ds, vm))
         msg = c.fdmctl_ok("host-1", "maintenance", "enter")
         check("host-1 in maintenance" in msg, "host-1 in maintenance: %r" % msg)
 
