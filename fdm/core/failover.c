@@ -115,6 +115,7 @@ static void note_hb(struct fdm_ha_host *host, int d, const struct fdm_hb_view *h
 	if (!hb->ok)
 		return;
 	if (!host->ds[d].seen || host->ds[d].fingerprint != hb->fingerprint) {
+		host->ds[d].changed = host->ds[d].seen;
 		host->ds[d].seen = true;
 		host->ds[d].fingerprint = hb->fingerprint;
 		/* From the completion of the first read that saw it: late, so safe. */

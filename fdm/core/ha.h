@@ -262,6 +262,7 @@ struct fdm_ha_host {
 	/* Per datastore: its hb record as our reads saw it (verdict.c inputs). */
 	struct {
 		bool seen;
+		bool changed;              /* seen to change since our first read */
 		uint32_t fingerprint;
 		uint64_t unchanged_since_ms;
 		uint64_t last_read_issued_ms;

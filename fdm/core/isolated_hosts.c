@@ -20,7 +20,9 @@ enum fdm_host_state fdm_isoresp_host_state(const struct fdm_core *c, size_t i, u
 	for (size_t d = 0; d < c->n_datastores; d++) {
 		const struct fdm_ha_host *h = &c->ha.hosts[i];
 
-		if (!h->ds[d].seen || h->ds[d].unchanged_since_ms + window <= now)
+		/* A change we saw: a record we found once (a host that never ran
+		 * has an empty one) proves no writer. */
+		if (!h->ds[d].changed || h->ds[d].unchanged_since_ms + window <= now)
 			continue;
 		alive = true;
 		isolated |= h->ds[d].poweron_isolated;

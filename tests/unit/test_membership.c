@@ -66,6 +66,26 @@ static void test_cut_host_becomes_unreachable(void **state)
 	mc_free(mc);
 }
 
+/* A configured host that never ran has no hb record: the master's first read
+ * of it (empty) proves no writer, so it is unreachable, not partitioned
+ * (tests/cli/test_metrics.sh saw a never-started host-2 counted partitioned). */
+static void test_host_that_never_ran_is_unreachable(void **state)
+{
+	struct minicluster *mc = mc_new(ids4, equal4, 4, 14);
+	int h = mc_index(mc, "host-2");
+
+	(void)state;
+	mc_kill(mc, (size_t)h);
+	mc_run_until_agreed(mc, 5000, NULL);
+	/* Soon after the master's first reads, and long after. */
+	for (int k = 0; k < 40; k++) {
+		mc_run(mc, 500);
+		if (k >= 8)   /* past the master's first unreachable period */
+			assert_int_equal(state_at(mc, "host-9", "host-2"), FDM_HS_UNREACHABLE);
+	}
+	mc_free(mc);
+}
+
 static void test_leaving_host_is_stopped(void **state)
 {
 	struct minicluster *mc = agreed_cluster(13);
@@ -266,6 +286,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_master_sees_slaves_connected),
 		cmocka_unit_test(test_cut_host_becomes_unreachable),
+		cmocka_unit_test(test_host_that_never_ran_is_unreachable),
 		cmocka_unit_test(test_leaving_host_is_stopped),
 		cmocka_unit_test(test_echo_times_never_later_than_truth),
 		cmocka_unit_test(test_heard_offsets),
