@@ -307,10 +307,11 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 	fdm_info("%s: stopping cleanly (%s)", a->cfg.host_id, strsignal((int)si->ssi_signo));
 	sd_notify(0, "STOPPING=1");
 	/* Leases are released before exit: a write, bounded by io_timeout, after a
-	 * read, bounded too; and `stopped` is written, after the write in flight
-	 * and, if an earlier one failed, once its late landing is past (2 io):
-	 * 4 io at most. The tick exits once they are done. */
-	a->stop_deadline_ms = now + 4 * a->timing.io_timeout_ms + 500;
+	 * read, bounded too; and `stopped` is written. The tick exits once they
+	 * are done, or at this bound: a datastore whose `stopped` record is not
+	 * written by then (hung, or an earlier failed write still in limbo)
+	 * keeps its VMs' deadlines with the shim, which is safe. */
+	a->stop_deadline_ms = now + 2 * a->timing.io_timeout_ms + 500;
 	fdm_core_leave(&a->core, now, &a->actions);
 	fdm_agent_execute(a, now);
 	return 0;

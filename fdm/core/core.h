@@ -251,6 +251,10 @@ struct fdm_core_ds {
 	 * reports counts from it (deadline.c; the model's last_renew_ok). */
 	uint64_t own_renewal_ms;
 	bool deadline_passed;         /* passed and logged: powering its VMs off */
+	/* The deadline as of our last tick, as handed to the shim: once it has
+	 * passed it stays in force while a VM of d runs here, whatever later
+	 * evidence says (the shim keeps it so; DESIGN.md point 5). 0: none. */
+	uint64_t deadline_held_ms;
 	uint64_t poweroff_next_ms;    /* ... power-offs asked again then */
 };
 

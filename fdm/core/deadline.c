@@ -143,7 +143,12 @@ uint64_t fdm_deadline_of(const struct fdm_core *c, size_t d)
 
 bool fdm_deadline_passed(const struct fdm_core *c, size_t d, uint64_t now)
 {
-	return d < c->n_datastores && now >= fdm_deadline_of(c, d);
+	uint64_t held;
+
+	if (d >= c->n_datastores)
+		return false;
+	held = c->ds[d].deadline_held_ms;
+	return now >= fdm_deadline_of(c, d) || (held != 0 && now >= held);
 }
 
 /* Is VM slot i a protected VM homed on d that our reports say runs here? */
@@ -332,8 +337,12 @@ void fdm_deadline_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out
 
 		/* Kept across a loss of the lease; forgotten with the mastership. */
 		ds->own_renewal_ms = fdm_deadline_own_renewal(c, d);
+		/* Nothing of d runs here: no deadline to hold. */
+		if (!fdm_deadline_applies(c, d))
+			ds->deadline_held_ms = 0;
 
 		if (!fdm_deadline_passed(c, d, now)) {
+			ds->deadline_held_ms = fdm_deadline_applies(c, d) ? fdm_deadline_of(c, d) : 0;
 			if (ds->deadline_passed)
 				fdm_core_event(out, &(struct fdm_log_fields){ .event = "deadline-renewed",
 						.datastore = c->datastore_names[d] },

@@ -383,11 +383,14 @@ void fdm_ha_on_local_stop(struct fdm_core *c, const char *name, enum fdm_stop_re
 			       name);
 		return;
 	}
-	/* Our own power-off at its datastore's deadline, or the shim's at a
-	 * deadline from before our start (the shim reports it destroyed): no
-	 * user stop, the master restarts it elsewhere. */
-	if (why == FDM_STOP_USER && ((v != NULL && v->ds >= 0 && c->ds[v->ds].deadline_passed) ||
-				     fdm_deadline_inherited_passed(c, name, now)))
+	/* Our own power-off at its datastore's deadline, the shim's at that
+	 * deadline before our tick saw it pass (its timer is its own), or the
+	 * shim's at a deadline from before our start (the shim reports it
+	 * destroyed): no user stop, the master restarts it elsewhere. */
+	if (why == FDM_STOP_USER &&
+	    ((v != NULL && v->ds >= 0 && (c->ds[v->ds].deadline_passed ||
+					  fdm_deadline_passed(c, (size_t)v->ds, now))) ||
+	     fdm_deadline_inherited_passed(c, name, now)))
 		why = FDM_STOP_OTHER;
 	if (v != NULL) {
 		report_stop(c, name, why, now, out);

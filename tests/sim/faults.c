@@ -111,7 +111,7 @@ static void stop(struct sim_run *r, int h)
 	mc_execute(mc, (size_t)h);
 	r->st.stopped[h] = true;
 	r->st.leaving[h] = true;
-	r->st.leave_until[h] = mc->now + 4 * (uint64_t)mc->timing.io_timeout_ms + 500;
+	r->st.leave_until[h] = mc->now + 2 * (uint64_t)mc->timing.io_timeout_ms + 500;
 }
 
 static void agent_start(struct sim_run *r, int a)

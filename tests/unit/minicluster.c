@@ -297,7 +297,7 @@ void mc_force_election(struct minicluster *mc, size_t i, bool lose_messages)
 
 void mc_leave(struct minicluster *mc, size_t i)
 {
-	uint64_t give_up = mc->now + 4 * mc->timing.io_timeout_ms + 500;
+	uint64_t give_up = mc->now + 2 * mc->timing.io_timeout_ms + 500;
 
 	fdm_core_leave(&mc->hosts[i].core, mc_clock(mc, i), &mc->actions);
 	mc_execute(mc, i);
