@@ -140,13 +140,23 @@ def body():
         c.wait_until(lambda: c.holds_every_lease(master), 30, "%s holding both leases" % master)
         protect_all(c, master, PROTECTED)
         wait_deadlines_known(c, PROTECTED)
+        # host-1's poweron records (one per io) must list its VMs as protected,
+        # or the master may not restart them (a dead host that never knew).
+        time.sleep(3 * IO)
         with OffMonitor(c, vms=sorted(PROTECTED)) as mon:
             c.kill(VICTIM, signal.SIGKILL)
             c.kill_shim(VICTIM, signal.SIGKILL)
             t_kill = time.monotonic()
             for vm in PROTECTED:
                 if owner(vm) == VICTIM:
-                    where, since = mon.wait_running_elsewhere(vm, not_on=VICTIM, timeout=60)
+                    try:
+                        where, since = mon.wait_running_elsewhere(vm, not_on=VICTIM,
+                                                                  timeout=60)
+                    except Exception:
+                        print("the master's view of %s: %s" % (vm, c.vm_state(master, vm)))
+                        print(c.fdmctl(master, "vms", json_out=False, check=False).stdout)
+                        print(c.fdmctl(master, "hosts", json_out=False, check=False).stdout)
+                        raise
                     print("kill -9 of %s (fdm + shim): %s running on %s %.2f s later"
                           % (VICTIM, vm, where, since - t_kill))
             c.wait_until(lambda: all(h in survivors for h in protected_on(c, master).values()),
