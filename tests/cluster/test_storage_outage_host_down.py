@@ -24,7 +24,8 @@ Derivation (our clocks; the test's t_cut is taken just before the first cut):
   every shim) before OFF_BOUND, and every VM must be off by OFF_LATE.
 A restart after the outage needs the lease back (HEAL_LEASE, as in
 test_storage_outage.py) and host-1 dead for d again, host_dead counted from that
-acquisition (DESIGN.md point 2), + a power-on: HEAL_RUN. Throughout, the monitor
+acquisition (DESIGN.md point 2), then, for a VM last seen on a host that is up,
+host_dead more waiting for why it stopped, + a power-on: HEAL_RUN. Throughout, the monitor
 (every shim polled every 200 ms, fdm not trusted) fails on any VM running twice."""
 import os
 import signal
@@ -51,9 +52,11 @@ OUTAGE = OFF_LATE + 5.0
 # As test_storage_outage.py: the I/O in flight times out (io), the master sees
 # its own stale record unchanged for the expiry, claims, + io, + 3 s reconnects.
 HEAL_LEASE = IO + EXPIRY + CLAIM + IO + 3.0
-# Then host-1 dead for d (host_dead from the acquisition), the restart order and
-# the power-on, + 3 s of scheduling.
-HEAL_RUN = HEAL_LEASE + HOST_DEAD + IO + 3.0
+# Then host-1 dead for d (host_dead from the acquisition) before any VM of d runs
+# nowhere; a VM last seen on a host that is up then waits host_dead more for that
+# host to say why it stopped (failover.c restart_due); the order and the
+# power-on within io, + 3 s of scheduling.
+HEAL_RUN = HEAL_LEASE + 2 * HOST_DEAD + IO + 3.0
 
 
 class OffMonitor(DoubleRunMonitor):
