@@ -88,15 +88,15 @@ static void write_vmlist(struct fdm_core *c, size_t d, uint64_t now, struct fdm_
 	h->writing_edits = h->edits;   /* the shell takes the content now */
 }
 
-/* Clean stop: one more poweron write, at once, whose content says so; again
- * while an earlier failed write may still land over it (limbo), so that the
- * `stopped` record the master reads is the last to land. */
+/* Clean stop: one more poweron write, at once, whose content says so. It
+ * counts (stop_ok) only if no earlier failed write may still land over it
+ * (limbo); the exit does not wait for that: where it does not count, the VMs
+ * keep their deadlines, which is safe. */
 static void write_stop(struct fdm_core *c, size_t d, uint64_t now, struct fdm_actions *out)
 {
 	struct fdm_core_ds *s = &c->ds[d];
 
-	if ((s->stop_issued && s->stop_done) || io_of(s, FDM_STORAGE_POWERON_WRITE)->busy ||
-	    (!s->limbo_pending && now < s->limbo_until_ms))
+	if (s->stop_issued || io_of(s, FDM_STORAGE_POWERON_WRITE)->busy)
 		return;
 	if (issue(c, d, FDM_STORAGE_POWERON_WRITE, now, out))
 		s->stop_issued = true;
@@ -116,10 +116,10 @@ static void poweron_written(struct fdm_core *c, struct fdm_core_ds *s, bool ok,
 	}
 	if (!c->leaving || !s->stop_issued)
 		return;
-	/* Done when written past any limbo, or failed (the VMs of d keep their
-	 * deadline: fdm/core/deadline.c); written inside one: again after it. */
+	/* Written past any limbo: `stopped` is the last record to land there,
+	 * and d's VMs may leave the shim's deadlines (fdm/core/deadline.c). */
 	s->stop_ok = clean;
-	s->stop_done = clean || !ok;
+	s->stop_done = true;
 }
 
 void fdm_storage_ha_tick(struct fdm_core *c, size_t d, uint64_t now, struct fdm_actions *out)
