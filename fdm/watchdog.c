@@ -71,7 +71,7 @@ struct fdm_watchdog *fdm_watchdog_open(const char *device, uint32_t margin_ms)
 void fdm_watchdog_pet(struct fdm_watchdog *w, uint64_t now, uint64_t until)
 {
 	uint32_t s;
-	int t;
+	int t = 0;                /* WDIOC_KEEPALIVE takes an int it ignores */
 
 	if (w == NULL)
 		return;
@@ -90,7 +90,7 @@ void fdm_watchdog_pet(struct fdm_watchdog *w, uint64_t now, uint64_t until)
 			fdm_warn("watchdog: cannot set a %u s timeout: %s", s, strerror(errno));
 		w->timeout_s = s;
 	}
-	if (ioctl(w->fd, WDIOC_KEEPALIVE, 0) < 0 && write(w->fd, "\0", 1) != 1)
+	if (ioctl(w->fd, WDIOC_KEEPALIVE, &t) < 0 && write(w->fd, "\0", 1) != 1)
 		fdm_warn("watchdog: keepalive failed: %s", strerror(errno));
 }
 
