@@ -54,6 +54,25 @@ class Interrupted(Exception):
 
 # ----------------------------------------------------------------------------- helpers
 
+def timing_from_env(default=DEFAULT_TIMING):
+    """(heartbeat_ms, io_ms) from FDM_TEST_TIMING="HB,IO", else the quick default:
+    FDM_TEST_TIMING=1000,2000 runs a scenario at the shipped default timing."""
+    text = os.environ.get("FDM_TEST_TIMING")
+    if not text:
+        return default
+    try:
+        hb, io = (int(x) for x in text.split(","))
+    except ValueError:
+        sys.exit("FDM_TEST_TIMING=%r: want HEARTBEAT_MS,IO_MS (e.g. 1000,2000)" % text)
+    return hb, io
+
+
+def report_recovery(scenario, seconds, timing, what="running again"):
+    """One grep-able line per scenario: the time from the fault to recovery."""
+    print("recovery: %s: %s %.2f s after the fault (heartbeat %d ms, io %d ms)"
+          % (scenario, what, seconds, timing[0], timing[1]), flush=True)
+
+
 def src_dir():
     return os.environ.get("FDM_SRC") or os.path.abspath(
         os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -650,6 +669,30 @@ class Cluster:
 
     def heal(self, h):
         run(["ip", "link", "set", self.host(h).veth, "up"])
+
+    def partition(self, *groups):
+        """Split the cluster network into groups of host ids: a host drops every
+        packet from or to a host of another group (iptables in its namespace), and
+        still reaches the isolation address and its own group: partitioned, not
+        isolated. heal_partition() undoes it."""
+        placed = [h for g in groups for h in g]
+        if sorted(placed) != sorted(self.hosts) or len(set(placed)) != len(placed):
+            raise HarnessError("partition: every host in exactly one group")
+        for g in groups:
+            for h in g:
+                nsx = ["ip", "netns", "exec", self.host(h).ns, "iptables"]
+                for o in placed:
+                    if o in g:
+                        continue
+                    a = self.host(o).address
+                    run(nsx + ["-A", "INPUT", "-s", a, "-j", "DROP"])
+                    run(nsx + ["-A", "OUTPUT", "-d", a, "-j", "DROP"])
+
+    def heal_partition(self):
+        for h in self.hosts.values():
+            nsx = ["ip", "netns", "exec", h.ns, "iptables"]
+            run(nsx + ["-F", "INPUT"])
+            run(nsx + ["-F", "OUTPUT"])
 
     def cut_storage(self, h):
         """Take h's storage link down: its NFS and iSCSI I/O hangs, then times out."""

@@ -16,21 +16,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, check, scenario  # noqa: E402
+from harness import Cluster, check, scenario, timing_from_env  # noqa: E402
 
 HOSTS = ["host-1", "host-2", "host-9"]
-
-
-def timing_from_env(default=(500, 1000)):
-    """(heartbeat_ms, io_ms) from FDM_TEST_TIMING="HB,IO", else the quick default."""
-    text = os.environ.get("FDM_TEST_TIMING")
-    if not text:
-        return default
-    try:
-        hb, io = (int(x) for x in text.split(","))
-    except ValueError:
-        sys.exit("FDM_TEST_TIMING=%r: want HEARTBEAT_MS,IO_MS (e.g. 1000,2000)" % text)
-    return hb, io
 
 
 TIMING = timing_from_env()       # quick: heartbeat 500 ms, io 1 s: expiry 4 s, claim 2 s

@@ -230,8 +230,9 @@ class Tgtd(_Server):
                          "-T", self.iqn(target))
                 for lun in range(1, count + 1):
                     img = os.path.join(self.workdir, "%s-%d.img" % (target, lun))
-                    with open(img, "wb") as f:
-                        f.truncate(mib << 20)
+                    if not os.path.exists(img):     # a restart keeps the LUN's data
+                        with open(img, "wb") as f:
+                            f.truncate(mib << 20)
                     self.adm("--op", "new", "--mode", "logicalunit", "--tid", str(tid),
                              "--lun", str(lun), "-b", img, "--blocksize=%d" % bs)
                 self.adm("--op", "bind", "--mode", "target", "--tid", str(tid), "-I", "ALL")
