@@ -370,10 +370,30 @@ static const char *state_reason(const struct fdm_peer_state *p, enum fdm_host_st
 	}
 }
 
-void fdm_membership_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
+/* A host the master no longer hears is a warning: network loss alone stops
+ * nothing (DESIGN.md point 3), but an operator must know of it. */
+static bool lost(enum fdm_host_state s)
+{
+	return s == FDM_HS_UNREACHABLE || s == FDM_HS_PARTITIONED || s == FDM_HS_ISOLATED ||
+	       s == FDM_HS_DEAD;
+}
+
+static void log_transition(struct fdm_core *c, const struct fdm_peer_state *p,
+			   enum fdm_host_state s, uint64_t now, struct fdm_actions *out)
 {
 	char why[96];
+	struct fdm_action *a;
 
+	a = fdm_core_event(out, &(struct fdm_log_fields){ .event = "host-state", .peer = p->id },
+			   "%s: host %s %s -> %s (%s)", self_id(c), p->id,
+			   fdm_host_state_name(p->state), fdm_host_state_name(s),
+			   state_reason(p, s, now, why, sizeof(why)));
+	if (a != NULL && lost(s))
+		a->warning = true;
+}
+
+void fdm_membership_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
+{
 	for (size_t i = 0; i < c->n_peers; i++) {
 		struct fdm_peer_state *p = &c->peers[i];
 		enum fdm_host_state s = state_of(c, i, now);
@@ -382,11 +402,7 @@ void fdm_membership_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *o
 			continue;
 		/* Transitions are logged where they are decided: on the master. */
 		if (c->role == FDM_ROLE_MASTER && !p->self)
-			fdm_core_event(out, &(struct fdm_log_fields){
-					.event = "host-state", .peer = p->id },
-				       "%s: host %s %s -> %s (%s)", self_id(c), p->id,
-				       fdm_host_state_name(p->state), fdm_host_state_name(s),
-				       state_reason(p, s, now, why, sizeof(why)));
+			log_transition(c, p, s, now, out);
 		p->state = s;
 	}
 }

@@ -401,10 +401,12 @@ static void log_change(struct fdm_core *c, int d, enum fdm_ds_state was, uint64_
 			       was == FDM_DSS_UNREACHABLE ? " again" : "");
 		break;
 	case FDM_DSS_UNREACHABLE:
-		fdm_core_event(out, &(struct fdm_log_fields){ .event = "datastore-unreachable",
-				.datastore = name },
-			       "%s: datastore %s unreachable%s: %s", self_id(c), name,
-			       was == FDM_DSS_UNKNOWN ? " from the start" : "", s->why);
+		/* Storage loss alone stops nothing (DESIGN.md point 3), but an
+		 * operator must hear of it: the VMs there lose their storage bound. */
+		warn(out, "datastore-unreachable", name,
+		     "%s: datastore %s unreachable%s: %s; its VMs keep running while the "
+		     "master hears this host", self_id(c), name,
+		     was == FDM_DSS_UNKNOWN ? " from the start" : "", s->why);
 		break;
 	case FDM_DSS_UNINITIALIZED:
 		/* The hint first: a long reason must not push it out of the line. */
@@ -431,10 +433,9 @@ static void log_still_down(struct fdm_core *c, int d, uint64_t now, struct fdm_a
 		     "run `fdmctl datastore init %s` once, on one host (%s)", self_id(c), name,
 		     secs, s->url, s->why);
 	else
-		fdm_core_event(out, &(struct fdm_log_fields){ .event = "datastore-unreachable",
-				.datastore = name },
-			       "%s: datastore %s still unreachable after %llu s: %s",
-			       self_id(c), name, secs, s->why);
+		warn(out, "datastore-unreachable", name,
+		     "%s: datastore %s still unreachable after %llu s: %s",
+		     self_id(c), name, secs, s->why);
 }
 
 /* One answer (or failure) of a heartbeat write decides the datastore's state. */
