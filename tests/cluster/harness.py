@@ -67,10 +67,10 @@ def timing_from_env(default=DEFAULT_TIMING):
     return hb, io
 
 
-def report_recovery(scenario, seconds, timing, what="running again"):
+def report_recovery(scenario, seconds, timing, what="running again", after="the fault"):
     """One grep-able line per scenario: the time from the fault to recovery."""
-    print("recovery: %s: %s %.2f s after the fault (heartbeat %d ms, io %d ms)"
-          % (scenario, what, seconds, timing[0], timing[1]), flush=True)
+    print("recovery: %s: %s %.2f s after %s (heartbeat %d ms, io %d ms)"
+          % (scenario, what, seconds, after, timing[0], timing[1]), flush=True)
 
 
 def src_dir():
