@@ -23,24 +23,22 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, check, scenario  # noqa: E402
+from harness import Cluster, check, report_recovery, scenario, timing_from_env  # noqa: E402
 from monitor import DoubleRunMonitor  # noqa: E402
+import outage  # noqa: E402
 
 HOSTS = ["host-1", "host-2", "host-3", "host-4"]
-TIMING = (500, 1000)    # io 1 s: host_dead 7 s
+TIMING = timing_from_env()    # quick: io 1 s: host_dead 7 s
+HOST_DEAD_S = 7 * TIMING[1] / 1000.0
 PROTECTED = {"host-1-vm1": "nfs1", "host-2-vm1": "nfs1", "host-3-vm1": "iscsi1"}
 
 
 def protect_all(c, master):
-    for vm, ds in sorted(PROTECTED.items()):
-        c.fdmctl_ok(master, "protect", vm, "--datastore", ds)
+    outage.protect_all(c, master, PROTECTED, timeout=5 * HOST_DEAD_S)
     for vm in PROTECTED:
-        owner = vm.rsplit("-", 1)[0]
-        c.wait_until(lambda: (c.vm_state(master, vm) or {}).get("state") == "protected" and
-                     (c.vm_state(master, vm) or {}).get("host") == owner, 20,
-                     "%s protected on %s" % (vm, owner))
+        owner = outage.owner(vm)
         # Its host has read the protectedlist and handed its shim the deadline.
-        c.wait_until(lambda: shim_deadline(c, owner, vm) is not None, 20,
+        c.wait_until(lambda: shim_deadline(c, owner, vm) is not None, 5 * HOST_DEAD_S,
                      "%s's shim holding a deadline for %s" % (owner, vm))
 
 
@@ -72,6 +70,7 @@ def restarted_agent(c, mon, master):
     h, vm = "host-2", "host-2-vm1"
     c.cut(h)
     c.cut_storage(h)
+    t0 = time.monotonic()
     time.sleep(1.0)
     c.kill(h, signal.SIGKILL)
     c.wait_exit(h)
@@ -83,39 +82,47 @@ def restarted_agent(c, mon, master):
     check(off is not None, "%s powered off on %s" % (vm, h))
     check(off <= held + 500, "%s off %.2f s after the old agent's deadline (bound 0.5 s)"
           % (vm, (off - held) / 1000.0))
-    where, _ = mon.wait_running_elsewhere(vm, not_on=h, timeout=60)
+    where, since = mon.wait_running_elsewhere(vm, not_on=h, timeout=10 * HOST_DEAD_S)
     print("kill -9 + restart of host-2's fdm while cut off: %s off %+.2f s from the "
           "deadline the old agent handed the shim, then running on %s" %
           (vm, (off - held) / 1000.0, where))
+    report_recovery("fdm killed and restarted while cut off, %s" % vm, since - t0, TIMING,
+                    after="the cut")
     c.heal_storage(h)
     c.heal(h)
-    c.wait_until(lambda: c.host_state(master, h) == "connected", 30, "%s connected again" % h)
+    c.wait_until(lambda: c.host_state(master, h) == "connected", 5 * HOST_DEAD_S,
+                 "%s connected again" % h)
 
 
 def paused_slave(c, mon, master):
     h, vm = "host-3", "host-3-vm1"
     c.kill(h, signal.SIGSTOP)
+    t0 = time.monotonic()
     time.sleep(1.0)              # master heartbeats queue in its socket
     c.cut(h)
     c.cut_storage(h)
     time.sleep(9.0)
     c.kill(h, signal.SIGCONT)
-    where, _ = mon.wait_running_elsewhere(vm, not_on=h, timeout=60)
+    where, since = mon.wait_running_elsewhere(vm, not_on=h, timeout=10 * HOST_DEAD_S)
     time.sleep(3.0)
     check(mon.hosts_running(vm) == [where], "%s runs only on %s after host-3's resume" %
           (vm, where))
     print("host-3's fdm paused 10 s, links cut meanwhile: %s off there and running on %s "
           "once" % (vm, where))
+    report_recovery("fdm paused 10 s, links cut meanwhile, %s" % vm, since - t0, TIMING,
+                    after="the SIGSTOP")
     c.heal_storage(h)
     c.heal(h)
-    c.wait_until(lambda: c.host_state(master, h) == "connected", 30, "%s connected again" % h)
+    c.wait_until(lambda: c.host_state(master, h) == "connected", 5 * HOST_DEAD_S,
+                 "%s connected again" % h)
 
 
 def clean_stop(c, mon, master):
     h, vm = "host-1", "host-1-vm1"
     check(c.stop(h) == 0, "%s's fdm stops cleanly on SIGTERM" % h)
-    c.wait_until(lambda: c.host_state(master, h) == "stopped", 15, "%s shown stopped" % h)
-    time.sleep(2 * 7.0)
+    c.wait_until(lambda: c.host_state(master, h) == "stopped", 3 * HOST_DEAD_S,
+                 "%s shown stopped" % h)
+    time.sleep(2 * HOST_DEAD_S)
     if mon.hosts_running(vm) != [h]:
         with open(c.host(h).shim_log) as f:
             print("".join(l for l in f if "client" not in l))
@@ -124,19 +131,24 @@ def clean_stop(c, mon, master):
     check(c.host_state(master, h) == "stopped", "%s still shown stopped" % h)
     check((c.vm_state(master, vm) or {}).get("restarts", 0) == 0, "%s not restarted" % vm)
     c.start(h)
-    c.wait_until(lambda: c.host_state(master, h) == "connected", 30, "%s connected again" % h)
-    c.wait_until(lambda: (c.vm_state(master, vm) or {}).get("state") == "protected", 20,
-                 "%s protected again" % vm)
-    print("clean stop of host-1's fdm: shown stopped, %s left running there for 14 s "
-          "(2 x host_dead), protected again once fdm is back" % vm)
+    t0 = time.monotonic()
+    c.wait_until(lambda: c.host_state(master, h) == "connected", 5 * HOST_DEAD_S,
+                 "%s connected again" % h)
+    c.wait_until(lambda: (c.vm_state(master, vm) or {}).get("state") == "protected",
+                 5 * HOST_DEAD_S, "%s protected again" % vm)
+    print("clean stop of host-1's fdm: shown stopped, %s left running there for %.0f s "
+          "(2 x host_dead), protected again once fdm is back" % (vm, 2 * HOST_DEAD_S))
+    report_recovery("clean stop (SIGTERM) then start", time.monotonic() - t0, TIMING,
+                    what="connected and protected again", after="the start")
 
 
 def body():
     with Cluster(HOSTS, datastores=(), nfs=("nfs1",), iscsi=("iscsi1",), timing=TIMING,
                  shims=True) as c:
         c.start_all()
-        master, _ = c.wait_for_agreement(timeout=15, expect="host-4")
-        c.wait_until(lambda: c.holds_every_lease(master), 20, "%s holding both leases" % master)
+        master, _ = c.wait_for_agreement(timeout=30, expect="host-4")
+        c.wait_until(lambda: c.holds_every_lease(master), 6 * HOST_DEAD_S,
+                     "%s holding both leases" % master)
         protect_all(c, master)
         with DoubleRunMonitor(c, vms=sorted(PROTECTED)) as mon:
             clean_stop(c, mon, master)

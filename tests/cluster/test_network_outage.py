@@ -19,13 +19,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, check, scenario  # noqa: E402
+from harness import Cluster, check, report_recovery, scenario, timing_from_env  # noqa: E402
 from outage import (StayPutMonitor, leases_held, protect_all, restarts,  # noqa: E402
                     wait_deadlines_known)
 
 HOSTS = ["host-1", "host-2", "host-3"]
-H, IO = 0.5, 1.0
-TIMING = (int(H * 1000), int(IO * 1000))
+TIMING = timing_from_env()     # FDM_TEST_TIMING=1000,2000: the default timing
+H, IO = TIMING[0] / 1000.0, TIMING[1] / 1000.0
 HEARD, PROBE, CLAIM, MASTER_LOST = 2 * H, H, 2 * IO, 3 * H
 ISOLATION_DELAY, HOST_DEAD = HEARD + PROBE + 2 * IO, 7 * IO
 OUTAGE = 30.0
@@ -65,10 +65,11 @@ def body():
     with Cluster(HOSTS, datastores=(), nfs=("nfs1",), iscsi=("iscsi1",), timing=TIMING,
                  shims=True, isolation_response="poweroff") as c:
         c.start_all()
-        master, _ = c.wait_for_agreement(timeout=15, expect="host-3")
-        c.wait_until(lambda: c.holds_every_lease(master), 30, "%s holding both leases" % master)
-        protect_all(c, master, PROTECTED)
-        wait_deadlines_known(c, PROTECTED)
+        master, _ = c.wait_for_agreement(timeout=30, expect="host-3")
+        c.wait_until(lambda: c.holds_every_lease(master), 6 * HOST_DEAD,
+                     "%s holding both leases" % master)
+        protect_all(c, master, PROTECTED, timeout=5 * HOST_DEAD)
+        wait_deadlines_known(c, PROTECTED, timeout=5 * HOST_DEAD)
         with StayPutMonitor(c, vms=sorted(PROTECTED)) as mon:
             for h in HOSTS:
                 c.cut(h)
@@ -94,6 +95,10 @@ def body():
                   "the heal (bound %.1f s)" % (m, took_m, took, HEAL_BOUND))
             check(took <= HEAL_BOUND, "leases back within %.1f s: took %.2f s"
                   % (HEAL_BOUND, took))
+            report_recovery("whole-network outage", took_m, TIMING, what="one master",
+                            after="the heal")
+            report_recovery("whole-network outage", took, TIMING, what="leases held",
+                            after="the heal")
             time.sleep(3 * IO)
             mon.check_stayed(t0)
             r = restarts(c, m, PROTECTED)
