@@ -152,20 +152,12 @@ bool fdm_deadline_passed(const struct fdm_core *c, size_t d, uint64_t now)
 }
 
 /* Is VM slot i a protected VM homed on d that our reports say runs here? */
-static bool runs_here(const struct fdm_core *c, const struct fdm_vm *v)
-{
-	for (size_t k = 0; k < c->ha.n_report_runs; k++)
-		if (strcmp(c->ha.report_runs[k], v->name) == 0)
-			return true;
-	return false;
-}
-
 bool fdm_deadline_applies(const struct fdm_core *c, size_t d)
 {
 	for (size_t i = 0; i < c->ha.n_vms; i++) {
 		const struct fdm_vm *v = &c->ha.vms[i];
 
-		if (v->used && v->ds == (int)d && runs_here(c, v))
+		if (v->used && v->ds == (int)d && fdm_ha_reported_here(c, v->name))
 			return true;
 	}
 	return false;
@@ -181,7 +173,7 @@ size_t fdm_deadline_list(const struct fdm_core *c, struct fdm_vm_deadline *out, 
 	for (size_t i = 0; i < c->ha.n_vms && n < max; i++) {
 		const struct fdm_vm *v = &c->ha.vms[i];
 
-		if (!v->used || v->ds < 0 || (size_t)v->ds >= c->n_datastores || !runs_here(c, v))
+		if (!v->used || v->ds < 0 || (size_t)v->ds >= c->n_datastores || !fdm_ha_reported_here(c, v->name))
 			continue;
 		/* A clean stop: once `stopped` is on d, the master restarts none of
 		 * d's VMs of ours, and they run on without a deadline (DESIGN.md 5). */
@@ -295,7 +287,7 @@ static void power_off_all(struct fdm_core *c, size_t d, char *names, size_t len,
 		struct fdm_action *a;
 		int n;
 
-		if (!v->used || v->ds != (int)d || !runs_here(c, v))
+		if (!v->used || v->ds != (int)d || !fdm_ha_reported_here(c, v->name))
 			continue;
 		a = fdm_core_action(out, FDM_ACT_POWER_OFF);
 		if (a != NULL) {

@@ -479,6 +479,8 @@ struct fdm_vm *fdm_ha_add_vm(struct fdm_core *c, const char *name, int ds);
 void fdm_ha_remove_vm(struct fdm_core *c, struct fdm_vm *v);
 /* Runs here, or a power-on of it here is under way or not yet seen in a listing. */
 bool fdm_ha_runs_here(const struct fdm_core *c, const char *name);
+/* Our reports say it runs here (report_runs): what deadlines and the watchdog cover. */
+bool fdm_ha_reported_here(const struct fdm_core *c, const char *name);
 /* Carry out a power-on order (ours as master, or our master's) once. */
 void fdm_ha_take_order(struct fdm_core *c, const struct fdm_order *o, uint64_t now,
 		       struct fdm_actions *out);

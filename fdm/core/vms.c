@@ -268,6 +268,14 @@ bool fdm_ha_runs_here(const struct fdm_core *c, const char *name)
 	return runs_locally(c, name) || starting_locally(c, name);
 }
 
+bool fdm_ha_reported_here(const struct fdm_core *c, const char *name)
+{
+	for (size_t k = 0; k < c->ha.n_report_runs; k++)
+		if (strcmp(c->ha.report_runs[k], name) == 0)
+			return true;
+	return false;
+}
+
 void fdm_ha_poweron_of(const struct fdm_core *c, int d, struct fdm_poweron_out *out)
 {
 	memset(out, 0, sizeof(*out));

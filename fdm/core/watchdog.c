@@ -13,14 +13,6 @@
 
 #include "fdm/core/core.h"
 
-static bool runs_here(const struct fdm_core *c, const char *name)
-{
-	for (size_t k = 0; k < c->ha.n_report_runs; k++)
-		if (strcmp(c->ha.report_runs[k], name) == 0)
-			return true;
-	return false;
-}
-
 static const struct fdm_vm *protected_vm(const struct fdm_core *c, const char *name)
 {
 	for (size_t i = 0; i < c->ha.n_vms; i++)
@@ -38,7 +30,7 @@ uint64_t fdm_deadline_watchdog_until(const struct fdm_core *c, uint64_t now)
 		uint64_t at;
 
 		if (!v->used || v->ds < 0 || (size_t)v->ds >= c->n_datastores ||
-		    !runs_here(c, v->name))
+		    !fdm_ha_reported_here(c, v->name))
 			continue;
 		at = fdm_deadline_of(c, (size_t)v->ds);
 		if (now >= at)
@@ -50,7 +42,7 @@ uint64_t fdm_deadline_watchdog_until(const struct fdm_core *c, uint64_t now)
 		const struct fdm_inherited_deadline *e = &c->inherited[i];
 		const struct fdm_vm *v = protected_vm(c, e->name);
 
-		if (!runs_here(c, e->name) || (v != NULL && v->ds >= 0) ||
+		if (!fdm_ha_reported_here(c, e->name) || (v != NULL && v->ds >= 0) ||
 		    fdm_deadline_known_unprotected(c, e->name))
 			continue;
 		if (now >= e->deadline_ms)
