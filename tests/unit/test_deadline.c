@@ -311,6 +311,48 @@ static void test_restarted_agent_keeps_the_shims_deadline(void **state)
 	mc_free(mc);
 }
 
+/* A passed deadline stays in force while its VM runs, whatever evidence comes
+ * after (deadline.c deadline_held_ms). host-2 is cut off and its power-offs
+ * fail, so vm-a outlives ds1's deadline there; the links come back at once
+ * (fresh storage writes, the master vouching again), then the power-offs work.
+ * Held, the agent still counts the deadline passed, powers vm-a off, and
+ * reports it stopped by the deadline: the master restarts it. Recomputed from
+ * the fresh evidence instead, the deadline looks ahead again and the stop the
+ * shim makes at its own, held copy is taken for an operator's: vm-a is left off
+ * (the simulator's stormy 72430, fencing 72837). Once off, it may well be
+ * restarted on host-2 itself, whose deadline is then ahead again. */
+static void test_passed_deadline_held_until_the_vm_is_off(void **state)
+{
+	struct seen s;
+	struct minicluster *mc = cluster(185, &s);
+	struct fdm_core *c = &mc->hosts[1].core;
+	uint32_t mask = mc->hosts[1].ds_mask;
+	int n, where;
+
+	(void)state;
+	mc->hosts[1].power_off_fails = true;
+	mc->link_down[1] = true;
+	mc->hosts[1].ds_mask = 0;
+	for (int i = 0; i < 6000 && !fdm_deadline_passed(c, 0, mc_clock(mc, 1)); i++)
+		mc_run(mc, MC_STEP_MS);
+	assert_true(fdm_deadline_passed(c, 0, mc_clock(mc, 1)));
+	mc->link_down[1] = false;
+	mc->hosts[1].ds_mask = mask;
+	mc_run(mc, 5000);
+	assert_true(mc_vm_runs(mc, 1, "vm-a"));
+	assert_true(fdm_deadline_passed(c, 0, mc_clock(mc, 1)));   /* held */
+	mc->hosts[1].power_off_fails = false;
+	mc_run(mc, 60000);
+	assert_true(s.first_off_ms > 0);
+	assert_true(s.first_on_ms > s.first_off_ms);   /* restarted, by the master */
+	where = mc_vm_where(mc, "vm-a", &n);
+	print_message("vm-a off on host-2, then running on host-%d (%d copies)\n", where + 1, n);
+	assert_true(where >= 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(mc->double_runs, 0);
+	mc_free(mc);
+}
+
 /* A clean stop (DESIGN.md point 5): host-2's agent stops, writes `stopped` to
  * its poweron records and leaves vm-a's datastore out of the deadlines its shim
  * holds; vm-a runs on there, and the master, reading `stopped`, restarts
@@ -430,6 +472,7 @@ int main(void)
 		cmocka_unit_test(test_restarted_agent_keeps_the_shims_deadline),
 		cmocka_unit_test(test_inherited_deadlines_list),
 		cmocka_unit_test(test_clean_stop_leaves_vms_running),
+		cmocka_unit_test(test_passed_deadline_held_until_the_vm_is_off),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
