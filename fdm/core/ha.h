@@ -473,10 +473,12 @@ void fdm_protect_on_written(struct fdm_core *c, int ds, bool ok, uint64_t now,
 /* ---- time */
 void fdm_ha_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out);
 
-/* ---- shared by vms.c and failover.c */
+/* ---- shared by vms.c, failover.c, evidence.c and orders.c */
 struct fdm_vm *fdm_ha_find(struct fdm_core *c, const char *name);
 struct fdm_vm *fdm_ha_add_vm(struct fdm_core *c, const char *name, int ds);
 void fdm_ha_remove_vm(struct fdm_core *c, struct fdm_vm *v);
+/* Withdraw the order for VM name sent to host h (orders.c). */
+void fdm_ha_drop_order(struct fdm_core *c, int h, const char *name);
 /* Runs here, or a power-on of it here is under way or not yet seen in a listing. */
 bool fdm_ha_runs_here(const struct fdm_core *c, const char *name);
 /* Our reports say it runs here (report_runs): what deadlines and the watchdog cover. */
