@@ -90,3 +90,17 @@ def wait_deadlines_known(c, protected, timeout=20):
         return all(datastore_rows(c, h).get(ds, {}).get("deadline_ms") is not None
                    for h, ds in deadline_hosts(protected))
     c.wait_until(known, timeout, "every host showing deadline_ms where its protected VMs are")
+
+
+def start_protected(c, expect, protected, host_dead_s):
+    """Start every agent, wait for master `expect` holding every lease, protect
+    {vm: datastore} and wait until each VM's host holds its deadline; bounds
+    scale with host_dead (seconds) so the default timing passes too."""
+    c.start_all()
+    master, _ = c.wait_for_agreement(timeout=max(30, 4 * host_dead_s), expect=expect)
+    c.wait_until(lambda: c.holds_every_lease(master), 6 * host_dead_s,
+                 "%s holding every lease" % master)
+    protect_all(c, master, protected, timeout=5 * host_dead_s)
+    wait_deadlines_known(c, protected, timeout=5 * host_dead_s)
+    return master
+

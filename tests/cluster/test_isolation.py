@@ -25,7 +25,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Cluster, check, report_recovery, scenario, timing_from_env  # noqa: E402
 from monitor import DoubleRunMonitor  # noqa: E402
-from outage import StayPutMonitor, protect_all, wait_deadlines_known  # noqa: E402
+from outage import StayPutMonitor, start_protected  # noqa: E402
 
 HOSTS = ["host-1", "host-2", "host-3", "host-4"]
 TIMING = timing_from_env()   # quick: H 0.5 s, io 1 s: isolation_delay 3.5 s, host_dead 7 s
@@ -81,12 +81,7 @@ def kept_running(c, master):
 def run(response):
     with Cluster(HOSTS, datastores=("ds1", "ds2"), timing=TIMING, shims=True,
                  isolation_response=response) as c:
-        c.start_all()
-        master, _ = c.wait_for_agreement(timeout=30, expect="host-4")
-        c.wait_until(lambda: c.holds_every_lease(master), 6 * HOST_DEAD_S,
-                     "%s holding both leases" % master)
-        protect_all(c, master, PROTECTED, timeout=5 * HOST_DEAD_S)
-        wait_deadlines_known(c, PROTECTED, timeout=5 * HOST_DEAD_S)
+        master = start_protected(c, "host-4", PROTECTED, HOST_DEAD_S)
         if response == "none":
             kept_running(c, master)
         with DoubleRunMonitor(c, vms=sorted(PROTECTED)) as mon:

@@ -20,8 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Cluster, check, report_recovery, scenario, timing_from_env  # noqa: E402
-from outage import (StayPutMonitor, leases_held, protect_all, restarts,  # noqa: E402
-                    wait_deadlines_known)
+from outage import StayPutMonitor, leases_held, restarts, start_protected  # noqa: E402
 
 HOSTS = ["host-1", "host-2", "host-3"]
 TIMING = timing_from_env()     # FDM_TEST_TIMING=1000,2000: the default timing
@@ -64,12 +63,7 @@ def outage(c, mon, t0):
 def body():
     with Cluster(HOSTS, datastores=(), nfs=("nfs1",), iscsi=("iscsi1",), timing=TIMING,
                  shims=True, isolation_response="poweroff") as c:
-        c.start_all()
-        master, _ = c.wait_for_agreement(timeout=30, expect="host-3")
-        c.wait_until(lambda: c.holds_every_lease(master), 6 * HOST_DEAD,
-                     "%s holding both leases" % master)
-        protect_all(c, master, PROTECTED, timeout=5 * HOST_DEAD)
-        wait_deadlines_known(c, PROTECTED, timeout=5 * HOST_DEAD)
+        master = start_protected(c, "host-3", PROTECTED, HOST_DEAD)
         with StayPutMonitor(c, vms=sorted(PROTECTED)) as mon:
             for h in HOSTS:
                 c.cut(h)

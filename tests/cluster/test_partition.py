@@ -21,8 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Cluster, check, report_recovery, scenario, timing_from_env  # noqa: E402
-from outage import (StayPutMonitor, leases_held, protect_all,  # noqa: E402
-                    wait_deadlines_known)
+from outage import StayPutMonitor, leases_held, start_protected  # noqa: E402
 
 HOSTS = ["host-1", "host-2", "host-3", "host-4"]
 TIMING = timing_from_env()     # quick: H 0.5 s, io 1 s: host_dead 7 s
@@ -47,12 +46,7 @@ def one_holder_each(c):
 def body():
     with Cluster(HOSTS, datastores=("ds1", "ds2"), timing=TIMING, shims=True,
                  isolation_response="poweroff") as c:
-        c.start_all()
-        master, _ = c.wait_for_agreement(timeout=30, expect="host-4")
-        c.wait_until(lambda: c.holds_every_lease(master), 6 * HOST_DEAD_S,
-                     "%s holding both leases" % master)
-        protect_all(c, master, PROTECTED, timeout=5 * HOST_DEAD_S)
-        wait_deadlines_known(c, PROTECTED, timeout=5 * HOST_DEAD_S)
+        master = start_protected(c, "host-4", PROTECTED, HOST_DEAD_S)
         with StayPutMonitor(c, vms=sorted(PROTECTED)) as stay:
             c.partition(LEFT, RIGHT)
             t0 = time.monotonic()
