@@ -1,8 +1,10 @@
 """Shared pieces of the outage scenarios (test_storage_outage, test_network_outage,
-test_datastore_loss_nfs): protect a set of VMs where they run, a monitor that
-fails the moment a protected VM is seen anywhere but on the host it started on
-(powered off, restarted elsewhere, or both), and per-agent views of leases and
-deadlines taken from `fdmctl --json status`."""
+test_datastore_loss_nfs, test_slave_cut_off, test_agent_death): protect a set of
+VMs where they run, a monitor that fails the moment a protected VM is seen
+anywhere but on the host it started on (powered off, restarted elsewhere, or
+both), one that keeps each VM's per-host timeline (when it went off where), the
+deadlines a shim holds, and per-agent views of leases and deadlines taken from
+`fdmctl --json status`."""
 import time
 
 from harness import check
@@ -104,3 +106,70 @@ def start_protected(c, expect, protected, host_dead_s):
     wait_deadlines_known(c, protected, timeout=5 * host_dead_s)
     return master
 
+
+class TimelineMonitor(DoubleRunMonitor):
+    """The double-run monitor (every shim polled, fdm not trusted), which also
+    keeps each watched VM's per-host timeline: the start of the last poll that saw
+    it running on host h and the end of the first poll after that which did not
+    (it went off on h between the two), and the start of the poll before the one
+    that first saw it on h (it started there after that). A VM seen off on h at
+    end E went off strictly before it started on h2 when E is earlier than
+    started_after(vm, h2)."""
+
+    def __init__(self, cluster, vms, interval=0.2):
+        super().__init__(cluster, vms=vms, interval=interval)
+        self.last_on = {}          # (vm, host) -> start of the last poll seeing it there
+        self.first_off = {}        # (vm, host) -> end of the first poll since then not
+        self.appeared = {}         # (vm, host) -> start of the poll before it was first seen
+        self.prev_start = None
+
+    def poll_once(self):
+        start = time.monotonic()
+        super().poll_once()
+        end = time.monotonic()
+        with self.lock:
+            for vm, hosts in self.where.items():
+                for h in hosts:
+                    if (vm, h) not in self.last_on or (vm, h) in self.first_off:
+                        self.appeared[(vm, h)] = self.prev_start
+                    self.last_on[(vm, h)] = start
+                    self.first_off.pop((vm, h), None)
+            for (vm, h) in self.last_on:
+                if h not in self.where.get(vm, ()):
+                    self.first_off.setdefault((vm, h), end)
+            self.prev_start = start
+
+    def off_window(self, vm, h):
+        """(last seen running on h, first seen off there after that); the second
+        is None while it still runs there."""
+        with self.lock:
+            return self.last_on.get((vm, h)), self.first_off.get((vm, h))
+
+    def started_after(self, vm, h):
+        """The start of the last poll that did not see vm on h before it appeared
+        there (None: it ran there from the first poll)."""
+        with self.lock:
+            return self.appeared.get((vm, h))
+
+
+def shim_deadline(c, h, vm):
+    """The deadline h's shim holds for vm (ms of CLOCK_BOOTTIME), or None."""
+    for reply in c.shim_cli(h, "get-deadlines"):
+        for d in reply.get("deadlines", []):
+            if d.get("domain", {}).get("name") == vm:
+                return int(d.get("boottime_ms", d.get("boottimeMs", 0)))
+    return None
+
+
+def boottime_to_monotonic(ms):
+    """A CLOCK_BOOTTIME time in ms (the shim's deadlines) as time.monotonic()."""
+    offset = time.clock_gettime(time.CLOCK_BOOTTIME) - time.monotonic()
+    return ms / 1000.0 - offset
+
+
+def wait_shim_deadlines(c, vms, timeout=20):
+    """Wait until each VM's host's shim holds a deadline for it (its agent read
+    the protectedlist and handed it over)."""
+    for vm in sorted(vms):
+        c.wait_until(lambda: shim_deadline(c, owner(vm), vm) is not None, timeout,
+                     "%s's shim holding a deadline for %s" % (owner(vm), vm))

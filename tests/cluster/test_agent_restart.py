@@ -35,21 +35,8 @@ PROTECTED = {"host-1-vm1": "nfs1", "host-2-vm1": "nfs1", "host-3-vm1": "iscsi1"}
 
 def protect_all(c, master):
     outage.protect_all(c, master, PROTECTED, timeout=5 * HOST_DEAD_S)
-    for vm in PROTECTED:
-        owner = outage.owner(vm)
-        # Its host has read the protectedlist and handed its shim the deadline.
-        c.wait_until(lambda: shim_deadline(c, owner, vm) is not None, 5 * HOST_DEAD_S,
-                     "%s's shim holding a deadline for %s" % (owner, vm))
-
-
-def shim_deadline(c, h, vm):
-    """The deadline h's shim holds for vm (ms of CLOCK_BOOTTIME), or None."""
-    for reply in c.shim_cli(h, "get-deadlines"):
-        for d in reply.get("deadlines", []):
-            dom = d.get("domain", {})
-            if dom.get("name") == vm:
-                return int(d.get("boottime_ms", d.get("boottimeMs", 0)))
-    return None
+    # Each host has read the protectedlist and handed its shim the deadline.
+    outage.wait_shim_deadlines(c, PROTECTED, timeout=5 * HOST_DEAD_S)
 
 
 def boottime_ms():
@@ -74,7 +61,7 @@ def restarted_agent(c, mon, master):
     time.sleep(1.0)
     c.kill(h, signal.SIGKILL)
     c.wait_exit(h)
-    held = shim_deadline(c, h, vm)
+    held = outage.shim_deadline(c, h, vm)
     check(held is not None, "after kill -9 the shim still holds %s's deadline" % vm)
     c.start(h)
     killed_at = boottime_ms()
