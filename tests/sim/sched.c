@@ -19,7 +19,7 @@
 
 static const char *const mode_names[MODE_COUNT] = {
 	"chaos", "stormy", "lossy", "blip", "crash", "race", "handover", "fencing",
-	"lateio", "mds", "stale", "netout", "isomaster",
+	"lateio", "mds", "stale", "netout", "isomaster", "isoslave", "cutkill",
 };
 
 const char *sim_mode_name(enum sim_mode m)
@@ -483,6 +483,12 @@ void sim_schedule_draw(struct sim_schedule *s, enum sim_mode mode, uint64_t seed
 		break;
 	case MODE_ISOMASTER:
 		sim_sched_isomaster(s, &d.rng);
+		break;
+	case MODE_ISOSLAVE:
+		sim_sched_isoslave(s, &d.rng);
+		break;
+	case MODE_CUTKILL:
+		sim_sched_cutkill(s, &d.rng);
 		break;
 	case MODE_FENCING:
 		weather(&d, f);
