@@ -40,25 +40,32 @@ void sim_sched_isoslave(struct sim_schedule *s, struct sim_rng *rng)
 }
 
 /* A slave (the master a quarter of the time) loses its link and every
- * datastore; 0.5-9 s later, while its VMs still run and before its deadline,
- * its agent is killed and started again 0.3-3 s later, still cut off (half
- * the schedules: the model's assume-write), killed for good (a quarter) or
- * paused for 15-40 s (a quarter: a plain ping watchdog's case). Hosts without
- * /dev/watchdog: the shim alone must stop the VMs in time. */
+ * datastore (half the schedules: they turn read-only for it, so a restarted
+ * agent reads its protectedlist and knows its VMs, but no hb write of its
+ * lands); 0.5-9 s later, while its VMs still run and before its deadline, its
+ * agent is killed and started again 0.3-3 s later, still cut off (half the
+ * schedules: the model's assume-write), killed for good (a quarter) or paused
+ * for 15-40 s (a quarter: a plain ping watchdog's case). Hosts without
+ * /dev/watchdog: the shim alone must stop the VMs in time. With read-only
+ * storage the host sees the master renew, so an isolation response would
+ * power its VMs off before any deadline: none is configured there. */
 void sim_sched_cutkill(struct sim_schedule *s, struct sim_rng *rng)
 {
 	uint64_t cut = sim_between(rng, 0, 3000);
 	uint64_t at = cut + sim_between(rng, 500, 9000);
 	unsigned how = (unsigned)sim_between(rng, 0, 3);
+	bool ro = sim_chance(rng, 50);
 
 	s->fault_ms = cut + sim_between(rng, 35000, 60000);
 	s->w.storage_ms_max = sim_between(rng, 2, 100);
 	s->w.delay_max_ms = (unsigned)sim_between(rng, 0, 20);
 	s->no_watchdog = true;
 	sim_sched_iso_response(s, rng);
+	if (ro)
+		s->iso_response = FDM_ISO_NONE;
 	sim_schedule_add(s, cut, EV_LINK_DOWN, sim_chance(rng, 25) ? SIM_MASTER : SIM_SLAVE, 0, 0);
 	for (int d = 0; d < 3; d++)
-		sim_schedule_add(s, cut, EV_DS_LOSE, SIM_SAME, d, 0);
+		sim_schedule_add(s, cut, EV_DS_LOSE, SIM_SAME, d, ro);
 	if (how == 3) {
 		sim_schedule_add(s, at, EV_PAUSE, SIM_SAME, 0, 0);
 		sim_schedule_add(s, at + sim_between(rng, 15000, 40000), EV_RESUME, SIM_SAME, 0, 0);
