@@ -11,8 +11,9 @@
  *    whole) or MIXED (network faults on some hosts, storage faults on the
  *    others, never partitions).
  * Mode `fencing` draws the rest (a host cut from both, an agent silent past
- * host_dead while its VMs run, MIXED) and still fails until issue 19 (a
- * restarted agent starts from the shim's deadlines, DESIGN.md point 5). */
+ * host_dead while its VMs run, MIXED), which the deadlines, the isolation rule
+ * and the restarted agent's inherited deadlines (DESIGN.md points 3-5) answer;
+ * the scripted modes of those rules are in sched_storage.c and sched_iso.c. */
 #include <string.h>
 
 #include "tests/sim/sim.h"

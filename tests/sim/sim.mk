@@ -1,5 +1,5 @@
 # The deterministic simulator of the real core (tests/sim/README.md).
-#   make sim          the CI batch over every mode but fencing (two at a time)
+#   make sim          the CI batch over every mode (two processes at a time)
 #   make sim-mutants  one binary per mutant (FDM_MUTANT_*), each must be caught
 SIM_SRCS := $(wildcard tests/sim/*.c)
 SIM_OBJS := $(SIM_SRCS:%.c=$(OBJ)/%.o)
@@ -12,7 +12,7 @@ $(BUILD)/fdm-sim: $(SIM_OBJS) $(SIM_MC_OBJS) $(CORE_OBJS) $(COMMON_OBJS) $(WIRE_
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 BINS += $(BUILD)/fdm-sim
 
-# `make sim`: the CI batch, two processes at once (2,600 schedules, README.md).
+# `make sim`: the CI batch, two processes at once (3,100 schedules, README.md).
 sim: $(BUILD)/fdm-sim
 	tests/sim/batch.sh $(BUILD)/fdm-sim
 
