@@ -28,6 +28,7 @@ static const char *const vio_names[] = {
 	[VIO_STOPPED_POWER_OFF] = "stopped-host-power-off",
 	[VIO_NOT_SHOWN_ISOLATED] = "not-shown-isolated",
 	[VIO_NOT_RESTARTED] = "isolated-vm-not-restarted",
+	[VIO_PAST_HANDED_DEADLINE] = "past-handed-deadline",
 };
 
 const char *sim_violation_name(enum sim_violation v)

@@ -8,7 +8,11 @@
  *    sim_iso_restart_bound after the cut (checked at the heal, when the cut
  *    lasted that long): the master restarted what it powered off.
  * Whether an isolation response was applied where it must not be (netout: no
- * master renews) is check_storage.c's needless power-off. */
+ * master renews) is check_storage.c's needless power-off.
+ * Mode cutkill (issue 19's restarted agent): once the cut host's agent is
+ * killed or paused, no VM of it runs past the deadline its shim held then
+ * (the old agent's last), until the heal: a restarted agent has no evidence
+ * since its start (cut off from both), so it may not extend one. */
 #include <stdio.h>
 #include <string.h>
 
@@ -57,12 +61,56 @@ static int vm_index(const struct sim_run *r, const char *vm)
 	return -1;
 }
 
+/* Runs on that host, whatever its agent's state. */
+static bool on_host(const struct mc_host *h, const char *name)
+{
+	for (size_t i = 0; i < h->n_vms; i++)
+		if (strcmp(h->vms[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* cutkill: the old agent's last deadlines, taken when it stops answering. */
+static void cutkill_step(struct sim_run *r)
+{
+	struct minicluster *mc = r->mc;
+	struct sim_storage *st = &r->st;
+	int h = st->host;
+	const struct mc_host *host;
+	uint64_t now;
+
+	if (!faulting(r) || h < 0 || !mc->link_down[h])
+		return;
+	host = &mc->hosts[h];
+	if (!st->kill_seen && (!host->up || host->paused)) {
+		st->kill_seen = true;
+		for (size_t k = 0; k < host->n_deadlines; k++) {
+			int v = vm_index(r, host->deadlines[k].name);
+
+			if (v >= 0)
+				st->handed_at[v] = host->deadlines[k].at;
+		}
+	}
+	if (!st->kill_seen)
+		return;
+	now = mc_clock(mc, (size_t)h);
+	for (size_t v = 0; v < r->sched->n_vms; v++)
+		if (st->handed_at[v] != 0 && now >= st->handed_at[v] + MC_STEP_MS &&
+		    on_host(host, r->vms[v].name))
+			sim_violate(r, VIO_PAST_HANDED_DEADLINE, "%s still runs on %s %.2f s past "
+				    "the deadline its old agent handed the shim", r->vms[v].name,
+				    host->cfg.host_id,
+				    (double)(now - st->handed_at[v]) / 1000.0);
+}
+
 void sim_check_iso_step(struct sim_run *r)
 {
 	struct minicluster *mc = r->mc;
 	struct sim_storage *st = &r->st;
 	int h = st->host;
 
+	if (r->sched->mode == MODE_CUTKILL)
+		cutkill_step(r);
 	if (r->sched->mode != MODE_ISOSLAVE || !faulting(r) || h < 0 || !mc->link_down[h])
 		return;
 	if (st->cut_at == 0) {

@@ -160,6 +160,7 @@ enum sim_violation {
 	VIO_STOPPED_POWER_OFF,     /* a cleanly stopped host's VM powered off */
 	VIO_NOT_SHOWN_ISOLATED,    /* isoslave: the master never showed the cut slave isolated */
 	VIO_NOT_RESTARTED,         /* isoslave: its response took VMs no master restarted */
+	VIO_PAST_HANDED_DEADLINE,  /* cutkill: a VM ran past the deadline its old agent handed */
 };
 
 /* The scripted storage faults of a run: who and what (check_storage.c). */
@@ -179,6 +180,10 @@ struct sim_storage {
 	uint64_t cut_at;
 	uint64_t shown_isolated_at;
 	uint64_t iso_vms;               /* VMs (bits) it ran at the cut */
+	/* cutkill: the deadlines (its clock, by VM; 0: none) its shim held when
+	 * the cut host's agent was killed or paused, i.e. its old agent's last. */
+	bool kill_seen;
+	uint64_t handed_at[MC_MAX_VMS];
 };
 
 struct sim_vm {
@@ -241,7 +246,8 @@ void sim_check_stop_exit(struct sim_run *r, size_t host);
 /* Power-ons and power-offs the storage-faults modes and clean stops forbid. */
 void sim_check_storage_power_on(struct sim_run *r, size_t host, const char *vm);
 void sim_check_storage_power_off(struct sim_run *r, size_t host, const char *vm);
-/* check_iso.c: isoslave's verdict and response, each step and at the heal. */
+/* check_iso.c: isoslave's verdict and response, cutkill's handed deadlines,
+ * each step and at the heal. */
 void sim_check_iso_step(struct sim_run *r);
 void sim_check_iso_heal(struct sim_run *r);
 void sim_check_iso_power(struct sim_run *r, size_t host, const char *vm, bool on);
