@@ -106,6 +106,7 @@ static void silence(struct draw *d, uint64_t max_ms)
 static void extra_faults(struct draw *d)
 {
 	struct sim_rng x = { d->s->seed * 0x94d049bb133111ebull + 7 };
+	struct sim_rng y = { d->s->seed * 0xbf58476d1ce4e5b9ull + 19 };
 	uint64_t at;
 	int h;
 
@@ -121,6 +122,8 @@ static void extra_faults(struct draw *d)
 	if (sim_chance(&x, 30))
 		sim_sched_off_fails(d->s, &x, sim_between(&x, 0, d->s->fault_ms - 1000),
 				    (int)sim_between(&x, 0, d->s->n_hosts - 1));
+	/* Every host's isolation response, from a stream of its own too. */
+	sim_sched_iso_response(d->s, &y);
 }
 
 static void vm_crash(struct draw *d)
