@@ -138,10 +138,6 @@ uint64_t fdm_deadline_of(const struct fdm_core *c, size_t d)
 
 	if (c->role == FDM_ROLE_MASTER)
 		in.network_ms = max64(in.network_ms, master_network(c, d));
-#ifdef FDM_MUTANT_ASSUME_WRITE
-	/* Mutant: its start taken for a storage write (the model's assume-write). */
-	in.hb_ok_ms = in.hb_ok_ms ? in.hb_ok_ms : c->born_ms;
-#endif
 	return fdm_deadline_compute(&c->timing, &in);
 }
 
