@@ -28,6 +28,11 @@ void fdm_core_inherit_deadlines(struct fdm_core *c, const struct fdm_vm_deadline
 			continue;
 		fdm_strlcpy(e->name, v[i].name, sizeof(e->name));
 		e->deadline_ms = v[i].deadline_ms;
+#ifdef FDM_MUTANT_ASSUME_WRITE
+		/* Mutant: its start taken for a storage write, the shim's deadline
+		 * extended from it (the model's assume-write). */
+		e->deadline_ms = now + c->timing.host_dead_ms - c->timing.deadline_margin_ms;
+#endif
 		c->n_inherited++;
 		if (earliest == 0 || v[i].deadline_ms < earliest)
 			earliest = v[i].deadline_ms;

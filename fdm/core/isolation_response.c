@@ -204,7 +204,8 @@ void fdm_isoresp_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out)
 	if (!c->iso.isolated || c->iso.response == FDM_ISO_NONE)
 		return;
 	for (size_t d = 0; d < c->n_datastores; d++) {
-#ifndef FDM_MUTANT_ISOLATION_NO_RENEWAL_CHECK
+		/* The mutants (unit tests, simulator) skip the live holder's proof. */
+#if !defined(FDM_MUTANT_ISOLATION_NO_RENEWAL_CHECK) && !defined(FDM_MUTANT_ISO_NO_LIVE_HOLDER)
 		if (c->iso.ds[d].renewed_ms == 0)
 			continue;
 #endif

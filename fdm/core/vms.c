@@ -543,7 +543,11 @@ void fdm_ha_on_power_on_done(struct fdm_core *c, const char *name, uint32_t rest
 
 /* Orders absent from the master's list are answered (it saw the result) or
  * withdrawn: forget them, but keep reporting a power-on as running until a
- * listing shows the truth (starting_locally). */
+ * listing shows the truth (starting_locally), and its result with it: a master
+ * that has not seen it may order it again meanwhile (two masters merging after
+ * a heal, the other's heartbeat without it), and a kept order is not taken
+ * twice, so a result dropped here would never be sent (the master waits
+ * ORDER_TIMEOUT_MS; tests/sim, fencing with an isolation response). */
 static void forget_withdrawn(struct fdm_core *c, const struct fdm_order *o, size_t n)
 {
 	size_t keep = 0;
@@ -565,7 +569,7 @@ static void forget_withdrawn(struct fdm_core *c, const struct fdm_order *o, size
 
 		for (size_t k = 0; k < n && !wanted; k++)
 			wanted = strcmp(o[k].name, r->name) == 0 && o[k].restarts == r->restarts;
-		if (wanted)
+		if (wanted || my_order(c, r->name, r->restarts) != NULL)
 			c->ha.results[keep++] = *r;
 	}
 	c->ha.n_results = keep;

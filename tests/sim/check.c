@@ -26,6 +26,9 @@ static const char *const vio_names[] = {
 	[VIO_NO_HANDOVER] = "no-handover",
 	[VIO_ISOLATED_ACTOR] = "isolated-lease-actor",
 	[VIO_STOPPED_POWER_OFF] = "stopped-host-power-off",
+	[VIO_NOT_SHOWN_ISOLATED] = "not-shown-isolated",
+	[VIO_NOT_RESTARTED] = "isolated-vm-not-restarted",
+	[VIO_PAST_HANDED_DEADLINE] = "past-handed-deadline",
 };
 
 const char *sim_violation_name(enum sim_violation v)
@@ -104,6 +107,7 @@ void sim_check_step(struct minicluster *mc)
 			    d + 1, id(r, a), id(r, b));
 	}
 	sim_check_storage_step(r);
+	sim_check_iso_step(r);
 }
 
 void sim_check_power_on(struct minicluster *mc, size_t host, const char *vm)
@@ -120,6 +124,7 @@ void sim_check_power_on(struct minicluster *mc, size_t host, const char *vm)
 		return;
 	}
 	sim_check_storage_power_on(r, host, vm);
+	sim_check_iso_power(r, host, vm, true);
 	runs_on(r, vm, &a, &b);
 	if (a == (int)host)
 		a = b;

@@ -255,6 +255,7 @@ void sim_heal(struct sim_run *r)
 {
 	struct minicluster *mc = r->mc;
 
+	sim_check_iso_heal(r);
 	r->healed = true;
 	mc->loss_pct = 0;
 	mc->dup_pct = 0;

@@ -17,6 +17,9 @@ batch() {  # the modes tried for one mutant, most likely first
 	NO_STEP_DOWN) echo "mds:100" ;;
 	SLAVE_NOW) echo "stale:200 stormy:300" ;;
 	RECEIVE_TIME) echo "stale:200" ;;
+	ASSUME_WRITE) echo "cutkill:200" ;;
+	PING_WATCHDOG) echo "cutkill:200" ;;
+	ISO_NO_LIVE_HOLDER) echo "netout:50" ;;
 	*) echo "chaos:300" ;;
 	esac
 }

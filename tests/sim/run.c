@@ -76,7 +76,8 @@ static struct minicluster *cluster(struct sim_run *r)
 	mc->on_reset = on_reset;
 	/* The watchdog resets a host whose VM outlives its deadline by half the
 	 * margin (a power-off that keeps failing): shorter than the margin. */
-	mc->watchdog_ms = mc->timing.deadline_margin_ms / 2;
+	mc->watchdog_ms = s->no_watchdog ? 0 : mc->timing.deadline_margin_ms / 2;
+	mc->guests_ignore_shutdown = s->guests_ignore_shutdown;
 	for (size_t h = 0; h < s->n_hosts; h++) {
 		struct mc_host *host = &mc->hosts[h];
 
@@ -88,6 +89,8 @@ static struct minicluster *cluster(struct sim_run *r)
 		host->cfg.host_failures_tolerated = 1;
 		host->drift_ppm = s->drift_ppm[h];
 		host->list_every_ms = 1000;
+		host->cfg.isolation_response = s->iso_response;
+		host->cfg.shutdown_timeout_s = s->shutdown_timeout_s;
 		mc_start(mc, h);
 		mc_shim_on(mc, h, 64 * GIB, 64 * GIB);
 	}

@@ -60,7 +60,8 @@ void sim_sched_stale(struct sim_schedule *s, struct sim_rng *rng)
 
 /* The whole network goes out for 10-120 s (every host's link down), storage
  * whole, every host up: nothing may be powered off or on, and no lease may be
- * acted on once isolation_delay has passed (check_storage.c). */
+ * acted on once isolation_delay has passed (check_storage.c). Every host is
+ * isolated, and three schedules in four configure an isolation response. */
 void sim_sched_netout(struct sim_schedule *s, struct sim_rng *rng)
 {
 	uint64_t len = sim_between(rng, 10000, 120000);
@@ -70,6 +71,9 @@ void sim_sched_netout(struct sim_schedule *s, struct sim_rng *rng)
 	s->w.delay_max_ms = (unsigned)sim_between(rng, 0, 20);
 	sim_schedule_add(s, 0, EV_LINK_DOWN, SIM_EVERY, 0, 0);
 	sim_schedule_add(s, len, EV_LINK_UP, SIM_EVERY, 0, 0);
+	/* Drawn last, so each seed keeps its outage: with a response, no host may
+	 * apply it (no master renews), so nothing is powered off still. */
+	sim_sched_iso_response(s, rng);
 }
 
 /* The master is cut off from the network (its isolation address silent with

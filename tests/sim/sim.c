@@ -22,8 +22,7 @@ static void usage(void)
 		"usage: fdm-sim [--mode M] [--seeds N] [--first S] [--seed S] [--hosts H]\n"
 		"               [--vms V] [--trace] [--no-shrink] [--expect-violation] [--quiet]\n"
 		"modes: chaos stormy lossy blip crash race handover lateio mds stale netout\n"
-		"       (make sim);\n"
-		"       fencing (fails until issue 19)\n");
+		"       isomaster isoslave cutkill fencing\n");
 	exit(2);
 }
 
@@ -161,7 +160,7 @@ int main(int argc, char **argv)
 	struct sim_run r;
 	struct fdm_timing t;
 	char err[256];
-	uint64_t failed = 0, ran = 0, live_max = 0, steps = 0, handover_max = 0;
+	uint64_t failed = 0, ran = 0, live_max = 0, steps = 0, handover_max = 0, shown_max = 0;
 	double start, took;
 
 	parse(argc, argv, &o);
@@ -173,9 +172,12 @@ int main(int argc, char **argv)
 		if (o.trace && o.seeds == 1) {
 			char buf[256];
 
-			printf("schedule mode=%s seed=%llu: %zu events, heal at %.1f s\n",
-			       sim_mode_name(s->mode), (unsigned long long)seed, s->n_ev,
-			       (double)s->fault_ms / 1000.0);
+			printf("schedule mode=%s seed=%llu: %zu events, heal at %.1f s, isolation "
+			       "response %s%s%s\n", sim_mode_name(s->mode), (unsigned long long)seed,
+			       s->n_ev, (double)s->fault_ms / 1000.0,
+			       fdm_isolation_response_name(s->iso_response),
+			       s->guests_ignore_shutdown && s->iso_response == FDM_ISO_SHUTDOWN ?
+			       " (guests ignore it)" : "", s->no_watchdog ? ", no watchdog" : "");
 			for (size_t i = 0; i < s->n_ev; i++) {
 				sim_ev_print(s, &s->ev[i], buf, sizeof(buf));
 				printf("  %+8.2f %s\n", (double)s->ev[i].at / 1000.0, buf);
@@ -187,6 +189,9 @@ int main(int argc, char **argv)
 				live_max = r.liveness_took;
 			if (r.st.handed_after > handover_max)
 				handover_max = r.st.handed_after;
+			if (r.st.shown_isolated_at &&
+			    r.st.shown_isolated_at - r.st.cut_at > shown_max)
+				shown_max = r.st.shown_isolated_at - r.st.cut_at;
 			continue;
 		}
 		steps += r.steps;
@@ -207,6 +212,9 @@ int main(int argc, char **argv)
 	if (o.mode == MODE_MDS)
 		printf("mds: slowest hand-over %.1f s (bound %.1f s)\n", (double)handover_max / 1000.0,
 		       (double)sim_handover_bound(&t) / 1000.0);
+	if (o.mode == MODE_ISOSLAVE)
+		printf("isoslave: slowest isolated verdict of the master %.1f s after the cut\n",
+		       (double)shown_max / 1000.0);
 	free(s);
 	if (o.expect_violation)
 		return failed ? 0 : 1;

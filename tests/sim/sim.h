@@ -26,7 +26,7 @@ bool sim_chance(struct sim_rng *r, unsigned pct);
 /* ----------------------------------------------------------------- sched.c */
 enum sim_mode { MODE_CHAOS, MODE_STORMY, MODE_LOSSY, MODE_BLIP, MODE_CRASH, MODE_RACE,
 		MODE_HANDOVER, MODE_FENCING, MODE_LATEIO, MODE_MDS, MODE_STALE, MODE_NETOUT,
-		MODE_ISOMASTER,
+		MODE_ISOMASTER, MODE_ISOSLAVE, MODE_CUTKILL,
 		MODE_COUNT };
 
 enum sim_ev_kind {
@@ -84,6 +84,13 @@ struct sim_schedule {
 	size_t n_hosts, n_vms;
 	uint64_t fault_ms;         /* faults happen in [0, fault_ms); heal at fault_ms */
 	bool heal_all;             /* at fault_ms: every host back, network, storage whole */
+	/* Every host's [isolation] response (DESIGN.md point 4; none unless the
+	 * mode draws one), its shutdown_timeout_s, and whether the guests ignore
+	 * a guest shutdown (then only the power-off at the timeout stops them). */
+	enum fdm_isolation_response iso_response;
+	unsigned shutdown_timeout_s;
+	bool guests_ignore_shutdown;
+	bool no_watchdog;          /* hosts without /dev/watchdog: the shim alone */
 	struct sim_weather w;
 	int64_t drift_ppm[MC_MAX_HOSTS];
 	struct sim_event ev[SIM_MAX_EVENTS];
@@ -101,6 +108,10 @@ void sim_sched_mds(struct sim_schedule *s, struct sim_rng *rng);
 void sim_sched_stale(struct sim_schedule *s, struct sim_rng *rng);
 void sim_sched_netout(struct sim_schedule *s, struct sim_rng *rng);
 void sim_sched_isomaster(struct sim_schedule *s, struct sim_rng *rng);
+/* sched_iso.c: the isolation response and a dead agent's shim (issue 19). */
+void sim_sched_iso_response(struct sim_schedule *s, struct sim_rng *rng);
+void sim_sched_isoslave(struct sim_schedule *s, struct sim_rng *rng);
+void sim_sched_cutkill(struct sim_schedule *s, struct sim_rng *rng);
 /* A power-off failure of host h's shim, from `at` for 1-20 s. */
 void sim_sched_off_fails(struct sim_schedule *s, struct sim_rng *rng, uint64_t at, int h);
 /* Draw the schedule of (mode, seed) for this timing. */
@@ -147,6 +158,9 @@ enum sim_violation {
 	VIO_NO_HANDOVER,           /* mds: no other master holds the lost datastore in time */
 	VIO_ISOLATED_ACTOR,        /* netout: a lease acted on past isolation_delay */
 	VIO_STOPPED_POWER_OFF,     /* a cleanly stopped host's VM powered off */
+	VIO_NOT_SHOWN_ISOLATED,    /* isoslave: the master never showed the cut slave isolated */
+	VIO_NOT_RESTARTED,         /* isoslave: its response took VMs no master restarted */
+	VIO_PAST_HANDED_DEADLINE,  /* cutkill: a VM ran past the deadline its old agent handed */
 };
 
 /* The scripted storage faults of a run: who and what (check_storage.c). */
@@ -161,6 +175,15 @@ struct sim_storage {
 	uint64_t off_ok[MC_MAX_HOSTS];  /* VMs (bits) whose deadline its shim kept at its exit */
 	bool leaving[MC_MAX_HOSTS];     /* its agent releases its leases before it exits */
 	uint64_t leave_until[MC_MAX_HOSTS];
+	/* isoslave: the cut slave (st.host), since when (real time), and when a
+	 * master first showed it isolated (0: not yet). */
+	uint64_t cut_at;
+	uint64_t shown_isolated_at;
+	uint64_t iso_vms;               /* VMs (bits) it ran at the cut */
+	/* cutkill: the deadlines (its clock, by VM; 0: none) its shim held when
+	 * the cut host's agent was killed or paused, i.e. its old agent's last. */
+	bool kill_seen;
+	uint64_t handed_at[MC_MAX_VMS];
 };
 
 struct sim_vm {
@@ -223,6 +246,11 @@ void sim_check_stop_exit(struct sim_run *r, size_t host);
 /* Power-ons and power-offs the storage-faults modes and clean stops forbid. */
 void sim_check_storage_power_on(struct sim_run *r, size_t host, const char *vm);
 void sim_check_storage_power_off(struct sim_run *r, size_t host, const char *vm);
+/* check_iso.c: isoslave's verdict and response, cutkill's handed deadlines,
+ * each step and at the heal. */
+void sim_check_iso_step(struct sim_run *r);
+void sim_check_iso_heal(struct sim_run *r);
+void sim_check_iso_power(struct sim_run *r, size_t host, const char *vm, bool on);
 /* The bound on mds's hand-over (ms after the master lost the datastore). */
 uint64_t sim_handover_bound(const struct fdm_timing *t);
 /* faults.c: clean stops that finished releasing (after every step). */

@@ -75,8 +75,8 @@ void sim_ev_print(const struct sim_schedule *s, const struct sim_event *e, char 
 			snprintf(buf, len, "%s%s: a datastore where %s runs a VM", sim_ev_name(e->kind),
 				 e->arg ? " (read-only)" : "", host(e->a));
 		else
-			snprintf(buf, len, "%s: ds%d by %s", sim_ev_name(e->kind), e->b + 1,
-				 host(e->a));
+			snprintf(buf, len, "%s%s: ds%d by %s", sim_ev_name(e->kind),
+				 e->arg ? " (read-only)" : "", e->b + 1, host(e->a));
 		break;
 	case EV_DS_STALL:
 		snprintf(buf, len, "%s for %.1f s: ds%d for %s", sim_ev_name(e->kind),

@@ -128,8 +128,19 @@ void mc_deadlines_step(struct minicluster *mc)
 
 		if (!h->shim)
 			continue;
-		if (h->up && !h->paused)
+		if (h->up && !h->paused) {
 			take_deadlines(h, now);
+			h->pinged_ms = now;
+		}
+#ifdef FDM_MUTANT_PING_WATCHDOG
+		/* Mutant: a plain ping watchdog (DESIGN.md point 5 says why not): the
+		 * shim powers its protected VMs off only once its agent has been
+		 * silent for host_dead, whatever their deadlines. */
+		for (size_t k = 0; k < h->n_deadlines; k++)
+			if (now >= h->pinged_ms + mc->timing.host_dead_ms)
+				power_off(mc, i, h->deadlines[k].name, true);
+		continue;
+#endif
 		for (size_t k = 0; k < h->n_deadlines; k++)
 			if (now >= h->deadlines[k].at && runs_here(h, h->deadlines[k].name)) {
 				power_off(mc, i, h->deadlines[k].name, true);

@@ -154,6 +154,7 @@ struct mc_host {
 		uint64_t at;
 	} deadlines[MC_MAX_VMS];
 	size_t n_deadlines;
+	uint64_t pinged_ms;           /* its agent's last hand-over (FDM_MUTANT_PING_WATCHDOG) */
 	/* Its isolation addresses (DESIGN.md point 4): probed every
 	 * isolation_probe_ms, answering unless iso_down or its link is cut. */
 	bool iso_down;

@@ -429,6 +429,36 @@ static void test_lease_lost_withdraws_sent_orders(void **state)
 	mc_free(mc);
 }
 
+/* A slave powered vm-z on at its master's order; before it reported the
+ * result, a heartbeat of another master (two masters merging after a heal)
+ * came without the order, then its own master's again with it. The order is
+ * kept meanwhile (no listing since the power-on: it may run), and so must its
+ * result be: the order is not taken twice, so a result dropped with the first
+ * heartbeat would never be reported, and the master would wait its order
+ * timeout (tests/sim fencing seed 288 with an isolation response: vm-06 down
+ * 120 s after the heal). */
+static void test_result_kept_while_order_kept(void **state)
+{
+	struct minicluster *mc = mc_new(ids4, all3, 4, 84);
+	struct fdm_core *c = &mc->hosts[1].core;
+	struct fdm_order o = { .name = "vm-z", .ds = 0, .restarts = 7 };
+	uint64_t now = mc_clock(mc, 1);
+
+	(void)state;
+	fdm_ha_on_orders(c, &o, 1, 0, now, &mc->actions);
+	fdm_ha_on_power_on_done(c, "vm-z", 7, true, true, NULL, now + 500, &mc->actions);
+	assert_int_equal(c->ha.n_results, 1);
+	fdm_ha_on_orders(c, NULL, 0, 0, now + 600, &mc->actions);   /* the other master */
+	fdm_ha_on_orders(c, &o, 1, 0, now + 700, &mc->actions);     /* ours again */
+	mc->actions.n = 0;
+	assert_int_equal(c->ha.n_my_orders, 1);
+	assert_int_equal(c->ha.n_results, 1);
+	assert_string_equal(c->ha.results[0].name, "vm-z");
+	assert_int_equal(c->ha.results[0].restarts, 7);
+	assert_true(c->ha.results[0].ok);
+	mc_free(mc);
+}
+
 /* Bounded concurrent power-ons per host: 32 unless told, as vSphere. */
 static void test_default_inflight_bound(void **state)
 {
@@ -553,6 +583,7 @@ int main(void)
 		cmocka_unit_test(test_default_inflight_bound),
 		cmocka_unit_test(test_restart_decided_before_first_list_read),
 		cmocka_unit_test(test_restart_pending_across_lease_loss),
+		cmocka_unit_test(test_result_kept_while_order_kept),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
