@@ -84,6 +84,7 @@ CONFIG_SRCS := $(wildcard lib/config*.c) lib/key.c
 include fdm/fdm.mk
 include tests/tests.mk
 include tests/sim/sim.mk
+include bench/bench.mk
 include packaging/packaging.mk
 
 build-all: $(BINS) $(UNIT_TESTS)
