@@ -217,8 +217,10 @@ fuzz: $(FUZZERS)
 		grep -E '^#[0-9]+[[:space:]]+DONE' $(BUILD)/fuzz/$$n.log; \
 	done
 
-# Benchmarks (bench/bench.py): a table with the reference figures; ROWS=election,...
-ROWS ?= election
+# Benchmarks (bench/bench.py): a table with the reference figures, also in
+# bench/results.json. ROWS=election,failover,master,isolation,core,memory,datastore,sim
+# for a subset; the rows with agents or servers take /tmp/fdm-systest.lock.
+ROWS ?= all
 bench: build-all
 	FDM_BUILD=$(abspath $(BUILD)) bench/bench.py --rows $(ROWS)
 
