@@ -54,6 +54,9 @@ def ds_latency(prefix, url, keyfile):
     return {r["op"]: r for r in res}
 
 
+HOW = {"file": "a directory on the root fs, O_DSYNC (O_DIRECT where taken)",
+       "nfs": "nfs-ganesha on loopback, NFSv3 FILE_SYNC",
+       "iscsi": "tgtd on loopback, a 64 MiB file-backed LUN, FUA"}
 NAMES = (("hb_write", "hb write"), ("record_read", "record read"),
          ("lease_renew", "lease renewal"))
 
@@ -85,8 +88,7 @@ def ds_rows():
                 rows.append({"row": "%s, %s://" % (name, scheme), "unit": "ms", "runs": r["n"],
                              "median": r["median_us"] / 1000.0, "p99": r["p99_us"] / 1000.0,
                              "max": r["max_us"] / 1000.0,
-                             "reference": "through libfdmds; loopback%s" %
-                             (", O_DSYNC on the root fs" if scheme == "file" else "")})
+                             "reference": "through libfdmds; " + HOW[scheme]})
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return rows
