@@ -66,7 +66,13 @@ STEPS = (("network hb missing", "host {victim} connected -> "),
          ("power-on asked", ": vm {vm} power-on ordered on "))
 
 
-def step_times(c, master, victim, vm, t0):
+# The master failover's steps, as the new master's events date them.
+MASTER_STEPS = (("lease acquired", ": lease on ds1 acquired"),
+                ("dead verdict", ": {victim} dead for "),
+                ("power-on asked", ": vm {vm} power-on ordered on "))
+
+
+def step_times(c, master, victim, vm, t0, steps_def=STEPS):
     """{step: seconds after t0} of each step the master's events show (the first
     event after t0 that matches). Event times come from their age at the query,
     so no clock is compared across processes."""
@@ -76,7 +82,7 @@ def step_times(c, master, victim, vm, t0):
     found = {}
     for ev in (r.get("events", []) if isinstance(r, dict) else []):
         t = at - ev["age_ms"] / 1000.0 - t0
-        for name, pattern in STEPS:
+        for name, pattern in steps_def:
             if name not in found and t >= -0.05 and \
                     pattern.format(victim=victim, vm=vm) in ev["text"]:
                 found[name] = t
@@ -118,10 +124,10 @@ def failover_once(timing, phase):
         return since - t0, steps, derived_timing(c, master)
 
 
-def describe_steps(steps):
+def describe_steps(steps, steps_def=STEPS):
     """kill -> a s -> b s ...: each step's end after the kill, and (+) its own length."""
     parts, last = [], 0.0
-    for name in [n for n, _ in STEPS] + ["running"]:
+    for name in [n for n, _ in steps_def] + ["running"]:
         if name in steps:
             parts.append("%s %.2f (+%.2f)" % (name, steps[name], steps[name] - last))
             last = steps[name]
@@ -200,25 +206,35 @@ def master_failover_once(timing, phase):
             new, _ = c.wait_for_agreement(timeout=60, hosts=survivors, interval=0.05)
             elected = time.monotonic() - t0
             _, since = mon.wait_running_elsewhere(vm, not_on=master, timeout=120)
-        print("  master failover %d/%d: phase %.2f s, %s master after %.2f s, %s running "
-              "after %.2f s" % (timing[0], timing[1], phase, new, elected, vm, since - t0),
-              file=sys.stderr, flush=True)
-        return since - t0, elected, t
+        steps = step_times(c, new, master, vm, t0, MASTER_STEPS)
+        steps["running"] = since - t0
+        print("  master failover %d/%d: phase %.2f s, %s master after %.2f s, %s"
+              % (timing[0], timing[1], phase, new, elected,
+                 describe_steps(steps, MASTER_STEPS)), file=sys.stderr, flush=True)
+        return since - t0, elected, steps, t
 
 
 def master_failover_row(timing, runs):
-    times, elected, t = [], [], {}
+    times, elected, all_steps, t = [], [], [], {}
     for i in range(runs):
-        took, el, t = master_failover_once(timing, (i + 0.5) / runs * timing[1] / 1000.0)
+        took, el, steps, t = master_failover_once(timing, (i + 0.5) / runs * timing[1] / 1000.0)
         times.append(took)
         elected.append(el)
+        all_steps.append(steps)
+    median_steps = {}
+    for step in [n for n, _ in MASTER_STEPS] + ["running"]:
+        seen = [s[step] for s in all_steps if step in s]
+        if seen:
+            median_steps[step] = statistics.median(seen)
     host_dead = t["host_dead_ms"] / 1000.0
-    reference = ("vSphere ~35 s; new master agreed after %.2f s (median); limit %.1f s "
-                 "(host_dead; the new master also waits lease_expiry %.1f s for the leases)"
-                 % (statistics.median(elected), host_dead, t["lease_expiry_ms"] / 1000.0))
+    reference = ("vSphere ~35 s; new master agreed after %.2f s; host_dead %.1f s, "
+                 "lease_expiry %.1f s; steps (median) %s"
+                 % (statistics.median(elected), host_dead, t["lease_expiry_ms"] / 1000.0,
+                    describe_steps(median_steps, MASTER_STEPS)))
     return {"row": "master failover %d/%d" % timing, "unit": "s", "runs": runs,
             "median": statistics.median(times), "max": max(times), "times": times,
-            "elected": elected, "limit": host_dead, "reference": reference}
+            "elected": elected, "steps": all_steps, "median_steps": median_steps,
+            "limit": host_dead, "reference": reference}
 
 
 class OffWatch(DoubleRunMonitor):
