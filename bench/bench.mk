@@ -1,4 +1,4 @@
-# The C programs of `make bench` (bench/README.md): the pure core at scale, and
+# The C programs of `make bench` (README.md "Performance"): the pure core at scale, and
 # the datastore operations' latency through libfdmds. Built with build-all so a
 # broken one shows at once; bench/bench.py runs them.
 $(BUILD)/bench/fdm-bench-core: $(OBJ)/bench/core_scale.o $(CORE_OBJS) $(COMMON_OBJS)

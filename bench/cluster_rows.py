@@ -12,7 +12,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "cluster"))
 from harness import Cluster, binary, check, predict_master  # noqa: E402
-from monitor import DoubleRunMonitor  # noqa: E402
+from monitor import DoubleRunMonitor, MonitorError  # noqa: E402
 
 DEFAULT_TIMING = (1000, 2000)
 # The fastest pair `fdm --print-timing` accepts: heartbeat_interval_ms >= 100,
@@ -89,6 +89,19 @@ def step_times(c, master, victim, vm, t0, steps_def=STEPS):
     return found
 
 
+def wait_elsewhere(c, mon, master, vm, not_on, timeout=120):
+    """The monitor's wait for vm running on another host than not_on; when it
+    never does, the error says what the master shows holding it back."""
+    try:
+        return mon.wait_running_elsewhere(vm, not_on=not_on, timeout=timeout)
+    except MonitorError as e:
+        try:
+            shown = c.vm_state(master, vm)
+        except Exception as e2:    # the master may be gone too
+            shown = "no answer from %s (%s)" % (master, e2)
+        raise MonitorError("%s; %s shows %s" % (e, master, shown))
+
+
 def failover_once(timing, phase):
     """test_failover.py's procedure: a VM of a slave protected, kill -9 of every
     process of that host (fdm and its test-driver shim), poll every 50 ms until
@@ -113,7 +126,7 @@ def failover_once(timing, phase):
             c.kill(victim, signal.SIGKILL)
             c.kill_shim(victim, signal.SIGKILL)
             t0 = time.monotonic()
-            _, since = mon.wait_running_elsewhere(vm, not_on=victim, timeout=120)
+            _, since = wait_elsewhere(c, mon, master, vm, victim)
         steps = step_times(c, master, victim, vm, t0)
         steps["running"] = since - t0
         print("  failover %d/%d: agreed %.1f s, leases %.1f s, protected %.1f s, phase "
@@ -205,7 +218,7 @@ def master_failover_once(timing, phase):
             t0 = time.monotonic()
             new, _ = c.wait_for_agreement(timeout=60, hosts=survivors, interval=0.05)
             elected = time.monotonic() - t0
-            _, since = mon.wait_running_elsewhere(vm, not_on=master, timeout=120)
+            _, since = wait_elsewhere(c, mon, new, vm, master)
         steps = step_times(c, new, master, vm, t0, MASTER_STEPS)
         steps["running"] = since - t0
         print("  master failover %d/%d: phase %.2f s, %s master after %.2f s, %s"
@@ -276,7 +289,7 @@ def isolation_once(timing):
         with OffWatch(c, [vm], victim) as mon:
             c.cut(victim)
             t0 = time.monotonic()
-            _, since = mon.wait_running_elsewhere(vm, not_on=victim, timeout=120)
+            _, since = wait_elsewhere(c, mon, master, vm, victim)
             off = mon.off_at.get(vm, since) - t0
         print("  isolation %d/%d: %s off on %s %.2f s after the cut, running elsewhere "
               "after %.2f s" % (timing[0], timing[1], vm, victim, off, since - t0),
