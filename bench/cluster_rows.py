@@ -89,6 +89,18 @@ def step_times(c, master, victim, vm, t0, steps_def=STEPS):
     return found
 
 
+def wait_vm_known_protected(c, host, timing):
+    """Wait until `host` has read that its VM is protected (its status shows a
+    deadline for ds1), then two io_timeouts more: one for its poweron record to
+    list the VM, one for the master to read that record. Before that the master
+    rightly restarts nothing (the host "may run it with no deadline", DESIGN.md
+    point 2): a kill then would measure nothing."""
+    c.wait_until(lambda: any(d.get("name") == "ds1" and d.get("deadline_ms") is not None
+                             for d in (c.try_status(host) or {}).get("datastores", [])),
+                 30, "%s showing a deadline on ds1" % host)
+    time.sleep(2 * timing[1] / 1000.0)
+
+
 def wait_elsewhere(c, mon, master, vm, not_on, timeout=120):
     """The monitor's wait for vm running on another host than not_on; when it
     never does, the error says what the master shows holding it back."""
@@ -103,7 +115,8 @@ def wait_elsewhere(c, mon, master, vm, not_on, timeout=120):
 
 
 def failover_once(timing, phase):
-    """test_failover.py's procedure: a VM of a slave protected, kill -9 of every
+    """test_failover.py's procedure: a VM of a slave protected (and known so by
+    that slave, wait_vm_known_protected), kill -9 of every
     process of that host (fdm and its test-driver shim), poll every 50 ms until
     the VM runs on another host. The kill waits `phase` seconds more first: every
     agent starts at once, so without it each run would kill at the same point of
@@ -121,6 +134,7 @@ def failover_once(timing, phase):
         r = c.fdmctl(master, "protect", vm, "--datastore", "ds1", check=False, timeout=40)
         check(isinstance(r, dict) and r.get("ok") is True, "protect %s: %s" % (vm, r))
         c.wait_until(lambda: protected_on(c, master, vm, victim), 30, "%s protected" % vm)
+        wait_vm_known_protected(c, victim, timing)
         with DoubleRunMonitor(c, vms=[vm], interval=0.05) as mon:
             time.sleep(phase)
             c.kill(victim, signal.SIGKILL)
@@ -209,8 +223,7 @@ def master_failover_once(timing, phase):
         c.wait_until(lambda: protected_on(c, master, vm, master), 30, "%s protected" % vm)
         t = derived_timing(c, master)
         survivors = [h for h in hosts if h != master]
-        # Every survivor must know the VM is protected before the kill.
-        time.sleep(2 * timing[1] / 1000.0)
+        wait_vm_known_protected(c, master, timing)
         with DoubleRunMonitor(c, vms=[vm], interval=0.05) as mon:
             time.sleep(phase)
             c.kill(master, signal.SIGKILL)
@@ -282,10 +295,7 @@ def isolation_once(timing):
         vm = victim + "-vm1"
         c.fdmctl_ok(master, "protect", vm, "--datastore", "ds1")
         c.wait_until(lambda: protected_on(c, master, vm, victim), 30, "%s protected" % vm)
-        # The cut host must know its VM is protected (its deadline) first.
-        c.wait_until(lambda: any(d.get("deadline_ms") is not None
-                                 for d in (c.try_status(victim) or {}).get("datastores", [])),
-                     30, "%s showing a deadline" % victim)
+        wait_vm_known_protected(c, victim, timing)
         with OffWatch(c, [vm], victim) as mon:
             c.cut(victim)
             t0 = time.monotonic()
