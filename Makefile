@@ -84,6 +84,7 @@ CONFIG_SRCS := $(wildcard lib/config*.c) lib/key.c
 include fdm/fdm.mk
 include tests/tests.mk
 include tests/sim/sim.mk
+include bench/bench.mk
 include packaging/packaging.mk
 
 build-all: $(BINS) $(UNIT_TESTS)
@@ -216,8 +217,10 @@ fuzz: $(FUZZERS)
 		grep -E '^#[0-9]+[[:space:]]+DONE' $(BUILD)/fuzz/$$n.log; \
 	done
 
-# Benchmarks (bench/bench.py): a table with the reference figures; ROWS=election,...
-ROWS ?= election
+# Benchmarks (bench/bench.py): a table with the reference figures, also in
+# bench/results.json. ROWS=election,failover,master,isolation,core,memory,datastore,sim
+# for a subset; the rows with agents or servers take /tmp/fdm-systest.lock.
+ROWS ?= all
 bench: build-all
 	FDM_BUILD=$(abspath $(BUILD)) bench/bench.py --rows $(ROWS)
 
