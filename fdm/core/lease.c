@@ -285,9 +285,11 @@ static struct fdm_lease_action plan(struct fdm_lease *l, uint64_t now)
 		 * slower owner still acts (test_lease.c "longer timing in the
 		 * record", test_storage.c test_mixed_timing_never_two_actors). A
 		 * corrupt record announces nothing: the largest seen still holds. */
-		if (l->seen && !view_free(&l->last) &&
+		if (l->seen && !view_free(&l->last) && !l->paused &&
 		    l->unchanged_since_ms + fdm_lease_expiry_wait(l) < due)
 			due = l->unchanged_since_ms + fdm_lease_expiry_wait(l);
+		/* Paused, a read decides nothing (acquiring_read): once per io,
+		 * not one after the other once the expiry has passed. */
 		break;
 	case FDM_LEASE_CLAIMED:
 		/* Wait the claim wait after our write completed before the re-read:

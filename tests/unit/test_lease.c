@@ -381,6 +381,41 @@ static void test_paused_acquires_nothing(void **state)
 	assert_int_equal(a.note, FDM_LEASE_NOTE_ACQUIRED);
 }
 
+/* Paused while acquiring a record another host stopped renewing long ago: no
+ * acquisition, and no read sooner than io after the last one. The expiry that
+ * has passed would make the next read due at once, and a paused read decides
+ * nothing, so without the io spacing each answer asked for the next at once:
+ * a paused master hammered its storage with back-to-back reads (fuzz_forward
+ * hung on it, its storage answering at the same instant). */
+static void test_paused_acquiring_reads_once_per_io(void **state)
+{
+	struct fdm_lease l;
+	struct disk d = { 0 };
+	struct fdm_lease_action a;
+	uint64_t now = 0;
+	int reads = 0;
+
+	(void)state;
+	disk_put_owner(&d, "host-2", 1, 1);
+	fdm_lease_init(&l, "host-1", &T, 5, now);
+	a = fdm_lease_pause(&l, true, now);
+	a = step(&l, &d, a, &now);
+	a = fdm_lease_want(&l, now);
+	while (now < 20 * IO) {
+		assert_int_not_equal(a.io, FDM_LEASE_IO_WRITE);
+		if (a.io == FDM_LEASE_IO_READ)
+			reads++;
+		a = step(&l, &d, a, &now);
+	}
+	assert_true(reads <= 21);
+	assert_false(fdm_lease_held(&l));
+	while (a.io != FDM_LEASE_IO_NONE)               /* the read in flight answers */
+		a = step(&l, &d, a, &now);
+	a = fdm_lease_pause(&l, false, now);
+	a = run_until_note(&l, &d, a, &now, now + 10 * IO);
+	assert_int_equal(a.note, FDM_LEASE_NOTE_ACQUIRED);
+}
+
 static void test_release(void **state)
 {
 	struct fdm_lease l;
@@ -867,6 +902,7 @@ int main(void)
 		cmocka_unit_test(test_acting_limit),
 		cmocka_unit_test(test_paused_writes_nothing),
 		cmocka_unit_test(test_paused_acquires_nothing),
+		cmocka_unit_test(test_paused_acquiring_reads_once_per_io),
 		cmocka_unit_test(test_release),
 		cmocka_unit_test(test_release_when_not_ours),
 		cmocka_unit_test(test_release_during_acquisition),
