@@ -30,8 +30,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Cluster, check, report_recovery, scenario, timing_from_env  # noqa: E402
-from outage import (TimelineMonitor, boottime_to_monotonic, protect_all,  # noqa: E402
-                    restarts, shim_deadline, wait_deadlines_known, wait_shim_deadlines)
+from outage import (TimelineMonitor, boottime_to_monotonic, restarts,  # noqa: E402
+                    shim_deadline, start_protected, wait_shim_deadlines)
 
 HOSTS = ["host-1", "host-2", "host-3", "host-4"]
 VICTIM = "host-2"
@@ -84,13 +84,8 @@ def check_off(mon, vm, t_cut, deadline):
 def body():
     with Cluster(HOSTS, datastores=(), nfs=("nfs1",), iscsi=("iscsi1",), timing=TIMING,
                  shims=True) as c:
-        c.start_all()
-        master, _ = c.wait_for_agreement(timeout=15 * IO + 10, expect="host-4")
-        c.wait_until(lambda: c.holds_every_lease(master), 20 * IO + 10,
-                     "%s holding both leases" % master)
-        protect_all(c, master, PROTECTED, timeout=20 * IO + 10)
-        wait_deadlines_known(c, PROTECTED, timeout=20 * IO + 10)
-        wait_shim_deadlines(c, PROTECTED, timeout=20 * IO + 10)
+        master = start_protected(c, "host-4", PROTECTED, HOST_DEAD)
+        wait_shim_deadlines(c, PROTECTED, timeout=5 * HOST_DEAD)
         # host-2's poweron records (one per io) must list its VMs as protected,
         # or the master may not restart them (a dead host that never knew).
         time.sleep(3 * IO)
