@@ -151,7 +151,7 @@ bool fdm_deadline_passed(const struct fdm_core *c, size_t d, uint64_t now)
 	return now >= fdm_deadline_of(c, d) || (held != 0 && now >= held);
 }
 
-/* Is VM slot i a protected VM homed on d that our reports say runs here? */
+/* Does a protected VM homed on d run here, as our reports say? */
 bool fdm_deadline_applies(const struct fdm_core *c, size_t d)
 {
 	for (size_t i = 0; i < c->ha.n_vms; i++) {
@@ -173,7 +173,8 @@ size_t fdm_deadline_list(const struct fdm_core *c, struct fdm_vm_deadline *out, 
 	for (size_t i = 0; i < c->ha.n_vms && n < max; i++) {
 		const struct fdm_vm *v = &c->ha.vms[i];
 
-		if (!v->used || v->ds < 0 || (size_t)v->ds >= c->n_datastores || !fdm_ha_reported_here(c, v->name))
+		if (!v->used || v->ds < 0 || (size_t)v->ds >= c->n_datastores ||
+		    !fdm_ha_reported_here(c, v->name))
 			continue;
 		/* A clean stop: once `stopped` is on d, the master restarts none of
 		 * d's VMs of ours, and they run on without a deadline (DESIGN.md 5). */
@@ -326,15 +327,16 @@ void fdm_deadline_tick(struct fdm_core *c, uint64_t now, struct fdm_actions *out
 	for (size_t d = 0; d < c->n_datastores; d++) {
 		struct fdm_core_ds *ds = &c->ds[d];
 		char names[FDM_LOG_MAX / 2], why[FDM_LOG_MAX / 2];
+		bool applies = fdm_deadline_applies(c, d);
 
 		/* Kept across a loss of the lease; forgotten with the mastership. */
 		ds->own_renewal_ms = fdm_deadline_own_renewal(c, d);
 		/* Nothing of d runs here: no deadline to hold. */
-		if (!fdm_deadline_applies(c, d))
+		if (!applies)
 			ds->deadline_held_ms = 0;
 
 		if (!fdm_deadline_passed(c, d, now)) {
-			ds->deadline_held_ms = fdm_deadline_applies(c, d) ? fdm_deadline_of(c, d) : 0;
+			ds->deadline_held_ms = applies ? fdm_deadline_of(c, d) : 0;
 			if (ds->deadline_passed)
 				fdm_core_event(out, &(struct fdm_log_fields){ .event = "deadline-renewed",
 						.datastore = c->datastore_names[d] },
