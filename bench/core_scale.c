@@ -24,6 +24,7 @@
 #include "fdm/core/core.h"
 #include "fdm/core/ha.h"
 #include "fdm/core/placement.h"
+#include "lib/stats.h"
 #include "lib/timing.h"
 #include "lib/util.h"
 
@@ -39,13 +40,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /* A small deterministic generator: the same cluster every run. */
@@ -107,6 +101,7 @@ static int bench_placement(unsigned runs)
 	uint64_t *ns = calloc(runs, sizeof(*ns));
 	uint32_t seed = 21;
 	size_t placed = 0;
+	struct fdm_stats st;
 
 	if (ns == NULL)
 		return -1;
@@ -122,12 +117,11 @@ static int bench_placement(unsigned runs)
 	}
 	for (size_t v = 0; v < FAILED_VMS; v++)
 		placed += out[v].host >= 0;
-	qsort(ns, runs, sizeof(ns[0]), cmp_u64);
+	st = fdm_stats_of(ns, runs);
 	printf("\"placement\": {\"hosts\": %d, \"cluster_vms\": %d, \"failed_host_vms\": %d, "
 	       "\"placed\": %zu, \"runs\": %u, \"median_ms\": %.3f, \"p99_ms\": %.3f, "
 	       "\"max_ms\": %.3f}", HOSTS, CLUSTER_VMS, FAILED_VMS, placed, runs,
-	       ns[runs / 2] / 1e6, ns[(runs * 99) / 100 < runs ? (runs * 99) / 100 : runs - 1] / 1e6,
-	       ns[runs - 1] / 1e6);
+	       st.median / 1e6, st.p99 / 1e6, st.max / 1e6);
 	free(ns);
 	return placed == FAILED_VMS ? 0 : -1;
 }

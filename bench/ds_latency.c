@@ -21,38 +21,23 @@
 
 #include "datastore/ds.h"
 #include "lib/key.h"
+#include "lib/stats.h"
 #include "lib/util.h"
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 /* One JSON line: the samples sorted, p99 the 99th percentile by rank. */
 static void report(const char *op, uint64_t *us, size_t n, size_t failed)
 {
-	size_t p99;
+	struct fdm_stats st;
 
 	if (n == 0) {
 		printf("{\"op\": \"%s\", \"n\": 0, \"failed\": %zu}\n", op, failed);
 		return;
 	}
-	qsort(us, n, sizeof(us[0]), cmp_u64);
-	p99 = (n * 99) / 100 < n ? (n * 99) / 100 : n - 1;
+	st = fdm_stats_of(us, n);
 	printf("{\"op\": \"%s\", \"n\": %zu, \"failed\": %zu, \"median_us\": %llu, "
 	       "\"p99_us\": %llu, \"max_us\": %llu}\n", op, n, failed,
-	       (unsigned long long)us[n / 2], (unsigned long long)us[p99],
-	       (unsigned long long)us[n - 1]);
+	       (unsigned long long)st.median, (unsigned long long)st.p99,
+	       (unsigned long long)st.max);
 	fflush(stdout);
 }
 
@@ -80,7 +65,7 @@ static int one(struct fdm_ds *ds, enum op op, const char *host, uint64_t renewal
 		rec.nonce = 42;
 		rec.io_timeout_ms = fdm_ds_io_timeout(ds);
 	}
-	t0 = now_us();
+	t0 = fdm_now_mono_us();
 	switch (op) {
 	case OP_HB_WRITE:
 		st = fdm_ds_hb_write(ds, fdm_ds_deadline(ds), res);
@@ -92,7 +77,7 @@ static int one(struct fdm_ds *ds, enum op op, const char *host, uint64_t renewal
 		st = fdm_ds_lease_write(ds, fdm_ds_deadline(ds), &rec, res);
 		break;
 	}
-	*took_us = now_us() - t0;
+	*took_us = fdm_now_mono_us() - t0;
 	return st == FDM_DS_OK ? 0 : -1;
 }
 

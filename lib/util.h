@@ -11,6 +11,7 @@
 
 /* Milliseconds on CLOCK_MONOTONIC / CLOCK_BOOTTIME / wall clock. */
 uint64_t fdm_now_mono_ms(void);
+uint64_t fdm_now_mono_us(void);   /* for latency samples */
 uint64_t fdm_now_boottime_ms(void);
 uint64_t fdm_now_unix_ms(void);
 

@@ -25,6 +25,7 @@
 #include "datastore/dsio.h"
 #include "fdm/core/lease.h"
 #include "lib/config.h"
+#include "lib/stats.h"
 #include "lib/timing.h"
 #include "lib/util.h"
 
@@ -84,29 +85,16 @@ static enum fdm_ds_rec rec_by_name(const char *s)
 	exit(2);
 }
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static void print_stats(const char *what, uint64_t *v, size_t n)
 {
+	struct fdm_stats st;
+
 	if (n == 0)
 		return;
-	qsort(v, n, sizeof(v[0]), cmp_u64);
+	st = fdm_stats_of(v, n);
 	say("%s n=%zu median_us=%llu p99_us=%llu max_us=%llu", what, n,
-	    (unsigned long long)v[n / 2], (unsigned long long)v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1],
-	    (unsigned long long)v[n - 1]);
+	    (unsigned long long)st.median, (unsigned long long)st.p99,
+	    (unsigned long long)st.max);
 }
 
 /* ------------------------------------------------------------ lease on the loop */
@@ -348,7 +336,7 @@ static int cmd_write_hb(struct tool *t, int n)
 	size_t ok = 0;
 
 	for (int i = 0; i < n; i++) {
-		uint64_t t0 = now_us();
+		uint64_t t0 = fdm_now_mono_us();
 		enum fdm_ds_status st = fdm_ds_hb_write(t->ds, fdm_ds_deadline(t->ds), &res);
 
 		if (st == FDM_DS_CLAIMING) {
@@ -361,7 +349,7 @@ static int cmd_write_hb(struct tool *t, int n)
 			free(lat);
 			return 1;
 		}
-		lat[ok++] = now_us() - t0;
+		lat[ok++] = fdm_now_mono_us() - t0;
 	}
 	print_stats("hb-write", lat, ok);
 	free(lat);
@@ -376,7 +364,7 @@ static enum fdm_lease_note sync_until_note(struct tool *t, struct fdm_lease_acti
 	uint64_t give_up = fdm_now_boottime_ms() + 10ull * t->lt.expiry_ms;
 
 	while (a.note == FDM_LEASE_NOTE_NONE) {
-		uint64_t t0 = fdm_now_boottime_ms(), u0 = now_us();
+		uint64_t t0 = fdm_now_boottime_ms(), u0 = fdm_now_mono_us();
 
 		if (t0 >= give_up)
 			return FDM_LEASE_NOTE_NONE;
@@ -385,13 +373,13 @@ static enum fdm_lease_note sync_until_note(struct tool *t, struct fdm_lease_acti
 			struct fdm_lease_view v;
 			bool ok = fdm_ds_lease_read(t->ds, fdm_ds_deadline(t->ds), &v, &res) == FDM_DS_OK;
 
-			*io_us += now_us() - u0;
+			*io_us += fdm_now_mono_us() - u0;
 			a = fdm_lease_read_done(&t->lease, fdm_now_boottime_ms(), ok, &v);
 		} else if (a.io == FDM_LEASE_IO_WRITE) {
 			bool ok = fdm_ds_lease_write(t->ds, fdm_ds_deadline(t->ds), &a.write,
 						     &res) == FDM_DS_OK;
 
-			*io_us += now_us() - u0;
+			*io_us += fdm_now_mono_us() - u0;
 			a = fdm_lease_write_done(&t->lease, fdm_now_boottime_ms(), ok);
 		} else {
 			if (a.wake_ms > t0)
@@ -401,10 +389,10 @@ static enum fdm_lease_note sync_until_note(struct tool *t, struct fdm_lease_acti
 	}
 	/* Finish the I/O that came with the note (the first renewal). */
 	if (a.io == FDM_LEASE_IO_WRITE) {
-		uint64_t u0 = now_us();
+		uint64_t u0 = fdm_now_mono_us();
 		bool ok = fdm_ds_lease_write(t->ds, fdm_ds_deadline(t->ds), &a.write, &res) == FDM_DS_OK;
 
-		*io_us += now_us() - u0;
+		*io_us += fdm_now_mono_us() - u0;
 		fdm_lease_write_done(&t->lease, fdm_now_boottime_ms(), ok);
 	}
 	return a.note;
@@ -416,7 +404,7 @@ static int cmd_measure_acquire(struct tool *t, int n)
 	int done = 0;
 
 	for (int i = 0; i < n; i++) {
-		uint64_t t0 = fdm_now_boottime_ms(), u0 = now_us(), io_us = 0;
+		uint64_t t0 = fdm_now_boottime_ms(), u0 = fdm_now_mono_us(), io_us = 0;
 		enum fdm_lease_note note;
 
 		fdm_lease_init(&t->lease, t->p.host, &t->lt, fdm_ds_random_u64(), t0);
@@ -425,7 +413,7 @@ static int cmd_measure_acquire(struct tool *t, int n)
 			say("measure-acquire note=%s", fdm_lease_note_name(note));
 			break;
 		}
-		total[done] = now_us() - u0;
+		total[done] = fdm_now_mono_us() - u0;
 		io[done++] = io_us;
 		note = sync_until_note(t, fdm_lease_release(&t->lease, fdm_now_boottime_ms()), &io_us);
 		if (note != FDM_LEASE_NOTE_RELEASED) {
