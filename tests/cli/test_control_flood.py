@@ -85,6 +85,21 @@ class Flood:
             key.fileobj.close()
 
 
+def connect_while_flooded(s, path, timeout=5.0):
+    """connect(), retried while the flood keeps the listen backlog full: a Unix
+    socket with a timeout (non-blocking underneath) gets EAGAIN at once where
+    fdmctl's blocking connect waits for room."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            s.connect(path)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= end:
+                raise
+            time.sleep(0.01)
+
+
 def main():
     build = os.environ.get("FDM_BUILD") or os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
@@ -135,7 +150,7 @@ def main():
         s = socket.socket(socket.AF_UNIX)
         s.settimeout(5)
         try:
-            s.connect(sock)
+            connect_while_flooded(s, sock)
             s.sendall(b"{" + b" " * 70000 + b"}\n")
             reply = s.recv(4096).decode(errors="replace")
         except OSError as e:
